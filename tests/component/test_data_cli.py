@@ -1,0 +1,131 @@
+"""The data verbs end to end through the CLI entry point, on tiny data the tests write."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from aktrec import schemas as S
+from aktrec.cli import main
+from conftest import make_tables, write_amazon_format
+
+pytestmark = pytest.mark.component
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str]:
+    code = main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+def test_synth_then_prepare_time_split(tmp_path, capsys):
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    code, err = run_cli(capsys, "data", "synth", "--out", raw, "--users", 100, "--items", 60, "--interactions", 2_500, "--seed", 5)
+    assert code == 0, err
+    code, err = run_cli(capsys, "data", "prepare", "--raw", raw, "--out", data, "--test-days", 3)
+    assert code == 0, err
+    card = json.loads((data / "card.json").read_text())
+    assert card["raw"]["n_interactions"] == 2_500 and card["split"]["method"] == "time"
+    train = pq.read_table(data / "train.parquet")
+    assert train.schema.equals(S.SAMPLES, check_metadata=False)
+    for stage_dir in (raw, data):
+        summary = json.loads((stage_dir / "validation" / "summary.json").read_text())
+        assert summary["success"] is True
+        assert (stage_dir / "validation" / summary["docs_index"]).is_file()
+    assert "Data card" in (data / "card.md").read_text()
+
+
+def test_import_tables_unseen_dataset_with_attributes_negatives_and_time(tmp_path, capsys):
+    paths = make_tables(tmp_path)
+    frame = pd.read_csv(paths["interactions"]).rename(columns={"user_id": "customer"})
+    frame.to_csv(paths["interactions"], index=False)
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    code, err = run_cli(capsys, "data", "import", "tables", "--interactions", paths["interactions"], "--items", paths["items"],
+                        "--users", paths["users"], "--rename", "customer=user_id", "--out", raw)
+    assert code == 0, err
+    users = pq.read_table(raw / "users.parquet")
+    assert {"age", "plan"} <= set(users.column_names)
+    code, err = run_cli(capsys, "data", "prepare", "--raw", raw, "--out", data, "--split", "time", "--test-days", 2)
+    assert code == 0, err
+    card = json.loads((data / "card.json").read_text())
+    assert card["labels"].startswith("explicit") and card["negatives"] is None
+    assert card["raw"]["user_attributes"] == ["age", "plan"]
+    assert card["test"]["n_sampled_negatives"] == 0
+
+
+def test_import_amazon_format_and_leave_last_out(tmp_path, capsys):
+    sequences, items = write_amazon_format(tmp_path)
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    code, err = run_cli(capsys, "data", "import", "amazon", "--sequences", sequences, "--items", items, "--out", raw)
+    assert code == 0, err
+    item_table = pq.read_table(raw / "items.parquet").to_pandas().set_index(S.ITEM_ID)
+    assert item_table.loc["I2", S.TITLE] == "Two-line\ntitle"
+    assert list(item_table.loc["I2", S.CATEGORY]) == ["Beauty", "Women's", "Fragrance"]
+    code, err = run_cli(capsys, "data", "prepare", "--raw", raw, "--out", data, "--split", "leave-last-out", "--negatives", 1)
+    assert code == 0, err
+    card = json.loads((data / "card.json").read_text())
+    assert card["timestamps"] == "ordinal" and card["raw"]["n_positive_interactions"] == 11
+    test = pq.read_table(data / "test.parquet").to_pandas()
+    assert test[test[S.LABEL] == 1].set_index(S.USER_ID)[S.ITEM_ID].to_dict() == {"A1": "I3", "A2": "I3", "A3": "I5", "A4": "I1"}
+
+
+def _corrupt(paths, table, mutate):
+    frame = pd.read_csv(paths[table], dtype=str)
+    frame = mutate(frame)
+    frame.to_csv(paths[table], index=False)
+
+
+BAD_INPUTS = {
+    "missing required column": (lambda p: _corrupt(p, "interactions", lambda f: f.drop(columns=["item_id"])), "interactions.item_id: required column is missing"),
+    "wrong type": (lambda p: _corrupt(p, "interactions", lambda f: f.assign(ts=["last tuesday"] * len(f))), "interactions.ts: not a timestamp"),
+    "duplicate item ids": (lambda p: _corrupt(p, "items", lambda f: pd.concat([f, f.head(1)])), "items.item_id: 1 duplicate id(s) (e.g. 'sku000')"),
+    "labels outside {0,1}": (lambda p: _corrupt(p, "interactions", lambda f: f.assign(label=["2"] + list(f["label"][1:]))), "interactions.label: 1 label(s) outside {0, 1} (e.g. '2')"),
+    "empty file": (lambda p: p["items"].write_text(""), "items: file"),
+    "unreadable file": (lambda p: p["users"].write_bytes(b"\xff\xfe\x00garbage\x00\xff" * 50), "users: cannot read"),
+    "non-existent path": (lambda p: p["interactions"].unlink(), "interactions: file"),
+    "unknown item": (lambda p: _corrupt(p, "items", lambda f: f.iloc[1:]), "interactions.item_id:"),
+    "bad price": (lambda p: _corrupt(p, "items", lambda f: f.assign(price=["free"] * len(f))), "items.price: not a number (e.g. 'free')"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_naming_table_and_column_and_writes_nothing(tmp_path, capsys, case):
+    paths = make_tables(tmp_path)
+    damage, expected = BAD_INPUTS[case]
+    damage(paths)
+    out = tmp_path / "raw"
+    code, err = run_cli(capsys, "data", "import", "tables", "--interactions", paths["interactions"], "--items", paths["items"],
+                        "--users", paths["users"], "--out", out)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("aktrec: error: ")
+    assert expected in lines[0]
+    assert "Traceback" not in err
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".raw")]  # no staging left
+
+
+def test_failed_prepare_keeps_the_previous_output(tmp_path, capsys):
+    paths = make_tables(tmp_path)
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    assert run_cli(capsys, "data", "import", "tables", "--interactions", paths["interactions"], "--out", raw)[0] == 0
+    assert run_cli(capsys, "data", "prepare", "--raw", raw, "--out", data, "--test-days", 2)[0] == 0
+    before = (data / "train.parquet").read_bytes()
+    code, err = run_cli(capsys, "data", "prepare", "--raw", raw, "--out", data, "--test-days", 400)
+    assert code == 2 and "leaves no training rows" in err
+    assert (data / "train.parquet").read_bytes() == before
+    code, err = run_cli(capsys, "data", "prepare", "--raw", tmp_path / "nowhere", "--out", data)
+    assert code == 2 and "no such raw directory" in err
+
+
+def test_cli_rejects_bad_options_in_one_line(tmp_path, capsys):
+    paths = make_tables(tmp_path)
+    code, err = run_cli(capsys, "data", "import", "tables", "--interactions", paths["interactions"], "--out", tmp_path / "r",
+                        "--rename", "nonsense")
+    assert code == 2 and "expected SOURCE=TARGET" in err
+    shutil.rmtree(tmp_path / "r", ignore_errors=True)
+    code, err = run_cli(capsys, "data", "import", "tables", "--interactions", paths["interactions"], "--out", tmp_path / "r", "--ts-format", "weekly")
+    assert code == 2 and "--ts-format 'weekly'" in err

@@ -1,0 +1,76 @@
+"""Shared fixtures: tiny data sets made by the tests themselves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_synth_config():
+    from aktrec.config import SynthConfig
+
+    return SynthConfig(n_users=120, n_items=80, n_interactions=3_000, n_days=10, seed=7)
+
+
+@pytest.fixture(scope="session")
+def tiny_raw(tiny_synth_config):
+    from aktrec.data.synth import generate
+
+    return generate(tiny_synth_config)
+
+
+def make_tables(tmp_path: Path, n_users: int = 30, n_items: int = 20, n_rows: int = 600, seed: int = 3) -> dict[str, Path]:
+    """A data set the importers have never seen: CSV files with user attributes, real
+    negatives and ISO timestamps, in the contract's format."""
+    rng = np.random.default_rng(seed)
+    users = pd.DataFrame({"user_id": [f"cust-{i}" for i in range(n_users)],
+                          "age": rng.integers(18, 70, n_users), "plan": rng.choice(["free", "pro"], n_users)})
+    items = pd.DataFrame({
+        "item_id": [f"sku{i:03d}" for i in range(n_items)],
+        "title": [f"Product {i}" for i in range(n_items)],
+        "category": rng.choice(["Home > Kitchen", "Home > Garden", "Toys"], n_items),
+        "price": rng.uniform(1, 50, n_items).round(2),
+    })
+    ts = pd.Timestamp("2025-03-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 14 * 86_400, n_rows), unit="s")
+    interactions = pd.DataFrame({
+        "user_id": rng.choice(users["user_id"], n_rows),
+        "item_id": rng.choice(items["item_id"], n_rows),
+        "ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "label": rng.integers(0, 2, n_rows),
+    })
+    paths = {}
+    for name, frame in (("interactions", interactions), ("items", items), ("users", users)):
+        paths[name] = tmp_path / f"{name}.csv"
+        frame.to_csv(paths[name], index=False)
+    return paths
+
+
+@pytest.fixture
+def tables(tmp_path) -> dict[str, Path]:
+    return make_tables(tmp_path)
+
+
+def write_amazon_format(tmp_path: Path) -> tuple[Path, Path]:
+    """Tiny files in the shared Amazon format (sequences + RecBole item table)."""
+    sequences = tmp_path / "user_sequence.txt"
+    sequences.write_text("A1 I1 I2 I3\nA2 I2 I3\nA3 I1 I4 I2 I5\nA4 I5 I1\n")
+    items = tmp_path / "Amazon.item"
+    items.write_text(
+        "item_id:token\ttitle:token\tsales_type:token\tsales_rank:float\tcategories:token_seq\tprice:float\tbrand:token\n"
+        "I1\tRose Lotion\tBeauty\t10.0\t'Beauty', 'Skin Care'\t5.5\tAcme\n"
+        'I2\t"Two-line\ntitle"\tBeauty\t\t"\'Beauty\', ""Women\'s"", \'Fragrance\'"\t\t\n'
+        "I3\tLip Gloss\tBeauty\t3.0\t'Beauty', 'Makeup'\t7\tGlow\n"
+        "I4\t\tBeauty\t4.0\t'Beauty', 'Makeup'\t8\tGlow\n"
+        "I5\tShampoo\tBeauty\t5.0\t'Beauty', 'Hair Care'\t9.99\t\n"
+    )
+    return sequences, items

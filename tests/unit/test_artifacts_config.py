@@ -1,0 +1,54 @@
+import pytest
+
+from aktrec.artifacts import MARKER, read_marker, staged_output
+from aktrec.config import PrepareConfig, SynthConfig, from_dict, load_config
+from aktrec.errors import AktrecError, ArtifactError
+
+
+def test_staged_output_replaces_only_when_complete(tmp_path):
+    out = tmp_path / "out"
+    with staged_output(out, "demo") as staging:
+        (staging / "a.txt").write_text("first")
+    assert (out / "a.txt").read_text() == "first"
+    assert read_marker(out, "demo")["kind"] == "demo"
+    with pytest.raises(RuntimeError):
+        with staged_output(out, "demo") as staging:
+            (staging / "a.txt").write_text("second")
+            raise RuntimeError("stage failed half way")
+    assert (out / "a.txt").read_text() == "first"  # nothing already written is lost
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging left behind
+    with staged_output(out, "demo") as staging:
+        (staging / "a.txt").write_text("second")
+    assert (out / "a.txt").read_text() == "second"
+
+
+def test_staged_output_refuses_foreign_directories(tmp_path):
+    foreign = tmp_path / "home"
+    foreign.mkdir()
+    (foreign / "precious.txt").write_text("keep me")
+    with pytest.raises(ArtifactError, match="not an aktrec artifact; refusing"):
+        with staged_output(foreign, "demo"):
+            pass
+    assert (foreign / "precious.txt").exists()
+    with pytest.raises(ArtifactError, match="expected 'raw'"):
+        with staged_output(tmp_path / "x", "prepared"):
+            pass
+        read_marker(tmp_path / "x", "raw")
+    assert (tmp_path / "x" / MARKER).exists()
+
+
+def test_config_from_dict_and_yaml(tmp_path):
+    config = from_dict(PrepareConfig, {"split": {"method": "leave-last-out"}, "negatives": {"ratio": 2}})
+    assert config.split.method == "leave-last-out" and config.negatives.ratio == 2
+    with pytest.raises(AktrecError, match=r"unknown key\(s\) \['ratoi'\]"):
+        from_dict(PrepareConfig, {"negatives": {"ratoi": 2}})
+    with pytest.raises(AktrecError, match="is not one of"):
+        from_dict(PrepareConfig, {"split": {"method": "random"}})
+    with pytest.raises(AktrecError, match="expected a number"):
+        from_dict(SynthConfig, {"n_users": "many"})
+    path = tmp_path / "synth.yaml"
+    path.write_text("n_users: 10\nn_items: 5\nn_interactions: 100\n")
+    assert load_config(SynthConfig, path).n_users == 10
+    path.write_text("- not a mapping\n")
+    with pytest.raises(AktrecError, match="expected a mapping"):
+        load_config(SynthConfig, path)

@@ -1,0 +1,109 @@
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from aktrec import schemas as S
+from aktrec.config import NegativeSamplingConfig, PrepareConfig, SplitConfig, TailConfig
+from aktrec.data.contract import normalize_interactions
+from aktrec.data.prepare import prepare
+from aktrec.data.raw import RawData
+from aktrec.errors import DataError
+
+
+def raw_from(frame: pd.DataFrame, ts_format="auto") -> RawData:
+    table, kind = normalize_interactions(frame, ts_format)
+    return RawData(interactions=table, items=None, users=None, ts_kind=kind, source="test")
+
+
+def positives_only() -> pd.DataFrame:
+    rows = [("a", f"i{k}", k) for k in range(6)] + [("b", "i0", 0), ("b", "i3", 1)] + [("c", "i5", 0)]
+    rows += [("d", f"i{k}", k) for k in range(6, 12)]
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "ts"])
+
+
+def config(**kwargs) -> PrepareConfig:
+    return PrepareConfig(**{"split": SplitConfig(method="leave-last-out"), **kwargs})
+
+
+def test_leave_last_out_holds_out_each_users_last_interaction():
+    data = prepare(raw_from(positives_only()), config())
+    test_pos = data.test[data.test[S.LABEL] == 1].set_index(S.USER_ID)[S.ITEM_ID].to_dict()
+    assert test_pos == {"a": "i5", "b": "i3", "d": "i11"}  # c has one interaction: train only
+    assert "c" in set(data.train[S.USER_ID])
+    assert data.cutoff is None
+
+
+def test_negatives_ratio_never_clicked_and_seeded():
+    frame = positives_only()
+    cfg = config(negatives=NegativeSamplingConfig(ratio=3))
+    data = prepare(raw_from(frame), cfg)
+    clicked = set(zip(frame.user_id, frame.item_id))
+    for split in (data.train, data.test):
+        negatives = split[split[S.IS_SAMPLED]]
+        assert (negatives[S.LABEL] == 0).all()
+        assert len(negatives) == 3 * int((split[S.LABEL] == 1).sum())
+        assert not clicked & set(zip(negatives[S.USER_ID], negatives[S.ITEM_ID]))
+    # a negative shares its positive's time, so it never leaks across the split
+    assert data.test.groupby(S.USER_ID)[S.TS].nunique().eq(1).all()
+    again = prepare(raw_from(frame), cfg)
+    pd.testing.assert_frame_equal(data.train, again.train)
+    other = prepare(raw_from(frame), PrepareConfig(split=cfg.split, negatives=cfg.negatives, seed=1))
+    assert not other.train[S.ITEM_ID].equals(data.train[S.ITEM_ID])
+
+
+def test_popularity_sampling_prefers_popular_items():
+    rng = np.random.default_rng(0)
+    n_users, n_items = 400, 50
+    popular = rng.zipf(1.5, size=4_000) % n_items
+    frame = pd.DataFrame({"user_id": [f"u{k % n_users}" for k in range(4_000)],
+                          "item_id": [f"i{p}" for p in popular], "ts": np.arange(4_000)})
+    frame = frame.drop_duplicates(["user_id", "item_id"])
+    shares = {}
+    for strategy in ("uniform", "popularity"):
+        data = prepare(raw_from(frame), config(negatives=NegativeSamplingConfig(ratio=2, strategy=strategy)))
+        negatives = data.train[data.train[S.IS_SAMPLED]]
+        shares[strategy] = (negatives[S.ITEM_ID] == "i1").mean()
+    assert shares["popularity"] > 3 * shares["uniform"]
+
+
+def test_time_split_cutoff_and_tail_flags():
+    ts = pd.Timestamp("2025-01-01", tz="UTC")
+    rows = [("heavy", f"i{k % 3}", ts + pd.Timedelta(hours=k), k % 2) for k in range(12)]
+    rows += [("light", "i0", ts + pd.Timedelta(hours=1), 1), ("light", "i9", ts + pd.Timedelta(hours=2), 0)]
+    rows += [("late", "i1", ts + pd.Timedelta(days=9), 1), ("late", "i0", ts + pd.Timedelta(days=9, hours=1), 0)]
+    rows += [("heavy", "i0", ts + pd.Timedelta(days=9, hours=2), 1)]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "ts", "label"])
+    cfg = PrepareConfig(split=SplitConfig(method="time", test_days=1), tail=TailConfig(tail_user_max_interactions=5, tail_item_max_exposures=4))
+    data = prepare(raw_from(frame), cfg)
+    assert data.cutoff == ts + pd.Timedelta(days=8, hours=2)
+    assert (data.train[S.TS] < data.cutoff).all() and (data.test[S.TS] >= data.cutoff).all()
+    assert not data.train[S.IS_SAMPLED].any()  # explicit labels: nothing sampled
+    flags = data.test.set_index(S.USER_ID)
+    assert not flags.loc["heavy", S.IS_TAIL_USER]  # 12 training interactions
+    assert flags.loc["late", S.IS_TAIL_USER].all()  # unseen in training
+    train_flags = data.train.set_index(S.ITEM_ID)
+    assert not train_flags.loc["i0", S.IS_TAIL_ITEM].any()  # 5 exposures
+    assert train_flags.loc["i9", S.IS_TAIL_ITEM]  # 1 exposure
+    assert (data.train[S.IS_TAIL_SAMPLE] == (data.train[S.IS_TAIL_USER] | data.train[S.IS_TAIL_ITEM])).all()
+    row_ids = pd.concat([data.train[S.ROW_ID], data.test[S.ROW_ID]])
+    assert row_ids.is_unique
+    assert pa.Table.from_pandas(data.train, schema=S.SAMPLES, preserve_index=False).num_rows == len(data.train)
+
+
+def test_time_split_refuses_ordinal_timestamps_and_empty_windows():
+    with pytest.raises(DataError, match="interactions.ts: timestamps are ordinal"):
+        prepare(raw_from(positives_only()), PrepareConfig())
+    ts = pd.Timestamp("2025-01-01", tz="UTC")
+    frame = pd.DataFrame({"user_id": ["a", "b"], "item_id": ["x", "y"], "ts": [ts, ts + pd.Timedelta(hours=1)], "label": [1, 0]})
+    with pytest.raises(DataError, match="leaves no training rows"):
+        prepare(raw_from(frame), PrepareConfig(split=SplitConfig(method="time", test_days=2)))
+
+
+def test_card_reports_sizes_shape_and_popularity_baseline(tiny_raw):
+    card = prepare(tiny_raw, PrepareConfig(split=SplitConfig(test_days=2))).card
+    assert card["raw"]["n_interactions"] == tiny_raw.interactions.num_rows
+    assert card["raw"]["n_users"] == tiny_raw.users.num_rows
+    assert 0 < card["tail"]["share_tail_items"] < 1
+    assert 0 <= card["popularity_baseline"]["test_auc"] <= 1
+    assert card["train"]["n"] + card["test"]["n"] == tiny_raw.interactions.num_rows

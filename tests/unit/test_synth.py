@@ -1,0 +1,54 @@
+import numpy as np
+
+from aktrec import schemas as S
+from aktrec.config import SynthConfig
+from aktrec.data.card import top_share
+from aktrec.data.synth import generate
+
+
+def test_same_seed_same_data_other_seed_other_data(tiny_synth_config, tiny_raw):
+    again = generate(tiny_synth_config)
+    assert again.interactions.equals(tiny_raw.interactions)
+    assert again.items.equals(tiny_raw.items)
+    assert again.users.equals(tiny_raw.users)
+    other = generate(SynthConfig(**{**tiny_synth_config.__dict__, "seed": 8}))
+    assert not other.interactions.equals(tiny_raw.interactions)
+
+
+def test_contract_shape_and_sizes(tiny_synth_config, tiny_raw):
+    assert tiny_raw.interactions.num_rows == tiny_synth_config.n_interactions
+    assert tiny_raw.items.num_rows == tiny_synth_config.n_items
+    assert tiny_raw.users.num_rows == tiny_synth_config.n_users
+    assert not tiny_raw.positives_only and tiny_raw.ts_kind == "time"
+    assert {"age_group", "gender", "region"} <= set(tiny_raw.users.column_names)
+    items = tiny_raw.items.to_pandas()
+    assert items[S.TITLE].notna().all() and items[S.CATEGORY].map(len).eq(3).all()
+    span = tiny_raw.interactions[S.TS].to_pandas()
+    assert (span.max() - span.min()).days >= tiny_synth_config.n_days - 1
+
+
+def test_long_tailed_users_and_items():
+    raw = generate(SynthConfig(n_users=1_000, n_items=500, n_interactions=40_000, seed=1))
+    frame = raw.interactions.to_pandas()
+    item_counts = frame[S.ITEM_ID].value_counts()
+    user_counts = frame[S.USER_ID].value_counts()
+    assert top_share(item_counts) > 0.6  # top 20% of items take most exposures
+    assert (user_counts < 5).mean() > 0.15  # many users are barely active ...
+    assert user_counts.max() > 20 * user_counts.median()  # ... and a few very active
+    assert 0.03 < frame[S.LABEL].mean() < 0.3
+
+
+def test_clicks_follow_interests_shared_within_a_category():
+    """A user's click rate on a leaf category in the first half predicts it in the second:
+    interests are shared by the items of a category, so they transfer to its tail items."""
+    raw = generate(SynthConfig(n_users=800, n_items=400, n_interactions=60_000, seed=2))
+    frame = raw.interactions.to_pandas()
+    leaf = raw.items.to_pandas().set_index(S.ITEM_ID)[S.CATEGORY].map(lambda c: c[-1])
+    frame["leaf"] = frame[S.ITEM_ID].map(leaf)
+    half = frame[S.TS] < frame[S.TS].quantile(0.5)
+    rates = [frame[mask].groupby([S.USER_ID, "leaf"])[S.LABEL].agg(["mean", "size"]) for mask in (half, ~half)]
+    both = rates[0].join(rates[1], lsuffix="_a", rsuffix="_b", how="inner")
+    both = both[(both["size_a"] >= 5) & (both["size_b"] >= 5)]
+    assert len(both) > 100
+    assert np.corrcoef(both["mean_a"], both["mean_b"])[0, 1] > 0.3
+
