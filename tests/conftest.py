@@ -74,3 +74,45 @@ def write_amazon_format(tmp_path: Path) -> tuple[Path, Path]:
         "I5\tShampoo\tBeauty\t5.0\t'Beauty', 'Hair Care'\t9.99\t\n"
     )
     return sequences, items
+
+
+def _bundled_tokenizer():
+    from transformers import AutoTokenizer
+
+    from aktrec.embed.encoder import resolve_model_path
+
+    return AutoTokenizer.from_pretrained(resolve_model_path("all-MiniLM-L6-v2"), local_files_only=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_text_model(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer BERT with the bundled tokenizer, saved offline."""
+    from transformers import BertConfig, BertModel
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = _bundled_tokenizer()
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=256)
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_vision_text_model(tmp_path_factory) -> Path:
+    """A randomly initialised CLIP-style vision-text dual encoder (32x32 images), saved offline."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    path = tmp_path_factory.mktemp("tiny-clip")
+    tokenizer = _bundled_tokenizer()
+    config = CLIPConfig(
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                     "num_attention_heads": 2, "max_position_embeddings": 128, "eos_token_id": tokenizer.sep_token_id},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                       "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )
+    CLIPModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(path)
+    return path

@@ -17,8 +17,10 @@ app = typer.Typer(help="AKT-Rec long-tail CTR prediction: data, pipeline, servin
                   pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(help="Input data: synthesize, import, prepare.", no_args_is_help=True)
 import_app = typer.Typer(help="Import tables into the input contract (RAW).", no_args_is_help=True)
+embed_app = typer.Typer(help="Item and user representations (paper eq. 1 and 2).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 data_app.add_typer(import_app, name="import")
+app.add_typer(embed_app, name="embed")
 
 log = logging.getLogger("aktrec")
 
@@ -136,34 +138,124 @@ def data_prepare(
              card["popularity_baseline"]["test_auc"])
 
 
+def _embed_config(cls, config: Optional[Path], model: Optional[str], device: Optional[str], epochs: Optional[int]):
+    from aktrec.config import from_dict, load_config, to_dict
+
+    merged = to_dict(load_config(cls, config))
+    for section, key, value in (("encoder", "model", model), ("encoder", "device", device), (None, "epochs", epochs)):
+        if value is not None:
+            (merged[section] if section else merged)[key] = value
+    return from_dict(cls, merged, where="embed options")
+
+
+@embed_app.command("items")
+def embed_items(
+    data: Path = typer.Option(..., help="DATA artifact directory (from `aktrec data prepare`)."),
+    out: Path = typer.Option(..., help="EMB artifact directory; user embeddings already there are kept."),
+    model: Optional[str] = typer.Option(None, help="Encoder: local path or offline model name (default: bundled all-MiniLM-L6-v2)."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1, ..."),
+    epochs: Optional[int] = typer.Option(None, help="Contrastive alignment epochs."),
+    config: Optional[Path] = typer.Option(None, help="YAML file with ItemEmbedConfig fields."),
+) -> None:
+    """Embed item prompts and align them on co-occurring pairs (InfoNCE)."""
+    from aktrec.config import ItemEmbedConfig
+    from aktrec.embed.stage import run_embed_items
+
+    started = time.perf_counter()
+    metrics = run_embed_items(data, out, _embed_config(ItemEmbedConfig, config, model, device, epochs), progress=True)
+    _done("item embeddings", out, started)
+    k = [key for key in metrics if key.endswith("_before")][0]
+    log.info("held-out pair %s: %.4f -> %.4f", k.removesuffix("_before").removeprefix("holdout_"), metrics[k],
+             metrics[k.replace("_before", "_after")])
+
+
+@embed_app.command("users")
+def embed_users(
+    data: Path = typer.Option(..., help="DATA artifact directory."),
+    out: Path = typer.Option(..., help="EMB artifact directory; item embeddings already there are kept."),
+    items: Optional[Path] = typer.Option(None, help="EMB directory with the item embeddings (default: --out)."),
+    model: Optional[str] = typer.Option(None, help="Language model: local path or offline name (default: bundled all-MiniLM-L6-v2)."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, ..."),
+    epochs: Optional[int] = typer.Option(None, help="Fine-tuning epochs."),
+    config: Optional[Path] = typer.Option(None, help="YAML file with UserEmbedConfig fields."),
+) -> None:
+    """Fine-tune the interest-token user model and embed every user."""
+    from aktrec.config import UserEmbedConfig
+    from aktrec.embed.stage import run_embed_users
+
+    started = time.perf_counter()
+    metrics = run_embed_users(data, out, _embed_config(UserEmbedConfig, config, model, device, epochs), items_dir=items, progress=True)
+    _done("user embeddings", out, started)
+    if "heldout_next_item_cosine" in metrics:
+        log.info("held-out next-item cosine %.4f (history mean %.4f); category accuracy %.3f (history mode %.3f)",
+                 metrics["heldout_next_item_cosine"], metrics["heldout_next_item_cosine_history_mean"],
+                 metrics["heldout_category_accuracy"], metrics["heldout_category_accuracy_history_mode"])
+
+
+@app.command("semantic-ids")
+def semantic_ids(
+    data: Path = typer.Option(..., help="DATA artifact directory."),
+    embeddings: Path = typer.Option(..., help="EMB artifact directory with item and user embeddings."),
+    out: Path = typer.Option(..., help=OUT_HELP),
+    cluster_prefix: Optional[int] = typer.Option(None, help="Code prefix that defines a cluster (default: calibrated)."),
+    config: Optional[Path] = typer.Option(None, help="YAML file with SemanticIdConfig fields."),
+) -> None:
+    """Quantize item and user representations into semantic IDs (RQ-VAE) and clusters."""
+    from aktrec.config import SemanticIdConfig, from_dict, load_config, to_dict
+    from aktrec.semantic_ids.stage import run_semantic_ids
+
+    merged = to_dict(load_config(SemanticIdConfig, config))
+    if cluster_prefix is not None:
+        merged["cluster_prefix"] = cluster_prefix
+    started = time.perf_counter()
+    metrics = run_semantic_ids(data, embeddings, out, from_dict(SemanticIdConfig, merged, where="semantic-ids options"))
+    _done("semantic IDs", out, started)
+    for kind, m in metrics.items():
+        coherence = "; ".join(f"{name} purity {v['purity']:.3f} vs random {v['random_purity']:.3f}" for name, v in m["coherence"].items())
+        log.info("%s: %d clusters, median size %.0f, tail-with-head %.2f; %s", kind, m["cluster_sizes"]["n_clusters"],
+                 m["cluster_sizes"]["median"], m["tail_with_head_share"], coherence or "no category labels")
+
+
 @app.command("demo")
 def demo(
     workdir: Path = typer.Option(Path("work/demo"), help="Where every artifact of the run goes."),
-    users: int = typer.Option(2_000, help="Synthetic users."),
-    items: int = typer.Option(1_000, help="Synthetic items."),
-    interactions: int = typer.Option(60_000, help="Synthetic impressions."),
+    users: int = typer.Option(1_000, help="Synthetic users."),
+    items: int = typer.Option(500, help="Synthetic items."),
+    interactions: int = typer.Option(30_000, help="Synthetic impressions."),
     seed: int = typer.Option(0, help="Seed of the synthetic data."),
 ) -> None:
     """The main job: synthetic data -> every stage that exists so far -> where to look."""
-    from aktrec.config import PrepareConfig, SynthConfig
+    from aktrec.config import ItemEmbedConfig, PrepareConfig, SynthConfig, UserEmbedConfig
     from aktrec.data.prepare import prepare, write_prepared
     from aktrec.data.raw import write_raw
     from aktrec.data.synth import generate
+    from aktrec.embed.stage import run_embed_items, run_embed_users
 
     started = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
-    synth_config = SynthConfig(n_users=users, n_items=items, n_interactions=interactions, seed=seed)
-    log.info("[1/2] synthetic data: %s impressions", f"{interactions:,}")
-    raw = generate(synth_config)
-    write_raw(raw, workdir / "raw")
-    log.info("[2/2] prepare: time split, head/tail flags, data card, validation")
+    raw_dir, data_dir, emb_dir = workdir / "raw", workdir / "data", workdir / "emb"
+    log.info("[1/4] synthetic data: %s impressions, %s users, %s items", f"{interactions:,}", f"{users:,}", f"{items:,}")
+    raw = generate(SynthConfig(n_users=users, n_items=items, n_interactions=interactions, seed=seed))
+    write_raw(raw, raw_dir)
+    log.info("[2/4] prepare: time split, head/tail flags, data card, validation")
     prepare_config = PrepareConfig()
     data = prepare(raw, prepare_config)
-    write_prepared(data, workdir / "data", prepare_config)
-    print((workdir / "data" / "card.md").read_text())
-    print(f"Data card:  {workdir / 'data' / 'card.md'}")
-    for stage, path in (("raw", workdir / "raw"), ("prepared", workdir / "data")):
-        print(f"Data Docs ({stage}): {path / 'validation/gx/uncommitted/data_docs/local_site/index.html'}")
+    write_prepared(data, data_dir, prepare_config)
+    log.info("[3/4] item representations: prompts -> encoder -> InfoNCE alignment")
+    item_metrics = run_embed_items(data_dir, emb_dir, ItemEmbedConfig(), progress=True)
+    log.info("[4/4] user representations: interest-token model")
+    user_metrics = run_embed_users(data_dir, emb_dir, UserEmbedConfig(), progress=True)
+    print((data_dir / "card.md").read_text())
+    print(f"Item alignment, held-out pair recall@10: {item_metrics['holdout_recall@10_before']:.4f} -> "
+          f"{item_metrics['holdout_recall@10_after']:.4f}")
+    print(f"User model, held-out next-item recall@10: {user_metrics.get('heldout_next_item_recall@10', float('nan')):.4f} "
+          f"(history mean {user_metrics.get('heldout_next_item_recall@10_history_mean', float('nan')):.4f})")
+    print(f"Data card:   {data_dir / 'card.md'}")
+    print(f"Embeddings:  {emb_dir} (metrics.json)")
+    docs = "gx/uncommitted/data_docs/local_site/index.html"
+    for stage, path in (("raw", raw_dir / "validation"), ("prepared", data_dir / "validation"),
+                        ("item embeddings", emb_dir / "validation/items"), ("user embeddings", emb_dir / "validation/users")):
+        print(f"Data Docs ({stage}): {path / docs}")
     log.info("demo finished in %.1fs", time.perf_counter() - started)
 
 

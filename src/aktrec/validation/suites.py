@@ -90,13 +90,65 @@ def _temporal_order_frame(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFra
 
 
 def validate_raw(raw: RawData, out_dir: Path, final_dir: Path) -> ValidationReport:
-    return run_suites("raw", raw_suites(raw), out_dir, failed_docs_dir=_failed_docs_dir(final_dir))
+    return run_suites("raw", raw_suites(raw), out_dir, failed_docs_dir=failed_docs_dir(final_dir))
 
 
 def validate_prepared(data: PreparedData, out_dir: Path, final_dir: Path) -> ValidationReport:
-    return run_suites("prepared", prepared_suites(data), out_dir, failed_docs_dir=_failed_docs_dir(final_dir))
+    return run_suites("prepared", prepared_suites(data), out_dir, failed_docs_dir=failed_docs_dir(final_dir))
 
 
-def _failed_docs_dir(final_dir: Path) -> Path:
+def failed_docs_dir(final_dir: Path) -> Path:
     final_dir = Path(final_dir).absolute()
     return final_dir.parent / f"{final_dir.name}.validation-failed"
+
+
+def embedding_suite(name: str, id_column: str, ids: pd.Series, vectors, expected_ids, dim: int,
+                    norm_range: tuple[float, float] = (0.5, 1.5)) -> SuiteSpec:
+    """One row per id and every expected id covered, fixed dimension, finite values, sane norms.
+
+    `vectors` (N, D) are summarized per row (dimension, finiteness, norm) so GX checks them
+    as plain columns.
+    """
+    import numpy as np
+
+    gxe = _gxe()
+    frame = pd.DataFrame({
+        id_column: ids.to_numpy(),
+        "dim": [len(v) for v in vectors],
+        "finite": [bool(np.isfinite(v).all()) for v in vectors],
+        "norm": [float(np.linalg.norm(v)) if np.isfinite(v).all() else float("nan") for v in vectors],
+    })
+    expected = list(expected_ids)
+    checks = _key_expectations([id_column], unique=id_column) + [
+        gxe.ExpectTableRowCountToEqual(value=len(expected)),
+        gxe.ExpectColumnValuesToBeInSet(column=id_column, value_set=expected),
+        gxe.ExpectColumnValuesToBeInSet(column="dim", value_set=[dim]),
+        gxe.ExpectColumnValuesToBeInSet(column="finite", value_set=[True]),
+        gxe.ExpectColumnValuesToBeBetween(column="norm", min_value=norm_range[0], max_value=norm_range[1]),
+    ]
+    return SuiteSpec(name, frame, checks)
+
+
+def semantic_id_suites(name: str, id_column: str, ids: pd.Series, codes, cluster, codebook_size: int,
+                       min_level_utilisation: float, max_cluster_share: float) -> list[SuiteSpec]:
+    """Codes in range and every entity once; no collapsed level; no cluster swallowing the rest."""
+    import numpy as np
+
+    gxe = _gxe()
+    code_columns = [f"code_{level + 1}" for level in range(codes.shape[1])]
+    frame = pd.DataFrame(codes, columns=code_columns)
+    frame.insert(0, id_column, ids.to_numpy())
+    frame["cluster_id"] = cluster
+    checks = _key_expectations([id_column, "cluster_id", *code_columns], unique=id_column)
+    checks += [gxe.ExpectTableRowCountToEqual(value=len(ids))]
+    checks += [gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=codebook_size - 1) for c in code_columns]
+    levels = pd.DataFrame({"level": np.arange(1, codes.shape[1] + 1),
+                           "utilisation": [len(np.unique(codes[:, k])) / codebook_size for k in range(codes.shape[1])]})
+    _, sizes = np.unique(cluster, return_counts=True)
+    clusters = pd.DataFrame({"size": sizes, "share": sizes / len(cluster)})
+    return [
+        SuiteSpec(f"{name}.codes", frame, checks),
+        SuiteSpec(f"{name}.levels", levels, [gxe.ExpectColumnValuesToBeBetween(column="utilisation", min_value=min_level_utilisation)]),
+        SuiteSpec(f"{name}.clusters", clusters, [gxe.ExpectColumnValuesToBeBetween(column="size", min_value=1),
+                                                 gxe.ExpectColumnValuesToBeBetween(column="share", max_value=max_cluster_share)]),
+    ]

@@ -1,0 +1,237 @@
+"""User interest representations (eq. 2): profile + click history -> interest token state."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+
+from aktrec import schemas as S
+from aktrec.config import EncoderConfig, UserEmbedConfig, from_dict, to_dict
+from aktrec.data.prepare import PreparedData
+from aktrec.embed.encoder import ContentEncoder
+from aktrec.embed.modules import UserInterestModel
+from aktrec.embed.prompts import short_title, user_prompt
+from aktrec.embed.train import train_user_model
+
+log = logging.getLogger("aktrec")
+UNKNOWN_CATEGORY = -100
+
+
+@dataclass
+class ItemCatalog:
+    """What user prompts and targets need of items: short titles, leaf categories, vectors."""
+
+    index: pd.Index  # item ids
+    titles: np.ndarray  # (N,) str
+    category: np.ndarray  # (N,) int, UNKNOWN_CATEGORY where absent
+    categories: list[str]  # category vocabulary
+    vectors: np.ndarray  # (N, D) aligned item embeddings
+
+    @classmethod
+    def build(cls, items: pd.DataFrame, vectors: np.ndarray, title_words: int) -> "ItemCatalog":
+        leaf = items[S.CATEGORY].map(lambda c: c[-1] if c is not None and len(c) else None) if S.CATEGORY in items else pd.Series(None, index=items.index)
+        categories = sorted(leaf.dropna().unique().tolist())
+        codes = pd.Index(categories).get_indexer(leaf.fillna("\0"))
+        return cls(
+            index=pd.Index(items[S.ITEM_ID]),
+            titles=np.array([short_title(t, title_words) for t in items.get(S.TITLE, pd.Series([None] * len(items)))], dtype=object),
+            category=np.where(codes >= 0, codes, UNKNOWN_CATEGORY),
+            categories=categories,
+            vectors=vectors,
+        )
+
+
+@dataclass
+class UserEmbedder:
+    model: UserInterestModel
+    categories: list[str]
+    config: UserEmbedConfig
+
+    def prompts(self, profiles: Sequence[dict[str, Any]], histories: Sequence[Sequence[str]]) -> list[str]:
+        length = self.config.history_length
+        return [user_prompt(profile, list(history)[-length:]) for profile, history in zip(profiles, histories)]
+
+    @torch.no_grad()
+    def embed(self, profiles: Sequence[dict[str, Any]], histories: Sequence[Sequence[str]], progress: bool = False) -> np.ndarray:
+        """(N,) profiles and (N,) lists of clicked item titles (oldest first) -> (N, D) unit vectors.
+        A new user is embedded the same way (an empty history reads "No clicks yet")."""
+        return self.heads(self.model.interest_states(self.prompts(profiles, histories), self.config.encoder.batch_size, progress))
+
+    @torch.no_grad()
+    def heads(self, states: torch.Tensor) -> np.ndarray:
+        self.model.eval()
+        return self.model.heads(states.to(self.model.to_item.weight.device))[0].cpu().numpy()
+
+    def save(self, directory: Path) -> None:
+        encoder = self.model.encoder
+        encoder.model.save_pretrained(directory / "encoder")
+        encoder.tokenizer.save_pretrained(directory / "encoder")
+        heads = {f"to_item.{k}": v for k, v in self.model.to_item.state_dict().items()}
+        heads |= {f"to_category.{k}": v for k, v in self.model.to_category.state_dict().items()}
+        save_file({k: v.contiguous() for k, v in heads.items()}, directory / "heads.safetensors")
+        config = {**to_dict(self.config), "encoder": {**to_dict(self.config.encoder), "model": "encoder"}}
+        (directory / "user_embedder.json").write_text(json.dumps({
+            "config": config, "categories": self.categories, "item_dim": self.model.to_item.out_features}, indent=2))
+
+    @classmethod
+    def load(cls, directory: Path, device: str | None = None) -> "UserEmbedder":
+        saved = json.loads((directory / "user_embedder.json").read_text())
+        saved["config"]["encoder"]["model"] = str(directory / "encoder")
+        if device:
+            saved["config"]["encoder"]["device"] = device
+        config = from_dict(UserEmbedConfig, saved["config"])
+        model = UserInterestModel(ContentEncoder(config.encoder), saved["item_dim"], len(saved["categories"]))
+        heads = load_file(directory / "heads.safetensors")
+        model.to_item.load_state_dict({k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith("to_item.")})
+        model.to_category.load_state_dict({k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith("to_category.")})
+        model.to(config.encoder.device)
+        return cls(model.eval(), saved["categories"], config)
+
+
+def user_profiles(data: PreparedData, user_ids: pd.Index) -> list[dict[str, Any]]:
+    if data.users is None:
+        return [{} for _ in user_ids]
+    users = data.users.to_pandas().set_index(S.USER_ID).reindex(user_ids)
+    return [{k: v for k, v in row.items() if pd.notna(v)} for row in users.to_dict("records")]
+
+
+def _clicks(data: PreparedData, catalog: ItemCatalog) -> pd.DataFrame:
+    """Observed training clicks sorted by user and time, with item positions in `catalog`."""
+    train = data.train
+    clicks = train[(train[S.LABEL] == 1) & ~train[S.IS_SAMPLED]].sort_values([S.USER_ID, S.TS, S.ROW_ID], kind="stable")
+    clicks = clicks[[S.USER_ID, S.ITEM_ID]].reset_index(drop=True)
+    clicks["item"] = catalog.index.get_indexer(clicks[S.ITEM_ID])
+    clicks["position"] = clicks.groupby(S.USER_ID).cumcount()
+    return clicks
+
+
+def _history_bounds(clicks: pd.DataFrame, rows: np.ndarray, length: int, include_row: bool) -> tuple[np.ndarray, np.ndarray]:
+    """[start, end) row ranges of the same user's up to `length` clicks before each row
+    (or up to and including it)."""
+    end = rows + int(include_row)
+    count = np.minimum(clicks["position"].to_numpy()[rows] + int(include_row), length)
+    return end - count, end
+
+
+def _history_titles(clicks: pd.DataFrame, catalog: ItemCatalog, rows: np.ndarray, length: int, include_row: bool = False) -> list[list[str]]:
+    start, end = _history_bounds(clicks, rows, length, include_row)
+    items = clicks["item"].to_numpy()
+    return [catalog.titles[items[s:e]].tolist() for s, e in zip(start, end)]
+
+
+def embed_users(data: PreparedData, catalog: ItemCatalog, config: UserEmbedConfig, progress: bool = False) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any], UserEmbedder]:
+    """User ids (U,), interest embeddings (U, D) in item space, metrics, and the embedder."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(config.seed)
+    clicks = _clicks(data, catalog)
+    # Samples: every click with at least one earlier click; held-out users give their last one.
+    is_sample = (clicks["position"] >= 1).to_numpy()
+    last_of_user = ~clicks[S.USER_ID].duplicated(keep="last").to_numpy()
+    candidates = clicks.loc[is_sample, S.USER_ID].unique()
+    held_users = set(rng.choice(candidates, size=int(round(config.holdout_users * len(candidates))), replace=False)) if len(candidates) else set()
+    held_mask = clicks[S.USER_ID].isin(held_users).to_numpy()
+    eval_rows = np.flatnonzero(is_sample & held_mask & last_of_user)
+    train_rows = np.flatnonzero(is_sample & ~held_mask)
+    if len(train_rows) > config.max_train_samples:
+        train_rows = np.sort(rng.choice(train_rows, size=config.max_train_samples, replace=False))
+
+    user_index = pd.Index(clicks[S.USER_ID].unique())
+    profile_of = dict(zip(user_index, user_profiles(data, user_index)))
+    encoder = ContentEncoder(config.encoder)
+    model = UserInterestModel(encoder, catalog.vectors.shape[1], len(catalog.categories))
+    model.to(encoder.device)
+    if config.trainable == "head":
+        encoder.freeze_except_last_layers(0)
+    else:
+        encoder.freeze_except_last_layers(config.n_last_layers if config.trainable == "last_layers" else None)
+    embedder = UserEmbedder(model, catalog.categories, config)
+    items = clicks["item"].to_numpy()
+
+    def samples(rows: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+        histories = _history_titles(clicks, catalog, rows, config.history_length)
+        profiles = [profile_of[u] for u in clicks[S.USER_ID].to_numpy()[rows]]
+        return embedder.prompts(profiles, histories), catalog.vectors[items[rows]], catalog.category[items[rows]]
+
+    log.info("training the user interest model on %s samples (%s held-out users)", f"{len(train_rows):,}", f"{len(eval_rows):,}")
+    prompts, targets, categories = samples(train_rows)
+    heads = list(model.to_item.parameters()) + list(model.to_category.parameters())
+    if config.trainable == "head":
+        # The language model is frozen: its interest states are computed once, heads train on them.
+        states = model.interest_states(prompts, config.encoder.batch_size, progress=progress).to(encoder.device)
+        forward, parameters = (lambda idx: model.heads(states[idx])), heads
+    else:
+        model.train()
+        forward = lambda idx: model([prompts[i] for i in idx])  # noqa: E731
+        parameters = [p for p in model.parameters() if p.requires_grad]
+    losses = train_user_model(forward, parameters, targets, categories, config, progress=progress) if len(train_rows) else []
+    model.eval()
+    trained_at = time.perf_counter()
+    metrics: dict[str, Any] = {"model": config.encoder.model, "trainable": config.trainable, "n_train_samples": len(train_rows),
+                               "n_eval_samples": len(eval_rows), "loss_by_epoch": losses}
+    if len(eval_rows):
+        metrics.update(_evaluate(embedder, clicks, catalog, eval_rows, samples))
+
+    # Every user of the data set, from all their training clicks (new users: profile only).
+    all_users = pd.Index(pd.unique(pd.concat([data.train[S.USER_ID], data.test[S.USER_ID]])))
+    if data.users is not None:
+        all_users = all_users.union(pd.Index(data.users[S.USER_ID].to_pylist()), sort=False)
+    last_rows = clicks.groupby(S.USER_ID).tail(1)
+    history_of = dict(zip(last_rows[S.USER_ID], _history_titles(clicks, catalog, last_rows.index.to_numpy(), config.history_length, include_row=True)))
+    vectors = embedder.embed(user_profiles(data, all_users), [history_of.get(u, []) for u in all_users], progress=progress)
+    metrics.update({"n_users": len(all_users), "dim": int(vectors.shape[1]), "seconds_train": trained_at - started,
+                    "seconds_total": time.perf_counter() - started})
+    return pd.DataFrame({S.USER_ID: all_users}), vectors, metrics, embedder
+
+
+def _evaluate(embedder: UserEmbedder, clicks: pd.DataFrame, catalog: ItemCatalog, rows: np.ndarray, samples, k: int = 10) -> dict[str, float]:
+    """Held-out next click: the model against averaging the history's item embeddings (cosine
+    to the next item, recall@k of it among all items) and against the history's most frequent
+    category (category accuracy)."""
+    prompts, targets, categories = samples(rows)
+    states = embedder.model.interest_states(prompts, embedder.config.encoder.batch_size)
+    predicted = embedder.heads(states)
+    with torch.no_grad():
+        logits = embedder.model.heads(states.to(embedder.model.to_item.weight.device))[1]
+    items = clicks["item"].to_numpy()
+    start, end = _history_bounds(clicks, rows, embedder.config.history_length, include_row=False)
+    history_mean = np.stack([catalog.vectors[items[s:e]].mean(axis=0) for s, e in zip(start, end)])
+    history_mean /= np.linalg.norm(history_mean, axis=1, keepdims=True).clip(min=1e-12)
+    history_mode = np.array([_mode(catalog.category[items[s:e]]) for s, e in zip(start, end)])
+    known = categories != UNKNOWN_CATEGORY
+    target_items = items[rows]
+
+    def recall(queries: np.ndarray) -> float:
+        scores = queries @ catalog.vectors.T  # (R, N)
+        target_score = scores[np.arange(len(rows)), target_items]
+        return float(np.mean((scores > target_score[:, None]).sum(axis=1) < k))
+
+    def accuracy(predicted_categories: np.ndarray) -> float:
+        return float(np.mean(predicted_categories[known] == categories[known])) if known.any() else float("nan")
+
+    return {
+        "heldout_next_item_cosine": float(np.mean(np.sum(predicted * targets, axis=1))),
+        "heldout_next_item_cosine_history_mean": float(np.mean(np.sum(history_mean * targets, axis=1))),
+        f"heldout_next_item_recall@{k}": recall(predicted),
+        f"heldout_next_item_recall@{k}_history_mean": recall(history_mean),
+        "heldout_category_accuracy": accuracy(logits.argmax(dim=1).cpu().numpy()),
+        "heldout_category_accuracy_history_mode": accuracy(history_mode),
+    }
+
+
+def _mode(values: np.ndarray) -> int:
+    """Most frequent known category, the most recent one on ties."""
+    values = values[values != UNKNOWN_CATEGORY]
+    if not len(values):
+        return UNKNOWN_CATEGORY
+    uniques, counts = np.unique(values, return_counts=True)
+    best = uniques[counts == counts.max()]
+    return int(next(v for v in values[::-1] if v in best))

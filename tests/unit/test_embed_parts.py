@@ -1,0 +1,149 @@
+"""Prompts, pair mining, InfoNCE, the interest token, and the encoders on tiny models."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from aktrec import schemas as S
+from aktrec.config import EncoderConfig
+from aktrec.embed.encoder import ContentEncoder, pool
+from aktrec.embed.losses import info_nce, user_interest_loss
+from aktrec.embed.modules import ProjectionHead, UserInterestModel
+from aktrec.embed.pairs import mine_pairs, recall_at_k
+from aktrec.embed.prompts import INTEREST_TOKEN, ActivityLevels, item_activity, item_prompt, user_prompt
+
+
+def clicks(rows):
+    frame = pd.DataFrame(rows, columns=[S.USER_ID, S.ITEM_ID, "t"])
+    frame[S.TS] = pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(frame.pop("t"), unit="h")
+    frame[S.LABEL] = 1
+    frame[S.IS_SAMPLED] = False
+    return frame
+
+
+def test_item_prompt_renders_content_and_activity_words():
+    item = {S.TITLE: "Rose Lotion", S.CATEGORY: ["Beauty", "Skin Care"], S.BRAND: "Acme", S.PRICE: 5.5, S.DESCRIPTION: "Soft."}
+    text = item_prompt(item, {"clicks": "high", "ctr": "very low"})
+    assert text == ("Product: Rose Lotion. Category: Beauty > Skin Care. Brand: Acme. Price: $5.50. "
+                    "Popularity: high. Click-through rate: very low. Soft.")
+    assert item_prompt({S.TITLE: None, S.PRICE: float("nan")}, {}) == "Product: untitled."
+
+
+def test_activity_levels_quantize_training_statistics():
+    train = clicks([("u", "a", 0), ("u", "a", 1), ("v", "a", 2), ("v", "b", 3)])
+    train.loc[3, S.LABEL] = 0
+    stats = item_activity(train, pd.Index(["a", "b", "c"]), positives_only=False)
+    assert stats.loc["a", "clicks"] == 3 and stats.loc["b", "exposures"] == 1 and stats.loc["c", "exposures"] == 0
+    levels = ActivityLevels.fit(stats, 3)
+    words = levels.words(stats)
+    assert words.loc["a", "clicks"] == "high" and words.loc["c", "clicks"] == "low"
+    assert item_activity(train, pd.Index(["a"]), positives_only=True).columns.tolist() == ["clicks"]
+
+
+def test_user_prompt_puts_history_first_and_ends_with_interest_token():
+    text = user_prompt({"age_group": "25-34", "gender": None}, ["Lip Gloss", "Mascara"])
+    assert text == f"Recent clicks, oldest first: Lip Gloss; Mascara. User profile: age group 25-34. Next interest: {INTEREST_TOKEN}"
+    assert user_prompt({}, []).startswith("No clicks yet. User profile: unknown.")
+
+
+def test_mine_pairs_counts_windowed_cooccurrence_per_user():
+    train = clicks([("u", "a", 0), ("u", "b", 1), ("u", "c", 2), ("u", "a", 3),
+                    ("v", "b", 0), ("v", "a", 1), ("w", "a", 0)])
+    index = pd.Index(["a", "b", "c"])
+    pairs = mine_pairs(train, index, window=1, min_count=1)
+    counted = {(index[a], index[b]): n for a, b, n in pairs.itertuples(index=False)}
+    assert counted == {("a", "b"): 2, ("b", "c"): 1, ("a", "c"): 1}  # w has one click: no pair
+    assert len(mine_pairs(train, index, window=1, min_count=2)) == 1
+    wide = mine_pairs(train, index, window=3, min_count=1)
+    # u: 3 pairs at offset 1, 2 at offset 2, none at 3 (a with itself); v: 1
+    assert wide["count"].sum() == 3 + 2 + 0 + 1
+
+
+def test_recall_at_k_excludes_the_query_item():
+    vectors = np.eye(4, dtype=np.float32)
+    vectors[1] = [0.8, 0.6, 0, 0]
+    pairs = pd.DataFrame({"a": [0], "b": [1]})
+    assert recall_at_k(vectors, pairs, k=1) == 1.0
+    assert recall_at_k(vectors, pd.DataFrame({"a": [2], "b": [3]}), k=1) in (0.0, 1.0)
+
+
+def test_info_nce_matches_hand_computation():
+    anchor = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    positive = torch.tensor([[1.0, 0.0], [0.6, 0.8]])
+    negative = torch.tensor([[-1.0, 0.0]])
+    tau = 0.5
+    # row 0 logits: [1, 0.6, -1] / tau, target 0; row 1: [0, 0.8, 0] / tau, target 1
+    def ce(logits, target):
+        logits = [x / tau for x in logits]
+        return -logits[target] + math.log(sum(math.exp(x) for x in logits))
+    expected = (ce([1, 0.6, -1], 0) + ce([0, 0.8, 0], 1)) / 2
+    assert math.isclose(float(info_nce(anchor, positive, negative, tau)), expected, rel_tol=1e-6)
+    expected_in_batch = (ce([1, 0.6], 0) + ce([0, 0.8], 1)) / 2
+    assert math.isclose(float(info_nce(anchor, positive, None, tau)), expected_in_batch, rel_tol=1e-6)
+
+
+def test_user_loss_is_negative_cosine_plus_weighted_category_ce():
+    predicted = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    target = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    logits = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
+    category = torch.tensor([0, -100])  # the second sample's category is unknown
+    loss, parts = user_interest_loss(predicted, target, logits, category, category_weight=0.5)
+    ce = -2.0 + math.log(math.exp(2.0) + 1.0)
+    assert math.isclose(parts["cosine"], 0.5)
+    assert math.isclose(float(loss), -0.5 + 0.5 * ce, rel_tol=1e-6)
+
+
+def test_projection_head_starts_as_identity():
+    x = torch.nn.functional.normalize(torch.randn(5, 8), dim=-1)
+    assert torch.allclose(ProjectionHead(8)(x), x, atol=1e-6)
+
+
+def test_pooling_modes():
+    hidden = torch.arange(12, dtype=torch.float32).reshape(1, 4, 3)
+    mask = torch.tensor([[1, 1, 1, 0]])
+    assert pool(hidden, mask, "cls").tolist() == [[0.0, 1.0, 2.0]]
+    assert pool(hidden, mask, "last").tolist() == [[6.0, 7.0, 8.0]]
+    assert pool(hidden, mask, "mean").tolist() == [[3.0, 4.0, 5.0]]
+
+
+def test_interest_state_is_the_hidden_state_at_the_interest_token(tiny_text_model):
+    encoder = ContentEncoder(EncoderConfig(model=str(tiny_text_model), max_length=24))
+    model = UserInterestModel(encoder, item_dim=6, n_categories=3).eval()
+    long_history = [f"item number {k}" for k in range(40)]
+    prompts = [user_prompt({"gender": "female"}, long_history), user_prompt({}, [])]
+    state = model.interest_state(prompts)
+    batch = encoder.tokenize(prompts)
+    hidden = encoder.model(**batch).last_hidden_state
+    for row in range(2):
+        ids = batch["input_ids"][row].tolist()
+        assert model.interest_token_id in ids  # left truncation kept it in the long prompt
+        assert torch.allclose(state[row], hidden[row, ids.index(model.interest_token_id)])
+    item_vector, logits = model(prompts)
+    assert item_vector.shape == (2, 6) and logits.shape == (2, 3)
+    assert torch.allclose(item_vector.norm(dim=-1), torch.ones(2))
+    assert torch.allclose(model.interest_states(prompts, batch_size=1), state.detach(), atol=1e-5)
+
+
+def test_vision_text_encoder_fuses_images(tiny_vision_text_model, tmp_path):
+    from PIL import Image
+
+    encoder = ContentEncoder(EncoderConfig(model=str(tiny_vision_text_model)))
+    assert encoder.is_vision_text and encoder.dim == 16
+    red, blue = Image.new("RGB", (40, 40), (255, 0, 0)), Image.new("RGB", (40, 40), (0, 0, 255))
+    vectors = encoder.encode(["lipstick", "lipstick", "lipstick"], [None, red, blue])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(vectors[0], vectors[1]) and not np.allclose(vectors[1], vectors[2])
+    text_only = encoder.encode(["lipstick"])
+    assert np.allclose(text_only[0], vectors[0], atol=1e-5)
+
+
+def test_encoder_refuses_models_it_cannot_load_offline():
+    from aktrec.errors import AktrecError
+
+    with pytest.raises(AktrecError, match="cannot load offline"):
+        ContentEncoder(EncoderConfig(model="no-such-org/no-such-model"))
