@@ -17,10 +17,12 @@ app = typer.Typer(help="AKT-Rec long-tail CTR prediction: data, pipeline, servin
                   pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(help="Input data: synthesize, import, prepare.", no_args_is_help=True)
 import_app = typer.Typer(help="Import tables into the input contract (RAW).", no_args_is_help=True)
+features_app = typer.Typer(help="Feast features: materialize offline and online.", no_args_is_help=True)
 embed_app = typer.Typer(help="Item and user representations (paper eq. 1 and 2).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 data_app.add_typer(import_app, name="import")
 app.add_typer(embed_app, name="embed")
+app.add_typer(features_app, name="features")
 
 log = logging.getLogger("aktrec")
 
@@ -216,6 +218,26 @@ def semantic_ids(
                  m["cluster_sizes"]["median"], m["tail_with_head_share"], coherence or "no category labels")
 
 
+@features_app.command("materialize")
+def features_materialize(
+    data: Path = typer.Option(..., help="DATA artifact directory."),
+    sids: Path = typer.Option(..., help="SID artifact directory."),
+    repo: Path = typer.Option(..., help="Feast repository to (re)build: offline tables, registry, online store."),
+    embeddings: Optional[Path] = typer.Option(None, help="EMB directory (default: the one the semantic IDs were built from)."),
+    online_store: Optional[str] = typer.Option(None, help="sqlite (default) or redis://HOST:PORT."),
+    config: Optional[Path] = typer.Option(None, help="YAML file with FeatureConfig fields."),
+) -> None:
+    """Compute activity, semantic-ID, cluster-averaged, cross and sequence features into Feast."""
+    from aktrec.config import FeatureConfig, load_config
+    from aktrec.features.materialize import materialize
+
+    started = time.perf_counter()
+    metrics = materialize(data, sids, repo, load_config(FeatureConfig, config), emb_dir=embeddings, online_store=online_store)
+    _done("Feast repository", repo, started)
+    log.info("feature service %s; rows per view: %s", metrics["feature_service"],
+             ", ".join(f"{k} {v:,}" for k, v in metrics["rows"].items()))
+
+
 @app.command("demo")
 def demo(
     workdir: Path = typer.Option(Path("work/demo"), help="Where every artifact of the run goes."),
@@ -229,32 +251,42 @@ def demo(
     from aktrec.data.prepare import prepare, write_prepared
     from aktrec.data.raw import write_raw
     from aktrec.data.synth import generate
+    from aktrec.config import SemanticIdConfig
     from aktrec.embed.stage import run_embed_items, run_embed_users
+    from aktrec.semantic_ids.stage import run_semantic_ids
 
     started = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
-    raw_dir, data_dir, emb_dir = workdir / "raw", workdir / "data", workdir / "emb"
-    log.info("[1/4] synthetic data: %s impressions, %s users, %s items", f"{interactions:,}", f"{users:,}", f"{items:,}")
+    raw_dir, data_dir, emb_dir, sid_dir = workdir / "raw", workdir / "data", workdir / "emb", workdir / "sid"
+    log.info("[1/5] synthetic data: %s impressions, %s users, %s items", f"{interactions:,}", f"{users:,}", f"{items:,}")
     raw = generate(SynthConfig(n_users=users, n_items=items, n_interactions=interactions, seed=seed))
     write_raw(raw, raw_dir)
-    log.info("[2/4] prepare: time split, head/tail flags, data card, validation")
+    log.info("[2/5] prepare: time split, head/tail flags, data card, validation")
     prepare_config = PrepareConfig()
     data = prepare(raw, prepare_config)
     write_prepared(data, data_dir, prepare_config)
-    log.info("[3/4] item representations: prompts -> encoder -> InfoNCE alignment")
+    log.info("[3/5] item representations: prompts -> encoder -> InfoNCE alignment")
     item_metrics = run_embed_items(data_dir, emb_dir, ItemEmbedConfig(), progress=True)
-    log.info("[4/4] user representations: interest-token model")
+    log.info("[4/5] user representations: interest-token model")
     user_metrics = run_embed_users(data_dir, emb_dir, UserEmbedConfig(), progress=True)
+    log.info("[5/5] semantic IDs: RQ-VAE for items and users, calibrated clusters")
+    sid_metrics = run_semantic_ids(data_dir, emb_dir, sid_dir, SemanticIdConfig())
     print((data_dir / "card.md").read_text())
     print(f"Item alignment, held-out pair recall@10: {item_metrics['holdout_recall@10_before']:.4f} -> "
           f"{item_metrics['holdout_recall@10_after']:.4f}")
     print(f"User model, held-out next-item recall@10: {user_metrics.get('heldout_next_item_recall@10', float('nan')):.4f} "
           f"(history mean {user_metrics.get('heldout_next_item_recall@10_history_mean', float('nan')):.4f})")
-    print(f"Data card:   {data_dir / 'card.md'}")
-    print(f"Embeddings:  {emb_dir} (metrics.json)")
+    for kind, m in sid_metrics.items():
+        coherence = m["coherence"].get("category") or m["coherence"].get("dominant_category") or {}
+        print(f"Semantic IDs ({kind}): {m['cluster_sizes']['n_clusters']} clusters, median size {m['cluster_sizes']['median']:.0f}, "
+              f"category purity {coherence.get('purity', float('nan')):.3f} vs random {coherence.get('random_purity', float('nan')):.3f}")
+    print(f"Data card:    {data_dir / 'card.md'}")
+    print(f"Embeddings:   {emb_dir} (metrics.json)")
+    print(f"Semantic IDs: {sid_dir} (metrics.json)")
     docs = "gx/uncommitted/data_docs/local_site/index.html"
     for stage, path in (("raw", raw_dir / "validation"), ("prepared", data_dir / "validation"),
-                        ("item embeddings", emb_dir / "validation/items"), ("user embeddings", emb_dir / "validation/users")):
+                        ("item embeddings", emb_dir / "validation/items"), ("user embeddings", emb_dir / "validation/users"),
+                        ("semantic IDs", sid_dir / "validation")):
         print(f"Data Docs ({stage}): {path / docs}")
     log.info("demo finished in %.1fs", time.perf_counter() - started)
 

@@ -195,6 +195,24 @@ class SemanticIdConfig:
     max_cluster_share: float = 0.5  # GX: no cluster may hold more than this share of entities
 
 
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Feature materialization: snapshots, windows and sequence lengths.
+
+    Features of snapshot s are computed from observed *training* events with ts < s, so a
+    sample reads only its past and never a test label. Time data snapshots every
+    `snapshot_days`; ordinal data (no real time) uses `ordinal_snapshots` evenly spaced cuts.
+    """
+
+    snapshot_days: float = 1.0
+    ordinal_snapshots: int = 20
+    window_snapshots: int = 7  # "recent" window, in snapshot periods (7 days by default)
+    ctr_prior_strength: float = 10.0  # CTRs shrink towards the global rate by this many exposures
+    user_sequence_length: int = 20
+    cluster_sequence_length: int = 20
+    model_version: str = "v1"  # names the FeatureService, the train/serve contract
+
+
 def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") -> T:
     """Build dataclass `cls` from a plain dict, recursing into nested configs.
 

@@ -10,38 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from aktrec import schemas as S
-from aktrec.cli import main
 from aktrec.errors import ValidationFailed
 
 pytestmark = pytest.mark.component
-
-
-@pytest.fixture(scope="module")
-def planted_emb(tmp_path_factory, tiny_raw):
-    """DATA from the tiny synthetic set, and an EMB whose vectors are category centers + noise."""
-    from aktrec.artifacts import staged_output, write_parquet
-    from aktrec.config import PrepareConfig, SplitConfig
-    from aktrec.data.prepare import prepare, write_prepared
-    from aktrec.embed.stage import EMB_KIND, embedding_table
-
-    root = tmp_path_factory.mktemp("sid")
-    config = PrepareConfig(split=SplitConfig(test_days=2))
-    data = prepare(tiny_raw, config)
-    write_prepared(data, root / "data", config, validate=False)
-    rng = np.random.default_rng(0)
-    items = tiny_raw.items.to_pandas()
-    leaf = items[S.CATEGORY].map(lambda c: c[-1])
-    centers = {name: rng.normal(size=24) for name in leaf.unique()}
-    item_vectors = np.stack([centers[name] for name in leaf]) + 0.2 * rng.normal(size=(len(items), 24))
-    users = tiny_raw.users.to_pandas()
-    user_vectors = np.stack([centers[name] for name in rng.choice(sorted(centers), len(users))]) + 0.2 * rng.normal(size=(len(users), 24))
-    with staged_output(root / "emb", EMB_KIND) as staging:
-        write_parquet(embedding_table(items[S.ITEM_ID], item_vectors, S.ITEM_EMBEDDINGS), staging / "item_embeddings.parquet")
-        write_parquet(embedding_table(users[S.USER_ID], user_vectors, S.USER_EMBEDDINGS), staging / "user_embeddings.parquet")
-    (root / "sid.yaml").write_text("items: {codebook_size: 16, epochs: 30}\nusers: {codebook_size: 16, epochs: 30}\ntarget_median_cluster_size: 3\n")
-    assert main(["semantic-ids", "--data", str(root / "data"), "--embeddings", str(root / "emb"), "--out", str(root / "sid"),
-                 "--config", str(root / "sid.yaml")]) == 0
-    return root
 
 
 def test_sid_artifact_codes_clusters_and_metrics(planted_emb, tiny_raw):

@@ -24,3 +24,5 @@ def test_demo_runs_end_to_end(tmp_path):
     for half in ("item", "user"):
         assert (tmp_path / "work" / "emb" / f"{half}_embeddings.parquet").is_file()
     assert "held-out pair recall@10" in result.stdout
+    assert (tmp_path / "work" / "sid" / "item_semantic_ids.parquet").is_file()
+    assert "Semantic IDs (items)" in result.stdout

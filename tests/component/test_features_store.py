@@ -1,0 +1,171 @@
+"""Feast repository: materialize, list, online reads, engines, parity, idempotence, Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aktrec import schemas as S
+from aktrec.cli import main
+from aktrec.features import names as N
+
+pytestmark = pytest.mark.component
+
+
+@pytest.fixture(scope="module")
+def repo(planted_emb):
+    assert main(["features", "materialize", "--data", str(planted_emb / "data"), "--sids", str(planted_emb / "sid"),
+                 "--repo", str(planted_emb / "repo")]) == 0
+    return planted_emb / "repo"
+
+
+@pytest.fixture(scope="module")
+def tables(planted_emb):
+    from aktrec.data.prepare import read_prepared
+    from aktrec.features.materialize import semantic_tables
+
+    users = semantic_tables(planted_emb / "sid", planted_emb / "emb", "user")
+    items = semantic_tables(planted_emb / "sid", planted_emb / "emb", "item")
+    return read_prepared(planted_emb / "data"), users, items
+
+
+def assert_frames_equal(a: pd.DataFrame, b: pd.DataFrame, columns) -> None:
+    for column in columns:
+        x, y = a[column].reset_index(drop=True), b[column].reset_index(drop=True)
+        if isinstance(x.iloc[0], (list, np.ndarray)):
+            assert all(np.allclose(np.asarray(p, dtype=float), np.asarray(q, dtype=float)) if column.endswith(("embedding", "codes"))
+                       else list(p) == list(q) for p, q in zip(x, y)), column
+        else:
+            assert np.allclose(x.astype(float), y.astype(float), equal_nan=True), column
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if "__" in c]
+
+
+def test_feast_lists_the_views_and_the_online_store_answers(repo, tables):
+    from aktrec.features.retrieval import online_features, open_store
+
+    feast = Path(sys.executable).with_name("feast")
+    listing = subprocess.run([str(feast if feast.exists() else shutil.which("feast")), "feature-views", "list"], cwd=repo,
+                             capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    for view in N.VIEWS:
+        assert view in listing.stdout
+    data, users, items = tables
+    store, service = open_store(repo)
+    user = data.train[S.USER_ID].value_counts().index[0]  # the most active user
+    candidates = data.train[S.ITEM_ID].value_counts().index[:5].tolist() + ["never-seen-item"]
+    online = online_features(store, service, user, candidates, users, items)
+    assert online[S.ITEM_ID].tolist() == candidates  # the order asked for
+    assert (online["user_activity__exposures"] > 0).all()
+    assert (online["item_activity__exposures"].iloc[:5] > 0).all() and online["item_activity__exposures"].iloc[5] == 0
+    assert len(online["user_sequence__recent_items"].iloc[0]) > 0
+    assert json.loads((repo / "metrics.json").read_text())["feature_service"] == "aktrec_v1"
+
+
+def test_training_set_keeps_every_sample_in_order_and_engines_agree(repo, tables):
+    from aktrec.features.retrieval import historical_features
+
+    data, users, items = tables
+    samples = pd.concat([data.train.sample(40, random_state=0), data.test.sample(20, random_state=0),
+                         data.train.nsmallest(5, S.TS)])  # the earliest rows precede most feature rows
+    asof = historical_features(repo, samples, users, items, engine="asof")
+    feast = historical_features(repo, samples, users, items, engine="feast")
+    assert asof[S.ROW_ID].tolist() == samples[S.ROW_ID].tolist() == feast[S.ROW_ID].tolist()
+    assert len(feature_columns(asof)) == sum(len(f) for _, f in N.VIEWS.values())
+    assert_frames_equal(asof, feast, feature_columns(asof))
+
+
+def test_online_features_equal_offline_retrieval_at_the_same_time(repo, tables):
+    from aktrec.features.retrieval import historical_features, online_features, open_store
+
+    data, users, items = tables
+    store, service = open_store(repo)
+    rng = np.random.default_rng(0)
+    for user in rng.choice(data.train[S.USER_ID].unique(), size=3, replace=False):
+        candidates = rng.choice(items.ids, size=4, replace=False).tolist()
+        online = online_features(store, service, user, candidates, users, items)
+        later = pd.DataFrame({S.ROW_ID: range(4), S.USER_ID: user, S.ITEM_ID: candidates,
+                              S.TS: pd.Timestamp("2100-01-01", tz="UTC")})
+        offline = historical_features(repo, later, users, items)
+        assert_frames_equal(online, offline, feature_columns(offline))
+
+
+def test_rematerialize_is_idempotent_and_a_failed_run_keeps_the_old_store(repo, planted_emb, tables, monkeypatch):
+    from feast import FeatureStore
+
+    from aktrec.features.retrieval import online_features, open_store
+
+    data, users, items = tables
+    store, service = open_store(repo)
+    user, candidates = data.train[S.USER_ID].iloc[0], items.ids[:3].tolist()
+    before = online_features(store, service, user, candidates, users, items)
+    tables_before = {p.name: pd.read_parquet(p) for p in (repo / "data").iterdir()}
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed during materialization")
+
+    monkeypatch.setattr(FeatureStore, "materialize", crash)
+    with pytest.raises(RuntimeError):
+        main(["features", "materialize", "--data", str(planted_emb / "data"), "--sids", str(planted_emb / "sid"), "--repo", str(repo)])
+    monkeypatch.undo()
+    store, service = open_store(repo)
+    assert_frames_equal(online_features(store, service, user, candidates, users, items), before, feature_columns(before))
+    assert main(["features", "materialize", "--data", str(planted_emb / "data"), "--sids", str(planted_emb / "sid"), "--repo", str(repo)]) == 0
+    for name, frame in tables_before.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(repo / "data" / name), frame)
+    store, service = open_store(repo)
+    assert_frames_equal(online_features(store, service, user, candidates, users, items), before, feature_columns(before))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def redis_server():
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed; .ci/run installs it")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    port = _free_port()
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    yield f"redis://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_redis_online_store_serves_the_same_features(redis_server, planted_emb, repo, tables, tmp_path):
+    from aktrec.features.retrieval import online_features, open_store
+
+    redis_repo = tmp_path / "repo-redis"
+    assert main(["features", "materialize", "--data", str(planted_emb / "data"), "--sids", str(planted_emb / "sid"),
+                 "--repo", str(redis_repo), "--online-store", redis_server]) == 0
+    assert "type: redis" in (redis_repo / "feature_store.yaml").read_text()
+    data, users, items = tables
+    user, candidates = data.train[S.USER_ID].iloc[3], items.ids[:4].tolist()
+    from_redis = online_features(*open_store(redis_repo), user, candidates, users, items)
+    from_sqlite = online_features(*open_store(repo), user, candidates, users, items)
+    assert (from_redis["user_activity__exposures"] > 0).all()
+    assert_frames_equal(from_redis, from_sqlite, feature_columns(from_sqlite))
