@@ -11,6 +11,7 @@ from typing import Optional
 import click
 import typer
 
+from aktrec import schemas as S
 from aktrec.errors import AktrecError
 
 app = typer.Typer(help="AKT-Rec long-tail CTR prediction: data, pipeline, serving.", no_args_is_help=True,
@@ -251,26 +252,35 @@ def demo(
     from aktrec.data.prepare import prepare, write_prepared
     from aktrec.data.raw import write_raw
     from aktrec.data.synth import generate
-    from aktrec.config import SemanticIdConfig
+    from aktrec.config import FeatureConfig, SemanticIdConfig
     from aktrec.embed.stage import run_embed_items, run_embed_users
+    from aktrec.features.materialize import materialize, semantic_tables
+    from aktrec.features.retrieval import online_features, open_store
     from aktrec.semantic_ids.stage import run_semantic_ids
 
     started = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
-    raw_dir, data_dir, emb_dir, sid_dir = workdir / "raw", workdir / "data", workdir / "emb", workdir / "sid"
-    log.info("[1/5] synthetic data: %s impressions, %s users, %s items", f"{interactions:,}", f"{users:,}", f"{items:,}")
+    raw_dir, data_dir, emb_dir, sid_dir, repo_dir = (workdir / name for name in ("raw", "data", "emb", "sid", "feature_repo"))
+    log.info("[1/6] synthetic data: %s impressions, %s users, %s items", f"{interactions:,}", f"{users:,}", f"{items:,}")
     raw = generate(SynthConfig(n_users=users, n_items=items, n_interactions=interactions, seed=seed))
     write_raw(raw, raw_dir)
-    log.info("[2/5] prepare: time split, head/tail flags, data card, validation")
+    log.info("[2/6] prepare: time split, head/tail flags, data card, validation")
     prepare_config = PrepareConfig()
     data = prepare(raw, prepare_config)
     write_prepared(data, data_dir, prepare_config)
-    log.info("[3/5] item representations: prompts -> encoder -> InfoNCE alignment")
+    log.info("[3/6] item representations: prompts -> encoder -> InfoNCE alignment")
     item_metrics = run_embed_items(data_dir, emb_dir, ItemEmbedConfig(), progress=True)
-    log.info("[4/5] user representations: interest-token model")
+    log.info("[4/6] user representations: interest-token model")
     user_metrics = run_embed_users(data_dir, emb_dir, UserEmbedConfig(), progress=True)
-    log.info("[5/5] semantic IDs: RQ-VAE for items and users, calibrated clusters")
+    log.info("[5/6] semantic IDs: RQ-VAE for items and users, calibrated clusters")
     sid_metrics = run_semantic_ids(data_dir, emb_dir, sid_dir, SemanticIdConfig())
+    log.info("[6/6] features: activity, cluster-averaged, cross and sequence views into Feast (offline + SQLite online)")
+    feature_metrics = materialize(data_dir, sid_dir, repo_dir, FeatureConfig(), emb_dir=emb_dir)
+    store, service = open_store(repo_dir)
+    users_sem, items_sem = semantic_tables(sid_dir, emb_dir, "user"), semantic_tables(sid_dir, emb_dir, "item")
+    example_user = data.train[S.USER_ID].iloc[0]
+    example_items = data.test[S.ITEM_ID].drop_duplicates().head(3).tolist()
+    example = online_features(store, service, example_user, example_items, users_sem, items_sem)
     print((data_dir / "card.md").read_text())
     print(f"Item alignment, held-out pair recall@10: {item_metrics['holdout_recall@10_before']:.4f} -> "
           f"{item_metrics['holdout_recall@10_after']:.4f}")
@@ -280,13 +290,17 @@ def demo(
         coherence = m["coherence"].get("category") or m["coherence"].get("dominant_category") or {}
         print(f"Semantic IDs ({kind}): {m['cluster_sizes']['n_clusters']} clusters, median size {m['cluster_sizes']['median']:.0f}, "
               f"category purity {coherence.get('purity', float('nan')):.3f} vs random {coherence.get('random_purity', float('nan')):.3f}")
+    print(f"Online features for user {example_user} and items {example_items} (feature service {service}):")
+    print(example[["item_id", "user_activity__exposures", "item_activity__ctr", "item_cluster_features__avg_ctr",
+                   "user_x_item_cluster__exposures"]].to_string(index=False))
     print(f"Data card:    {data_dir / 'card.md'}")
     print(f"Embeddings:   {emb_dir} (metrics.json)")
     print(f"Semantic IDs: {sid_dir} (metrics.json)")
+    print(f"Feast repo:   {repo_dir} ({sum(feature_metrics['rows'].values()):,} offline rows; `feast feature-views list` there)")
     docs = "gx/uncommitted/data_docs/local_site/index.html"
     for stage, path in (("raw", raw_dir / "validation"), ("prepared", data_dir / "validation"),
                         ("item embeddings", emb_dir / "validation/items"), ("user embeddings", emb_dir / "validation/users"),
-                        ("semantic IDs", sid_dir / "validation")):
+                        ("semantic IDs", sid_dir / "validation"), ("features", repo_dir / "validation")):
         print(f"Data Docs ({stage}): {path / docs}")
     log.info("demo finished in %.1fs", time.perf_counter() - started)
 

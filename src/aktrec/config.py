@@ -189,6 +189,7 @@ class SemanticIdConfig:
     users: RQVAEConfig = field(default_factory=RQVAEConfig)
     # The cluster of an entity is a prefix of its code. None = calibrate: the longest prefix
     # whose median cluster size is at least `target_median_cluster_size` (high collision).
+    # Codebooks larger than entities / (2 * target) are shrunk to that size.
     cluster_prefix: int | None = None
     target_median_cluster_size: int = 5
     min_level_utilisation: float = 0.1  # GX: a level using fewer codes than this share fails

@@ -74,6 +74,13 @@ def test_cold_start_embedders_reload_and_match(emb):
     users = UserEmbedder.load(emb / "emb" / "user_embedder")
     fresh = users.embed([{"gender": "female", "age_group": "25-34"}], [[]])
     assert fresh.shape == (1, 384) and abs(np.linalg.norm(fresh) - 1) < 1e-4
+    user_ids, stored_users = read_embeddings(emb / "emb", "user")
+    clicks = data.train[(data.train[S.LABEL] == 1)].sort_values(S.TS)
+    user = clicks[S.USER_ID].value_counts().index[0]
+    history = clicks.loc[clicks[S.USER_ID] == user, S.ITEM_ID].tolist()
+    profile = data.users.to_pandas().set_index(S.USER_ID).loc[user].to_dict()
+    again = users.embed([profile], [history])
+    assert np.allclose(again[0], stored_users[user_ids.tolist().index(user)], atol=1e-4)  # same as in training
 
 
 @pytest.mark.parametrize("damage, expectation", [

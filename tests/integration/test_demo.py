@@ -26,3 +26,5 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "held-out pair recall@10" in result.stdout
     assert (tmp_path / "work" / "sid" / "item_semantic_ids.parquet").is_file()
     assert "Semantic IDs (items)" in result.stdout
+    assert (tmp_path / "work" / "feature_repo" / "online_store.db").is_file()
+    assert "Online features for user" in result.stdout

@@ -123,9 +123,11 @@ def test_interest_state_is_the_hidden_state_at_the_interest_token(tiny_text_mode
         ids = batch["input_ids"][row].tolist()
         assert model.interest_token_id in ids  # left truncation kept it in the long prompt
         assert torch.allclose(state[row], hidden[row, ids.index(model.interest_token_id)])
-    item_vector, logits = model(prompts)
+    history_mean = torch.tensor([[3.0, 4.0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
+    item_vector, logits = model(prompts, history_mean)
     assert item_vector.shape == (2, 6) and logits.shape == (2, 3)
-    assert torch.allclose(item_vector.norm(dim=-1), torch.ones(2))
+    # the item-space head starts at zero: a user starts at its history's mean direction
+    assert torch.allclose(item_vector[0], torch.tensor([0.6, 0.8, 0, 0, 0, 0]))
     assert torch.allclose(model.interest_states(prompts, batch_size=1), state.detach(), atol=1e-5)
 
 

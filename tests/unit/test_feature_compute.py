@@ -76,3 +76,12 @@ def test_semantic_lookup_marks_unknown_ids():
     tables = SemanticTables(ids=pd.Index(["a", "b"]), codes=np.array([[1, 2], [3, 4]]), cluster=np.array([10, 30]),
                             embeddings=np.zeros((2, 2)))
     assert tables.lookup(pd.Series(["b", "zz", "a"]), tables.cluster, -1).tolist() == [30, -1, 10]
+
+
+def test_committed_feature_repo_matches_the_generated_one():
+    from conftest import REPO_ROOT
+
+    from aktrec.features.repo import DEFINITIONS_MODULE, LOCAL_STORE_YAML
+
+    assert (REPO_ROOT / "feature_repo" / "definitions.py").read_text() == DEFINITIONS_MODULE
+    assert (REPO_ROOT / "feature_repo" / "feature_store.yaml").read_text() == LOCAL_STORE_YAML.format(project=N.PROJECT)

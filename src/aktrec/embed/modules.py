@@ -34,7 +34,12 @@ class UserInterestModel(nn.Module):
     """A language model reads the user prompt; the hidden state of the appended interest token
     is mapped into the item embedding space and to next-item category logits (eq. 2).
 
-    prompts (B,) -> (ê: (B, D) unit vectors, category logits: (B, C)).
+    The item-space output is a correction added to the mean embedding of the history's items
+    (zero for a user without clicks); it starts at zero, so training starts from that average
+    and learns what the language model reads beyond it (profile, order, titles). The category
+    logits read both the interest state and that mean.
+
+    prompts (B,), history means (B, D) -> (ê: (B, D) unit vectors, category logits: (B, C)).
     """
 
     def __init__(self, encoder: ContentEncoder, item_dim: int, n_categories: int):
@@ -48,7 +53,10 @@ class UserInterestModel(nn.Module):
         self.interest_token_id = tokenizer.convert_tokens_to_ids(INTEREST_TOKEN)
         hidden = encoder.model.config.hidden_size
         self.to_item = nn.Linear(hidden, item_dim)
+        nn.init.zeros_(self.to_item.weight)
+        nn.init.zeros_(self.to_item.bias)
         self.to_category = nn.Linear(hidden, max(n_categories, 1))
+        self.history_to_category = nn.Linear(item_dim, max(n_categories, 1), bias=False)
 
     def interest_state(self, prompts: Sequence[str]) -> torch.Tensor:
         """(B,) prompts -> (B, H) hidden state at the interest token."""
@@ -60,12 +68,13 @@ class UserInterestModel(nn.Module):
         position = is_interest.int().argmax(dim=1)
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), position].float()
 
-    def heads(self, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, H) interest states -> ((B, D) unit vectors in item space, (B, C) category logits)."""
-        return nn.functional.normalize(self.to_item(state), dim=-1), self.to_category(state)
+    def heads(self, state: torch.Tensor, history_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, H) interest states, (B, D) history means -> ((B, D) unit vectors, (B, C) logits)."""
+        logits = self.to_category(state) + self.history_to_category(history_mean)
+        return nn.functional.normalize(history_mean + self.to_item(state), dim=-1), logits
 
-    def forward(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.heads(self.interest_state(prompts))
+    def forward(self, prompts: Sequence[str], history_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.heads(self.interest_state(prompts), history_mean)
 
     @torch.no_grad()
     def interest_states(self, prompts: Sequence[str], batch_size: int, progress: bool = False) -> torch.Tensor:

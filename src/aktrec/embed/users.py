@@ -11,11 +11,13 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 from safetensors.torch import load_file, save_file
 
 from aktrec import schemas as S
-from aktrec.config import EncoderConfig, UserEmbedConfig, from_dict, to_dict
+from aktrec.config import UserEmbedConfig, from_dict, to_dict
 from aktrec.data.prepare import PreparedData
 from aktrec.embed.encoder import ContentEncoder
 from aktrec.embed.modules import UserInterestModel
@@ -24,6 +26,7 @@ from aktrec.embed.train import train_user_model
 
 log = logging.getLogger("aktrec")
 UNKNOWN_CATEGORY = -100
+HEADS = ("to_item", "to_category", "history_to_category")  # what trains besides the language model
 
 
 @dataclass
@@ -49,52 +52,83 @@ class ItemCatalog:
             vectors=vectors,
         )
 
+    def positions(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Catalog positions of known ids (unknown ids are dropped)."""
+        found = self.index.get_indexer(list(item_ids))
+        return found[found >= 0]
+
+    def history_mean(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """(N,) arrays of catalog positions -> (N, D) mean vectors (zeros for empty histories)."""
+        out = np.zeros((len(histories), self.vectors.shape[1]), dtype=np.float32)
+        for row, positions in enumerate(histories):
+            if len(positions):
+                out[row] = self.vectors[positions].mean(axis=0)
+        return out
+
 
 @dataclass
 class UserEmbedder:
+    """The user model and the item catalog it reads histories from: embeds any user, also one
+    never seen in training, from a profile and the ids of its recent clicks."""
+
     model: UserInterestModel
-    categories: list[str]
+    catalog: ItemCatalog
     config: UserEmbedConfig
 
-    def prompts(self, profiles: Sequence[dict[str, Any]], histories: Sequence[Sequence[str]]) -> list[str]:
-        length = self.config.history_length
-        return [user_prompt(profile, list(history)[-length:]) for profile, history in zip(profiles, histories)]
+    def inputs(self, profiles: Sequence[dict[str, Any]], histories: Sequence[np.ndarray]) -> tuple[list[str], np.ndarray]:
+        """Prompts and history means of users whose histories are catalog positions (oldest first)."""
+        histories = [np.asarray(h)[-self.config.history_length:] for h in histories]
+        prompts = [user_prompt(profile, self.catalog.titles[h].tolist()) for profile, h in zip(profiles, histories)]
+        return prompts, self.catalog.history_mean(histories)
 
     @torch.no_grad()
     def embed(self, profiles: Sequence[dict[str, Any]], histories: Sequence[Sequence[str]], progress: bool = False) -> np.ndarray:
-        """(N,) profiles and (N,) lists of clicked item titles (oldest first) -> (N, D) unit vectors.
+        """(N,) profiles and (N,) lists of clicked item ids (oldest first) -> (N, D) unit vectors.
         A new user is embedded the same way (an empty history reads "No clicks yet")."""
-        return self.heads(self.model.interest_states(self.prompts(profiles, histories), self.config.encoder.batch_size, progress))
+        prompts, means = self.inputs(profiles, [self.catalog.positions(h) for h in histories])
+        return self.predict(prompts, means, progress)[0]
 
     @torch.no_grad()
-    def heads(self, states: torch.Tensor) -> np.ndarray:
+    def predict(self, prompts: list[str], history_means: np.ndarray, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Batched inference: ((N, D) user vectors, (N, C) category logits)."""
         self.model.eval()
-        return self.model.heads(states.to(self.model.to_item.weight.device))[0].cpu().numpy()
+        states = self.model.interest_states(prompts, self.config.encoder.batch_size, progress)
+        device = self.model.to_item.weight.device
+        vectors, logits = self.model.heads(states.to(device), torch.from_numpy(history_means).to(device))
+        return vectors.cpu().numpy(), logits.cpu().numpy()
 
     def save(self, directory: Path) -> None:
         encoder = self.model.encoder
         encoder.model.save_pretrained(directory / "encoder")
         encoder.tokenizer.save_pretrained(directory / "encoder")
-        heads = {f"to_item.{k}": v for k, v in self.model.to_item.state_dict().items()}
-        heads |= {f"to_category.{k}": v for k, v in self.model.to_category.state_dict().items()}
+        heads = {f"{name}.{k}": v for name in HEADS for k, v in getattr(self.model, name).state_dict().items()}
         save_file({k: v.contiguous() for k, v in heads.items()}, directory / "heads.safetensors")
+        catalog = self.catalog
+        vectors = pa.FixedSizeListArray.from_arrays(pa.array(catalog.vectors.astype(np.float32).reshape(-1)), catalog.vectors.shape[1])
+        pq.write_table(pa.table({S.ITEM_ID: catalog.index.to_numpy(dtype=str), "title": catalog.titles.astype(str),
+                                 "category": catalog.category.astype(np.int64), S.EMBEDDING: vectors}), directory / "catalog.parquet")
         config = {**to_dict(self.config), "encoder": {**to_dict(self.config.encoder), "model": "encoder"}}
-        (directory / "user_embedder.json").write_text(json.dumps({
-            "config": config, "categories": self.categories, "item_dim": self.model.to_item.out_features}, indent=2))
+        (directory / "user_embedder.json").write_text(json.dumps({"config": config, "categories": catalog.categories}, indent=2))
 
     @classmethod
     def load(cls, directory: Path, device: str | None = None) -> "UserEmbedder":
+        directory = Path(directory)
         saved = json.loads((directory / "user_embedder.json").read_text())
         saved["config"]["encoder"]["model"] = str(directory / "encoder")
         if device:
             saved["config"]["encoder"]["device"] = device
         config = from_dict(UserEmbedConfig, saved["config"])
-        model = UserInterestModel(ContentEncoder(config.encoder), saved["item_dim"], len(saved["categories"]))
+        table = pq.read_table(directory / "catalog.parquet")
+        embeddings = table[S.EMBEDDING].combine_chunks()
+        catalog = ItemCatalog(index=pd.Index(table[S.ITEM_ID].to_pylist()), titles=np.array(table["title"].to_pylist(), dtype=object),
+                              category=table["category"].to_numpy(), categories=saved["categories"],
+                              vectors=embeddings.flatten().to_numpy().reshape(len(table), embeddings.type.list_size))
+        model = UserInterestModel(ContentEncoder(config.encoder), catalog.vectors.shape[1], len(catalog.categories))
         heads = load_file(directory / "heads.safetensors")
-        model.to_item.load_state_dict({k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith("to_item.")})
-        model.to_category.load_state_dict({k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith("to_category.")})
+        for name in HEADS:
+            getattr(model, name).load_state_dict({k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith(f"{name}.")})
         model.to(config.encoder.device)
-        return cls(model.eval(), saved["categories"], config)
+        return cls(model.eval(), catalog, config)
 
 
 def user_profiles(data: PreparedData, user_ids: pd.Index) -> list[dict[str, Any]]:
@@ -114,18 +148,13 @@ def _clicks(data: PreparedData, catalog: ItemCatalog) -> pd.DataFrame:
     return clicks
 
 
-def _history_bounds(clicks: pd.DataFrame, rows: np.ndarray, length: int, include_row: bool) -> tuple[np.ndarray, np.ndarray]:
-    """[start, end) row ranges of the same user's up to `length` clicks before each row
-    (or up to and including it)."""
+def _histories(clicks: pd.DataFrame, rows: np.ndarray, length: int, include_row: bool = False) -> list[np.ndarray]:
+    """For each click row, the catalog positions of the same user's up to `length` clicks
+    before it (or up to and including it), oldest first."""
     end = rows + int(include_row)
-    count = np.minimum(clicks["position"].to_numpy()[rows] + int(include_row), length)
-    return end - count, end
-
-
-def _history_titles(clicks: pd.DataFrame, catalog: ItemCatalog, rows: np.ndarray, length: int, include_row: bool = False) -> list[list[str]]:
-    start, end = _history_bounds(clicks, rows, length, include_row)
+    start = end - np.minimum(clicks["position"].to_numpy()[rows] + int(include_row), length)
     items = clicks["item"].to_numpy()
-    return [catalog.titles[items[s:e]].tolist() for s, e in zip(start, end)]
+    return [items[s:e] for s, e in zip(start, end)]
 
 
 def embed_users(data: PreparedData, catalog: ItemCatalog, config: UserEmbedConfig, progress: bool = False) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any], UserEmbedder]:
@@ -149,28 +178,26 @@ def embed_users(data: PreparedData, catalog: ItemCatalog, config: UserEmbedConfi
     encoder = ContentEncoder(config.encoder)
     model = UserInterestModel(encoder, catalog.vectors.shape[1], len(catalog.categories))
     model.to(encoder.device)
-    if config.trainable == "head":
-        encoder.freeze_except_last_layers(0)
-    else:
-        encoder.freeze_except_last_layers(config.n_last_layers if config.trainable == "last_layers" else None)
-    embedder = UserEmbedder(model, catalog.categories, config)
+    encoder.freeze_except_last_layers({"head": 0, "last_layers": config.n_last_layers, "all": None}[config.trainable])
+    embedder = UserEmbedder(model, catalog, config)
     items = clicks["item"].to_numpy()
 
-    def samples(rows: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
-        histories = _history_titles(clicks, catalog, rows, config.history_length)
+    def samples(rows: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
         profiles = [profile_of[u] for u in clicks[S.USER_ID].to_numpy()[rows]]
-        return embedder.prompts(profiles, histories), catalog.vectors[items[rows]], catalog.category[items[rows]]
+        prompts, means = embedder.inputs(profiles, _histories(clicks, rows, config.history_length))
+        return prompts, means, catalog.vectors[items[rows]], catalog.category[items[rows]]
 
     log.info("training the user interest model on %s samples (%s held-out users)", f"{len(train_rows):,}", f"{len(eval_rows):,}")
-    prompts, targets, categories = samples(train_rows)
-    heads = list(model.to_item.parameters()) + list(model.to_category.parameters())
+    prompts, means, targets, categories = samples(train_rows)
+    means_t = torch.from_numpy(means).to(encoder.device)
     if config.trainable == "head":
         # The language model is frozen: its interest states are computed once, heads train on them.
         states = model.interest_states(prompts, config.encoder.batch_size, progress=progress).to(encoder.device)
-        forward, parameters = (lambda idx: model.heads(states[idx])), heads
+        forward = lambda idx: model.heads(states[idx], means_t[idx])  # noqa: E731
+        parameters = [p for name in HEADS for p in getattr(model, name).parameters()]
     else:
         model.train()
-        forward = lambda idx: model([prompts[i] for i in idx])  # noqa: E731
+        forward = lambda idx: model([prompts[i] for i in idx], means_t[idx])  # noqa: E731
         parameters = [p for p in model.parameters() if p.requires_grad]
     losses = train_user_model(forward, parameters, targets, categories, config, progress=progress) if len(train_rows) else []
     model.eval()
@@ -178,36 +205,33 @@ def embed_users(data: PreparedData, catalog: ItemCatalog, config: UserEmbedConfi
     metrics: dict[str, Any] = {"model": config.encoder.model, "trainable": config.trainable, "n_train_samples": len(train_rows),
                                "n_eval_samples": len(eval_rows), "loss_by_epoch": losses}
     if len(eval_rows):
-        metrics.update(_evaluate(embedder, clicks, catalog, eval_rows, samples))
+        metrics.update(_evaluate(embedder, clicks, eval_rows, samples))
 
     # Every user of the data set, from all their training clicks (new users: profile only).
     all_users = pd.Index(pd.unique(pd.concat([data.train[S.USER_ID], data.test[S.USER_ID]])))
     if data.users is not None:
         all_users = all_users.union(pd.Index(data.users[S.USER_ID].to_pylist()), sort=False)
     last_rows = clicks.groupby(S.USER_ID).tail(1)
-    history_of = dict(zip(last_rows[S.USER_ID], _history_titles(clicks, catalog, last_rows.index.to_numpy(), config.history_length, include_row=True)))
-    vectors = embedder.embed(user_profiles(data, all_users), [history_of.get(u, []) for u in all_users], progress=progress)
+    history_of = dict(zip(last_rows[S.USER_ID], _histories(clicks, last_rows.index.to_numpy(), config.history_length, include_row=True)))
+    empty = np.zeros(0, dtype=np.int64)
+    all_prompts, all_means = embedder.inputs(user_profiles(data, all_users), [history_of.get(u, empty) for u in all_users])
+    vectors = embedder.predict(all_prompts, all_means, progress=progress)[0]
     metrics.update({"n_users": len(all_users), "dim": int(vectors.shape[1]), "seconds_train": trained_at - started,
                     "seconds_total": time.perf_counter() - started})
     return pd.DataFrame({S.USER_ID: all_users}), vectors, metrics, embedder
 
 
-def _evaluate(embedder: UserEmbedder, clicks: pd.DataFrame, catalog: ItemCatalog, rows: np.ndarray, samples, k: int = 10) -> dict[str, float]:
+def _evaluate(embedder: UserEmbedder, clicks: pd.DataFrame, rows: np.ndarray, samples, k: int = 10) -> dict[str, float]:
     """Held-out next click: the model against averaging the history's item embeddings (cosine
     to the next item, recall@k of it among all items) and against the history's most frequent
     category (category accuracy)."""
-    prompts, targets, categories = samples(rows)
-    states = embedder.model.interest_states(prompts, embedder.config.encoder.batch_size)
-    predicted = embedder.heads(states)
-    with torch.no_grad():
-        logits = embedder.model.heads(states.to(embedder.model.to_item.weight.device))[1]
-    items = clicks["item"].to_numpy()
-    start, end = _history_bounds(clicks, rows, embedder.config.history_length, include_row=False)
-    history_mean = np.stack([catalog.vectors[items[s:e]].mean(axis=0) for s, e in zip(start, end)])
-    history_mean /= np.linalg.norm(history_mean, axis=1, keepdims=True).clip(min=1e-12)
-    history_mode = np.array([_mode(catalog.category[items[s:e]]) for s, e in zip(start, end)])
+    catalog = embedder.catalog
+    prompts, means, targets, categories = samples(rows)
+    predicted, logits = embedder.predict(prompts, means)
+    history_mean = means / np.linalg.norm(means, axis=1, keepdims=True).clip(min=1e-12)
+    history_mode = np.array([_mode(catalog.category[h]) for h in _histories(clicks, rows, embedder.config.history_length)])
     known = categories != UNKNOWN_CATEGORY
-    target_items = items[rows]
+    target_items = clicks["item"].to_numpy()[rows]
 
     def recall(queries: np.ndarray) -> float:
         scores = queries @ catalog.vectors.T  # (R, N)
@@ -222,7 +246,7 @@ def _evaluate(embedder: UserEmbedder, clicks: pd.DataFrame, catalog: ItemCatalog
         "heldout_next_item_cosine_history_mean": float(np.mean(np.sum(history_mean * targets, axis=1))),
         f"heldout_next_item_recall@{k}": recall(predicted),
         f"heldout_next_item_recall@{k}_history_mean": recall(history_mean),
-        "heldout_category_accuracy": accuracy(logits.argmax(dim=1).cpu().numpy()),
+        "heldout_category_accuracy": accuracy(logits.argmax(axis=1)),
         "heldout_category_accuracy_history_mode": accuracy(history_mode),
     }
 

@@ -56,6 +56,9 @@ def materialize(data_dir: Path, sid_dir: Path, repo: Path, config: FeatureConfig
     """
     from feast import FeatureStore
 
+    from aktrec.validation import run_suites
+    from aktrec.validation.suites import failed_docs_dir, feature_suites
+
     started = time.perf_counter()
     sid_marker = read_marker(sid_dir, SID_KIND)
     emb_dir = Path(emb_dir or sid_marker["embeddings"])
@@ -80,5 +83,6 @@ def materialize(data_dir: Path, sid_dir: Path, repo: Path, config: FeatureConfig
                    "last_snapshot": str(grid[-1]), "rows": {name: len(frame) for name, frame in views.items()},
                    "seconds_compute": computed - started, "seconds_total": time.perf_counter() - started}
         write_json(metrics, staging / "metrics.json")
+        run_suites("features", feature_suites(views), staging / "validation", failed_docs_dir=failed_docs_dir(repo))
     log.info("materialized %d views over %d snapshots into %s", len(views), len(grid), repo)
     return metrics

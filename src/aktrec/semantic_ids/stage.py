@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -64,6 +65,13 @@ def semantic_id_table(ids: pd.Series, codes: np.ndarray, cluster: np.ndarray, id
 def build_semantic_ids(data: PreparedData, ids: pd.Series, vectors: np.ndarray, kind: str, config: SemanticIdConfig) -> tuple[SemanticIndex, np.ndarray, np.ndarray, dict[str, Any]]:
     """Train the RQ-VAE of `kind`, assign codes, cut clusters; returns index, codes, clusters, metrics."""
     rq_config = config.items if kind == "item" else config.users
+    # Small data cannot fill a large first codebook with shared codes: shrink it so that the
+    # coarsest clusters can reach the target size (recorded in the metrics).
+    fitting = max(2, len(vectors) // (2 * config.target_median_cluster_size))
+    if fitting < rq_config.codebook_size:
+        log.info("%s: %d entities, codebook size %d -> %d to reach clusters of ~%d", kind, len(vectors),
+                 rq_config.codebook_size, fitting, config.target_median_cluster_size)
+        rq_config = dataclasses.replace(rq_config, codebook_size=fitting)
     started = time.perf_counter()
     model, history = train_rqvae(vectors, rq_config, name=f"{kind} RQ-VAE")
     trained = time.perf_counter()
@@ -77,7 +85,7 @@ def build_semantic_ids(data: PreparedData, ids: pd.Series, vectors: np.ndarray, 
     index.known_clusters = np.unique(cluster)
     metrics = semantic_id_metrics(model, vectors, codes, cluster, rq_config.codebook_size, index.prefix,
                                   tail_mask(data, kind, ids), coherence_labels(data, kind, ids))
-    metrics.update({"training_seconds": trained - started, "assign_vectors_per_second": len(vectors) / max(assign_seconds, 1e-9),
+    metrics.update({"codebook_size": rq_config.codebook_size, "n_levels": rq_config.n_levels, "training_seconds": trained - started, "assign_vectors_per_second": len(vectors) / max(assign_seconds, 1e-9),
                     "final_losses": history[-1], "reseeded_codes_total": int(sum(h.get("reseeded_codes", 0) for h in history))})
     log.info("%s semantic IDs: prefix %d -> %d clusters (median size %.0f), collision rate %.2f", kind, index.prefix,
              metrics["cluster_sizes"]["n_clusters"], metrics["cluster_sizes"]["median"], metrics["collision_rate"])

@@ -1,0 +1,5 @@
+"""Feast definitions of aktrec: every object comes from aktrec.features (one source of names)."""
+
+from aktrec.features.repo import feast_objects
+
+globals().update(feast_objects())
