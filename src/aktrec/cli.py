@@ -40,6 +40,23 @@ def _parse_mapping(pairs: list[str]) -> dict[str, str]:
     return mapping
 
 
+def _config(cls, path: Optional[Path], **overrides):
+    """Config `cls` from an optional YAML file, then command-line overrides. Keys are field
+    paths with "__" for nesting (split__method); None means "not given"."""
+    from aktrec.config import from_dict, load_config, to_dict
+
+    merged = to_dict(load_config(cls, path))
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        *parents, key = dotted.split("__")
+        target = merged
+        for parent in parents:
+            target = target[parent]
+        target[key] = value
+    return from_dict(cls, merged, where="options")
+
+
 def _done(what: str, path: Path, started: float) -> None:
     log.info("%s written to %s (%.1fs)", what, path, time.perf_counter() - started)
 
@@ -57,13 +74,12 @@ def data_synth(
     """Write a synthetic long-tail data set (real impressions) in the input contract."""
     import dataclasses
 
-    from aktrec.config import SynthConfig, load_config
+    from aktrec.config import SynthConfig
     from aktrec.data.raw import write_raw
     from aktrec.data.synth import generate
 
     started = time.perf_counter()
-    overrides = {"n_users": users, "n_items": items, "n_interactions": interactions, "n_days": days, "seed": seed}
-    synth_config = dataclasses.replace(load_config(SynthConfig, config), **{k: v for k, v in overrides.items() if v is not None})
+    synth_config = _config(SynthConfig, config, n_users=users, n_items=items, n_interactions=interactions, n_days=days, seed=seed)
     log.info("generating %s impressions for %s users and %s items", f"{synth_config.n_interactions:,}",
              f"{synth_config.n_users:,}", f"{synth_config.n_items:,}")
     raw = generate(synth_config)
@@ -119,19 +135,13 @@ def data_prepare(
     config: Optional[Path] = typer.Option(None, help="YAML file with PrepareConfig fields."),
 ) -> None:
     """Split, sample negatives, flag head/tail and write the data card (DATA)."""
-    from aktrec.config import PrepareConfig, from_dict, load_config, to_dict
+    from aktrec.config import PrepareConfig
     from aktrec.data.prepare import prepare, write_prepared
     from aktrec.data.raw import read_raw
 
     started = time.perf_counter()
-    merged = to_dict(load_config(PrepareConfig, config))
-    for section, key, value in (("split", "method", split), ("split", "test_days", test_days),
-                                ("negatives", "ratio", negatives), ("negatives", "strategy", negative_sampling)):
-        if value is not None:
-            merged[section][key] = value
-    if seed is not None:
-        merged["seed"] = seed
-    prepare_config = from_dict(PrepareConfig, merged, where="prepare options")
+    prepare_config = _config(PrepareConfig, config, split__method=split, split__test_days=test_days,
+                             negatives__ratio=negatives, negatives__strategy=negative_sampling, seed=seed)
     data = prepare(read_raw(raw), prepare_config)
     write_prepared(data, out, prepare_config)
     _done("DATA", out, started)
@@ -139,16 +149,6 @@ def data_prepare(
     log.info("train %s rows, test %s rows; tail samples in test: %.1f%%; popularity AUC on test %.3f",
              f"{card['train']['n']:,}", f"{card['test']['n']:,}", 100 * card["test"]["share_tail_samples"],
              card["popularity_baseline"]["test_auc"])
-
-
-def _embed_config(cls, config: Optional[Path], model: Optional[str], device: Optional[str], epochs: Optional[int]):
-    from aktrec.config import from_dict, load_config, to_dict
-
-    merged = to_dict(load_config(cls, config))
-    for section, key, value in (("encoder", "model", model), ("encoder", "device", device), (None, "epochs", epochs)):
-        if value is not None:
-            (merged[section] if section else merged)[key] = value
-    return from_dict(cls, merged, where="embed options")
 
 
 @embed_app.command("items")
@@ -165,7 +165,7 @@ def embed_items(
     from aktrec.embed.stage import run_embed_items
 
     started = time.perf_counter()
-    metrics = run_embed_items(data, out, _embed_config(ItemEmbedConfig, config, model, device, epochs), progress=True)
+    metrics = run_embed_items(data, out, _config(ItemEmbedConfig, config, encoder__model=model, encoder__device=device, epochs=epochs), progress=True)
     _done("item embeddings", out, started)
     k = [key for key in metrics if key.endswith("_before")][0]
     log.info("held-out pair %s: %.4f -> %.4f", k.removesuffix("_before").removeprefix("holdout_"), metrics[k],
@@ -187,7 +187,7 @@ def embed_users(
     from aktrec.embed.stage import run_embed_users
 
     started = time.perf_counter()
-    metrics = run_embed_users(data, out, _embed_config(UserEmbedConfig, config, model, device, epochs), items_dir=items, progress=True)
+    metrics = run_embed_users(data, out, _config(UserEmbedConfig, config, encoder__model=model, encoder__device=device, epochs=epochs), items_dir=items, progress=True)
     _done("user embeddings", out, started)
     if "heldout_next_item_cosine" in metrics:
         log.info("held-out next-item cosine %.4f (history mean %.4f); category accuracy %.3f (history mode %.3f)",
@@ -204,14 +204,11 @@ def semantic_ids(
     config: Optional[Path] = typer.Option(None, help="YAML file with SemanticIdConfig fields."),
 ) -> None:
     """Quantize item and user representations into semantic IDs (RQ-VAE) and clusters."""
-    from aktrec.config import SemanticIdConfig, from_dict, load_config, to_dict
+    from aktrec.config import SemanticIdConfig
     from aktrec.semantic_ids.stage import run_semantic_ids
 
-    merged = to_dict(load_config(SemanticIdConfig, config))
-    if cluster_prefix is not None:
-        merged["cluster_prefix"] = cluster_prefix
     started = time.perf_counter()
-    metrics = run_semantic_ids(data, embeddings, out, from_dict(SemanticIdConfig, merged, where="semantic-ids options"))
+    metrics = run_semantic_ids(data, embeddings, out, _config(SemanticIdConfig, config, cluster_prefix=cluster_prefix))
     _done("semantic IDs", out, started)
     for kind, m in metrics.items():
         coherence = "; ".join(f"{name} purity {v['purity']:.3f} vs random {v['random_purity']:.3f}" for name, v in m["coherence"].items())
@@ -229,11 +226,11 @@ def features_materialize(
     config: Optional[Path] = typer.Option(None, help="YAML file with FeatureConfig fields."),
 ) -> None:
     """Compute activity, semantic-ID, cluster-averaged, cross and sequence features into Feast."""
-    from aktrec.config import FeatureConfig, load_config
+    from aktrec.config import FeatureConfig
     from aktrec.features.materialize import materialize
 
     started = time.perf_counter()
-    metrics = materialize(data, sids, repo, load_config(FeatureConfig, config), emb_dir=embeddings, online_store=online_store)
+    metrics = materialize(data, sids, repo, _config(FeatureConfig, config), emb_dir=embeddings, online_store=online_store)
     _done("Feast repository", repo, started)
     log.info("feature service %s; rows per view: %s", metrics["feature_service"],
              ", ".join(f"{k} {v:,}" for k, v in metrics["rows"].items()))

@@ -48,26 +48,12 @@ def _metrics(path: Path) -> dict[str, Any]:
     return json.loads(file.read_text()) if file.is_file() else {}
 
 
-def _validate(stage: str, spec, staging: Path, out: Path) -> None:
-    from aktrec.validation import run_suites
-    from aktrec.validation.suites import failed_docs_dir
-
-    run_suites(stage, [spec], staging / "validation" / stage.split(".")[-1], failed_docs_dir=failed_docs_dir(out))
-
-
 def run_embed_items(data_dir: Path, out: Path, config: ItemEmbedConfig, progress: bool = False) -> dict[str, Any]:
     from aktrec.embed.items import embed_items
-    from aktrec.validation.suites import embedding_suite
 
     data = read_prepared(data_dir)
     ids, vectors, metrics, embedder = embed_items(data, config, progress=progress)
-    with staged_output(out, EMB_KIND, data=str(Path(data_dir).absolute()), item_config=to_dict(config)) as staging:
-        _carry_over(out, staging, USER_FILES)
-        write_parquet(embedding_table(ids[S.ITEM_ID], vectors, S.ITEM_EMBEDDINGS), staging / ITEM_FILES[0])
-        embedder.save(staging / ITEM_FILES[1])
-        write_json({**_metrics(out), "items": metrics}, staging / "metrics.json")
-        _validate("embeddings.items", embedding_suite("embeddings.items", S.ITEM_ID, ids[S.ITEM_ID], vectors,
-                                                      ids[S.ITEM_ID], vectors.shape[1]), staging, out)
+    _write_half(out, "item", ids[S.ITEM_ID], vectors, metrics, embedder, data=str(Path(data_dir).absolute()), item_config=to_dict(config))
     return metrics
 
 
@@ -75,7 +61,6 @@ def run_embed_users(data_dir: Path, out: Path, config: UserEmbedConfig, items_di
     """User representations; item embeddings come from `items_dir` (default: `out` itself)."""
     from aktrec.embed.items import item_table
     from aktrec.embed.users import ItemCatalog, embed_users
-    from aktrec.validation.suites import embedding_suite
 
     items_dir = Path(items_dir or out)
     read_marker(items_dir, EMB_KIND)
@@ -84,14 +69,24 @@ def run_embed_users(data_dir: Path, out: Path, config: UserEmbedConfig, items_di
     items = item_table(data).set_index(S.ITEM_ID).reindex(item_ids).reset_index()
     catalog = ItemCatalog.build(items, item_vectors, config.history_title_words)
     ids, vectors, metrics, embedder = embed_users(data, catalog, config, progress=progress)
-    with staged_output(out, EMB_KIND, data=str(Path(data_dir).absolute()), user_config=to_dict(config)) as staging:
-        _carry_over(out, staging, ITEM_FILES)
-        write_parquet(embedding_table(ids[S.USER_ID], vectors, S.USER_EMBEDDINGS), staging / USER_FILES[0])
-        embedder.save(staging / USER_FILES[1])
-        write_json({**_metrics(out), "users": metrics}, staging / "metrics.json")
-        _validate("embeddings.users", embedding_suite("embeddings.users", S.USER_ID, ids[S.USER_ID], vectors,
-                                                      ids[S.USER_ID], vectors.shape[1]), staging, out)
+    _write_half(out, "user", ids[S.USER_ID], vectors, metrics, embedder, data=str(Path(data_dir).absolute()), user_config=to_dict(config))
     return metrics
+
+
+def _write_half(out: Path, kind: str, ids: pd.Series, vectors: np.ndarray, metrics: dict[str, Any], embedder, **provenance: Any) -> None:
+    """Write the `kind` half of EMB (embeddings, embedder, metrics, checks), keeping the other."""
+    from aktrec.validation import run_suites
+    from aktrec.validation.suites import embedding_suite, failed_docs_dir
+
+    files, other = (ITEM_FILES, USER_FILES) if kind == "item" else (USER_FILES, ITEM_FILES)
+    id_column, schema = (S.ITEM_ID, S.ITEM_EMBEDDINGS) if kind == "item" else (S.USER_ID, S.USER_EMBEDDINGS)
+    with staged_output(out, EMB_KIND, **provenance) as staging:
+        _carry_over(out, staging, other)
+        write_parquet(embedding_table(ids, vectors, schema), staging / files[0])
+        embedder.save(staging / files[1])
+        write_json({**_metrics(out), f"{kind}s": metrics}, staging / "metrics.json")
+        suite = embedding_suite(f"embeddings.{kind}s", id_column, ids, vectors, ids, vectors.shape[1])
+        run_suites(f"embeddings.{kind}s", [suite], staging / files[2], failed_docs_dir=failed_docs_dir(out))
 
 
 def _carry_over(out: Path, staging: Path, half: tuple[str, ...]) -> None:
