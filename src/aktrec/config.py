@@ -149,6 +149,7 @@ class UserEmbedConfig:
     n_last_layers: int = 1
     category_weight: float = 1.0
     epochs: int = 100  # on cached states an epoch is milliseconds; use 1-3 when the LM trains
+    validation_share: float = 0.1  # of training samples, for early stopping (best epoch kept)
     batch_size: int = 128
     learning_rate: float = 1e-3
     max_train_samples: int = 1_500  # caps CPU time; the paper trains on all samples

@@ -149,3 +149,27 @@ def test_encoder_refuses_models_it_cannot_load_offline():
 
     with pytest.raises(AktrecError, match="cannot load offline"):
         ContentEncoder(EncoderConfig(model="no-such-org/no-such-model"))
+
+
+def test_user_training_keeps_the_best_validation_epoch():
+    from aktrec.config import UserEmbedConfig
+    from aktrec.embed.train import train_user_model
+
+    torch.manual_seed(0)
+    inputs = torch.randn(50, 4)
+    targets = torch.nn.functional.normalize(torch.randn(50, 3), dim=-1).numpy()
+    categories = np.random.default_rng(0).integers(0, 2, size=50)  # random: large steps overfit them
+    layer = torch.nn.Linear(4, 3)
+    classifier = torch.nn.Linear(4, 2)
+    initial = [p.detach().clone() for p in (*layer.parameters(), *classifier.parameters())]
+
+    def forward(idx):
+        return torch.nn.functional.normalize(layer(inputs[idx]), dim=-1), classifier(inputs[idx])
+
+    parameters = [*layer.parameters(), *classifier.parameters()]
+    # a wildly large step makes every epoch worse than the start: the start is kept
+    history = train_user_model(forward, parameters, targets, categories, UserEmbedConfig(epochs=5, learning_rate=1e3, batch_size=8))
+    assert history["best_epoch"] == 0 and len(history["validation_loss"]) == 6
+    assert all(torch.equal(p, q) for p, q in zip(parameters, initial))
+    history = train_user_model(forward, parameters, targets, categories, UserEmbedConfig(epochs=20, learning_rate=1e-2, batch_size=8))
+    assert history["best_epoch"] > 0 and min(history["validation_loss"]) < history["validation_loss"][0]

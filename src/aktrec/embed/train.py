@@ -58,31 +58,56 @@ def train_user_model(
     categories: np.ndarray,
     config: UserEmbedConfig,
     progress: bool = False,
-) -> list[float]:
-    """Fit eq. 2 on (prompt -> next clicked item) samples.
+) -> dict[str, list[float] | int]:
+    """Fit eq. 2 on (prompt -> next clicked item) samples, with early stopping.
 
     forward(sample positions) -> ((B, D) predicted item-space vectors, (B, C) category logits);
     targets: (S, D) embeddings of the next clicked items; categories: (S,) their categories.
-    Returns the mean loss of each epoch.
+    A `validation_share` of the samples is held back; the parameters of the epoch with the
+    lowest validation loss (epoch 0 = untrained) are kept, so training never ends worse than
+    it started. Returns the per-epoch training and validation losses and the best epoch.
     """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     optimizer = torch.optim.Adam(parameters, lr=config.learning_rate)
     targets_t = torch.from_numpy(targets)
     categories_t = torch.from_numpy(categories.astype(np.int64))
-    history = []
-    for epoch in tqdm(range(config.epochs), desc="user model", disable=not progress, unit="epoch"):
-        order = rng.permutation(len(targets))
+    order = rng.permutation(len(targets))
+    n_validation = int(round(config.validation_share * len(order))) if len(order) >= 10 else 0
+    validation, training = order[:n_validation], order[n_validation:]
+
+    def loss_of(batch: np.ndarray) -> torch.Tensor:
+        predicted, logits = forward(batch)
+        device = predicted.device
+        return user_interest_loss(predicted, targets_t[batch].to(device), logits, categories_t[batch].to(device), config.category_weight)[0]
+
+    def validation_loss() -> float:
+        if not len(validation):
+            return float("nan")
+        with torch.no_grad():
+            return float(loss_of(validation))
+
+    best_loss, best_epoch = validation_loss(), 0
+    best = [p.detach().clone() for p in parameters]
+    history: dict[str, list[float] | int] = {"train_loss": [], "validation_loss": [best_loss]}
+    for epoch in tqdm(range(1, config.epochs + 1), desc="user model", disable=not progress, unit="epoch"):
         losses = []
-        for start in range(0, len(order), config.batch_size):
-            batch = order[start:start + config.batch_size]
-            predicted, logits = forward(batch)
-            loss, _ = user_interest_loss(predicted, targets_t[batch].to(predicted.device), logits,
-                                         categories_t[batch].to(predicted.device), config.category_weight)
+        for start in range(0, len(training), config.batch_size):
+            loss = loss_of(training[start:start + config.batch_size])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
-        history.append(float(np.mean(losses)))
-        log.info("user model epoch %d: loss %.4f", epoch + 1, history[-1])
+        rng.shuffle(training)
+        history["train_loss"].append(float(np.mean(losses)))
+        history["validation_loss"].append(validation_loss())
+        if history["validation_loss"][-1] < best_loss:
+            best_loss, best_epoch = history["validation_loss"][-1], epoch
+            best = [p.detach().clone() for p in parameters]
+    if len(validation):
+        with torch.no_grad():
+            for parameter, value in zip(parameters, best):
+                parameter.copy_(value)
+    history["best_epoch"] = best_epoch if len(validation) else config.epochs
+    log.info("user model: best validation loss %.4f at epoch %d of %d", best_loss, history["best_epoch"], config.epochs)
     return history

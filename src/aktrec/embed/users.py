@@ -199,11 +199,11 @@ def embed_users(data: PreparedData, catalog: ItemCatalog, config: UserEmbedConfi
         model.train()
         forward = lambda idx: model([prompts[i] for i in idx], means_t[idx])  # noqa: E731
         parameters = [p for p in model.parameters() if p.requires_grad]
-    losses = train_user_model(forward, parameters, targets, categories, config, progress=progress) if len(train_rows) else []
+    training = train_user_model(forward, parameters, targets, categories, config, progress=progress) if len(train_rows) else {}
     model.eval()
     trained_at = time.perf_counter()
     metrics: dict[str, Any] = {"model": config.encoder.model, "trainable": config.trainable, "n_train_samples": len(train_rows),
-                               "n_eval_samples": len(eval_rows), "loss_by_epoch": losses}
+                               "n_eval_samples": len(eval_rows), "training": training}
     if len(eval_rows):
         metrics.update(_evaluate(embedder, clicks, eval_rows, samples))
 
