@@ -101,6 +101,7 @@ def embed_items(data: PreparedData, config: ItemEmbedConfig, progress: bool = Fa
     items = item_table(data)
     item_index = pd.Index(items[S.ITEM_ID])
     activity = item_activity(data.train, item_index, data.positives_only)
+    torch.manual_seed(config.seed)  # the head's initialisation: same seed, same embeddings
     encoder = ContentEncoder(config.encoder)
     embedder = ItemEmbedder(encoder, ProjectionHead(encoder.dim), ActivityLevels.fit(activity, config.activity_levels),
                             data.positives_only, config)

@@ -175,6 +175,7 @@ def embed_users(data: PreparedData, catalog: ItemCatalog, config: UserEmbedConfi
 
     user_index = pd.Index(clicks[S.USER_ID].unique())
     profile_of = dict(zip(user_index, user_profiles(data, user_index)))
+    torch.manual_seed(config.seed)  # initialisation of the new token and the heads
     encoder = ContentEncoder(config.encoder)
     model = UserInterestModel(encoder, catalog.vectors.shape[1], len(catalog.categories))
     model.to(encoder.device)

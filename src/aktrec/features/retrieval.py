@@ -43,7 +43,7 @@ def fill_defaults(frame: pd.DataFrame) -> pd.DataFrame:
             if feature in LIST_FEATURES:
                 frame[column] = [v if isinstance(v, (list, np.ndarray)) else [] for v in frame[column]]
             else:
-                frame[column] = frame[column].fillna(0)
+                frame[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0)
     return frame
 
 
