@@ -70,7 +70,6 @@ RAW_TABLES: dict[str, tuple[pa.Schema, pa.Schema]] = {
     "items": (ITEMS_REQUIRED, ITEMS_OPTIONAL),
     "users": (USERS_REQUIRED, USERS_OPTIONAL),
 }
-RAW_KEYS = {"items": ITEM_ID, "users": USER_ID}
 
 # -- DATA: the prepared data set ----------------------------------------------------------
 SAMPLES = pa.schema(

@@ -19,11 +19,10 @@ from aktrec.embed.stage import read_embeddings
 from aktrec.errors import ArtifactError
 from aktrec.features import names as N
 from aktrec.features.compute import SemanticTables, compute_features
-from aktrec.features.repo import DATA_DIR, DEFINITIONS_MODULE, LOCAL_STORE_YAML, REDIS_STORE_YAML, feast_objects
+from aktrec.features.repo import DATA_DIR, DEFINITIONS_MODULE, LOCAL_STORE_YAML, REDIS_STORE_YAML, REPO_KIND, feast_objects
 from aktrec.semantic_ids.stage import SID_KIND
 
 log = logging.getLogger("aktrec")
-REPO_KIND = "feature_repo"
 
 
 def semantic_tables(sid_dir: Path, emb_dir: Path, kind: str) -> SemanticTables:

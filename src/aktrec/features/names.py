@@ -58,11 +58,6 @@ def feature_service_name(model_version: str) -> str:
     return f"aktrec_{model_version}"
 
 
-def feature_refs() -> list[str]:
-    """`view:feature` references of every feature, in a fixed order."""
-    return [f"{view}:{feature}" for view, (_, features) in VIEWS.items() for feature in features]
-
-
 def output_column(view: str, feature: str) -> str:
     """Column name of a feature in retrieved frames (Feast's full_feature_names form)."""
     return f"{view}__{feature}"

@@ -8,6 +8,7 @@ from datetime import timedelta
 from aktrec import schemas as S
 from aktrec.features import names as N
 
+REPO_KIND = "feature_repo"  # artifact kind of a materialized repository
 DATA_DIR = "data"  # offline tables live in <repo>/data/<view>.parquet (paths relative to the repo)
 
 # The repository's definitions module: Feast scans its globals for objects.

@@ -11,6 +11,7 @@ from aktrec import schemas as S
 from aktrec.artifacts import read_marker
 from aktrec.features import names as N
 from aktrec.features.compute import SemanticTables
+from aktrec.features.repo import DATA_DIR, REPO_KIND
 
 LIST_FEATURES = {"codes", "embedding", "avg_embedding", "recent_items"}
 
@@ -19,7 +20,7 @@ def open_store(repo: Path):
     """The Feast store of a materialized repository, and its feature service name."""
     from feast import FeatureStore
 
-    marker = read_marker(repo, "feature_repo")
+    marker = read_marker(repo, REPO_KIND)
     return FeatureStore(repo_path=str(repo)), marker["feature_service"]
 
 
@@ -63,7 +64,7 @@ def historical_features(repo: Path, samples: pd.DataFrame, users: SemanticTables
     if engine == "feast":
         retrieved = _feast_join(Path(repo), entities)
     elif engine == "asof":
-        read_marker(repo, "feature_repo")
+        read_marker(repo, REPO_KIND)
         retrieved = _asof_join(Path(repo), entities)
     else:
         raise ValueError(f"engine must be 'asof' or 'feast', got {engine!r}")
@@ -87,8 +88,6 @@ def _feast_join(repo: Path, entities: pd.DataFrame) -> pd.DataFrame:
 
 
 def _asof_join(repo: Path, entities: pd.DataFrame) -> pd.DataFrame:
-    from aktrec.features.repo import DATA_DIR
-
     left = entities.sort_values(N.EVENT_TIMESTAMP, kind="stable")
     left_ts = left[N.EVENT_TIMESTAMP].astype("datetime64[ns, UTC]")
     out = left[[S.ROW_ID]].copy()
