@@ -92,6 +92,21 @@ def _swap_into_place(staging: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def list_array(matrix) -> pa.ListArray:
+    """(N, D) numpy array -> N list values of length D (one Arrow column, no Python loop)."""
+    import numpy as np
+
+    offsets = np.arange(0, matrix.size + 1, max(matrix.shape[1], 1), dtype=np.int32)[: len(matrix) + 1]
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(np.ascontiguousarray(matrix).reshape(-1)))
+
+
+def list_matrix(column: pa.ChunkedArray | pa.Array):
+    """A column of equal-length lists -> (N, D) numpy array (the inverse of `list_array`)."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    width = len(column[0]) if len(column) else 0
+    return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), width)
+
+
 def write_parquet(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, compression="zstd")
 

@@ -90,6 +90,11 @@ def item_prompts(items: pd.DataFrame, activity: pd.DataFrame, levels: ActivityLe
     return [item_prompt(item, word) for item, word in zip(items.to_dict("records"), words.to_dict("records"))]
 
 
+def leaf_category(category: Any) -> str | None:
+    """The finest level of a category path (coarse to fine), or None."""
+    return category[-1] if category is not None and len(category) else None
+
+
 def short_title(title: Any, n_words: int) -> str:
     words = (_text(title) or "untitled item").split()
     return " ".join(words[:n_words])

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aktrec import schemas as S
-from aktrec.artifacts import MARKER, read_marker, staged_output, write_json, write_parquet
+from aktrec.artifacts import MARKER, list_array, list_matrix, read_marker, staged_output, write_json, write_parquet
 from aktrec.config import ItemEmbedConfig, UserEmbedConfig, to_dict
 from aktrec.data.prepare import read_prepared
 from aktrec.errors import ArtifactError
@@ -26,9 +26,7 @@ USER_FILES = ("user_embeddings.parquet", "user_embedder", "validation/users")
 
 def embedding_table(ids: pd.Series, vectors: np.ndarray, schema: pa.Schema) -> pa.Table:
     """ids (N,) and vectors (N, D) -> `<id>, embedding: list<float32>` (fixed-size rows)."""
-    flat = pa.array(vectors.astype(np.float32).reshape(-1))
-    lists = pa.ListArray.from_arrays(pa.array(np.arange(0, vectors.size + 1, vectors.shape[1], dtype=np.int32)), flat)
-    return pa.Table.from_arrays([pa.array(ids.to_numpy(), pa.string()), lists], schema=schema)
+    return pa.Table.from_arrays([pa.array(ids.to_numpy(), pa.string()), list_array(vectors.astype(np.float32))], schema=schema)
 
 
 def read_embeddings(path: Path, kind: str) -> tuple[pd.Series, np.ndarray]:
@@ -37,10 +35,7 @@ def read_embeddings(path: Path, kind: str) -> tuple[pd.Series, np.ndarray]:
     if not file.is_file():
         raise ArtifactError(f"{path}: no {kind} embeddings (run `aktrec embed {kind}s` first)")
     table = pq.read_table(file)
-    column = table[S.EMBEDDING].combine_chunks()
-    dim = len(column[0]) if len(column) else 0
-    vectors = column.flatten().to_numpy().reshape(-1, dim)
-    return table.column(0).to_pandas(), vectors
+    return table.column(0).to_pandas(), list_matrix(table[S.EMBEDDING])
 
 
 def _metrics(path: Path) -> dict[str, Any]:

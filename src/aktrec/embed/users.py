@@ -17,11 +17,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from aktrec import schemas as S
+from aktrec.artifacts import list_array, list_matrix
 from aktrec.config import UserEmbedConfig, from_dict, to_dict
 from aktrec.data.prepare import PreparedData
 from aktrec.embed.encoder import ContentEncoder
 from aktrec.embed.modules import UserInterestModel
-from aktrec.embed.prompts import short_title, user_prompt
+from aktrec.embed.prompts import leaf_category, short_title, user_prompt
 from aktrec.embed.train import train_user_model
 
 log = logging.getLogger("aktrec")
@@ -41,7 +42,7 @@ class ItemCatalog:
 
     @classmethod
     def build(cls, items: pd.DataFrame, vectors: np.ndarray, title_words: int) -> "ItemCatalog":
-        leaf = items[S.CATEGORY].map(lambda c: c[-1] if c is not None and len(c) else None) if S.CATEGORY in items else pd.Series(None, index=items.index)
+        leaf = items[S.CATEGORY].map(leaf_category) if S.CATEGORY in items else pd.Series(None, index=items.index)
         categories = sorted(leaf.dropna().unique().tolist())
         codes = pd.Index(categories).get_indexer(leaf.fillna("\0"))
         return cls(
@@ -104,9 +105,9 @@ class UserEmbedder:
         heads = {f"{name}.{k}": v for name in HEADS for k, v in getattr(self.model, name).state_dict().items()}
         save_file({k: v.contiguous() for k, v in heads.items()}, directory / "heads.safetensors")
         catalog = self.catalog
-        vectors = pa.FixedSizeListArray.from_arrays(pa.array(catalog.vectors.astype(np.float32).reshape(-1)), catalog.vectors.shape[1])
         pq.write_table(pa.table({S.ITEM_ID: catalog.index.to_numpy(dtype=str), "title": catalog.titles.astype(str),
-                                 "category": catalog.category.astype(np.int64), S.EMBEDDING: vectors}), directory / "catalog.parquet")
+                                 "category": catalog.category.astype(np.int64), S.EMBEDDING: list_array(catalog.vectors.astype(np.float32))}),
+                       directory / "catalog.parquet")
         config = {**to_dict(self.config), "encoder": {**to_dict(self.config.encoder), "model": "encoder"}}
         (directory / "user_embedder.json").write_text(json.dumps({"config": config, "categories": catalog.categories}, indent=2))
 
@@ -119,10 +120,8 @@ class UserEmbedder:
             saved["config"]["encoder"]["device"] = device
         config = from_dict(UserEmbedConfig, saved["config"])
         table = pq.read_table(directory / "catalog.parquet")
-        embeddings = table[S.EMBEDDING].combine_chunks()
         catalog = ItemCatalog(index=pd.Index(table[S.ITEM_ID].to_pylist()), titles=np.array(table["title"].to_pylist(), dtype=object),
-                              category=table["category"].to_numpy(), categories=saved["categories"],
-                              vectors=embeddings.flatten().to_numpy().reshape(len(table), embeddings.type.list_size))
+                              category=table["category"].to_numpy(), categories=saved["categories"], vectors=list_matrix(table[S.EMBEDDING]))
         model = UserInterestModel(ContentEncoder(config.encoder), catalog.vectors.shape[1], len(catalog.categories))
         heads = load_file(directory / "heads.safetensors")
         for name in HEADS:

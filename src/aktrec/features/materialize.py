@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from aktrec import schemas as S
-from aktrec.artifacts import read_marker, staged_output, write_json
+from aktrec.artifacts import list_matrix, read_marker, staged_output, write_json
 from aktrec.config import FeatureConfig, to_dict
 from aktrec.data.prepare import read_prepared
 from aktrec.embed.stage import read_embeddings
@@ -27,13 +27,13 @@ log = logging.getLogger("aktrec")
 
 def semantic_tables(sid_dir: Path, emb_dir: Path, kind: str) -> SemanticTables:
     """Codes and clusters of `kind` from SID, with the embeddings of EMB in the same order."""
-    table = pq.read_table(Path(sid_dir) / f"{kind}_semantic_ids.parquet").to_pandas()
-    ids = pd.Index(table.iloc[:, 0])
+    table = pq.read_table(Path(sid_dir) / f"{kind}_semantic_ids.parquet")
+    ids = pd.Index(table.column(0).to_pylist())
     emb_ids, vectors = read_embeddings(emb_dir, kind)
     position = pd.Index(emb_ids).get_indexer(ids)
     if (position < 0).any():
         raise ArtifactError(f"{emb_dir}: {int((position < 0).sum())} {kind}(s) of the semantic IDs have no embedding, e.g. {ids[position < 0][0]!r}")
-    return SemanticTables(ids=ids, codes=np.stack(table[S.CODES].to_numpy()), cluster=table[S.CLUSTER_ID].to_numpy(),
+    return SemanticTables(ids=ids, codes=list_matrix(table[S.CODES]), cluster=table[S.CLUSTER_ID].to_numpy(),
                           embeddings=vectors[position])
 
 

@@ -13,9 +13,10 @@ import pandas as pd
 import pyarrow as pa
 
 from aktrec import schemas as S
-from aktrec.artifacts import staged_output, write_json, write_parquet
+from aktrec.artifacts import list_array, staged_output, write_json, write_parquet
 from aktrec.config import SemanticIdConfig, to_dict
 from aktrec.data.prepare import PreparedData, read_prepared, training_activity
+from aktrec.embed.prompts import leaf_category
 from aktrec.embed.stage import read_embeddings
 from aktrec.semantic_ids.assign import SemanticIndex, calibrate_prefix, cluster_ids
 from aktrec.semantic_ids.metrics import semantic_id_metrics
@@ -26,12 +27,8 @@ SID_KIND = "semantic_ids"
 KINDS = {"item": S.ITEM_ID, "user": S.USER_ID}
 
 
-def _leaf(category) -> str | None:
-    return category[-1] if category is not None and len(category) else None
-
-
 def _coarse(category) -> str | None:
-    return category[1] if category is not None and len(category) > 1 else _leaf(category)
+    return category[1] if category is not None and len(category) > 1 else leaf_category(category)
 
 
 def coherence_labels(data: PreparedData, kind: str, ids: pd.Series) -> dict[str, np.ndarray]:
@@ -41,9 +38,9 @@ def coherence_labels(data: PreparedData, kind: str, ids: pd.Series) -> dict[str,
     category = data.items.to_pandas().set_index(S.ITEM_ID)[S.CATEGORY]
     if kind == "item":
         by_item = category.reindex(ids)
-        return {"category": by_item.map(_leaf).to_numpy(dtype=object), "coarse_category": by_item.map(_coarse).to_numpy(dtype=object)}
+        return {"category": by_item.map(leaf_category).to_numpy(dtype=object), "coarse_category": by_item.map(_coarse).to_numpy(dtype=object)}
     clicks = data.train[(data.train[S.LABEL] == 1) & ~data.train[S.IS_SAMPLED]]
-    leaf = clicks[S.ITEM_ID].map(category.map(_leaf))
+    leaf = clicks[S.ITEM_ID].map(category.map(leaf_category))
     dominant = leaf.groupby(clicks[S.USER_ID]).agg(lambda values: values.value_counts().index[0] if values.notna().any() else None)
     return {"dominant_category": dominant.reindex(ids).to_numpy(dtype=object)}
 
@@ -57,9 +54,8 @@ def tail_mask(data: PreparedData, kind: str, ids: pd.Series) -> np.ndarray:
 
 def semantic_id_table(ids: pd.Series, codes: np.ndarray, cluster: np.ndarray, id_column: str) -> pa.Table:
     """`<id>, codes: list<int32>, cluster_id: int64`; codes[0] is the top-level ID."""
-    flat = pa.array(codes.astype(np.int32).reshape(-1))
-    lists = pa.ListArray.from_arrays(pa.array(np.arange(0, codes.size + 1, codes.shape[1], dtype=np.int32)), flat)
-    return pa.table({id_column: pa.array(ids.to_numpy(), pa.string()), S.CODES: lists, S.CLUSTER_ID: pa.array(cluster, pa.int64())})
+    return pa.table({id_column: pa.array(ids.to_numpy(), pa.string()), S.CODES: list_array(codes.astype(np.int32)),
+                     S.CLUSTER_ID: pa.array(cluster, pa.int64())})
 
 
 def build_semantic_ids(data: PreparedData, ids: pd.Series, vectors: np.ndarray, kind: str, config: SemanticIdConfig) -> tuple[SemanticIndex, np.ndarray, np.ndarray, dict[str, Any]]:
