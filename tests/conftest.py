@@ -118,10 +118,10 @@ def tiny_vision_text_model(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def planted_emb(tmp_path_factory, tiny_raw):
-    """DATA from the tiny synthetic set, an EMB whose vectors are category centers + noise, and
-    the SID built from them through the CLI (root/data, root/emb, root/sid)."""
+def build_planted(root: Path, raw, test_days: int = 2, codebook_size: int = 16, noise: float = 0.2) -> Path:
+    """DATA from `raw`, an EMB whose vectors are category centers + noise (so semantic clusters
+    follow the categories that drive clicks), and the SID built from them through the CLI
+    (root/data, root/emb, root/sid)."""
     from aktrec import schemas as S
     from aktrec.artifacts import staged_output, write_parquet
     from aktrec.cli import main
@@ -129,21 +129,54 @@ def planted_emb(tmp_path_factory, tiny_raw):
     from aktrec.data.prepare import prepare, write_prepared
     from aktrec.embed.stage import EMB_KIND, embedding_table
 
-    root = tmp_path_factory.mktemp("sid")
-    config = PrepareConfig(split=SplitConfig(test_days=2))
-    data = prepare(tiny_raw, config)
+    config = PrepareConfig(split=SplitConfig(test_days=test_days))
+    data = prepare(raw, config)
     write_prepared(data, root / "data", config, validate=False)
     rng = np.random.default_rng(0)
-    items = tiny_raw.items.to_pandas()
+    items = raw.items.to_pandas()
     leaf = items[S.CATEGORY].map(lambda c: c[-1])
     centers = {name: rng.normal(size=24) for name in leaf.unique()}
-    item_vectors = np.stack([centers[name] for name in leaf]) + 0.2 * rng.normal(size=(len(items), 24))
-    users = tiny_raw.users.to_pandas()
-    user_vectors = np.stack([centers[name] for name in rng.choice(sorted(centers), len(users))]) + 0.2 * rng.normal(size=(len(users), 24))
+    item_vectors = np.stack([centers[name] for name in leaf]) + noise * rng.normal(size=(len(items), 24))
+    # A user's vector: the mean vector of the items it clicked in training (like a history-mean
+    # representation); users without clicks get a random category center.
+    users = raw.users.to_pandas()
+    clicks = data.train[data.train[S.LABEL] == 1]
+    clicked = pd.DataFrame(item_vectors[pd.Index(items[S.ITEM_ID]).get_indexer(clicks[S.ITEM_ID])]).groupby(clicks[S.USER_ID].to_numpy()).mean()
+    fallback = np.stack([centers[name] for name in rng.choice(sorted(centers), len(users))])
+    user_vectors = clicked.reindex(users[S.USER_ID]).to_numpy()
+    user_vectors = np.where(np.isnan(user_vectors), fallback, user_vectors) + noise * rng.normal(size=(len(users), 24))
     with staged_output(root / "emb", EMB_KIND) as staging:
         write_parquet(embedding_table(items[S.ITEM_ID], item_vectors, S.ITEM_EMBEDDINGS), staging / "item_embeddings.parquet")
         write_parquet(embedding_table(users[S.USER_ID], user_vectors, S.USER_EMBEDDINGS), staging / "user_embeddings.parquet")
-    (root / "sid.yaml").write_text("items: {codebook_size: 16, epochs: 30}\nusers: {codebook_size: 16, epochs: 30}\ntarget_median_cluster_size: 3\n")
+    (root / "sid.yaml").write_text(f"items: {{codebook_size: {codebook_size}, epochs: 30}}\n"
+                                   f"users: {{codebook_size: {codebook_size}, epochs: 30}}\ntarget_median_cluster_size: 3\n")
     assert main(["semantic-ids", "--data", str(root / "data"), "--embeddings", str(root / "emb"), "--out", str(root / "sid"),
                  "--config", str(root / "sid.yaml")]) == 0
     return root
+
+
+@pytest.fixture(scope="session")
+def planted_emb(tmp_path_factory, tiny_raw):
+    """`build_planted` on the tiny synthetic set."""
+    return build_planted(tmp_path_factory.mktemp("sid"), tiny_raw)
+
+
+@pytest.fixture(scope="session")
+def planted_repo(planted_emb):
+    """The Feast repository materialized from `planted_emb` (root/repo)."""
+    from aktrec.cli import main
+
+    assert main(["features", "materialize", "--data", str(planted_emb / "data"), "--sids", str(planted_emb / "sid"),
+                 "--repo", str(planted_emb / "repo")]) == 0
+    return planted_emb / "repo"
+
+
+@pytest.fixture(scope="session")
+def planted_model(planted_emb, planted_repo):
+    """A bundle trained on `planted_repo` (root/model): base, AKT-Rec and the FAERec peer."""
+    from aktrec.cli import main
+
+    out = planted_emb / "model"
+    assert main(["train", "--data", str(planted_emb / "data"), "--repo", str(planted_repo), "--out", str(out),
+                 "--variants", "base,aktrec,faerec", "--epochs", "2"]) == 0
+    return out

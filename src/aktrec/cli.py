@@ -236,6 +236,46 @@ def features_materialize(
              ", ".join(f"{k} {v:,}" for k, v in metrics["rows"].items()))
 
 
+@app.command("train")
+def train(
+    data: Path = typer.Option(..., help="DATA artifact directory (training and test samples)."),
+    repo: Path = typer.Option(..., help="Materialized Feast repository (features of those samples)."),
+    out: Path = typer.Option(..., help=OUT_HELP),
+    variants: Optional[str] = typer.Option(None, help="Comma-separated variants to train and compare (default: base,aktrec)."),
+    deploy: Optional[str] = typer.Option(None, help="The variant whose bundle is written (default: aktrec)."),
+    epochs: Optional[int] = typer.Option(None, help="Training epochs (early stopping may end sooner)."),
+    seed: Optional[int] = typer.Option(None, help="Seed of initialisation and batch order."),
+    config: Optional[Path] = typer.Option(None, help="YAML file with TrainConfig fields (model, train, promotion)."),
+) -> None:
+    """Train AKT-Rec and the compared variants; write the bundle, metrics.json and the promotion gate."""
+    from aktrec.config import TrainConfig
+    from aktrec.ctr.stage import run_train
+
+    started = time.perf_counter()
+    chosen = tuple(v.strip() for v in variants.split(",") if v.strip()) if variants else None
+    train_config = _config(TrainConfig, config, variants=chosen, deploy=deploy, train__epochs=epochs, train__seed=seed)
+    metrics = run_train(data, repo, out, train_config, progress=sys.stderr.isatty())
+    _done("model bundle", out, started)
+    print((out / "comparison.md").read_text(), end="")
+    gate = metrics["promotion"]
+    print(f"promotion gate: {'passed' if gate['promote'] else 'FAILED: ' + str(gate['failure'])}")
+
+
+@app.command("serve")
+def serve(
+    model: Path = typer.Option(..., help="Model bundle directory written by `aktrec train`."),
+    repo: Path = typer.Option(..., help="Materialized Feast repository with the bundle's feature service."),
+    http_port: Optional[int] = typer.Option(None, help="HTTP port (default 8080)."),
+    host: Optional[str] = typer.Option(None, help="Interface to listen on (default 127.0.0.1; 0.0.0.0 in a container)."),
+    config: Optional[Path] = typer.Option(None, help="YAML file with ServingConfig fields (limits, cache refresh)."),
+) -> None:
+    """Run the KServe predictor: v1 and v2 (Open Inference Protocol) on one HTTP port."""
+    from aktrec.config import ServingConfig
+    from aktrec.serving.server import serve as run_server
+
+    run_server(model, repo, _config(ServingConfig, config, http_port=http_port, host=host))
+
+
 @app.command("demo")
 def demo(
     workdir: Path = typer.Option(Path("work/demo"), help="Where every artifact of the run goes."),

@@ -215,6 +215,145 @@ class FeatureConfig:
     model_version: str = "v1"  # names the FeatureService, the train/serve contract
 
 
+@dataclass(frozen=True)
+class CtrModelConfig:
+    """One AKT-Rec network; the base model, the ablations and the peers are switches of it.
+
+    Defaults are laptop-sized (the paper tunes embedding and tower sizes per data set).
+    """
+
+    embedding_dim: int = 16
+    attention_hidden: int = 32
+    aggregate_dim: int = 64  # width of H_inst and H_clust before the HFA fusion
+    tower: tuple[int, ...] = (64, 32)
+    ranker: Literal["mlp", "mmoe"] = "mlp"
+    n_experts: int = 4  # MMoE only
+    # CGAE (eq. 4-6)
+    individual_embedding: bool = True
+    cluster_embedding: bool = True
+    cgae_gate: bool = True  # False: r = 0.5 (simple average)
+    init_cluster_from_content: bool = True
+    lambda_head: float = 0.01  # λ1: head pulled towards sg(tail); must stay below λ2
+    lambda_tail: float = 0.1  # λ2: tail pulled towards sg(head)
+    lambda_ortho: float = 0.1
+    transfer_temperature: float = 0.2
+    # HFA (eq. 7-10)
+    instance_level: bool = True
+    cluster_level: bool = True
+    hfa_gate: bool = True  # False: α = 0.5
+    content_features: bool = True  # projected content representations in H_u / H_i
+    cluster_cross_features: bool = True  # user x item-cluster statistics in H_inst (they need semantic IDs)
+    # Peers
+    activity_gated_tower: bool = False  # POSO: hidden units scaled by 2·σ(W·activity)
+    content_fusion: bool = False  # FAERec: dimension-wise gate of ID and content embeddings
+    fusion_contrastive_weight: float = 0.1
+    fusion_barlow_weight: float = 0.005
+    fusion_barlow_off_diagonal: float = 0.005
+
+    def __post_init__(self) -> None:
+        if self.lambda_head > self.lambda_tail:
+            raise AktrecError(f"ctr model config: lambda_head ({self.lambda_head}) must not exceed lambda_tail "
+                              f"({self.lambda_tail}): knowledge flows head -> tail")
+        if not (self.individual_embedding or self.cluster_embedding):
+            raise AktrecError("ctr model config: at least one of individual_embedding and cluster_embedding must be on")
+        if not (self.instance_level or self.cluster_level):
+            raise AktrecError("ctr model config: at least one of instance_level and cluster_level must be on")
+        if self.embedding_dim < 1 or self.aggregate_dim < 1 or not self.tower:
+            raise AktrecError("ctr model config: embedding_dim, aggregate_dim and tower must be positive")
+
+
+# The compared configurations (DESIGN §1): the base model, AKT-Rec, the six ablations of the
+# paper's Table 2 and two peers, each a set of switches over CtrModelConfig's defaults.
+CTR_VARIANTS: dict[str, dict[str, Any]] = {
+    "base": {"cluster_embedding": False, "cgae_gate": False, "cluster_level": False, "hfa_gate": False,
+             "content_features": False, "cluster_cross_features": False},
+    "aktrec": {},
+    "aktrec_no_individual": {"individual_embedding": False, "cgae_gate": False},
+    "aktrec_no_cluster_emb": {"cluster_embedding": False, "cgae_gate": False},
+    "aktrec_no_cgae_gate": {"cgae_gate": False},
+    "aktrec_no_instance": {"instance_level": False, "hfa_gate": False},
+    "aktrec_no_cluster_level": {"cluster_level": False, "hfa_gate": False},
+    "aktrec_no_hfa_gate": {"hfa_gate": False},
+    "poso": {"cluster_embedding": False, "cgae_gate": False, "cluster_level": False, "hfa_gate": False,
+             "content_features": False, "cluster_cross_features": False, "activity_gated_tower": True},
+    "faerec": {"cluster_embedding": False, "cgae_gate": False, "cluster_level": False, "hfa_gate": False,
+               "content_features": False, "cluster_cross_features": False, "content_fusion": True},
+}
+
+
+@dataclass(frozen=True)
+class CtrTrainConfig:
+    """The training loop: Adam, mini-batches, early stopping on the latest training samples."""
+
+    epochs: int = 10
+    batch_size: int = 512
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
+    validation_share: float = 0.1  # the latest training samples, by time
+    patience: int = 2  # epochs without validation AUC gain before stopping
+    max_train_samples: int | None = None  # the most recent ones; None = all
+    seed: int = 0
+    threads: int | None = None  # torch CPU threads; None = torch's default
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 2:
+            raise AktrecError("ctr train config: epochs must be >= 1 and batch_size >= 2")
+        if not 0.0 < self.validation_share < 0.5:
+            raise AktrecError(f"ctr train config: validation_share must be in (0, 0.5), got {self.validation_share}")
+
+
+@dataclass(frozen=True)
+class PromotionConfig:
+    """The gate a trained bundle passes before deployment (checked on its test metrics)."""
+
+    min_total_auc: float = 0.55
+    min_tail_auc: float = 0.5
+    max_head_auc_drop: float = 0.005  # vs the base model on head samples (the paper: no loss on head)
+    require_base: bool = True  # the gate needs the base model's metrics to compare with
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """`aktrec train`: which variants to train, which one the bundle holds, and the gate."""
+
+    variants: tuple[str, ...] = ("base", "aktrec")
+    deploy: str = "aktrec"
+    model: CtrModelConfig = field(default_factory=CtrModelConfig)
+    train: CtrTrainConfig = field(default_factory=CtrTrainConfig)
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.variants if name not in CTR_VARIANTS]
+        if unknown:
+            raise AktrecError(f"train config: unknown variant {unknown[0]!r}; known: {', '.join(CTR_VARIANTS)}")
+        if self.deploy not in self.variants:
+            raise AktrecError(f"train config: deploy variant {self.deploy!r} is not among variants {list(self.variants)}")
+        if self.promotion.require_base and "base" not in self.variants:
+            raise AktrecError("train config: the promotion gate compares with 'base': add it to variants "
+                              "or set promotion.require_base: false")
+
+    def variant(self, name: str) -> CtrModelConfig:
+        return dataclasses.replace(self.model, **CTR_VARIANTS[name])
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """The predictor: request limits, feature cache and where it listens."""
+
+    model_name: str = "aktrec"  # the path segment of /v1/models/<name>:predict
+    max_candidates: int = 500  # per request (per instance in v1)
+    max_instances: int = 16  # v1 instances per request
+    max_body_bytes: int = 1_048_576
+    cache_refresh_seconds: float = 30.0  # how often the Feast repository is checked for a rematerialization
+    torch_threads: int = 1  # one request's forward pass is small: more threads add latency
+    host: str = "127.0.0.1"  # KServe itself binds 0.0.0.0; `aktrec serve` chooses
+    http_port: int = 8080
+
+    def __post_init__(self) -> None:
+        if self.max_candidates < 1 or self.max_instances < 1 or self.max_body_bytes < 1024:
+            raise AktrecError("serving config: max_candidates and max_instances must be >= 1, max_body_bytes >= 1024")
+
+
 def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") -> T:
     """Build dataclass `cls` from a plain dict, recursing into nested configs.
 
@@ -237,6 +376,10 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") 
             if value not in get_args(hint):
                 raise AktrecError(f"{where}.{key}: {value!r} is not one of {list(get_args(hint))}")
             kwargs[key] = value
+        elif get_origin(hint) is tuple:
+            if not isinstance(value, (list, tuple)):
+                raise AktrecError(f"{where}.{key}: expected a list, got {value!r}")
+            kwargs[key] = tuple(value)
         elif hint in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise AktrecError(f"{where}.{key}: expected a number, got {value!r}")
         else:

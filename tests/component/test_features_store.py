@@ -23,10 +23,8 @@ pytestmark = pytest.mark.component
 
 
 @pytest.fixture(scope="module")
-def repo(planted_emb):
-    assert main(["features", "materialize", "--data", str(planted_emb / "data"), "--sids", str(planted_emb / "sid"),
-                 "--repo", str(planted_emb / "repo")]) == 0
-    return planted_emb / "repo"
+def repo(planted_repo):
+    return planted_repo
 
 
 @pytest.fixture(scope="module")

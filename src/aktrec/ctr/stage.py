@@ -1,0 +1,159 @@
+"""`aktrec train`: features from Feast, every configured variant trained and evaluated, the
+deployed variant's bundle, metrics.json (DESIGN §7), a comparison table and the promotion gate."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from aktrec import schemas as S
+from aktrec.artifacts import read_marker, staged_output, write_json
+from aktrec.config import TrainConfig, to_dict
+from aktrec.ctr.bundle import MODEL_KIND, save_bundle
+from aktrec.ctr.gate import GATE_FILE, promotion_gate
+from aktrec.ctr.inputs import CONTENT_BLOCKS, CtrInputs, Vocabularies, encode
+from aktrec.ctr.modules import AktRec, ModelShapes
+from aktrec.ctr.train import IdPriors, build_model, build_vocabularies, fit, id_priors, predict, slice_metrics
+from aktrec.data.prepare import PreparedData, read_prepared
+from aktrec.errors import DataError
+from aktrec.features import names as N
+from aktrec.features.materialize import semantic_tables
+from aktrec.features.repo import REPO_KIND
+from aktrec.features.retrieval import historical_features
+
+log = logging.getLogger("aktrec")
+POPULARITY = "popularity"  # trivial scorer reported next to the models (DESIGN §1)
+
+
+def finite(obj: Any) -> Any:
+    """NaN (e.g. AUC of a slice with one class) as JSON null."""
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj
+
+
+def comparison_markdown(models: dict[str, dict[str, Any]]) -> str:
+    """Head/tail table of every model: AUC and GAUC per slice, total logloss."""
+    def cell(value) -> str:
+        return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+    lines = ["| model | total AUC | total GAUC | head AUC | head GAUC | tail AUC | tail GAUC | logloss |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, m in models.items():
+        lines.append(f"| {name} | " + " | ".join(cell(m[s][k]) for s in ("total", "head", "tail") for k in ("auc", "gauc"))
+                     + f" | {cell(m['total']['logloss'])} |")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class TrainingData:
+    """Everything the variants share: encoded fit/validation/test inputs, vocabularies, priors."""
+
+    data: PreparedData
+    inputs: dict[str, CtrInputs]  # "fit", "valid", "test"
+    test_frame: pd.DataFrame
+    vocab: Vocabularies
+    content_dims: dict[str, int]
+    shapes: ModelShapes
+    priors: IdPriors
+    repo_marker: dict[str, Any]
+    n_fit: int
+    n_valid: int
+
+
+def load_training_data(data_dir: Path, repo: Path, config: TrainConfig) -> TrainingData:
+    """DATA's training samples (the latest `validation_share` held out for early stopping) and
+    test samples with their point-in-time features from REPO, encoded for the model."""
+    started = time.perf_counter()
+    repo_marker = read_marker(repo, REPO_KIND)
+    sid_dir, emb_dir = Path(repo_marker["sids"]), Path(repo_marker["embeddings"])
+    data = read_prepared(data_dir)
+    users, items = semantic_tables(sid_dir, emb_dir, "user"), semantic_tables(sid_dir, emb_dir, "item")
+    samples = data.train.sort_values(S.TS, kind="stable").reset_index(drop=True)
+    if config.train.max_train_samples:
+        samples = samples.tail(config.train.max_train_samples).reset_index(drop=True)
+    n_valid = max(1, int(len(samples) * config.train.validation_share))
+    if len(samples) - n_valid < 2 or samples[S.LABEL].iloc[-n_valid:].nunique() < 2:
+        raise DataError("train", f"{len(samples)} training samples leave no usable validation slice "
+                        "(it needs both labels); use more data or a larger validation_share", column=S.LABEL)
+    train_frame = historical_features(repo, samples, users, items)
+    test_frame = historical_features(repo, data.test, users, items)
+    retrieved = time.perf_counter()
+    fit_rows, valid_rows = samples.iloc[:-n_valid], samples.iloc[-n_valid:]
+    vocab = build_vocabularies(fit_rows, users, items)
+    content_dims = {name: (users if name.startswith("user") else items).embeddings.shape[1] for name in CONTENT_BLOCKS}
+    feature_config = repo_marker["config"]
+    sequence_length = max(feature_config["user_sequence_length"], feature_config["cluster_sequence_length"])
+    inputs = {name: encode(frame.assign(**{S.LABEL: rows[S.LABEL].to_numpy()}), vocab, content_dims, sequence_length)
+              for name, frame, rows in (("fit", train_frame.iloc[:-n_valid], fit_rows),
+                                        ("valid", train_frame.iloc[-n_valid:], valid_rows),
+                                        ("test", test_frame, data.test))}
+    shapes = ModelShapes(len(vocab.user), len(vocab.item), len(vocab.user_cluster), len(vocab.item_cluster),
+                         content_dims["user_content"], content_dims["item_content"], sequence_length)
+    priors = id_priors(fit_rows, vocab, users, items, config.model.embedding_dim)
+    log.info("features of %s training and %s test samples retrieved in %.1fs, encoded in %.1fs", f"{len(samples):,}",
+             f"{len(data.test):,}", retrieved - started, time.perf_counter() - retrieved)
+    return TrainingData(data, inputs, test_frame, vocab, content_dims, shapes, priors, repo_marker, len(fit_rows), n_valid)
+
+
+def train_variant(training: TrainingData, variant: str, config: TrainConfig, progress: bool = False) -> tuple[AktRec, dict[str, Any], dict[str, Any]]:
+    """One variant, seeded: the trained model, its test metrics per slice and its history."""
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    torch.manual_seed(config.train.seed)
+    model = build_model(config.variant(variant), training.shapes, training.priors)
+    history = fit(model, training.inputs["fit"], training.inputs["valid"], config.train, progress=progress, name=variant)
+    metrics = slice_metrics(training.data.test, predict(model, training.inputs["test"]))
+    log.info("%s: test AUC %.4f (head %.4f, tail %.4f), GAUC %.4f, %.1fs", variant, metrics["total"]["auc"],
+             metrics["head"]["auc"], metrics["tail"]["auc"], metrics["total"]["gauc"], history["seconds"])
+    return model, metrics, history
+
+
+def popularity_metrics(training: TrainingData) -> dict[str, Any]:
+    """The trivial scorer: the candidate item's training clicks before the sample's time."""
+    clicks = training.test_frame[N.output_column(N.ITEM_ACTIVITY, "clicks")].to_numpy(dtype=np.float64)
+    return slice_metrics(training.data.test, clicks, probabilities=False)
+
+
+def run_train(data_dir: Path, repo: Path, out: Path, config: TrainConfig, progress: bool = False) -> dict[str, Any]:
+    """Train `config.variants` on DATA's training samples (features from REPO, point in time),
+    evaluate on DATA's test samples, write the bundle of `config.deploy` to OUT atomically."""
+    started = time.perf_counter()
+    training = load_training_data(data_dir, repo, config)
+    models, histories, deployed = {}, {}, None
+    for variant in config.variants:
+        model, models[variant], histories[variant] = train_variant(training, variant, config, progress)
+        if variant == config.deploy:
+            deployed = model
+    models[POPULARITY] = popularity_metrics(training)
+    tail = training.data.card["tail"]
+    metrics = finite({
+        "dataset": {"name": training.data.card.get("name"), "n_train": int(len(training.data.train)),
+                    "n_test": int(len(training.data.test)), "n_train_used": training.n_fit, "n_validation": training.n_valid,
+                    "tail_user_max_interactions": tail["tail_user_max_interactions"],
+                    "tail_item_max_exposures": tail["tail_item_max_exposures"]},
+        "models": models, "training": histories, "deploy": config.deploy,
+        "seconds": round(time.perf_counter() - started, 1),
+    })
+    marker = training.repo_marker
+    with staged_output(out, MODEL_KIND, data=str(Path(data_dir).absolute()), repo=str(Path(repo).absolute()),
+                       variant=config.deploy, feature_service=marker["feature_service"]) as staging:
+        save_bundle(staging, config.deploy, deployed, training.vocab, training.content_dims, marker["feature_service"],
+                    Path(marker["sids"]), Path(marker["embeddings"]),
+                    {"train_config": to_dict(config), "feature_config": marker["config"]})
+        gate = promotion_gate(metrics, config.deploy, config.promotion, staging / "validation")
+        metrics["promotion"] = gate
+        write_json(metrics, staging / "metrics.json")
+        write_json(gate, staging / GATE_FILE)
+        (staging / "comparison.md").write_text(comparison_markdown(models))
+    return metrics

@@ -1,0 +1,195 @@
+"""CTR model parts: losses against hand-computed values, stop-gradients, gates, switches."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from aktrec.config import CTR_VARIANTS, CtrModelConfig, CtrTrainConfig, TrainConfig
+from aktrec.ctr.inputs import NUMERIC_BLOCKS, UNKNOWN, Vocabulary, _sequence_matrix, squash
+from aktrec.ctr.losses import asymmetric_info_nce, barlow_twins, orthogonality
+from aktrec.ctr.modules import ActivityGate, AdaptiveEmbedding, AktRec, ModelShapes, TargetAttention, cosine_curriculum
+from aktrec.ctr.train import IdPriors, build_model, fit, predict
+from aktrec.errors import AktrecError
+
+SHAPES = ModelShapes(n_users=9, n_items=13, n_user_clusters=4, n_item_clusters=5, user_content_dim=6,
+                     item_content_dim=7, sequence_length=4)
+
+
+def priors(seed: int = 0) -> IdPriors:
+    g = torch.Generator().manual_seed(seed)
+    return IdPriors(
+        user_cluster_of=torch.cat([torch.zeros(1, dtype=torch.long), torch.randint(1, 4, (8,), generator=g)]),
+        item_cluster_of=torch.cat([torch.zeros(1, dtype=torch.long), torch.randint(1, 5, (12,), generator=g)]),
+        user_is_tail=torch.tensor([True] + [i % 2 == 0 for i in range(8)]),
+        item_is_tail=torch.tensor([True] + [i % 3 == 0 for i in range(12)]),
+        user_cluster_init=torch.randn(4, 16, generator=g) * 0.1,
+        item_cluster_init=torch.randn(5, 16, generator=g) * 0.1,
+    )
+
+
+def batch(n: int = 32, seed: int = 0, p: IdPriors | None = None) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    p = p or priors()
+    user = torch.randint(1, SHAPES.n_users, (n,), generator=g)
+    item = torch.randint(1, SHAPES.n_items, (n,), generator=g)
+    out = {"user": user, "item": item, "user_cluster": p.user_cluster_of[user], "item_cluster": p.item_cluster_of[item],
+           "user_sequence": torch.randint(0, SHAPES.n_items, (n, 4), generator=g),
+           "cluster_sequence": torch.randint(0, SHAPES.n_items, (n, 4), generator=g),
+           "user_content": torch.randn(n, 6, generator=g), "item_content": torch.randn(n, 7, generator=g),
+           "user_cluster_content": torch.randn(n, 6, generator=g), "item_cluster_content": torch.randn(n, 7, generator=g),
+           "label": (torch.rand(n, generator=g) < 0.3).float()}
+    for name, columns in NUMERIC_BLOCKS.items():
+        out[name] = torch.rand(n, len(columns), generator=g)
+    return out
+
+
+def test_asymmetric_info_nce_matches_hand_computation():
+    head = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    tail = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    t = 0.5
+    # InfoNCE(a, p) = mean_i -log softmax_j(a_i·p_j / t)[i] on unit vectors
+    tn = tail / tail.norm(dim=1, keepdim=True)
+
+    def nce(a, p):
+        logits = (a @ p.T / t).numpy()
+        return float(np.mean([-logits[i, i] + np.log(np.exp(logits[i]).sum()) for i in range(2)]))
+
+    expected = 0.1 * nce(head, tn) + 0.7 * nce(tn, head)
+    assert asymmetric_info_nce(head, tail, 0.1, 0.7, t).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_stop_gradient_blocks_tail_to_head_and_head_to_tail():
+    head = torch.randn(5, 4, requires_grad=True)
+    tail = torch.randn(5, 4, requires_grad=True)
+    # λ2's term (tail pulled to sg(head)) must not move head embeddings ...
+    asymmetric_info_nce(head, tail, 0.0, 1.0, 0.2).backward()
+    assert torch.count_nonzero(head.grad) == 0 and torch.count_nonzero(tail.grad) > 0
+    head.grad, tail.grad = None, None
+    # ... and λ1's term (head pulled to sg(tail)) must not move tail embeddings.
+    asymmetric_info_nce(head, tail, 1.0, 0.0, 0.2).backward()
+    assert torch.count_nonzero(tail.grad) == 0 and torch.count_nonzero(head.grad) > 0
+
+
+def test_transfer_loss_moves_tail_embeddings_more_than_head_ones():
+    config = CtrModelConfig(lambda_head=0.05, lambda_tail=0.5)
+    p = priors()
+    embedding = AdaptiveEmbedding(SHAPES.n_items, SHAPES.n_item_clusters, config, p.item_cluster_of, p.item_is_tail, p.item_cluster_init)
+    torch.manual_seed(0)
+    embedding.transfer_loss(torch.arange(1, SHAPES.n_items)).backward()
+    grad = embedding.cluster.weight.grad.norm(dim=1)
+    tail, head = p.item_is_tail.clone(), ~p.item_is_tail
+    tail[0] = False
+    assert grad[tail].sum() > 0
+    assert grad[head].mean() < grad[tail].mean()
+
+
+def test_orthogonality_and_barlow_twins_by_hand():
+    c = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    d = torch.tensor([[0.0, 2.0], [1.0, 0.0]])
+    assert orthogonality(c, d).item() == pytest.approx((0.0 + 0.5) / 2)
+    a = torch.tensor([[1.0, 2.0], [3.0, 1.0], [2.0, 3.0]])
+    assert barlow_twins(a, a, 0.0).item() == pytest.approx((1 - 2 / 3) ** 2 * 2, rel=1e-3)  # std is unbiased: diag = (n-1)/n
+    assert barlow_twins(a, a, 1.0).item() > barlow_twins(a, a, 0.0).item()
+
+
+def test_gates_and_attention_shapes_and_ranges():
+    gate = ActivityGate(9)
+    r = gate(torch.randn(7, 9) * 10)
+    assert r.shape == (7, 1) and bool(((r > 0) & (r < 1)).all())
+    attention = TargetAttention(16, 8)
+    keys = torch.randn(3, 4, 16)
+    mask = torch.tensor([[True, True, False, False], [False] * 4, [True] * 4])
+    pooled = attention(torch.randn(3, 16), keys, mask)
+    assert pooled.shape == (3, 16)
+    assert torch.all(pooled[1] == 0)  # empty sequence pools to zeros
+    changed = keys.clone()
+    changed[0, 2:] = 100.0  # padding does not leak into the result
+    assert torch.allclose(attention(torch.zeros(3, 16), changed, mask)[0], attention(torch.zeros(3, 16), keys, mask)[0])
+    assert cosine_curriculum(0.0) == 0.0 and cosine_curriculum(1.0) == pytest.approx(1.0) and cosine_curriculum(0.5) == pytest.approx(0.5)
+
+
+def test_unknown_ids_read_their_cluster_centroid():
+    p = priors()
+    model = build_model(CtrModelConfig(), SHAPES, p)
+    ids = torch.tensor([UNKNOWN, UNKNOWN])
+    clusters = torch.tensor([2, 3])
+    fused = model.items(ids, clusters, torch.rand(2, 9))
+    members = p.item_cluster_of[1:] == 2
+    expected = model.items.cluster.weight[1:][members].mean(0)
+    assert torch.allclose(fused[0], expected, atol=1e-6)
+    assert fused.shape == (2, 16)
+
+
+@pytest.mark.parametrize("variant", sorted(CTR_VARIANTS))
+def test_every_variant_is_a_switch_of_one_model_and_trains(variant):
+    config = TrainConfig(variants=tuple(CTR_VARIANTS), deploy="aktrec").variant(variant)
+    torch.manual_seed(0)
+    model = build_model(config, SHAPES, priors())
+    b = batch()
+    logits = model(b)
+    assert logits.shape == (32,) and torch.isfinite(logits).all()
+    aux = model.auxiliary_loss(b)
+    assert torch.isfinite(aux)
+    parameters = {name for name, _ in model.named_parameters()}
+    assert ("users.cluster.weight" in parameters) == config.cluster_embedding
+    assert ("users.individual.weight" in parameters) == config.individual_embedding
+    assert ("cluster.0.weight" in parameters) == config.cluster_level
+    assert ("instance.0.weight" in parameters) == config.instance_level
+    assert ("level_gate.net.0.weight" in parameters) == config.hfa_gate
+    assert ("fusion.item.gate.weight" in parameters) == config.content_fusion
+    assert ("tower.personal.0.weight" in parameters) == config.activity_gated_tower
+
+
+def test_mmoe_ranker_and_config_errors():
+    model = build_model(CtrModelConfig(ranker="mmoe", n_experts=3), SHAPES, priors())
+    assert len(model.tower.experts) == 3 and model(batch()).shape == (32,)
+    with pytest.raises(AktrecError, match="lambda_head"):
+        CtrModelConfig(lambda_head=1.0, lambda_tail=0.1)
+    with pytest.raises(AktrecError, match="at least one of instance_level"):
+        CtrModelConfig(instance_level=False, cluster_level=False)
+    with pytest.raises(AktrecError, match="unknown variant 'nope'"):
+        TrainConfig(variants=("base", "nope"))
+    with pytest.raises(AktrecError, match="promotion.require_base"):
+        TrainConfig(variants=("aktrec",))
+
+
+def test_sequence_matrix_keeps_the_newest_items_right_aligned():
+    vocab = Vocabulary(pd.Index(["a", "b", "c"]))
+    column = pd.Series([["a", "b", "c", "a"], [], ["zz", "b"], None], dtype=object)
+    out = _sequence_matrix(column, vocab, 3)
+    assert out.tolist() == [[2, 3, 1], [0, 0, 0], [0, 0, 2], [0, 0, 0]]
+    assert squash(np.array([0.0, math.e - 1, -(math.e - 1)])).tolist() == pytest.approx([0.0, 1.0, -1.0])
+
+
+class _Inputs:
+    """Minimal CtrInputs stand-in over a fixed batch (fit only needs batch() and label)."""
+
+    def __init__(self, data: dict[str, torch.Tensor]):
+        self.data = data
+        self.label = data["label"].numpy()
+
+    def __len__(self):
+        return len(self.label)
+
+    def batch(self, index):
+        index = torch.as_tensor(np.asarray(index))
+        return {k: v[index] for k, v in self.data.items()}
+
+
+def test_fit_learns_a_planted_signal_and_keeps_the_best_epoch():
+    data = batch(512, seed=1)
+    data["label"] = (data["item_activity"][:, 2] > 0.5).float()  # clicks follow the item's ctr feature
+    valid = batch(256, seed=2)
+    valid["label"] = (valid["item_activity"][:, 2] > 0.5).float()
+    torch.manual_seed(0)
+    model = build_model(CtrModelConfig(), SHAPES, priors())
+    history = fit(model, _Inputs(data), _Inputs(valid), CtrTrainConfig(epochs=6, batch_size=64, learning_rate=1e-2, patience=6))
+    assert history["valid_auc"] > 0.9
+    assert history["valid_auc"] == max(h["valid_auc"] for h in history["history"])
+    scores = predict(model, _Inputs(valid))
+    assert scores.shape == (256,) and ((scores > 0) & (scores < 1)).all()
