@@ -12,6 +12,10 @@ COPY src ./src
 RUN pip install ".[all]"
 COPY feature_repo ./feature_repo
 
-RUN useradd --create-home --uid 1000 aktrec
-USER aktrec
+# Non-root (a numeric uid, so `runAsNonRoot` can verify it). The default command is the
+# predictor; KFP components replace the command with their own `aktrec` call.
+RUN useradd --create-home --uid 10001 aktrec
+USER 10001
+EXPOSE 8080
 ENTRYPOINT ["aktrec"]
+CMD ["serve", "--model", "/mnt/models/model", "--repo", "/mnt/models/feature_repo", "--host", "0.0.0.0"]

@@ -3,8 +3,11 @@
 PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
+# checkov (the manifests' security scan) pins its own dependencies: it gets its own venv.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +17,18 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+$(TOOLS_STAMP):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet "checkov>=3.2,<4"
+	touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/aktrec demo --workdir work/demo
 
-test: $(STAMP)
+test: $(STAMP) $(TOOLS_STAMP)
 	$(VENV)/bin/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) work
+	rm -rf $(VENV) $(TOOLS) work

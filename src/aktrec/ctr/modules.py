@@ -106,19 +106,20 @@ class AdaptiveEmbedding(nn.Module):
         counts = torch.bincount(members, minlength=len(self.cluster_init)).unsqueeze(1)
         return torch.where(counts > 0, sums / counts.clamp(min=1), self.cluster_init)
 
-    def parts(self, ids: torch.Tensor, clusters: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """(c, d) of ids (B,) in clusters (B,), each (B, d) or None when switched off."""
+    def parts(self, ids: torch.Tensor, clusters: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(c, d) of ids (B,), each (B, d) or None when switched off. Unknown ids read their
+        cluster's centroid when `clusters` (B,) is given (sequence padding needs no fallback)."""
         c = d = None
         if self.cluster is not None:
             c = self.cluster(ids)
             unknown = ids == UNKNOWN
-            if unknown.any():
+            if clusters is not None and unknown.any():
                 c = torch.where(unknown.unsqueeze(1), self.centroids()[clusters], c)
         if self.individual is not None:
             d = self.individual(ids)
         return c, d
 
-    def forward(self, ids: torch.Tensor, clusters: torch.Tensor, activity: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, clusters: torch.Tensor | None, activity: torch.Tensor | None) -> torch.Tensor:
         """Fused embedding (B, d). Without activity (sequence items) or gate, r = 0.5."""
         c, d = self.parts(ids, clusters)
         if c is None:
@@ -133,8 +134,7 @@ class AdaptiveEmbedding(nn.Module):
 
     def sequence(self, ids: torch.Tensor) -> torch.Tensor:
         """Embeddings of sequence items (B, L) -> (B, L, d); padding reads as zeros."""
-        flat = ids.reshape(-1)
-        return self(flat, self.cluster_of[flat], None).reshape(*ids.shape, -1) * (ids != UNKNOWN).unsqueeze(-1)
+        return self(ids.reshape(-1), None, None).reshape(*ids.shape, -1) * (ids != UNKNOWN).unsqueeze(-1)
 
     def transfer_loss(self, ids: torch.Tensor) -> torch.Tensor:
         """Eq. 4 over the distinct tail ids of a batch, each paired with a random head id of its

@@ -1,0 +1,118 @@
+"""Kustomize overlays build, and what they build is valid: Kubernetes kinds against their
+schemas (kubernetes-validate), KServe kinds against the CRDs in ../shared/schemas/kserve
+(including unknown fields, as the API server's strict validation), and a static security
+scan (checkov) with every skipped check justified in the manifests."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.component
+
+ROOT = Path(__file__).resolve().parents[2]
+CRDS = ROOT.parent / "shared" / "schemas" / "kserve"
+OVERLAYS = ["local", "prod"]
+KUBERNETES_VERSION = "1.33"
+
+
+def build(overlay: str) -> list[dict]:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl is needed to build the Kustomize overlays (apt-get install kubectl)"
+    built = subprocess.run([kubectl, "kustomize", str(ROOT / "manifests" / "overlays" / overlay)],
+                           capture_output=True, text=True, check=True).stdout
+    return [doc for doc in yaml.safe_load_all(built) if doc]
+
+
+@functools.lru_cache(maxsize=None)
+def _crd_schema(kind: str, version: str) -> dict:
+    for path in CRDS.glob("*.yaml"):
+        for crd in yaml.load_all(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            if crd and crd.get("kind") == "CustomResourceDefinition" and crd["spec"]["names"]["kind"] == kind:
+                for v in crd["spec"]["versions"]:
+                    if v["name"] == version:
+                        return v["schema"]["openAPIV3Schema"]
+    raise AssertionError(f"no CRD for {kind} {version} in {CRDS}")
+
+
+def crd_schema(kind: str, version: str) -> dict:
+    return copy.deepcopy(_crd_schema(kind, version))
+
+
+def unknown_fields(obj, schema: dict, where: str = "") -> list[str]:
+    """Fields the schema does not declare (the API server's strict field validation)."""
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    found = []
+    if isinstance(obj, dict) and "properties" in schema:
+        for key, value in obj.items():
+            if key not in schema["properties"]:
+                found.append(f"{where}.{key}")
+            else:
+                found += unknown_fields(value, schema["properties"][key], f"{where}.{key}")
+    elif isinstance(obj, list) and "items" in schema:
+        for n, value in enumerate(obj):
+            found += unknown_fields(value, schema["items"], f"{where}[{n}]")
+    return found
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_builds_and_every_resource_is_valid(overlay):
+    import jsonschema
+    import kubernetes_validate
+
+    docs = build(overlay)
+    kinds = {doc["kind"] for doc in docs}
+    assert {"InferenceService", "Deployment", "Service", "ServiceAccount", "Role", "RoleBinding", "ConfigMap",
+            "NetworkPolicy", "Namespace"} <= kinds
+    for doc in docs:
+        if doc["apiVersion"].startswith("serving.kserve.io/"):
+            schema = crd_schema(doc["kind"], doc["apiVersion"].split("/")[1])
+            jsonschema.validate(doc, schema)
+            assert not unknown_fields(doc, schema), unknown_fields(doc, schema)
+        else:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"].get("namespace") == ("aktrec" if overlay == "prod" else "aktrec-local")
+
+
+def test_validation_catches_a_broken_inferenceservice():
+    import jsonschema
+
+    service = next(doc for doc in build("prod") if doc["kind"] == "InferenceService")
+    schema = crd_schema("InferenceService", "v1beta1")
+    service["spec"]["predictor"]["containers"][0]["imagePullPolicy"] = 3
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(service, schema)
+    service["spec"]["predictor"]["containers"][0]["imagePullPolicy"] = "Always"
+    service["spec"]["predictor"]["replicas"] = 2
+    assert unknown_fields(service, schema) == [".spec.predictor.replicas"]
+
+
+def test_predictor_is_hardened_and_probed():
+    service = next(doc for doc in build("prod") if doc["kind"] == "InferenceService")
+    predictor = service["spec"]["predictor"]
+    container = predictor["containers"][0]
+    assert predictor["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert container["resources"]["limits"]["memory"]
+    assert container["image"] == "ghcr.io/aktrec/aktrec:0.1.0"
+    assert container["args"][0] == "serve" and "--config" in container["args"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_checkov_static_security_scan_passes(overlay, tmp_path):
+    checkov = shutil.which("checkov") or str(ROOT / ".venv-tools" / "bin" / "checkov")
+    assert Path(checkov).exists(), "checkov is installed by `make tools` (its own venv: .venv-tools)"
+    (tmp_path / "built.yaml").write_text(yaml.safe_dump_all(build(overlay)))
+    result = subprocess.run([checkov, "--quiet", "--compact", "--framework", "kubernetes", "-d", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:]
