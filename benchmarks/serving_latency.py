@@ -13,21 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import numpy as np
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:
@@ -45,22 +36,14 @@ def main() -> None:
     from aktrec.ctr.bundle import load_bundle
     from aktrec.ctr.train import predict
     from aktrec.serving.features import OnlineFeatureReader
+    from aktrec.serving.local import running_predictor
 
     torch.set_num_threads(1)  # as the server does
     bundle = load_bundle(args.model)
     users, items = list(bundle.vocab.user.ids), list(bundle.vocab.item.ids)
     reader = OnlineFeatureReader(args.repo, bundle, refresh_seconds=3600)
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "aktrec", "serve", "--model", str(args.model), "--repo", str(args.repo),
-                               "--http-port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/v1/models/aktrec:predict"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+    with running_predictor(args.model, args.repo) as base_url:
+        url = f"{base_url}/v1/models/aktrec:predict"
         print(f"{args.name}: {len(users):,} users, {len(items):,} items; v1 over HTTP on 127.0.0.1; "
               f"{args.requests} timed requests per client after 20 warm-up\n")
         print("| candidates | concurrency | p50 ms | p99 ms | requests/s | candidates/s | bare model p50 ms | bare p99 ms | p50 overhead x |")
@@ -104,9 +87,6 @@ def main() -> None:
                 rate = len(latencies) / elapsed  # includes warm-up time: a lower bound
                 print(f"| {k} | {concurrency} | {p50:.1f} | {p99:.1f} | {rate:.0f} | {rate * k:,.0f} | {bare_p50:.1f} | "
                       f"{bare_p99:.1f} | {p50 / bare_p50:.1f} |")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -24,6 +25,8 @@ app.add_typer(data_app, name="data")
 data_app.add_typer(import_app, name="import")
 app.add_typer(embed_app, name="embed")
 app.add_typer(features_app, name="features")
+pipeline_app = typer.Typer(help="The Kubeflow pipeline: compile, run locally, submit to a cluster.", no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
 
 log = logging.getLogger("aktrec")
 
@@ -276,6 +279,48 @@ def serve(
     run_server(model, repo, _config(ServingConfig, config, http_port=http_port, host=host))
 
 
+@pipeline_app.command("compile")
+def pipeline_compile(out: Path = typer.Option(..., help="Where to write the KFP IR YAML.")) -> None:
+    """Compile the pipeline to KFP IR YAML (the committed copy is pipelines/aktrec_pipeline.yaml)."""
+    from aktrec.pipeline.runner import compile_pipeline
+
+    log.info("pipeline compiled to %s", compile_pipeline(out))
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    raw: Path = typer.Option(..., help="RAW artifact directory (aktrec data synth | import ...)."),
+    workdir: Path = typer.Option(..., help="Work directory: pipeline root, published artifacts, metrics, reports."),
+    config: Optional[Path] = typer.Option(None, help="YAML with sections prepare, embed_items, embed_users, semantic_ids, features, train."),
+    cache: bool = typer.Option(True, help="Reuse the outputs of steps whose inputs did not change."),
+) -> None:
+    """Run the whole pipeline locally (kfp.local SubprocessRunner)."""
+    from aktrec.pipeline.runner import run_local
+
+    metrics = run_local(raw, workdir, config, cache=cache)
+    print((workdir / "model" / "comparison.md").read_text(), end="")
+    print(f"Run report: {workdir / 'reports' / 'index.html'}")
+    print(f"Metrics:    {workdir / 'metrics.json'}")
+    print(f"Promotion gate: {'passed' if metrics['promotion']['promote'] else 'FAILED: ' + str(metrics['promotion']['failure'])}")
+
+
+@pipeline_app.command("submit")
+def pipeline_submit(
+    host: str = typer.Option(..., help="Kubeflow Pipelines API, e.g. https://kubeflow.example.com/pipeline (token: $KFP_TOKEN)."),
+    raw_uri: str = typer.Option(..., help="RAW artifact location as the cluster sees it (e.g. a mounted path)."),
+    config: Optional[Path] = typer.Option(None, help="YAML with per-stage sections (as for `pipeline run`)."),
+    experiment: str = typer.Option("aktrec", help="Experiment to file the run under."),
+    run_name: Optional[str] = typer.Option(None, help="Run name (default aktrec-<timestamp>)."),
+    storage_uri: str = typer.Option("s3://aktrec/deploy/latest", help="Where the deploy step publishes for KServe."),
+    package: Optional[Path] = typer.Option(None, help="A compiled IR YAML to submit instead of compiling now."),
+) -> None:
+    """Submit a run of the pipeline to a Kubeflow cluster."""
+    from aktrec.pipeline.runner import submit
+
+    run_id = submit(host, raw_uri, config, experiment, run_name, storage_uri, package)
+    print(f"submitted run {run_id} to {host}")
+
+
 @app.command("demo")
 def demo(
     workdir: Path = typer.Option(Path("work/demo"), help="Where every artifact of the run goes."),
@@ -284,62 +329,32 @@ def demo(
     interactions: int = typer.Option(30_000, help="Synthetic impressions."),
     seed: int = typer.Option(0, help="Seed of the synthetic data."),
 ) -> None:
-    """The main job: synthetic data -> every stage that exists so far -> where to look."""
-    from aktrec.config import ItemEmbedConfig, PrepareConfig, SynthConfig, UserEmbedConfig
-    from aktrec.data.prepare import prepare, write_prepared
+    """The main job: synthetic data -> the whole pipeline locally -> the predictor -> one request."""
+    from aktrec.config import SynthConfig
     from aktrec.data.raw import write_raw
     from aktrec.data.synth import generate
-    from aktrec.config import FeatureConfig, SemanticIdConfig
-    from aktrec.embed.stage import run_embed_items, run_embed_users
-    from aktrec.features.materialize import materialize, semantic_tables
-    from aktrec.features.retrieval import online_features, open_store
-    from aktrec.semantic_ids.stage import run_semantic_ids
+    from aktrec.pipeline.runner import run_local
+    from aktrec.serving.local import example_request, running_predictor
 
     started = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
-    raw_dir, data_dir, emb_dir, sid_dir, repo_dir = (workdir / name for name in ("raw", "data", "emb", "sid", "feature_repo"))
-    log.info("[1/6] synthetic data: %s impressions, %s users, %s items", f"{interactions:,}", f"{users:,}", f"{items:,}")
-    raw = generate(SynthConfig(n_users=users, n_items=items, n_interactions=interactions, seed=seed))
-    write_raw(raw, raw_dir)
-    log.info("[2/6] prepare: time split, head/tail flags, data card, validation")
-    prepare_config = PrepareConfig()
-    data = prepare(raw, prepare_config)
-    write_prepared(data, data_dir, prepare_config)
-    log.info("[3/6] item representations: prompts -> encoder -> InfoNCE alignment")
-    item_metrics = run_embed_items(data_dir, emb_dir, ItemEmbedConfig(), progress=True)
-    log.info("[4/6] user representations: interest-token model")
-    user_metrics = run_embed_users(data_dir, emb_dir, UserEmbedConfig(), progress=True)
-    log.info("[5/6] semantic IDs: RQ-VAE for items and users, calibrated clusters")
-    sid_metrics = run_semantic_ids(data_dir, emb_dir, sid_dir, SemanticIdConfig())
-    log.info("[6/6] features: activity, cluster-averaged, cross and sequence views into Feast (offline + SQLite online)")
-    feature_metrics = materialize(data_dir, sid_dir, repo_dir, FeatureConfig(), emb_dir=emb_dir)
-    store, service = open_store(repo_dir)
-    users_sem, items_sem = semantic_tables(sid_dir, emb_dir, "user"), semantic_tables(sid_dir, emb_dir, "item")
-    example_user = data.train[S.USER_ID].iloc[0]
-    example_items = data.test[S.ITEM_ID].drop_duplicates().head(3).tolist()
-    example = online_features(store, service, example_user, example_items, users_sem, items_sem)
-    print((data_dir / "card.md").read_text())
-    print(f"Item alignment, held-out pair recall@10: {item_metrics['holdout_recall@10_before']:.4f} -> "
-          f"{item_metrics['holdout_recall@10_after']:.4f}")
-    print(f"User model, held-out next-item recall@10: {user_metrics.get('heldout_next_item_recall@10', float('nan')):.4f} "
-          f"(history mean {user_metrics.get('heldout_next_item_recall@10_history_mean', float('nan')):.4f})")
-    for kind, m in sid_metrics.items():
-        coherence = m["coherence"].get("category") or m["coherence"].get("dominant_category") or {}
-        print(f"Semantic IDs ({kind}): {m['cluster_sizes']['n_clusters']} clusters, median size {m['cluster_sizes']['median']:.0f}, "
-              f"category purity {coherence.get('purity', float('nan')):.3f} vs random {coherence.get('random_purity', float('nan')):.3f}")
-    print(f"Online features for user {example_user} and items {example_items} (feature service {service}):")
-    print(example[["item_id", "user_activity__exposures", "item_activity__ctr", "item_cluster_features__avg_ctr",
-                   "user_x_item_cluster__exposures"]].to_string(index=False))
-    print(f"Data card:    {data_dir / 'card.md'}")
-    print(f"Embeddings:   {emb_dir} (metrics.json)")
-    print(f"Semantic IDs: {sid_dir} (metrics.json)")
-    print(f"Feast repo:   {repo_dir} ({sum(feature_metrics['rows'].values()):,} offline rows; `feast feature-views list` there)")
-    docs = "gx/uncommitted/data_docs/local_site/index.html"
-    for stage, path in (("raw", raw_dir / "validation"), ("prepared", data_dir / "validation"),
-                        ("item embeddings", emb_dir / "validation/items"), ("user embeddings", emb_dir / "validation/users"),
-                        ("semantic IDs", sid_dir / "validation"), ("features", repo_dir / "validation")):
-        print(f"Data Docs ({stage}): {path / docs}")
-    log.info("demo finished in %.1fs", time.perf_counter() - started)
+    log.info("[1/3] synthetic data: %s impressions, %s users, %s items", f"{interactions:,}", f"{users:,}", f"{items:,}")
+    write_raw(generate(SynthConfig(n_users=users, n_items=items, n_interactions=interactions, seed=seed)), workdir / "raw")
+    log.info("[2/3] the pipeline on the local KFP runner: validate, prepare, embed, semantic IDs, features, train, report")
+    metrics = run_local(workdir / "raw", workdir)
+    print((workdir / "model" / "comparison.md").read_text(), end="")
+    gate = metrics["promotion"]
+    print(f"Promotion gate: {'passed (deployment written to ' + str(workdir / 'deployment') + ')' if gate['promote'] else 'failed: ' + str(gate['failure'])}")
+    log.info("[3/3] the predictor (KServe, 127.0.0.1) and one v1 request")
+    with running_predictor(workdir / "model", workdir / "feature_repo") as url:
+        request, response = example_request(url, workdir / "data")
+    print(f"POST {url}/v1/models/aktrec:predict")
+    print(f"  request:  {json.dumps(request)}")
+    print(f"  response: {json.dumps(response)}")
+    print(f"Run report: {workdir / 'reports' / 'index.html'}")
+    print(f"Metrics:    {workdir / 'metrics.json'}")
+    print(f"Serve it yourself: aktrec serve --model {workdir / 'model'} --repo {workdir / 'feature_repo'}")
+    log.info("demo finished in %.0fs", time.perf_counter() - started)
 
 
 def main(argv: list[str] | None = None) -> int:

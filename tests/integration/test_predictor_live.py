@@ -4,9 +4,6 @@ cold start, every bad-input case, health endpoints, concurrent load, offline par
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -23,36 +20,14 @@ MAX_CANDIDATES = 50
 LIFETIME_S = 900  # the server exits by itself even if this test process dies
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(planted_model, planted_repo, tmp_path_factory):
+    from aktrec.serving.local import running_predictor
+
     config = tmp_path_factory.mktemp("serve") / "serving.yaml"
     config.write_text(f"max_candidates: {MAX_CANDIDATES}\nmax_body_bytes: 65536\n")
-    port = _free_port()
-    log = open(config.parent / "server.log", "w")
-    process = subprocess.Popen(["timeout", str(LIFETIME_S), sys.executable, "-m", "aktrec", "serve", "--model", str(planted_model),
-                                "--repo", str(planted_repo), "--http-port", str(port), "--config", str(config)],
-                               stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, (config.parent / "server.log").read_text()[-3000:]
-        try:
-            if urllib.request.urlopen(f"{url}/v2/health/ready", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        pytest.fail("predictor did not become ready")
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    with running_predictor(planted_model, planted_repo, ["--config", str(config)], lifetime_s=LIFETIME_S) as url:
+        yield url
 
 
 def post(url: str, body, content_type: str = "application/json") -> tuple[int, dict]:

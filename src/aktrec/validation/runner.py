@@ -45,7 +45,7 @@ class ValidationReport:
         return None
 
 
-def _describe_failure(expectation_result) -> str:
+def _describe(expectation_result) -> str:
     config = expectation_result.expectation_config
     column = config.kwargs.get("column") or ",".join(
         str(config.kwargs[k]) for k in ("column_A", "column_B") if k in config.kwargs
@@ -95,17 +95,13 @@ def run_suites(stage: str, specs: list[SuiteSpec], out_dir: Path, failed_docs_di
             )
         )
         result = checkpoint.run(batch_parameters={"dataframe": spec.frame})
-        failures = [
-            _describe_failure(expectation_result)
-            for run_result in result.run_results.values()
-            for expectation_result in run_result.results
-            if not expectation_result.success
-        ]
+        outcomes = [expectation_result for run_result in result.run_results.values() for expectation_result in run_result.results]
         report.suites[spec.name] = {
             "success": bool(result.success),
             "n_expectations": len(spec.expectations),
             "n_rows": len(spec.frame),
-            "failures": failures,
+            "failures": [_describe(outcome) for outcome in outcomes if not outcome.success],
+            "expectations": [{"success": bool(outcome.success), "description": _describe(outcome)} for outcome in outcomes],
         }
         report.success &= bool(result.success)
     docs_root = out_dir / "gx" / "uncommitted" / "data_docs" / "local_site"
