@@ -10,6 +10,7 @@ def train(data: Input[Dataset], feature_repo: Input[Dataset], config: str, model
           validation_summary: Output[Markdown]) -> bool:
     """AKT-Rec and the compared variants; the bundle, head/tail metrics and the promotion gate.
     Returns whether the gate passed (the pipeline deploys only then)."""
+    import json
     import shutil
 
     from aktrec.pipeline.steps import train_step
@@ -21,4 +22,7 @@ def train(data: Input[Dataset], feature_repo: Input[Dataset], config: str, model
             for key in ("auc", "gauc"):
                 if values[key] is not None:
                     metrics.log_metric(f"{name}.{slice_name}.{key}", values[key])
+    # The file too: KFP's local cache treats an output whose file is missing as not cached.
+    with open(metrics.path, "w") as out:
+        json.dump(metrics.metadata, out)
     return bool(result["promotion"]["promote"])

@@ -1,0 +1,81 @@
+"""`aktrec pipeline run` on tiny synthetic data: the artifacts, a cached re-run, a corrupted
+input stopped at the first validation with nothing promoted or published."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from aktrec.cli import main
+
+pytestmark = pytest.mark.integration
+LENIENT = "train:\n  promotion: {min_total_auc: 0.0, min_tail_auc: 0.0, max_head_auc_drop: 1.0}\n  train: {epochs: 2}\n"
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory, tiny_raw):
+    from aktrec.data.raw import write_raw
+
+    path = tmp_path_factory.mktemp("pipeline") / "raw"
+    write_raw(tiny_raw, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def work(raw, tmp_path_factory):
+    root = tmp_path_factory.mktemp("work")
+    (root / "lenient.yaml").write_text(LENIENT)
+    assert main(["pipeline", "run", "--raw", str(raw), "--workdir", str(root / "work"), "--config", str(root / "lenient.yaml")]) == 0
+    return root / "work"
+
+
+def test_run_publishes_every_artifact_metrics_report_and_deployment(work):
+    for name in ("data", "embeddings", "semantic_ids", "feature_repo", "model"):
+        assert (work / name).is_symlink() and (work / name / "_aktrec.json").is_file()
+    metrics = json.loads((work / "metrics.json").read_text())
+    assert metrics["dataset"]["n_test"] > 0 and metrics["promotion"]["promote"] is True
+    assert (work / "deployment" / "model" / "model.safetensors").is_file()
+    assert "type: redis" in (work / "deployment" / "feature_repo" / "feature_store.yaml").read_text()
+    assert "kind: InferenceService" in (work / "deployment" / "inferenceservice.yaml").read_text()
+    report = (work / "reports" / "index.html").read_text()
+    assert report.count("class='pass'") >= 7 and "FAILED" not in report
+
+
+def test_second_run_reuses_unchanged_steps(work, raw):
+    before = {name: (work / name).resolve() for name in ("data", "semantic_ids", "model")}
+    assert main(["pipeline", "run", "--raw", str(raw), "--workdir", str(work),
+                 "--config", str(work.parent / "lenient.yaml")]) == 0
+    assert {name: (work / name).resolve() for name in before} == before  # served from the cache
+
+
+def test_corrupted_labels_stop_the_run_at_the_first_validation(work, raw, tmp_path, capsys):
+    from aktrec.data.raw import read_raw
+
+    broken = tmp_path / "broken"
+    raw_data = read_raw(raw)
+    labels = raw_data.interactions["label"]
+    interactions = raw_data.interactions.set_column(raw_data.interactions.schema.get_field_index("label"), "label",
+                                                    pc.if_else(pc.equal(pa.array(range(len(labels))), 0), 2, labels))
+    import shutil
+
+    shutil.copytree(raw, broken)
+    pq.write_table(interactions, broken / "interactions.parquet")
+    published = {name: (work / name).resolve() for name in ("data", "model", "deployment")}
+    assert main(["pipeline", "run", "--raw", str(broken), "--workdir", str(work)]) == 2
+    err = capsys.readouterr().err
+    assert "pipeline stopped at step validate_raw" in err
+    assert "expect_column_values_to_be_in_set on column 'label'" in err
+    assert {name: (work / name).resolve() for name in published} == published  # nothing promoted or replaced
+
+
+def test_compiled_pipeline_is_committed_and_current(tmp_path):
+    from aktrec.pipeline.runner import COMPILED_FILE, compile_pipeline, project_root
+
+    fresh = compile_pipeline(tmp_path / "fresh.yaml").read_text()
+    committed = project_root() / COMPILED_FILE
+    assert committed.is_file(), "run: aktrec pipeline compile --out pipelines/aktrec_pipeline.yaml"
+    assert committed.read_text() == fresh, "pipelines/aktrec_pipeline.yaml is stale: run aktrec pipeline compile --out pipelines/aktrec_pipeline.yaml"

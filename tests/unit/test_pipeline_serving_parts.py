@@ -1,0 +1,73 @@
+"""Pipeline configuration, submission (with a stand-in client) and request parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from aktrec.config import ServingConfig
+from aktrec.errors import AktrecError
+
+
+def test_pipeline_config_is_split_per_stage_and_checked_up_front():
+    from aktrec.pipeline.steps import section, split_config
+
+    sections = split_config("train:\n  train: {epochs: 2}\nprepare:\n  split: {method: leave-last-out}\n")
+    assert set(sections) == {"prepare", "embed_items", "embed_users", "semantic_ids", "features", "train"}
+    assert sections["embed_items"] == "" and section("train", sections["train"]).train.epochs == 2
+    assert section("prepare", sections["prepare"]).split.method == "leave-last-out"
+    for text, message in [("nope: {}", "unknown section(s) ['nope']"), ("train: {train: {epochs: x}}", "expected a number"),
+                          ("[1, 2]", "expected a mapping"), ("train: {variants: [base, zzz]}", "unknown variant 'zzz'"),
+                          ("a: [", "not valid YAML")]:
+        with pytest.raises(AktrecError) as error:
+            split_config(text)
+        assert message in str(error.value), (text, str(error.value))
+
+
+def test_submit_compiles_and_starts_a_run_with_kfp_client(monkeypatch, tmp_path):
+    import kfp
+
+    from aktrec.pipeline import runner
+
+    calls = {}
+
+    class StandInClient:  # records what a real kfp.Client would be asked to do
+        def __init__(self, host, existing_token=None):
+            calls["client"] = (host, existing_token)
+
+        def create_run_from_pipeline_package(self, package, arguments, run_name, experiment_name):
+            calls["run"] = (open(package).read(), arguments, run_name, experiment_name)
+            return type("Result", (), {"run_id": "run-123"})()
+
+    monkeypatch.setattr(kfp, "Client", StandInClient)
+    monkeypatch.setenv("KFP_TOKEN", "secret")
+    (tmp_path / "c.yaml").write_text("train: {train: {epochs: 1}}\n")
+    run_id = runner.submit("https://kfp.example", "s3://bucket/raw", tmp_path / "c.yaml", "exp", "my-run", "s3://bucket/deploy")
+    assert run_id == "run-123" and calls["client"] == ("https://kfp.example", "secret")
+    package, arguments, run_name, experiment = calls["run"]
+    assert "pipelineInfo" in package and "validate-raw" in package
+    assert arguments["raw_uri"] == "s3://bucket/raw" and "epochs: 1" in arguments["train_config"]
+    assert (run_name, experiment) == ("my-run", "exp")
+
+
+def test_v1_requests_parse_and_bad_ones_name_the_problem():
+    from kserve.errors import InvalidInput
+
+    from aktrec.serving.requests import parse_v1
+
+    config = ServingConfig(max_candidates=3, max_instances=2)
+    [request] = parse_v1({"instances": [{"user_id": "u", "item_ids": ["a", "b"],
+                                         "items": [{"item_id": "b", "title": "A new thing"}]}]}, config)
+    assert request.user_id == "u" and request.item_ids == ["a", "b"] and request.new_items["item_id"].tolist() == ["b"]
+    bad = [
+        ([], "expected a JSON object"),
+        ({"instances": []}, "non-empty list"),
+        ({"instances": [{"user_id": "u", "item_ids": ["a"]}] * 3}, "limit of 2"),
+        ({"instances": [{"user_id": "", "item_ids": ["a"]}]}, "instances[0].user_id"),
+        ({"instances": [{"user_id": "u", "item_ids": ["a", 3]}]}, "instances[0].item_ids[1]"),
+        ({"instances": [{"user_id": "u", "item_ids": ["a", "b", "c", "d"]}]}, "limit of 3"),
+        ({"instances": [{"user_id": "u", "item_ids": ["a"], "items": [{"item_id": "z", "title": "t"}]}]}, "must be one of"),
+    ]
+    for payload, message in bad:
+        with pytest.raises(InvalidInput) as error:
+            parse_v1(payload, config)
+        assert message in str(error.value.reason), (payload, error.value.reason)
