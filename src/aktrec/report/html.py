@@ -91,7 +91,7 @@ def _data_section(data_dir: Path) -> str:
     observed = train[~train[S.IS_SAMPLED]]
     rows = [["raw users / items / interactions", f"{card['raw']['n_users']:,} / {card['raw']['n_items']:,} / {card['raw']['n_interactions']:,}"],
             ["labels", card["labels"]], ["timestamps", card["timestamps_note"]],
-            ["split", json.dumps(card["split"])], ["negatives", json.dumps(card["negatives"])],
+            ["split", json.dumps(card["split"])], ["sampled negatives", json.dumps(card["negatives"]) if card["negatives"] else "none (the data has non-clicks)"],
             ["train / test samples", f"{card['train']['n']:,} / {card['test']['n']:,}"],
             ["tail users / items (share)", f"{card['tail']['share_tail_users']:.1%} / {card['tail']['share_tail_items']:.1%}"],
             ["tail samples in test", f"{card['test']['share_tail_samples']:.1%}"],

@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -36,27 +37,30 @@ def running_predictor(model: Path, repo: Path, extra_args: list[str] | None = No
                "--http-port", str(port), *(extra_args or [])]
     if lifetime_s:
         command = ["timeout", str(lifetime_s), *command]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                raise AktrecError(f"the predictor exited: {process.stderr.read()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"{url}/v2/health/ready", timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AktrecError(f"the predictor was not ready within {READY_TIMEOUT_S}s") from None
-                time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
+    # The server logs every request: to a file, never to a pipe nobody drains (it would block).
+    with tempfile.TemporaryFile(mode="w+") as server_log:
+        process = subprocess.Popen(command, stdout=server_log, stderr=subprocess.STDOUT, text=True)
+        url = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            while True:
+                if process.poll() is not None:
+                    server_log.seek(0)
+                    raise AktrecError(f"the predictor exited: {server_log.read()[-2000:]}")
+                try:
+                    urllib.request.urlopen(f"{url}/v2/health/ready", timeout=1)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise AktrecError(f"the predictor was not ready within {READY_TIMEOUT_S}s") from None
+                    time.sleep(0.5)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def example_request(url: str, data_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
