@@ -95,9 +95,6 @@ class CtrInputs:
         out["label"] = torch.from_numpy(self.label[index])
         return out
 
-    def everything(self) -> dict[str, torch.Tensor]:
-        return self.batch(np.arange(len(self)))
-
 
 def squash(values: np.ndarray) -> np.ndarray:
     """Counts and rates on one scale: sign(x)·log(1+|x|) (a rate in [0, 1] stays close to itself)."""
