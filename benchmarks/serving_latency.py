@@ -56,7 +56,7 @@ def main() -> None:
             bare = []
             for n, body in enumerate(bodies[:32] * 3):
                 instance = json.loads(body)["instances"][0]
-                frame = reader.frame(instance["user_id"], instance["item_ids"])
+                frame = reader.columns(instance["user_id"], instance["item_ids"])
                 started = time.perf_counter()
                 predict(bundle.model, bundle.encode(frame))
                 if n >= 16:

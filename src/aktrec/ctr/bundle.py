@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from aktrec import schemas as S
 from aktrec.artifacts import list_matrix, read_marker, write_json, write_parquet
 from aktrec.config import CtrModelConfig, from_dict
-from aktrec.ctr.inputs import FEATURE_COLUMNS, CtrInputs, Vocabularies, Vocabulary, encode
+from aktrec.ctr.inputs import FEATURE_COLUMNS, CtrInputs, Frame, Vocabularies, Vocabulary, encode
 from aktrec.ctr.modules import AktRec, ModelShapes
 from aktrec.ctr.train import IdPriors, build_model, predict
 from aktrec.errors import ArtifactError
@@ -48,10 +48,10 @@ class ModelBundle:
     content_dims: dict[str, int]
     feature_service: str
 
-    def encode(self, frame: pd.DataFrame) -> CtrInputs:
+    def encode(self, frame: Frame) -> CtrInputs:
         return encode(frame, self.vocab, self.content_dims, self.model.shapes.sequence_length)
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+    def predict(self, frame: Frame) -> np.ndarray:
         """Click probabilities of a retrieved feature frame, in its row order."""
         return predict(self.model, self.encode(frame))
 

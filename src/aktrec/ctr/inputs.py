@@ -1,12 +1,14 @@
 """From retrieved feature frames to model inputs: vocabularies, numeric blocks, sequences.
 
 Training and serving call the same `encode`, on frames with the same columns (the feature
-service's), so what the model reads offline is what it reads online.
+service's), so what the model reads offline is what it reads online. A frame is a DataFrame
+(training) or a mapping of column -> (N,) array (serving: no DataFrame to build per request).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ from aktrec import schemas as S
 from aktrec.features import names as N
 
 UNKNOWN = 0  # index of an unknown id, cluster or padding in every vocabulary
+Frame = pd.DataFrame | Mapping[str, np.ndarray]
 
 # Numeric blocks of the frame, in a fixed order (their widths shape the model).
 NUMERIC_BLOCKS: dict[str, list[str]] = {
@@ -101,10 +104,10 @@ def squash(values: np.ndarray) -> np.ndarray:
     return (np.sign(values) * np.log1p(np.abs(values))).astype(np.float32)
 
 
-def _content_table(frame: pd.DataFrame, column: str, key: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+def _content_table(frame: Frame, column: str, key: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """One row per distinct (key, has a vector): features of one entity are the same vector in
     every row of a materialization, absent (empty) before the entity's first snapshot."""
-    values = frame[column].to_numpy()
+    values = np.asarray(frame[column])
     lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
     codes, _ = pd.factorize(frame[key], use_na_sentinel=False)
     distinct, first, inverse = np.unique(codes * 2 + (lengths > 0), return_index=True, return_inverse=True)
@@ -115,9 +118,9 @@ def _content_table(frame: pd.DataFrame, column: str, key: str, dim: int) -> tupl
     return table, inverse.astype(np.int64)
 
 
-def _sequence_matrix(column: pd.Series, vocabulary: Vocabulary, length: int) -> np.ndarray:
+def _sequence_matrix(column: pd.Series | np.ndarray, vocabulary: Vocabulary, length: int) -> np.ndarray:
     """(N, length) vocabulary indices of each row's most recent `length` items, left-padded with 0."""
-    lists = pa.array(column.to_numpy(), type=pa.list_(pa.string()), from_pandas=True).fill_null([])
+    lists = pa.array(np.asarray(column), type=pa.list_(pa.string()), from_pandas=True).fill_null([])
     offsets = lists.offsets.to_numpy()
     sizes = np.diff(offsets)
     values = vocabulary.index(lists.flatten().to_numpy(zero_copy_only=False))
@@ -130,7 +133,7 @@ def _sequence_matrix(column: pd.Series, vocabulary: Vocabulary, length: int) -> 
     return out
 
 
-def encode(frame: pd.DataFrame, vocab: Vocabularies, content_dims: dict[str, int], sequence_length: int) -> CtrInputs:
+def encode(frame: Frame, vocab: Vocabularies, content_dims: dict[str, int], sequence_length: int) -> CtrInputs:
     """Model inputs of a retrieved frame (`historical_features` or `online_features` output).
 
     Frames without a label (serving) get label 0.
@@ -142,11 +145,11 @@ def encode(frame: pd.DataFrame, vocab: Vocabularies, content_dims: dict[str, int
         "item_cluster": vocab.item_cluster.index(frame[N.ITEM_CLUSTER_ID]),
     }
     # Column by column: a multi-column selection costs more than the conversion for small frames.
-    numeric = {name: squash(np.column_stack([frame[c].to_numpy(dtype=np.float64) for c in columns]))
+    numeric = {name: squash(np.column_stack([np.asarray(frame[c], dtype=np.float64) for c in columns]))
                for name, columns in NUMERIC_BLOCKS.items()}
     sequences = {name: _sequence_matrix(frame[column], vocab.item, sequence_length) for name, column in SEQUENCE_BLOCKS.items()}
     tables, rows = {}, {}
     for name, (column, key) in CONTENT_BLOCKS.items():
         tables[name], rows[name] = _content_table(frame, column, key, content_dims[name])
-    label = frame[S.LABEL].to_numpy(dtype=np.float32) if S.LABEL in frame else np.zeros(len(frame), np.float32)
+    label = np.asarray(frame[S.LABEL], dtype=np.float32) if S.LABEL in frame else np.zeros(len(ids["item"]), np.float32)
     return CtrInputs(ids=ids, numeric=numeric, sequences=sequences, tables=tables, rows=rows, label=label)

@@ -6,8 +6,8 @@ cluster averages, cluster x cluster cross features, cluster sequences) are the s
 user: they are read through an in-memory cache (item- and cluster-keyed ones in bulk at load,
 composite keys on first use). Refresh rule: every `cache_refresh_seconds` the repository's
 marker is checked, and a rematerialized repository (new `created_at`) reopens the store and
-empties the cache. User-keyed views (activity, representation, sequence, user x item-cluster
-cross features) are read per request, in one `get_online_features` call.
+empties the cache. User-keyed views (activity, representation, sequence) and the user x
+item-cluster cross features are read per request: two `get_online_features` calls.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from aktrec.features.retrieval import LIST_FEATURES
 from aktrec.semantic_ids.assign import SemanticIndex
 
 log = logging.getLogger("aktrec")
-USER_VIEWS = [N.USER_ACTIVITY, N.USER_SEMANTIC, N.USER_SEQUENCE, N.CROSS_USER_ITEM_CLUSTER]
-SHARED_VIEWS = [view for view in N.VIEWS if view not in USER_VIEWS]
+USER_VIEWS = [N.USER_ACTIVITY, N.USER_SEMANTIC, N.USER_SEQUENCE]  # keyed by the user alone
+CROSS_VIEW = N.CROSS_USER_ITEM_CLUSTER  # keyed by the user and the candidate's cluster
+SHARED_VIEWS = [view for view in N.VIEWS if view not in (*USER_VIEWS, CROSS_VIEW)]
 READ_CHUNK = 1000
 NEW_ITEM_CACHE = 10_000
 
@@ -44,6 +45,16 @@ def _keys(view: str) -> list[str]:
 
 def _columns(view: str) -> list[str]:
     return [N.output_column(view, feature) for feature in N.VIEWS[view][1]]
+
+
+def _column(values: list, is_list: bool) -> np.ndarray:
+    """(K,) array of one feature; a list-valued feature keeps one list object per row."""
+    if not is_list:
+        return np.asarray(values)
+    out = np.empty(len(values), dtype=object)
+    for n, value in enumerate(values):
+        out[n] = value
+    return out
 
 
 def _defaults(view: str, values: list) -> list:
@@ -74,6 +85,7 @@ class OnlineFeatureReader:
         self.version, self.checked = marker["created_at"], time.monotonic()
         self.cache: dict[str, dict[tuple, list]] = {view: {} for view in SHARED_VIEWS}
         self.user_refs = [f"{view}:{feature}" for view in USER_VIEWS for feature in N.VIEWS[view][1]]
+        self.cross_refs = [f"{CROSS_VIEW}:{feature}" for feature in N.VIEWS[CROSS_VIEW][1]]
         known = {N.ITEM_ACTIVITY: [(i,) for i in self.items.ids], N.ITEM_SEMANTIC: [(i,) for i in self.items.ids],
                  N.ITEM_CLUSTER_AVG: [(int(c),) for c in np.unique(self.items.cluster)],
                  N.USER_CLUSTER_AVG: [(int(c),) for c in np.unique(self.users.cluster)]}
@@ -117,47 +129,54 @@ class OnlineFeatureReader:
         while len(self.new_items) > NEW_ITEM_CACHE:
             self.new_items.popitem(last=False)
 
-    def frame(self, user_id: str, item_ids: list[str], new_items: pd.DataFrame | None = None) -> pd.DataFrame:
-        """One row per candidate, in order, with every feature column of the feature service."""
+    def columns(self, user_id: str, item_ids: list[str], new_items: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
+        """One row per candidate, in order, with every feature column of the feature service:
+        column name -> (K,) array (list-valued features: one object per row). Plain arrays, not
+        a DataFrame: building one costs more than the model's forward pass at these sizes."""
         self.refresh_if_rematerialized()
         self._describe_new_items(new_items)
         ids = pd.Series(item_ids)
         user_cluster = int(self.users.lookup(pd.Series([user_id]), self.users.cluster, -1)[0])
         item_cluster = self.items.lookup(ids, self.items.cluster, -1).astype(np.int64)
-        item_top = self.items.lookup(ids, self.items.codes[:, 0].astype(np.int64), -1)
+        item_top = self.items.lookup(ids, self.items.codes[:, 0].astype(np.int64), -1).astype(np.int64)
         for n, item_id in enumerate(item_ids):
             if item_id in self.new_items:
                 _, item_cluster[n], item_top[n] = self.new_items[item_id]
         keys = {S.USER_ID: [user_id] * len(ids), S.ITEM_ID: item_ids, N.USER_CLUSTER_ID: [user_cluster] * len(ids),
                 N.ITEM_CLUSTER_ID: item_cluster.tolist(), N.ITEM_TOP_ID: item_top.tolist()}
-        columns: dict[str, Any] = {S.ROW_ID: np.arange(len(ids)), **keys}
+        columns = {S.ROW_ID: np.arange(len(ids)), **{key: _column(values, is_list=False) for key, values in keys.items()}}
         for view in SHARED_VIEWS:
             row_keys = list(zip(*(keys[k] for k in _keys(view))))
             missing = list({k for k in row_keys if k not in self.cache[view]})
             if missing:
                 self._fill(view, missing)
             values = [self.cache[view][k] for k in row_keys]
-            for n, column in enumerate(_columns(view)):
-                columns[column] = [v[n] for v in values]
+            for n, (feature, column) in enumerate(zip(N.VIEWS[view][1], _columns(view))):
+                columns[column] = _column([v[n] for v in values], feature in LIST_FEATURES)
         columns.update(self._user_features(user_id, keys[N.ITEM_CLUSTER_ID]))
-        frame = pd.DataFrame(columns)
-        described = [i in self.new_items for i in item_ids]
-        if any(described):
-            column = N.output_column(N.ITEM_SEMANTIC, "embedding")
-            frame[column] = [self.new_items[i][0] if d else v for i, d, v in zip(item_ids, described, frame[column])]
-        return frame
+        embedding = columns[N.output_column(N.ITEM_SEMANTIC, "embedding")]
+        for n, item_id in enumerate(item_ids):
+            if item_id in self.new_items:
+                embedding[n] = self.new_items[item_id][0]
+        return columns
 
-    def _user_features(self, user_id: str, item_clusters: list[int]) -> dict[str, list]:
-        """User-keyed views for every candidate, from one online read over the distinct item clusters."""
+    def _user_features(self, user_id: str, item_clusters: list[int]) -> dict[str, np.ndarray]:
+        """User-keyed views for every candidate: the user's own views in one single-row read, the
+        user x item-cluster view in one read over the distinct clusters (one combined read would
+        fetch and convert the user's vectors once per cluster)."""
+        own = self.store.get_online_features(features=self.user_refs, entity_rows=[{S.USER_ID: user_id}],
+                                             full_feature_names=True).to_dict()
         distinct = list(dict.fromkeys(item_clusters))
-        response = self.store.get_online_features(
-            features=self.user_refs, entity_rows=[{S.USER_ID: user_id, N.ITEM_CLUSTER_ID: c} for c in distinct],
+        cross = self.store.get_online_features(
+            features=self.cross_refs, entity_rows=[{S.USER_ID: user_id, N.ITEM_CLUSTER_ID: c} for c in distinct],
             full_feature_names=True).to_dict()
-        position = {c: n for n, c in enumerate(distinct)}
-        rows = [position[c] for c in item_clusters]
         out = {}
         for view in USER_VIEWS:
-            per_key = [_defaults(view, [response[c][n] for c in _columns(view)]) for n in range(len(distinct))]
-            for k, column in enumerate(_columns(view)):
-                out[column] = [per_key[r][k] for r in rows]
+            for feature, value in zip(N.VIEWS[view][1], _defaults(view, [own[c][0] for c in _columns(view)])):
+                out[N.output_column(view, feature)] = _column([value] * len(item_clusters), feature in LIST_FEATURES)
+        position = {c: n for n, c in enumerate(distinct)}
+        rows = np.fromiter((position[c] for c in item_clusters), dtype=np.int64, count=len(item_clusters))
+        per_cluster = [_defaults(CROSS_VIEW, [cross[c][n] for c in _columns(CROSS_VIEW)]) for n in range(len(distinct))]
+        for k, column in enumerate(_columns(CROSS_VIEW)):
+            out[column] = np.asarray([values[k] for values in per_cluster], dtype=np.float64)[rows]
         return out

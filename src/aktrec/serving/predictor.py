@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from kserve import Model
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
@@ -25,10 +24,10 @@ from aktrec.serving.requests import V2_INPUTS, V2_OUTPUTS, ScoringRequest, parse
 
 @dataclass
 class Prepared:
-    """What preprocess hands to predict: the parsed requests with their feature frames."""
+    """What preprocess hands to predict: the parsed requests with their feature columns."""
 
     requests: list[ScoringRequest]
-    frames: list[pd.DataFrame]
+    frames: list[dict[str, np.ndarray]]
     v2_request: InferRequest | None = None
 
 
@@ -57,10 +56,10 @@ class AktrecPredictor(Model):
             requests, v2 = [parse_v2(payload, self.config)], payload
         else:
             requests, v2 = parse_v1(payload, self.config), None
-        frames = [self.features.frame(r.user_id, r.item_ids, r.new_items) for r in requests]
+        frames = [self.features.columns(r.user_id, r.item_ids, r.new_items) for r in requests]
         return Prepared(requests, frames, v2)
 
-    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, bool]:
+    def score(self, frame: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, bool]:
         """Probabilities, unknown-item flags and the unknown-user flag of one request's frame."""
         inputs = self.bundle.encode(frame)
         scores = predict(self.bundle.model, inputs)
