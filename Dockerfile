@@ -10,7 +10,12 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install ".[all]"
+# The project files `aktrec pipeline` and the deploy step read (components, pipeline, manifests).
 COPY feature_repo ./feature_repo
+COPY components ./components
+COPY pipelines ./pipelines
+COPY manifests ./manifests
+ENV AKTREC_PROJECT_ROOT=/opt/aktrec
 
 # Non-root (a numeric uid, so `runAsNonRoot` can verify it). The default command is the
 # predictor; KFP components replace the command with their own `aktrec` call.

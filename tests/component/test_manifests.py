@@ -116,3 +116,27 @@ def test_checkov_static_security_scan_passes(overlay, tmp_path):
     result = subprocess.run([checkov, "--quiet", "--compact", "--framework", "kubernetes", "-d", str(tmp_path)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_deploy_step_renders_the_base_inferenceservice_with_its_storage_uri():
+    import jsonschema
+
+    from aktrec.pipeline import IMAGE
+    from aktrec.pipeline.steps import inference_service_yaml
+
+    service = yaml.safe_load(inference_service_yaml("s3://bucket/runs/42/deployment"))
+    schema = crd_schema("InferenceService", "v1beta1")
+    jsonschema.validate(service, schema)
+    assert not unknown_fields(service, schema)
+    container = service["spec"]["predictor"]["containers"][0]
+    assert container["image"] == IMAGE
+    assert {"name": "STORAGE_URI", "value": "s3://bucket/runs/42/deployment"} in container["env"]
+    built = build("prod")
+    base = next(doc for doc in built if doc["kind"] == "InferenceService")["spec"]["predictor"]
+    assert container["readinessProbe"] == base["containers"][0]["readinessProbe"]
+    assert service["spec"]["predictor"]["securityContext"] == base["securityContext"]
+    # what it refers to by name is what an overlay applied once per namespace creates
+    names = {(doc["kind"], doc["metadata"]["name"]) for doc in built}
+    volumes = {volume["name"]: volume for volume in service["spec"]["predictor"]["volumes"]}
+    assert ("ConfigMap", volumes["serving-config"]["configMap"]["name"]) in names
+    assert ("ServiceAccount", service["spec"]["predictor"]["serviceAccountName"]) in names

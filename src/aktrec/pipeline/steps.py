@@ -24,6 +24,7 @@ from aktrec.errors import AktrecError
 from aktrec.features.materialize import store_yaml
 from aktrec.report.html import DOCS_INDEX, read_summary, run_report, validation_html, validation_markdown
 
+INFERENCE_SERVICE_MANIFEST = Path("manifests") / "base" / "inferenceservice.yaml"
 FAILURE_ENV = "AKTREC_FAILURE_FILE"  # where a step records why it failed (read by `aktrec pipeline run`)
 SECTIONS: dict[str, type] = {"prepare": PrepareConfig, "embed_items": ItemEmbedConfig, "embed_users": UserEmbedConfig,
                              "semantic_ids": SemanticIdConfig, "features": FeatureConfig, "train": TrainConfig}
@@ -180,16 +181,18 @@ def deploy_step(model: str, feature_repo: str, deployment: str, storage_uri: str
 
 
 def inference_service_yaml(storage_uri: str) -> str:
-    """The InferenceService of manifests/base with the deployment's storage URI."""
+    """manifests/base's InferenceService with this release's image and the deployment's storage
+    URI. The rest of the base (Redis, the serving ConfigMap, service accounts) is applied once per
+    namespace; a deployment replaces only the InferenceService."""
     from aktrec.pipeline import IMAGE
+    from aktrec.pipeline.runner import project_root
 
-    service = {
-        "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
-        "metadata": {"name": "aktrec", "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"}},
-        "spec": {"predictor": {"containers": [{
-            "name": "kserve-container", "image": IMAGE,
-            "args": ["serve", "--model", "/mnt/models/model", "--repo", "/mnt/models/feature_repo", "--host", "0.0.0.0"],
-            "env": [{"name": "STORAGE_URI", "value": storage_uri}],
-            "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]}},
-    }
+    path = project_root() / INFERENCE_SERVICE_MANIFEST
+    service = next(doc for doc in yaml.safe_load_all(path.read_text()) if doc and doc["kind"] == "InferenceService")
+    container = service["spec"]["predictor"]["containers"][0]
+    container["image"] = IMAGE
+    storage = [variable for variable in container["env"] if variable["name"] == "STORAGE_URI"]
+    if len(storage) != 1:
+        raise AktrecError(f"{path}: the predictor container must set STORAGE_URI exactly once")
+    storage[0]["value"] = storage_uri
     return yaml.safe_dump(service, sort_keys=False)
