@@ -71,3 +71,15 @@ def test_v1_requests_parse_and_bad_ones_name_the_problem():
         with pytest.raises(InvalidInput) as error:
             parse_v1(payload, config)
         assert message in str(error.value.reason), (payload, error.value.reason)
+
+
+def test_validation_page_escapes_data_and_keeps_its_own_markup():
+    from aktrec.report.html import validation_html
+
+    summary = {"success": False, "suites": {"<suite>": {"n_rows": 3, "n_expectations": 2, "success": False, "expectations": [
+        {"success": True, "description": "<script>alert(1)</script> in range"},
+        {"success": False, "description": "ids unique"}]}}}
+    page = validation_html("prepare", {"data": summary}, {"data": "gx/index.html"})
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; in range" in page
+    assert "&lt;suite&gt;" in page and page.count("<span class='fail'>") == 3  # ✗, the suite, the stage
+    assert "<span class='pass'>✓</span>" in page and "<a href='gx/index.html'>" in page

@@ -48,7 +48,9 @@ class ContentEncoder(nn.Module):
     def __init__(self, config: EncoderConfig):
         super().__init__()
         from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # a weight-loading bar per model load, even in batch jobs
         self.config = config
         path = resolve_model_path(config.model)
         try:

@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,10 @@ def run_local(raw: Path, workdir: Path, config: Path | None = None, cache: bool 
                enable_caching=cache, cache_root=str(workdir / "runs" / ".kfp_cache"), raise_on_error=True)
     started = time.perf_counter()
     try:
-        run = pipeline(raw_uri=str(Path(raw).absolute()), raw_fingerprint=raw_fingerprint(raw), **arguments)
+        with warnings.catch_warnings():
+            # kfp warns per task that the image is not used: by design here, this environment has its package
+            warnings.filterwarnings("ignore", message=".*non-Python base image", category=RuntimeWarning)
+            run = pipeline(raw_uri=str(Path(raw).absolute()), raw_fingerprint=raw_fingerprint(raw), **arguments)
     except Exception as exc:  # kfp raises RuntimeError naming the task; the step recorded why
         if failure_file.is_file():
             failure = json.loads(failure_file.read_text())

@@ -32,8 +32,12 @@ def _page(title: str, body: str) -> str:
             f"<p class='note'>Written {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} by aktrec.</p></body></html>")
 
 
-def _verdict(ok: bool) -> str:
-    return "<span class='pass'>passed</span>" if ok else "<span class='fail'>FAILED</span>"
+class Html(str):
+    """Markup built here (verdicts, links): table cells pass it through; any other text is escaped."""
+
+
+def _verdict(ok: bool) -> Html:
+    return Html("<span class='pass'>passed</span>" if ok else "<span class='fail'>FAILED</span>")
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -42,7 +46,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
             return "–" if np.isnan(v) else f"{v:,.4f}" if abs(v) < 10 else f"{v:,.1f}"
         if isinstance(v, int):
             return f"{v:,}"
-        return str(v) if isinstance(v, str) and v.startswith("<") else escape("–" if v is None else str(v))
+        return v if isinstance(v, Html) else escape("–" if v is None else str(v))
     return ("<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>"
             + "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows) + "</table>")
 
@@ -61,7 +65,7 @@ def validation_html(title: str, summaries: dict[str, dict[str, Any]], docs: dict
         if docs and name in docs:
             body.append(f"<p>Full Great Expectations Data Docs: <a href='{escape(docs[name])}'>{escape(docs[name])}</a></p>")
         for suite, result in summary["suites"].items():
-            rows = [[("<span class='pass'>✓</span>" if e["success"] else "<span class='fail'>✗</span>"), e["description"]]
+            rows = [[Html("<span class='pass'>✓</span>" if e["success"] else "<span class='fail'>✗</span>"), e["description"]]
                     for e in result.get("expectations", [])]
             body.append(f"<h3>{escape(suite)} — {result['n_rows']:,} rows, {result['n_expectations']} expectations, "
                         f"{_verdict(result['success'])}</h3>" + _table(["", "expectation"], rows))
@@ -160,7 +164,8 @@ def run_report(artifacts: dict[str, Path], validation_pages: dict[str, str], tit
         docs = directory / DOCS_INDEX
         page = validation_pages.get(stage)
         checks.append([stage, _verdict(summary["success"]), sum(s["n_expectations"] for s in summary["suites"].values()),
-                       f"<a href='{escape(str(docs))}'>Data Docs</a>" + (f" · <a href='{escape(page)}'>summary</a>" if page else "")])
+                       Html(f"<a href='{escape(str(docs))}'>Data Docs</a>"
+                            + (f" · <a href='{escape(page)}'>summary</a>" if page else ""))])
     body = ("<h2>Validation</h2>" + _table(["stage", "result", "expectations", "details"], checks)
             + _model_section(Path(artifacts["model"])) + _data_section(Path(artifacts["data"]))
             + _representation_section(Path(artifacts["emb"]), Path(artifacts["sid"])))
