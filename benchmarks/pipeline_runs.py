@@ -3,6 +3,9 @@
     python benchmarks/pipeline_runs.py --raw NAME=RAW [--raw NAME=RAW ...] [--synth 100000,300000,1000000]
         [--config FILE] [--workroot DIR]
 
+(docs/benchmarks.md ran one data set per call, so each row's peak memory is its own, with
+--config pipelines/configs/amazon-beauty.yaml or bounded-training.yaml.)
+
 Runs `aktrec pipeline run` (no cache) per data set and reports each task's wall time (the local
 runner runs tasks one after another; a task's time is the gap between its executor output and
 the previous one's, so it includes KFP's ~1 s per-task overhead) and peak memory of the run.

@@ -23,6 +23,16 @@ def test_pipeline_config_is_split_per_stage_and_checked_up_front():
         assert message in str(error.value), (text, str(error.value))
 
 
+@pytest.mark.parametrize("name", ["amazon-beauty.yaml", "bounded-training.yaml"])
+def test_shipped_pipeline_configs_are_valid(name):
+    from pathlib import Path
+
+    from aktrec.pipeline.steps import section, split_config
+
+    sections = split_config((Path(__file__).resolve().parents[2] / "pipelines" / "configs" / name).read_text())
+    assert section("train", sections["train"]).train.max_train_samples == 300_000
+
+
 def test_submit_compiles_and_starts_a_run_with_kfp_client(monkeypatch, tmp_path):
     import kfp
 

@@ -120,7 +120,7 @@ def _representation_section(emb_dir: Path, sid_dir: Path) -> str:
     sid_rows, curves = [], {}
     for kind, m in sid.items():
         coherence = "; ".join(f"{k} {v['purity']:.3f} (random {v['random_purity']:.3f})" for k, v in m["coherence"].items()) or "–"
-        sid_rows.append([kind, m["cluster_sizes"]["n_clusters"], m["cluster_sizes"]["median"], m["collision_rate"],
+        sid_rows.append([kind, m["cluster_sizes"]["n_clusters"], f"{m['cluster_sizes']['median']:,g}", m["collision_rate"],
                          m["tail_with_head_share"], m["reconstruction_cosine"],
                          " / ".join(f"{level['utilisation']:.2f}" for level in m["levels"]), coherence])
         table = pq.read_table(sid_dir / f"{kind[:-1]}_semantic_ids.parquet", columns=[S.CLUSTER_ID]).to_pandas()
