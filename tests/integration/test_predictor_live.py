@@ -117,6 +117,15 @@ def test_unknown_user_and_items_are_scored_from_cluster_knowledge_and_flagged(se
     assert outputs["scores"][1] == pytest.approx(response["predictions"][1][1], abs=1e-6)
 
 
+def test_a_v1_body_sent_without_the_json_content_type_is_read_as_json(server, pairs):
+    user, items = pairs  # `curl -d` sends application/x-www-form-urlencoded
+    body = json.dumps({"instances": [{"user_id": user, "item_ids": items[:3]}]}).encode()
+    status, response = post(f"{server}/v1/models/aktrec:predict", body, "application/x-www-form-urlencoded")
+    assert status == 200 and len(response["predictions"][0]) == 3, response
+    status, response = post(f"{server}/v1/models/aktrec:predict", b"user_id=u", "application/x-www-form-urlencoded")
+    assert status == 400 and "not JSON" in response["error"], response
+
+
 BAD_REQUESTS = [
     ("malformed JSON", "/v1/models/aktrec:predict", b'{"instances": [', "Unrecognized request format"),
     ("no instances", "/v1/models/aktrec:predict", {"inputs": []}, 'missing field "instances"'),

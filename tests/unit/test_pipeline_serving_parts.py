@@ -68,8 +68,11 @@ def test_v1_requests_parse_and_bad_ones_name_the_problem():
     [request] = parse_v1({"instances": [{"user_id": "u", "item_ids": ["a", "b"],
                                          "items": [{"item_id": "b", "title": "A new thing"}]}]}, config)
     assert request.user_id == "u" and request.item_ids == ["a", "b"] and request.new_items["item_id"].tolist() == ["b"]
+    [sent_as_text] = parse_v1(b'{"instances": [{"user_id": "u", "item_ids": ["a"]}]}', config)  # curl -d, no JSON type
+    assert sent_as_text.item_ids == ["a"]
     bad = [
         ([], "expected a JSON object"),
+        (b"user_id=u", "the request body is not JSON"),
         ({"instances": []}, "non-empty list"),
         ({"instances": [{"user_id": "u", "item_ids": ["a"]}] * 3}, "limit of 2"),
         ({"instances": [{"user_id": "", "item_ids": ["a"]}]}, "instances[0].user_id"),
@@ -93,3 +96,27 @@ def test_validation_page_escapes_data_and_keeps_its_own_markup():
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; in range" in page
     assert "&lt;suite&gt;" in page and page.count("<span class='fail'>") == 3  # ✗, the suite, the stage
     assert "<span class='pass'>✓</span>" in page and "<a href='gx/index.html'>" in page
+
+
+def test_bad_requests_are_logged_as_one_warning_line_and_server_errors_keep_their_traceback():
+    import logging
+    import sys
+
+    from kserve.errors import InvalidInput
+
+    from aktrec.serving.server import BadRequestsInOneLine
+
+    only_ours = BadRequestsInOneLine(InvalidInput)
+
+    def record(error: Exception) -> logging.LogRecord:
+        try:
+            raise error
+        except Exception:
+            return logging.LogRecord("kserve", logging.ERROR, __file__, 1, "Exception:", None, sys.exc_info())
+
+    bad = record(InvalidInput("instances[0]: item_ids is missing"))
+    assert only_ours.filter(bad) and bad.levelname == "WARNING" and bad.exc_info is None
+    assert logging.Formatter().format(bad) == "bad request: instances[0]: item_ids is missing"
+    broken = record(RuntimeError("model failed"))
+    assert only_ours.filter(broken) and broken.levelname == "ERROR"
+    assert "Traceback" in logging.Formatter().format(broken)

@@ -10,6 +10,7 @@ Open Inference Protocol v2 inputs (all BYTES):
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,12 @@ def _new_items(value: Any, item_ids: list[str], where: str) -> pd.DataFrame | No
 
 
 def parse_v1(payload: Any, config: ServingConfig) -> list[ScoringRequest]:
+    if isinstance(payload, (bytes, bytearray)):  # KServe hands over the raw body when it was not sent as JSON
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            raise InvalidInput('the request body is not JSON: expected {"instances": [...]} '
+                               '(Content-Type: application/json)') from None
     if not isinstance(payload, dict):
         raise InvalidInput('expected a JSON object {"instances": [...]}')
     instances = payload.get("instances")

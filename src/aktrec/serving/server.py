@@ -57,12 +57,29 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": content})
 
 
+class BadRequestsInOneLine(logging.Filter):
+    """KServe logs every 400 as an ERROR with a traceback; a client's bad request is not a server
+    error: log it as one WARNING line saying what was wrong."""
+
+    def __init__(self, invalid_input: type[Exception]) -> None:
+        super().__init__()
+        self.invalid_input = invalid_input
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, self.invalid_input):
+            record.msg, record.args, record.exc_info, record.exc_text = "bad request: %s", (error,), None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def serve(model_dir: Path, repo: Path, config: ServingConfig = ServingConfig()) -> None:
     """Load the predictor and answer HTTP until SIGINT/SIGTERM."""
     # kserve.model_server parses sys.argv when imported; our flags are not its flags.
     argv, sys.argv = sys.argv, sys.argv[:1]
     try:
         from kserve import ModelServer
+        from kserve.errors import InvalidInput
         from kserve.model_server import app
         from kserve.protocol.rest.server import RESTServer
     finally:
@@ -74,6 +91,7 @@ def serve(model_dir: Path, repo: Path, config: ServingConfig = ServingConfig()) 
     server = ModelServer(http_port=config.http_port, enable_grpc=False, workers=1)
     server.register_model(predictor)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    logging.getLogger("kserve").addFilter(BadRequestsInOneLine(InvalidInput))
     rest = RESTServer("kserve.model_server:app", server.dataplane, server.model_repository_extension, config.http_port)
     rest.config.host = config.host
     log.info("serving model %r (%s) on http://%s:%d", config.model_name, predictor.bundle.variant, config.host, config.http_port)
