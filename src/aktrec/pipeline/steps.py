@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -26,6 +27,10 @@ from aktrec.report.html import DOCS_INDEX, read_summary, run_report, validation_
 
 INFERENCE_SERVICE_MANIFEST = Path("manifests") / "base" / "inferenceservice.yaml"
 FAILURE_ENV = "AKTREC_FAILURE_FILE"  # where a step records why it failed (read by `aktrec pipeline run`)
+# KFP's executor logs everything at INFO; GX (from its import on) and Feast log their own
+# bookkeeping there, thousands of lines that bury the stage's progress in the task log.
+for _library in ("great_expectations", "feast"):
+    logging.getLogger(_library).setLevel(logging.WARNING)
 SECTIONS: dict[str, type] = {"prepare": PrepareConfig, "embed_items": ItemEmbedConfig, "embed_users": UserEmbedConfig,
                              "semantic_ids": SemanticIdConfig, "features": FeatureConfig, "train": TrainConfig}
 

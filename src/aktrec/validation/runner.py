@@ -8,7 +8,6 @@ failing expectation and its column; its Data Docs are kept beside the output for
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -73,8 +72,6 @@ def run_suites(stage: str, specs: list[SuiteSpec], out_dir: Path, failed_docs_di
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    # GX logs its own bookkeeping at INFO, which buries a KFP task's log under hundreds of lines
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(out_dir))
