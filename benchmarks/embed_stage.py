@@ -30,7 +30,7 @@ def main() -> None:
     users = run_embed_users(args.data, args.out, UserEmbedConfig())
     users_s = time.perf_counter() - started
     name = args.name or args.data.name
-    print(f"| data | items | pairs (train/held-out) | recall@10 before | recall@10 after | items s |")
+    print("| data | items | pairs (train/held-out) | recall@10 before | recall@10 after | items s |")
     print("|---|---|---|---|---|---|")
     print(f"| {name} | {items['n_items']:,} | {items['n_train_pairs']:,}/{items['n_holdout_pairs']:,} | "
           f"{items['holdout_recall@10_before']:.4f} | {items['holdout_recall@10_after']:.4f} | {items_s:.0f} |")

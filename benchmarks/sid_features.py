@@ -27,7 +27,6 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200, help="samples for the Feast engine (it is slow)")
     args = parser.parse_args()
 
-    from aktrec import schemas as S
     from aktrec.artifacts import read_marker
     from aktrec.data.prepare import read_prepared
     from aktrec.features.materialize import semantic_tables

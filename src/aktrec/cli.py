@@ -12,7 +12,6 @@ from typing import Optional
 import click
 import typer
 
-from aktrec import schemas as S
 from aktrec.errors import AktrecError
 
 app = typer.Typer(help="AKT-Rec long-tail CTR prediction: data, pipeline, serving.", no_args_is_help=True,

@@ -12,7 +12,7 @@ import torch
 from aktrec.config import CTR_VARIANTS, CtrModelConfig, CtrTrainConfig, TrainConfig
 from aktrec.ctr.inputs import NUMERIC_BLOCKS, UNKNOWN, Vocabulary, _sequence_matrix, squash
 from aktrec.ctr.losses import asymmetric_info_nce, barlow_twins, orthogonality
-from aktrec.ctr.modules import ActivityGate, AdaptiveEmbedding, AktRec, ModelShapes, TargetAttention, cosine_curriculum
+from aktrec.ctr.modules import ActivityGate, AdaptiveEmbedding, ModelShapes, TargetAttention, cosine_curriculum
 from aktrec.ctr.train import IdPriors, build_model, fit, predict
 from aktrec.errors import AktrecError
 

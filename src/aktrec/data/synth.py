@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from aktrec import schemas as S
 from aktrec.config import SynthConfig

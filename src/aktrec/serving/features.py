@@ -16,7 +16,6 @@ import logging
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
