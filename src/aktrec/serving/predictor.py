@@ -27,7 +27,7 @@ class Prepared:
     """What preprocess hands to predict: the parsed requests with their feature columns."""
 
     requests: list[ScoringRequest]
-    frames: list[dict[str, np.ndarray]]
+    columns: list[dict[str, np.ndarray]]  # per request: feature column -> (K,) array
     v2_request: InferRequest | None = None
 
 
@@ -56,17 +56,17 @@ class AktrecPredictor(Model):
             requests, v2 = [parse_v2(payload, self.config)], payload
         else:
             requests, v2 = parse_v1(payload, self.config), None
-        frames = [self.features.columns(r.user_id, r.item_ids, r.new_items) for r in requests]
-        return Prepared(requests, frames, v2)
+        columns = [self.features.columns(r.user_id, r.item_ids, r.new_items) for r in requests]
+        return Prepared(requests, columns, v2)
 
-    def score(self, frame: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Probabilities, unknown-item flags and the unknown-user flag of one request's frame."""
-        inputs = self.bundle.encode(frame)
+    def score(self, columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Probabilities, unknown-item flags and the unknown-user flag of one request's feature columns."""
+        inputs = self.bundle.encode(columns)
         scores = predict(self.bundle.model, inputs)
         return scores, inputs.ids["item"] == UNKNOWN, bool(inputs.ids["user"][0] == UNKNOWN)
 
     def predict(self, payload: Prepared, headers: dict[str, str] | None = None) -> dict[str, Any] | InferResponse:
-        results = [self.score(frame) for frame in payload.frames]
+        results = [self.score(columns) for columns in payload.columns]
         if payload.v2_request is None:
             return {"predictions": [scores.tolist() for scores, _, _ in results],
                     "unknown": [{"user": user, "item_ids": [i for i, u in zip(r.item_ids, items) if u]}
