@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
+
+# Typer vendors its own copy of click: the exceptions it raises are these, not the `click` package's.
+from typer._click import exceptions as click_exceptions
 
 from aktrec.errors import AktrecError
 
@@ -357,7 +360,9 @@ def demo(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: a failure is one line on stderr and exit code 2, never a traceback."""
+    """Entry point: a usage or domain failure is one line on stderr and exit code 2. Anything
+    else is a bug and keeps its traceback; AKTREC_DEBUG=1 shows the traceback of domain
+    failures too."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("[aktrec] %(message)s"))
     log.addHandler(handler)
@@ -366,15 +371,25 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="aktrec", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
+    except click_exceptions.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help(), file=sys.stderr)
+        return 2
+    except click_exceptions.UsageError as exc:
+        if exc.ctx is not None:
+            print(exc.ctx.get_usage(), file=sys.stderr)
+        print(f"aktrec: error: {exc.format_message()}", file=sys.stderr)
+        return 2
+    except click_exceptions.ClickException as exc:
+        print(f"aktrec: error: {exc.format_message()}", file=sys.stderr)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         print("aktrec: aborted", file=sys.stderr)
         return 130
     except AktrecError as exc:
+        if os.environ.get("AKTREC_DEBUG"):
+            raise
         print(f"aktrec: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
