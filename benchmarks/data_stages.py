@@ -35,7 +35,7 @@ def run_case(case: str, size: int, amazon: str, workdir: str) -> dict:
     else:
         from aktrec.data.amazon import import_amazon
 
-        raw = import_amazon(Path(amazon) / "user_sequence.txt", Path(amazon) / "Amazon_Beauty.item")
+        raw = import_amazon(Path(amazon) / "Amazon_Beauty.item", sequences=Path(amazon) / "user_sequence.txt")
         config = PrepareConfig(split=SplitConfig(method="leave-last-out"))
         timings["parse_s"] = time.perf_counter() - start
     start = time.perf_counter()

@@ -122,32 +122,15 @@ def build_planted(root: Path, raw, test_days: int = 2, codebook_size: int = 16, 
     """DATA from `raw`, an EMB whose vectors are category centers + noise (so semantic clusters
     follow the categories that drive clicks), and the SID built from them through the CLI
     (root/data, root/emb, root/sid)."""
-    from aktrec import schemas as S
-    from aktrec.artifacts import staged_output, write_parquet
     from aktrec.cli import main
     from aktrec.config import PrepareConfig, SplitConfig
     from aktrec.data.prepare import prepare, write_prepared
-    from aktrec.embed.stage import EMB_KIND, embedding_table
+    from aktrec.embed.planted import write_planted_embeddings
 
     config = PrepareConfig(split=SplitConfig(test_days=test_days))
     data = prepare(raw, config)
     write_prepared(data, root / "data", config, validate=False)
-    rng = np.random.default_rng(0)
-    items = raw.items.to_pandas()
-    leaf = items[S.CATEGORY].map(lambda c: c[-1])
-    centers = {name: rng.normal(size=24) for name in leaf.unique()}
-    item_vectors = np.stack([centers[name] for name in leaf]) + noise * rng.normal(size=(len(items), 24))
-    # A user's vector: the mean vector of the items it clicked in training (like a history-mean
-    # representation); users without clicks get a random category center.
-    users = raw.users.to_pandas()
-    clicks = data.train[data.train[S.LABEL] == 1]
-    clicked = pd.DataFrame(item_vectors[pd.Index(items[S.ITEM_ID]).get_indexer(clicks[S.ITEM_ID])]).groupby(clicks[S.USER_ID].to_numpy()).mean()
-    fallback = np.stack([centers[name] for name in rng.choice(sorted(centers), len(users))])
-    user_vectors = clicked.reindex(users[S.USER_ID]).to_numpy()
-    user_vectors = np.where(np.isnan(user_vectors), fallback, user_vectors) + noise * rng.normal(size=(len(users), 24))
-    with staged_output(root / "emb", EMB_KIND) as staging:
-        write_parquet(embedding_table(items[S.ITEM_ID], item_vectors, S.ITEM_EMBEDDINGS), staging / "item_embeddings.parquet")
-        write_parquet(embedding_table(users[S.USER_ID], user_vectors, S.USER_EMBEDDINGS), staging / "user_embeddings.parquet")
+    write_planted_embeddings(data, root / "emb", noise=noise)
     (root / "sid.yaml").write_text(f"items: {{codebook_size: {codebook_size}, epochs: 30}}\n"
                                    f"users: {{codebook_size: {codebook_size}, epochs: 30}}\ntarget_median_cluster_size: 3\n")
     assert main(["semantic-ids", "--data", str(root / "data"), "--embeddings", str(root / "emb"), "--out", str(root / "sid"),

@@ -94,16 +94,19 @@ def data_synth(
 
 @import_app.command("amazon")
 def import_amazon(
-    sequences: Path = typer.Option(..., help="user_sequence.txt: `USER ITEM ITEM ...` per line, chronological."),
     items: Path = typer.Option(..., help="RecBole .item file (tab separated, name:type headers)."),
     out: Path = typer.Option(..., help=OUT_HELP),
+    interactions: Optional[Path] = typer.Option(None, help="RecBole .inter file with real review dates (unix seconds)."),
+    sequences: Optional[Path] = typer.Option(None, help="user_sequence.txt: `USER ITEM ITEM ...` per line, chronological; "
+                                             "alone: ordinal time; with --interactions: the order inside a day."),
 ) -> None:
-    """Import the shared Amazon review format (ordinal timestamps, positives only)."""
+    """Import the shared Amazon review format (positives only): real dates from --interactions,
+    or ordinal positions from --sequences alone."""
     from aktrec.data.amazon import import_amazon as run
     from aktrec.data.raw import write_raw
 
     started = time.perf_counter()
-    write_raw(run(sequences, items), out)
+    write_raw(run(items, sequences=sequences, interactions=interactions), out)
     _done("RAW", out, started)
 
 

@@ -291,7 +291,11 @@ class CtrTrainConfig:
     weight_decay: float = 0.0
     validation_share: float = 0.1  # the latest training samples, by time
     patience: int = 2  # epochs without validation AUC gain before stopping
-    max_train_samples: int | None = None  # the most recent ones; None = all
+    # A uniform, seeded subsample of the training samples (or of whole users, with all their
+    # samples) bounds training time without favouring any user; None = all.
+    max_train_samples: int | None = None
+    subsample: Literal["samples", "users"] = "samples"
+    subsample_seed: int = 0
     seed: int = 0
     threads: int | None = None  # torch CPU threads; None = torch's default
 
@@ -300,11 +304,14 @@ class CtrTrainConfig:
             raise AktrecError("ctr train config: epochs must be >= 1 and batch_size >= 2")
         if not 0.0 < self.validation_share < 0.5:
             raise AktrecError(f"ctr train config: validation_share must be in (0, 0.5), got {self.validation_share}")
+        if self.subsample not in ("samples", "users"):
+            raise AktrecError(f"ctr train config: subsample must be 'samples' or 'users', got {self.subsample!r}")
 
 
 @dataclass(frozen=True)
 class PromotionConfig:
-    """The gate a trained bundle passes before deployment (checked on its test metrics)."""
+    """The gate a trained bundle passes before deployment, checked on the validation metrics
+    (the latest training samples, before the test window); test metrics are only reported."""
 
     min_total_auc: float = 0.55
     min_tail_auc: float = 0.5

@@ -12,7 +12,7 @@ from aktrec.cli import main
 
 pytestmark = pytest.mark.component
 
-SLICE_KEYS = {"auc", "gauc", "logloss", "n"}
+SLICE_KEYS = {"auc", "gauc", "logloss", "n", "n_users"}
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +35,10 @@ def test_train_writes_bundle_metrics_comparison_and_gate(model_dir):
         assert model["head"]["n"] + model["tail"]["n"] == model["total"]["n"] == metrics["dataset"]["n_test"]
         assert 0.0 <= model["total"]["auc"] <= 1.0
     assert metrics["models"]["popularity"]["total"]["logloss"] is None  # a count is not a probability
+    assert set(metrics["validation"]) == set(metrics["models"])  # what the gate reads
+    assert metrics["validation"]["aktrec"]["total"]["n"] == metrics["dataset"]["n_validation"]
+    unseen = metrics["dataset"]["test_unseen_by_models"]
+    assert 0 <= unseen["users"] <= unseen["of_users"] and 0 <= unseen["items"] <= unseen["of_items"]
     gate = json.loads((model_dir / "gate.json").read_text())
     assert gate["model"] == "aktrec" and isinstance(gate["promote"], bool)
     assert (model_dir / "validation" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").is_file()

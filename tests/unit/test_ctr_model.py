@@ -118,7 +118,7 @@ def test_unknown_ids_read_their_cluster_centroid():
     model = build_model(CtrModelConfig(), SHAPES, p)
     ids = torch.tensor([UNKNOWN, UNKNOWN])
     clusters = torch.tensor([2, 3])
-    fused = model.items(ids, clusters, torch.rand(2, 9))
+    fused = model.items(ids, clusters, torch.rand(2, len(NUMERIC_BLOCKS["item_activity"])))
     members = p.item_cluster_of[1:] == 2
     expected = model.items.cluster.weight[1:][members].mean(0)
     assert torch.allclose(fused[0], expected, atol=1e-6)

@@ -8,7 +8,7 @@ import pandas as pd
 from aktrec import schemas as S
 from aktrec.config import FeatureConfig
 from aktrec.features import names as N
-from aktrec.features.compute import SemanticTables, activity_matrices, cross_rows, sequence_rows, snapshot_grid, visible_from
+from aktrec.features.compute import SemanticTables, activity_rows, cross_rows, sequence_rows, snapshot_grid, visible_from
 
 DAY = pd.Timedelta(days=1)
 T0 = pd.Timestamp("2025-01-01", tz="UTC")
@@ -40,16 +40,25 @@ def test_no_leakage_of_own_label_or_future_events():
     train = events([("u", "a", T0 + pd.Timedelta(hours=10), 1), ("u", "a", T0 + DAY + pd.Timedelta(hours=10), 1),
                     ("u", "b", T0 + 2 * DAY + pd.Timedelta(hours=10), 0)])
     grid = pd.DatetimeIndex([T0, T0 + DAY, T0 + 2 * DAY, T0 + 3 * DAY])
-    matrices = activity_matrices(np.zeros(3, dtype=int), 1, train, grid, tail_threshold=5, config=FeatureConfig(window_snapshots=1))
-    assert matrices["exposures"][0].tolist() == [0, 1, 2, 3]
-    assert matrices["clicks"][0].tolist() == [0, 1, 2, 2]
-    assert matrices["recent_exposures"][0].tolist() == [0, 1, 1, 1]  # one-period window
-    assert matrices["is_tail"][0].tolist() == [1, 1, 1, 1]
+    rows = activity_rows(np.zeros(3, dtype=int), train, grid, tail_threshold=5, config=FeatureConfig(window_snapshots=1))
+    assert rows["snapshot"].tolist() == [1, 2, 3]  # nothing is visible at snapshot 0: no row
+    assert rows["exposures"].tolist() == [1, 2, 3]
+    assert rows["clicks"].tolist() == [1, 2, 2]
+    assert rows["recent_exposures"].tolist() == [1, 1, 1]  # one-period window
+    assert rows["is_tail"].tolist() == [1, 1, 1]
     # the sample at day 1 10:00 reads snapshot 1 (T0 + 1 day): its own click is not counted
     sample_snapshot = np.searchsorted(grid.asi8, (T0 + DAY + pd.Timedelta(hours=10)).value, side="right") - 1
-    assert matrices["clicks"][0, sample_snapshot] == 1
+    assert rows.set_index("snapshot").loc[sample_snapshot, "clicks"] == 1
     prior = 1.0  # as of snapshot 1 every visible exposure was a click
-    assert np.isclose(matrices["ctr"][0, 1], (1 + 10 * prior) / (1 + 10))
+    assert np.isclose(rows["ctr"].iloc[0], (1 + 10 * prior) / (1 + 10))
+
+
+def test_a_row_where_an_event_leaves_the_recent_window():
+    train = events([("u", "a", T0 + pd.Timedelta(hours=1), 1)])
+    grid = pd.date_range(T0, periods=10, freq="D")
+    rows = activity_rows(np.zeros(1, dtype=int), train, grid, tail_threshold=5, config=FeatureConfig(window_snapshots=3))
+    assert rows["snapshot"].tolist() == [1, 4]
+    assert rows["recent_exposures"].tolist() == [1, 0] and rows["exposures"].tolist() == [1, 1]
 
 
 def test_cross_rows_are_cumulative_and_written_on_change():

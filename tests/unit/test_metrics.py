@@ -1,8 +1,11 @@
 import math
 
 import numpy as np
+import pandas as pd
 
-from aktrec.ctr.metrics import auc, gauc, logloss
+from aktrec.config import PromotionConfig
+from aktrec.ctr.gate import promotion_gate
+from aktrec.ctr.metrics import auc, gauc, logloss, slice_metrics
 
 
 def test_auc_matches_pair_counting_with_ties():
@@ -23,3 +26,29 @@ def test_gauc_weights_users_by_samples_and_skips_one_class_users():
 
 def test_logloss():
     assert math.isclose(logloss([1, 0], [0.8, 0.2]), -math.log(0.8))
+
+
+def test_slices_report_their_gauc_support_and_hide_a_gauc_of_too_few_users():
+    rng = np.random.default_rng(0)
+    n_users = 40
+    users = np.repeat([f"u{i}" for i in range(n_users)], 4)
+    labels = np.tile([1, 0, 0, 0], n_users)
+    tail = np.repeat(np.arange(n_users) < 10, 4)  # 10 tail users: too few for a GAUC
+    samples = pd.DataFrame({"user_id": users, "label": labels, "is_tail_sample": tail})
+    metrics = slice_metrics(samples, rng.random(len(users)))
+    assert metrics["total"]["n_users"] == 40 and metrics["head"]["n_users"] == 30 and metrics["tail"]["n_users"] == 10
+    assert not math.isnan(metrics["head"]["gauc"]) and math.isnan(metrics["tail"]["gauc"])
+    assert metrics["tail"]["n"] == 40 and not math.isnan(metrics["tail"]["auc"])
+
+
+def test_the_promotion_gate_reads_validation_never_test(tmp_path):
+    def slices(total: float, head: float, tail: float) -> dict:
+        return {name: {"auc": value} for name, value in (("total", total), ("head", head), ("tail", tail))}
+
+    good, bad = slices(0.7, 0.7, 0.7), slices(0.4, 0.4, 0.4)
+    config = PromotionConfig(min_total_auc=0.6, min_tail_auc=0.6)
+    passes_on_validation = {"validation": {"aktrec": good, "base": good}, "models": {"aktrec": bad, "base": good}}
+    fails_on_validation = {"validation": {"aktrec": bad, "base": good}, "models": {"aktrec": good, "base": good}}
+    assert promotion_gate(passes_on_validation, "aktrec", config, tmp_path / "a")["promote"] is True
+    refused = promotion_gate(fails_on_validation, "aktrec", config, tmp_path / "b")
+    assert refused["promote"] is False and "total_auc" in refused["failure"]

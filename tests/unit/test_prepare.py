@@ -107,3 +107,15 @@ def test_card_reports_sizes_shape_and_popularity_baseline(tiny_raw):
     assert 0 < card["tail"]["share_tail_items"] < 1
     assert 0 <= card["popularity_baseline"]["test_auc"] <= 1
     assert card["train"]["n"] + card["test"]["n"] == tiny_raw.interactions.num_rows
+
+
+def test_a_sampled_negative_is_in_the_slice_of_its_positive():
+    frame = positives_only()
+    data = prepare(raw_from(frame), config(negatives=NegativeSamplingConfig(ratio=3)))
+    for split in (data.train, data.test):
+        positives = split[~split[S.IS_SAMPLED]].set_index([S.USER_ID, S.TS])
+        negatives = split[split[S.IS_SAMPLED]]
+        source = positives.loc[list(zip(negatives[S.USER_ID], negatives[S.TS]))]
+        for flag in (S.IS_TAIL_USER, S.IS_TAIL_ITEM, S.IS_TAIL_SAMPLE):
+            assert (negatives[flag].to_numpy() == source[flag].to_numpy()).all(), flag
+    assert set(data.train.columns) == set(S.SAMPLES.names)  # the helper column is not part of DATA

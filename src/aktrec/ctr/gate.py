@@ -1,4 +1,5 @@
-"""Promotion gate: a GX suite over the test metrics decides whether a bundle may be deployed."""
+"""Promotion gate: a GX suite over the validation metrics decides whether a bundle may be
+deployed. Test metrics are reported, never read here (DESIGN §1.1)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ GATE_FILE = "gate.json"
 
 
 def gate_frame(metrics: dict[str, Any], deploy: str) -> pd.DataFrame:
-    """One row: the deployed model's total/tail AUC and its head-AUC change against base."""
-    models = metrics["models"]
+    """One row: the deployed model's validation total/tail AUC and head-AUC change against base."""
+    models = metrics["validation"]
     chosen = models[deploy]
 
     def value(model: dict[str, Any], slice_name: str) -> float:

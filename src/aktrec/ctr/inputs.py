@@ -26,16 +26,18 @@ NUMERIC_BLOCKS: dict[str, list[str]] = {
     "user_activity": [N.output_column(N.USER_ACTIVITY, f) for f in N.ACTIVITY],
     "item_activity": [N.output_column(N.ITEM_ACTIVITY, f) for f in N.ACTIVITY],
     "cross_user_item_cluster": [N.output_column(N.CROSS_USER_ITEM_CLUSTER, f) for f in N.CROSS],
-    "user_cluster_stats": [N.output_column(N.USER_CLUSTER_AVG, f) for f in N.CLUSTER_AVG if f != "avg_embedding"],
-    "item_cluster_stats": [N.output_column(N.ITEM_CLUSTER_AVG, f) for f in N.CLUSTER_AVG if f != "avg_embedding"],
+    "user_cluster_stats": [N.output_column(N.USER_CLUSTER_PROFILE, "cluster_size"),
+                           *(N.output_column(N.USER_CLUSTER_AVG, f) for f in N.CLUSTER_AVG)],
+    "item_cluster_stats": [N.output_column(N.ITEM_CLUSTER_PROFILE, "cluster_size"),
+                           *(N.output_column(N.ITEM_CLUSTER_AVG, f) for f in N.CLUSTER_AVG)],
     "cross_cluster": [N.output_column(N.CROSS_USER_CLUSTER_ITEM_CLUSTER, f) for f in N.CROSS],
 }
 # Vector features: block name -> (column, the key an entity's vector is shared by).
 CONTENT_BLOCKS: dict[str, tuple[str, str]] = {
     "user_content": (N.output_column(N.USER_SEMANTIC, "embedding"), S.USER_ID),
     "item_content": (N.output_column(N.ITEM_SEMANTIC, "embedding"), S.ITEM_ID),
-    "user_cluster_content": (N.output_column(N.USER_CLUSTER_AVG, "avg_embedding"), N.USER_CLUSTER_ID),
-    "item_cluster_content": (N.output_column(N.ITEM_CLUSTER_AVG, "avg_embedding"), N.ITEM_CLUSTER_ID),
+    "user_cluster_content": (N.output_column(N.USER_CLUSTER_PROFILE, "avg_embedding"), N.USER_CLUSTER_ID),
+    "item_cluster_content": (N.output_column(N.ITEM_CLUSTER_PROFILE, "avg_embedding"), N.ITEM_CLUSTER_ID),
 }
 SEQUENCE_BLOCKS: dict[str, str] = {
     "user_sequence": N.output_column(N.USER_SEQUENCE, "recent_items"),

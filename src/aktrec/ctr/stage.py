@@ -21,7 +21,8 @@ from aktrec.ctr.bundle import MODEL_KIND, save_bundle
 from aktrec.ctr.gate import GATE_FILE, promotion_gate
 from aktrec.ctr.inputs import CONTENT_BLOCKS, CtrInputs, Vocabularies, encode
 from aktrec.ctr.modules import AktRec, ModelShapes
-from aktrec.ctr.train import IdPriors, build_model, build_vocabularies, fit, id_priors, predict, slice_metrics
+from aktrec.ctr.metrics import slice_metrics
+from aktrec.ctr.train import IdPriors, build_model, build_vocabularies, fit, id_priors, predict
 from aktrec.data.prepare import PreparedData, read_prepared
 from aktrec.errors import DataError
 from aktrec.features import names as N
@@ -61,7 +62,7 @@ class TrainingData:
 
     data: PreparedData
     inputs: dict[str, CtrInputs]  # "fit", "valid", "test"
-    test_frame: pd.DataFrame
+    samples: dict[str, pd.DataFrame]  # the same splits' sample rows
     vocab: Vocabularies
     content_dims: dict[str, int]
     shapes: ModelShapes
@@ -79,9 +80,7 @@ def load_training_data(data_dir: Path, repo: Path, config: TrainConfig) -> Train
     sid_dir, emb_dir = Path(repo_marker["sids"]), Path(repo_marker["embeddings"])
     data = read_prepared(data_dir)
     users, items = semantic_tables(sid_dir, emb_dir, "user"), semantic_tables(sid_dir, emb_dir, "item")
-    samples = data.train.sort_values(S.TS, kind="stable").reset_index(drop=True)
-    if config.train.max_train_samples:
-        samples = samples.tail(config.train.max_train_samples).reset_index(drop=True)
+    samples = subsample(data.train, config).sort_values(S.TS, kind="stable").reset_index(drop=True)
     n_valid = max(1, int(len(samples) * config.train.validation_share))
     if len(samples) - n_valid < 2 or samples[S.LABEL].iloc[-n_valid:].nunique() < 2:
         raise DataError("train", f"{len(samples)} training samples leave no usable validation slice "
@@ -103,26 +102,64 @@ def load_training_data(data_dir: Path, repo: Path, config: TrainConfig) -> Train
     priors = id_priors(fit_rows, vocab, users, items, config.model.embedding_dim)
     log.info("features of %s training and %s test samples retrieved in %.1fs, encoded in %.1fs", f"{len(samples):,}",
              f"{len(data.test):,}", retrieved - started, time.perf_counter() - retrieved)
-    return TrainingData(data, inputs, test_frame, vocab, content_dims, shapes, priors, repo_marker, len(fit_rows), n_valid)
+    return TrainingData(data, inputs, {"fit": fit_rows, "valid": valid_rows, "test": data.test}, vocab, content_dims,
+                        shapes, priors, repo_marker, len(fit_rows), n_valid)
 
 
-def train_variant(training: TrainingData, variant: str, config: TrainConfig, progress: bool = False) -> tuple[AktRec, dict[str, Any], dict[str, Any]]:
-    """One variant, seeded: the trained model, its test metrics per slice and its history."""
+def subsample(train: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
+    """At most `max_train_samples` training samples, drawn uniformly (seeded) over samples or
+    over whole users; never by time, which would keep only the late clicks of heavy users."""
+    limit = config.train.max_train_samples
+    if not limit or len(train) <= limit:
+        return train
+    rng = np.random.default_rng(config.train.subsample_seed)
+    if config.train.subsample == "samples":
+        return train.iloc[np.sort(rng.choice(len(train), size=limit, replace=False))]
+    sizes = train[S.USER_ID].value_counts()
+    order = sizes.index.to_numpy()[rng.permutation(len(sizes))]
+    kept = order[np.cumsum(sizes.reindex(order).to_numpy()) <= limit]
+    return train[train[S.USER_ID].isin(kept)]
+
+
+def unseen_by_models(training: TrainingData) -> dict[str, Any]:
+    """How many test users and items no model has an ID embedding for (not in the fit samples)."""
+    test, vocab = training.data.test, training.vocab
+    user_unknown = vocab.user.index(test[S.USER_ID]) == 0
+    item_unknown = vocab.item.index(test[S.ITEM_ID]) == 0
+    return {"users": int(test.loc[user_unknown, S.USER_ID].nunique()), "of_users": int(test[S.USER_ID].nunique()),
+            "items": int(test.loc[item_unknown, S.ITEM_ID].nunique()), "of_items": int(test[S.ITEM_ID].nunique()),
+            "share_samples_unknown_user": float(user_unknown.mean()), "share_samples_unknown_item": float(item_unknown.mean())}
+
+
+def train_variant(training: TrainingData, variant: str, config: TrainConfig,
+                  progress: bool = False) -> tuple[AktRec, dict[str, dict[str, Any]], dict[str, Any]]:
+    """One variant, seeded: the trained model, its metrics per slice on "validation" (what
+    selection reads) and "test" (reported only), and its history."""
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     torch.manual_seed(config.train.seed)
     model = build_model(config.variant(variant), training.shapes, training.priors)
     history = fit(model, training.inputs["fit"], training.inputs["valid"], config.train, progress=progress, name=variant)
-    metrics = slice_metrics(training.data.test, predict(model, training.inputs["test"]))
-    log.info("%s: test AUC %.4f (head %.4f, tail %.4f), GAUC %.4f, %.1fs", variant, metrics["total"]["auc"],
-             metrics["head"]["auc"], metrics["tail"]["auc"], metrics["total"]["gauc"], history["seconds"])
+    metrics = {"validation": slice_metrics(training.samples["valid"], predict(model, training.inputs["valid"])),
+               "test": slice_metrics(training.samples["test"], predict(model, training.inputs["test"]))}
+    test = metrics["test"]
+    log.info("%s: test AUC %.4f (head %.4f, tail %.4f), GAUC %.4f, %.1fs", variant, test["total"]["auc"],
+             test["head"]["auc"], test["tail"]["auc"], test["total"]["gauc"], history["seconds"])
     return model, metrics, history
 
 
-def popularity_metrics(training: TrainingData) -> dict[str, Any]:
-    """The trivial scorer: the candidate item's training clicks before the sample's time."""
-    clicks = training.test_frame[N.output_column(N.ITEM_ACTIVITY, "clicks")].to_numpy(dtype=np.float64)
-    return slice_metrics(training.data.test, clicks, probabilities=False)
+def popularity_metrics(training: TrainingData) -> dict[str, dict[str, Any]]:
+    """The trivial scorer: the candidate item's clicks in all samples before the split (the fit
+    samples for validation, all training for test), as the data card computes it."""
+    def clicks_in(rows: pd.DataFrame) -> pd.Series:
+        return rows.loc[rows[S.LABEL] == 1, S.ITEM_ID].value_counts()
+
+    out = {}
+    for split, counted in (("validation", training.samples["fit"]), ("test", training.data.train)):
+        rows = training.samples["valid" if split == "validation" else "test"]
+        scores = rows[S.ITEM_ID].map(clicks_in(counted)).fillna(0).to_numpy(dtype=np.float64)
+        out[split] = slice_metrics(rows, scores, probabilities=False)
+    return out
 
 
 def run_train(data_dir: Path, repo: Path, out: Path, config: TrainConfig, progress: bool = False) -> dict[str, Any]:
@@ -130,19 +167,22 @@ def run_train(data_dir: Path, repo: Path, out: Path, config: TrainConfig, progre
     evaluate on DATA's test samples, write the bundle of `config.deploy` to OUT atomically."""
     started = time.perf_counter()
     training = load_training_data(data_dir, repo, config)
-    models, histories, deployed = {}, {}, None
+    models, validation, histories, deployed = {}, {}, {}, None
     for variant in config.variants:
-        model, models[variant], histories[variant] = train_variant(training, variant, config, progress)
+        model, measured, histories[variant] = train_variant(training, variant, config, progress)
+        models[variant], validation[variant] = measured["test"], measured["validation"]
         if variant == config.deploy:
             deployed = model
-    models[POPULARITY] = popularity_metrics(training)
+    popularity = popularity_metrics(training)
+    models[POPULARITY], validation[POPULARITY] = popularity["test"], popularity["validation"]
     tail = training.data.card["tail"]
     metrics = finite({
         "dataset": {"name": training.data.card.get("name"), "n_train": int(len(training.data.train)),
                     "n_test": int(len(training.data.test)), "n_train_used": training.n_fit, "n_validation": training.n_valid,
                     "tail_user_max_interactions": tail["tail_user_max_interactions"],
-                    "tail_item_max_exposures": tail["tail_item_max_exposures"]},
-        "models": models, "training": histories, "deploy": config.deploy,
+                    "tail_item_max_exposures": tail["tail_item_max_exposures"],
+                    "test_unseen_by_models": unseen_by_models(training)},
+        "models": models, "validation": validation, "training": histories, "deploy": config.deploy,
         "seconds": round(time.perf_counter() - started, 1),
     })
     marker = training.repo_marker

@@ -17,11 +17,10 @@ from tqdm.auto import tqdm
 from aktrec import schemas as S
 from aktrec.config import CtrModelConfig, CtrTrainConfig
 from aktrec.ctr.inputs import UNKNOWN, CtrInputs, Vocabularies, Vocabulary
-from aktrec.ctr.metrics import auc, gauc, logloss
+from aktrec.ctr.metrics import auc
 from aktrec.ctr.modules import EMBEDDING_STD, AktRec, ModelShapes, cosine_curriculum
 from aktrec.features.compute import SemanticTables
 
-SLICES = ("total", "head", "tail")
 log = logging.getLogger("aktrec")
 
 
@@ -125,17 +124,3 @@ def fit(model: AktRec, train: CtrInputs, valid: CtrInputs, config: CtrTrainConfi
         model.load_state_dict(best_state)
     return {"history": history, "best_epoch": best_epoch, "valid_auc": best_auc,
             "seconds": round(time.perf_counter() - started, 2)}
-
-
-def slice_metrics(samples: pd.DataFrame, scores: np.ndarray, probabilities: bool = True) -> dict[str, dict[str, float]]:
-    """AUC, GAUC, logloss and n on the total, head and tail samples (DESIGN §1.7). Scores that
-    are not probabilities (a popularity count) get no logloss (NaN)."""
-    tail = samples[S.IS_TAIL_SAMPLE].to_numpy(bool)
-    labels = samples[S.LABEL].to_numpy()
-    users = samples[S.USER_ID].to_numpy()
-    out = {}
-    for name, mask in zip(SLICES, (np.ones_like(tail), ~tail, tail)):
-        out[name] = {"auc": auc(labels[mask], scores[mask]), "gauc": gauc(users[mask], labels[mask], scores[mask]),
-                     "logloss": logloss(labels[mask], scores[mask]) if probabilities and mask.any() else float("nan"),
-                     "n": int(mask.sum())}
-    return out

@@ -89,6 +89,8 @@ def build_card(
         "tail": {
             **to_dict(tail),
             "counted_on": "observed training events (clicks for positive-only data, impressions otherwise)",
+            "sampled_negatives": "a sampled negative belongs to the slice of the impression it was drawn for: "
+                                 "its positive's user and item status",
             "share_tail_users": float(np.mean(user_counts.to_numpy() < tail.tail_user_max_interactions)),
             "share_tail_items": float(np.mean(item_counts.reindex(items_seen, fill_value=0).to_numpy() < tail.tail_item_max_exposures)),
             "train_top20_item_share": top_share(item_counts),
@@ -130,7 +132,7 @@ def render_card_markdown(card: dict[str, Any]) -> str:
         neg = card["negatives"]
         lines.append(f"- Negatives: {neg['ratio']} per positive, {neg['strategy']} sampling"
                      + (f" (exponent {neg['exponent']})" if neg["strategy"] == "popularity" else "")
-                     + ", never an item the user clicked")
+                     + ", never an item the user clicked; a negative is in the head/tail slice of its positive")
     lines += [
         "",
         "## Sizes",

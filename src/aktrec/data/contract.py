@@ -24,6 +24,24 @@ TS_FORMATS: tuple[str, ...] = ("auto", "ordinal", "unix-s", "unix-ms", "iso")
 # order (the only thing an ordinal carries) and gives every stage one timestamp type.
 ORDINAL_EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 CATEGORY_SEPARATORS = ("|", ">")
+# RecBole's atomic files: tab separated, `name:type` headers; their `timestamp` is unix seconds.
+ATOMIC_SUFFIXES = (".inter", ".item", ".user")
+ATOMIC_RENAMES = {"timestamp": S.TS}
+
+
+def is_atomic_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in ATOMIC_SUFFIXES
+
+
+def read_atomic_file(path: Path, table: str) -> pd.DataFrame:
+    """A RecBole atomic file (`.inter`, `.item`, `.user`): headers lose their `:type`, and
+    `timestamp` becomes the contract's `ts`. Every value is read as a string."""
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=True)
+    names = [column.split(":", 1)[0] for column in df.columns]
+    if len(set(names)) != len(names):
+        raise DataError(table, f"{path}: duplicate column names after removing the ':type' suffixes: {list(df.columns)}")
+    df.columns = names
+    return df.rename(columns={k: v for k, v in ATOMIC_RENAMES.items() if v not in names})
 
 
 def read_table(path: str | Path, table: str) -> pd.DataFrame:
@@ -39,12 +57,14 @@ def read_table(path: str | Path, table: str) -> pd.DataFrame:
     try:
         if suffix in (".parquet", ".pq"):
             df = pq.read_table(path).to_pandas()
+        elif suffix in ATOMIC_SUFFIXES:
+            df = read_atomic_file(path, table)
         elif suffix in (".csv", ".tsv", ".txt"):
             sep = "," if suffix == ".csv" else "\t"
             # Strings everywhere: ids such as "00123" must not turn into numbers.
             df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=True)
         else:
-            raise DataError(table, f"{path}: unsupported file type {suffix!r} (use .parquet, .csv or .tsv)")
+            raise DataError(table, f"{path}: unsupported file type {suffix!r} (use .parquet, .csv, .tsv or RecBole's .inter/.item/.user)")
     except DataError:
         raise
     except (OSError, pa.ArrowException, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

@@ -21,6 +21,9 @@ from aktrec.errors import DataError
 
 PREPARED_KIND = "prepared"
 MAX_SAMPLING_ROUNDS = 50
+# A sampled negative belongs to the slice of the impression it was drawn for: its tail-item
+# flag is its positive's item's (a helper column, not part of DATA).
+SLICE_ITEM = "slice_item_id"
 
 
 @dataclass
@@ -103,6 +106,7 @@ def sample_negatives(
         S.TS: source[S.TS].to_numpy(),
         S.LABEL: np.zeros(int(keep.sum()), dtype=np.int8),
         S.IS_SAMPLED: True,
+        SLICE_ITEM: source[S.ITEM_ID].to_numpy(),
     })
 
 
@@ -115,9 +119,11 @@ def training_activity(train: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
 def add_tail_flags(samples: pd.DataFrame, user_counts: pd.Series, item_counts: pd.Series, config: PrepareConfig) -> pd.DataFrame:
     """Tail user: fewer training interactions than the threshold; tail item likewise with
-    exposures; tail sample: tail user or tail item. Unseen ids count zero (always tail)."""
+    exposures; tail sample: tail user or tail item. Unseen ids count zero (always tail). A
+    sampled negative takes the item flag of the positive it was drawn for (`SLICE_ITEM`)."""
     users = samples[S.USER_ID].map(user_counts).fillna(0).to_numpy()
-    items = samples[S.ITEM_ID].map(item_counts).fillna(0).to_numpy()
+    slice_item = samples[SLICE_ITEM].fillna(samples[S.ITEM_ID]) if SLICE_ITEM in samples else samples[S.ITEM_ID]
+    items = slice_item.map(item_counts).fillna(0).to_numpy()
     samples[S.IS_TAIL_USER] = users < config.tail.tail_user_max_interactions
     samples[S.IS_TAIL_ITEM] = items < config.tail.tail_item_max_exposures
     samples[S.IS_TAIL_SAMPLE] = samples[S.IS_TAIL_USER] | samples[S.IS_TAIL_ITEM]

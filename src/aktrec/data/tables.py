@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aktrec.data.contract import (
     TsFormat,
+    is_atomic_file,
     normalize_interactions,
     normalize_items,
     normalize_users,
@@ -22,8 +23,11 @@ def import_tables(
     rename: dict[str, str] | None = None,
     ts_format: TsFormat = "auto",
 ) -> RawData:
-    """Read, rename and normalize the tables; nothing is written here."""
+    """Read, rename and normalize the tables; nothing is written here. A RecBole `.inter`
+    file's timestamps are unix seconds unless `ts_format` says otherwise."""
     rename = rename or {}
+    if ts_format == "auto" and is_atomic_file(interactions):
+        ts_format = "unix-s"
     interactions_table, ts_kind = normalize_interactions(
         rename_columns(read_table(interactions, "interactions"), rename), ts_format
     )

@@ -2,9 +2,11 @@
 
 Snapshot k holds what was known at grid[k]: aggregates of observed *training* events with
 ts < grid[k]. An event becomes visible at the first grid point after it, so no sample ever
-reads its own label, a later event, or a test label. Views whose values change only with
-events (cross counts, sequences) get a row only when they change; Feast's point-in-time join
-picks the latest row at or before each sample's time.
+reads its own label, a later event, or a test label. Every time-dependent view gets a row only
+where its value changes (an event becomes visible, or leaves the recent window), and Feast's
+point-in-time join picks the latest row at or before each sample's time; what does not depend
+on time (semantic IDs, representations, cluster size and mean representation) is one row per
+key. Rows and memory grow with events and keys, never with entities x snapshots.
 """
 
 from __future__ import annotations
@@ -72,70 +74,115 @@ def _smoothed_ctr(clicks: np.ndarray, exposures: np.ndarray, prior: np.ndarray, 
     return (clicks + strength * prior) / (exposures + strength)
 
 
-def activity_matrices(entity: np.ndarray, n: int, events: pd.DataFrame, grid: pd.DatetimeIndex, tail_threshold: int,
-                      config: FeatureConfig) -> dict[str, np.ndarray]:
-    """Per entity and snapshot (N, K) activity features (names in `N.ACTIVITY`)."""
-    k = len(grid)
+def global_prior(visible: np.ndarray, label: np.ndarray, k: int) -> np.ndarray:
+    """The CTR every smoothed rate shrinks towards, as of each of the K snapshots (0.5 before
+    any event). `visible`: snapshot index of each event, all < k."""
+    exposures = np.bincount(visible, minlength=k).cumsum()
+    clicks = np.bincount(visible, weights=label, minlength=k).cumsum()
+    return np.where(exposures > 0, clicks / np.maximum(exposures, 1), 0.5)
+
+
+def _cumulative_at(keys: np.ndarray, cumulative: np.ndarray, probe: np.ndarray, group_start: np.ndarray) -> np.ndarray:
+    """For sorted `keys` (entity·K + snapshot) with per-entity running totals, the total at each
+    `probe` key: the last key at or before it of the same entity, or 0 when there is none."""
+    position = np.searchsorted(keys, probe, side="right") - 1
+    found = (position >= 0) & (keys[np.maximum(position, 0)] >= group_start)
+    return np.where(found, cumulative[np.maximum(position, 0)], 0.0)
+
+
+def activity_rows(entity: np.ndarray, events: pd.DataFrame, grid: pd.DatetimeIndex, tail_threshold: int,
+                  config: FeatureConfig) -> pd.DataFrame:
+    """Activity features (names in `N.ACTIVITY`) of each entity, one row per snapshot at which
+    they change: where one of its events becomes visible, and where one leaves the recent
+    window. Memory and rows grow with the events, not with entities x snapshots.
+
+    Columns: `entity` (index into the caller's ids), `snapshot` (index into `grid`), features.
+    Rates are smoothed towards the global CTR as of the row's snapshot.
+    """
+    k, window = len(grid), config.window_snapshots
     visible = visible_from(events[S.TS], grid)
     inside = visible < k
-    entity, visible, label = entity[inside], visible[inside], events[S.LABEL].to_numpy()[inside]
-    ts = _ts_ns(events[S.TS])[inside]
-    exposures = np.zeros((n, k))
-    clicks = np.zeros((n, k))
-    last = np.full((n, k), np.iinfo(np.int64).min, dtype=np.int64)
-    np.add.at(exposures, (entity, visible), 1)
-    np.add.at(clicks, (entity, visible), label)
-    np.maximum.at(last, (entity, visible), ts)
-    exposures, clicks, last = exposures.cumsum(axis=1), clicks.cumsum(axis=1), np.maximum.accumulate(last, axis=1)
-    window = config.window_snapshots
-
-    def recent(cumulative: np.ndarray) -> np.ndarray:
-        shifted = np.zeros_like(cumulative)
-        shifted[:, window:] = cumulative[:, :-window]
-        return cumulative - shifted
-
-    total_exposures, total_clicks = exposures.sum(axis=0), clicks.sum(axis=0)
-    prior = np.where(total_exposures > 0, total_clicks / np.maximum(total_exposures, 1), 0.5)  # as of each snapshot
-    recent_exposures, recent_clicks = recent(exposures), recent(clicks)
-    grid_ns = _grid_ns(grid)
-    period = np.diff(grid_ns).mean() if len(grid_ns) > 1 else 1.0
-    since = np.where(last > np.iinfo(np.int64).min, (grid_ns[None, :] - last) / period, np.arange(k)[None, :] + 1.0)
-    return {
-        "exposures": exposures, "clicks": clicks,
-        "ctr": _smoothed_ctr(clicks, exposures, prior, config.ctr_prior_strength),
-        "recent_exposures": recent_exposures, "recent_clicks": recent_clicks,
-        "recent_ctr": _smoothed_ctr(recent_clicks, recent_exposures, prior, config.ctr_prior_strength),
-        "periods_since_last": since,
-        "activity_level": np.minimum(np.floor(np.log2(1 + exposures)), 10),
-        "is_tail": (exposures < tail_threshold).astype(float),
-    }
+    label = events[S.LABEL].to_numpy().astype(float)
+    prior = global_prior(visible[inside], label[inside], k)
+    keys, inverse = np.unique(entity[inside].astype(np.int64) * k + visible[inside], return_inverse=True)
+    exposures = np.bincount(inverse, minlength=len(keys)).astype(float)
+    clicks = np.bincount(inverse, weights=label[inside], minlength=len(keys))
+    owner = keys // k
+    first_of_owner = np.r_[True, owner[1:] != owner[:-1]]
+    start = np.maximum.accumulate(np.where(first_of_owner, np.arange(len(keys)), 0))
+    cum_exposures = exposures.cumsum() - np.r_[0.0, exposures.cumsum()][start]
+    cum_clicks = clicks.cumsum() - np.r_[0.0, clicks.cumsum()][start]
+    expiring = keys[(keys % k) + window < k] + window
+    change = np.unique(np.concatenate([keys, expiring]))
+    change_owner, snapshot = change // k, change % k
+    owner_start = change_owner * k
+    at = {name: _cumulative_at(keys, values, change, owner_start) for name, values in
+          (("exposures", cum_exposures), ("clicks", cum_clicks))}
+    before_window = np.where(snapshot >= window, change - window, -1)
+    recent = {name: at[name] - np.where(before_window >= 0, _cumulative_at(keys, values, before_window, owner_start), 0.0)
+              for name, values in (("exposures", cum_exposures), ("clicks", cum_clicks))}
+    strength = config.ctr_prior_strength
+    return pd.DataFrame({
+        "entity": change_owner, "snapshot": snapshot,
+        "exposures": at["exposures"], "clicks": at["clicks"],
+        "ctr": _smoothed_ctr(at["clicks"], at["exposures"], prior[snapshot], strength),
+        "recent_exposures": recent["exposures"], "recent_clicks": recent["clicks"],
+        "recent_ctr": _smoothed_ctr(recent["clicks"], recent["exposures"], prior[snapshot], strength),
+        "activity_level": np.minimum(np.floor(np.log2(1 + at["exposures"])), 10),
+        "is_tail": (at["exposures"] < tail_threshold).astype(float),
+    })
 
 
-def _rows(ids: np.ndarray, grid: pd.DatetimeIndex, matrices: dict[str, np.ndarray], keep: np.ndarray, id_column: str) -> pd.DataFrame:
-    """(N, K) matrices -> one row per kept (entity, snapshot)."""
-    entity, snapshot = np.nonzero(keep)
-    frame = pd.DataFrame({id_column: ids[entity], N.EVENT_TIMESTAMP: grid[snapshot]})
-    for name, matrix in matrices.items():
-        frame[name] = matrix[entity, snapshot]
-    return frame
+# What an entity reads before any of its events is visible; the cluster average starts from it.
+UNSEEN = {"exposures": 0.0, "clicks": 0.0, "recent_exposures": 0.0, "recent_clicks": 0.0, "activity_level": 0.0,
+          "is_tail": 1.0}
 
 
-def cluster_average_rows(matrices: dict[str, np.ndarray], sem: SemanticTables, grid: pd.DatetimeIndex, key: str) -> pd.DataFrame:
-    """Eq. 9: every activity feature and the representation averaged over each cluster, per snapshot."""
+def cluster_activity_rows(activity: pd.DataFrame, member_cluster: np.ndarray, prior: np.ndarray,
+                          config: FeatureConfig) -> pd.DataFrame:
+    """Eq. 9 over time: the activity features averaged over every member of each cluster
+    (members without visible events count as unseen), one row per cluster at the first
+    snapshot and wherever a member changes. Each member change adds its difference to its
+    cluster's running sums, so nothing is (clusters x snapshots). The cluster's rates are the
+    smoothed rates of its average counts.
+
+    `activity`: `activity_rows` output; `member_cluster`: (N,) cluster index of each entity.
+    Columns: `cluster` (index), `snapshot`, `avg_<feature>`.
+    """
+    n_clusters = int(member_cluster.max()) + 1 if len(member_cluster) else 0
+    size = np.bincount(member_cluster, minlength=n_clusters).astype(float)
+    k = len(prior)
+    rows = activity.sort_values(["entity", "snapshot"], kind="stable")
+    first_of_member = np.r_[True, rows["entity"].to_numpy()[1:] != rows["entity"].to_numpy()[:-1]]
+    cluster = member_cluster[rows["entity"].to_numpy()]
+    change_keys = cluster.astype(np.int64) * k + rows["snapshot"].to_numpy()
+    start_keys = np.arange(n_clusters, dtype=np.int64) * k  # every cluster has a row at the first snapshot
+    keys, inverse = np.unique(np.concatenate([change_keys, start_keys]), return_inverse=True)
+    owner = keys // k
+    first_of_owner = np.r_[True, owner[1:] != owner[:-1]]
+    start = np.maximum.accumulate(np.where(first_of_owner, np.arange(len(keys)), 0))
+    out = pd.DataFrame({"cluster": owner, "snapshot": keys % k})
+    for name, unseen in UNSEEN.items():
+        values = rows[name].to_numpy()
+        previous = np.where(first_of_member, unseen, np.r_[unseen, values[:-1]])
+        delta = np.bincount(inverse[:len(change_keys)], weights=values - previous, minlength=len(keys))
+        running = delta.cumsum() - np.r_[0.0, delta.cumsum()][start]
+        out[f"avg_{name}"] = unseen + running / size[owner]
+    strength = config.ctr_prior_strength
+    snapshot_prior = prior[out["snapshot"].to_numpy()]
+    out["avg_ctr"] = _smoothed_ctr(out["avg_clicks"], out["avg_exposures"], snapshot_prior, strength)
+    out["avg_recent_ctr"] = _smoothed_ctr(out["avg_recent_clicks"], out["avg_recent_exposures"], snapshot_prior, strength)
+    return out[["cluster", "snapshot", *N.CLUSTER_AVG]]
+
+
+def cluster_profile(sem: SemanticTables, key: str, timestamp: pd.Timestamp) -> pd.DataFrame:
+    """What does not change over time: each cluster's size and mean representation, once."""
     clusters, member = np.unique(sem.cluster, return_inverse=True)
     size = np.bincount(member, minlength=len(clusters)).astype(float)
-    averaged = {}
-    for name, matrix in matrices.items():
-        sums = np.zeros((len(clusters), matrix.shape[1]))
-        np.add.at(sums, member, matrix)
-        averaged[f"avg_{name}"] = sums / size[:, None]
-    averaged["cluster_size"] = np.repeat(size[:, None], len(grid), axis=1)
-    frame = _rows(clusters, grid, averaged, np.ones((len(clusters), len(grid)), bool), key)
     embedding = np.zeros((len(clusters), sem.embeddings.shape[1]), dtype=np.float32)
-    np.add.at(embedding, member, sem.embeddings)
-    embedding /= size[:, None]
-    frame["avg_embedding"] = list(embedding[frame[key].map(pd.Series(np.arange(len(clusters)), index=clusters)).to_numpy()])
-    return frame[[key, N.EVENT_TIMESTAMP, *N.CLUSTER_AVG]]
+    np.add.at(embedding, member, sem.embeddings.astype(np.float32))
+    embedding /= size[:, None].astype(np.float32)
+    return pd.DataFrame({key: clusters, N.EVENT_TIMESTAMP: timestamp, "cluster_size": size, "avg_embedding": list(embedding)})
 
 
 def cross_rows(events: pd.DataFrame, keys: list[str], grid: pd.DatetimeIndex, config: FeatureConfig) -> pd.DataFrame:
@@ -147,8 +194,7 @@ def cross_rows(events: pd.DataFrame, keys: list[str], grid: pd.DatetimeIndex, co
     frame = frame[frame["visible"] < len(grid)]
     per_period = frame.groupby([*keys, "visible"], sort=True)[["exposures", "clicks"]].sum().reset_index()
     per_period[["exposures", "clicks"]] = per_period.groupby(keys)[["exposures", "clicks"]].cumsum()
-    totals = frame.groupby("visible")[["exposures", "clicks"]].sum().reindex(range(len(grid)), fill_value=0).cumsum()
-    prior = (totals["clicks"] / totals["exposures"].where(totals["exposures"] > 0)).fillna(0.5).to_numpy()
+    prior = global_prior(frame["visible"].to_numpy(), frame["clicks"].to_numpy(), len(grid))
     per_period["ctr"] = _smoothed_ctr(per_period["clicks"], per_period["exposures"], prior[per_period["visible"]], config.ctr_prior_strength)
     per_period[N.EVENT_TIMESTAMP] = grid[per_period.pop("visible").to_numpy()]
     return per_period[[*keys, N.EVENT_TIMESTAMP, *N.CROSS]]
@@ -177,20 +223,32 @@ def compute_features(data: PreparedData, users: SemanticTables, items: SemanticT
     events[N.USER_CLUSTER_ID] = users.lookup(events[S.USER_ID], users.cluster, -1)
     events[N.ITEM_CLUSTER_ID] = items.lookup(events[S.ITEM_ID], items.cluster, -1)
     events[N.ITEM_TOP_ID] = items.lookup(events[S.ITEM_ID], items.codes[:, 0].astype(np.int64), -1)
+    visible = visible_from(events[S.TS], grid)
+    inside = visible < len(grid)
+    prior = global_prior(visible[inside], events[S.LABEL].to_numpy()[inside].astype(float), len(grid))
     tail = data.card["tail"]
     views: dict[str, pd.DataFrame] = {}
     for kind, sem, id_column, threshold in (("user", users, S.USER_ID, tail["tail_user_max_interactions"]),
                                             ("item", items, S.ITEM_ID, tail["tail_item_max_exposures"])):
-        matrices = activity_matrices(sem.ids.get_indexer(events[id_column]), len(sem.ids), events, grid, threshold, config)
         ids = sem.ids.to_numpy()
-        views[f"{kind}_activity"] = _rows(ids, grid, matrices, matrices["exposures"] > 0, id_column)
+        entity = sem.ids.get_indexer(events[id_column])
+        known = entity >= 0
+        activity = activity_rows(entity[known], events[known], grid, threshold, config)
+        views[f"{kind}_activity"] = pd.DataFrame({id_column: ids[activity["entity"].to_numpy()],
+                                                  N.EVENT_TIMESTAMP: grid[activity["snapshot"].to_numpy()],
+                                                  **{name: activity[name].to_numpy() for name in N.ACTIVITY}})
         semantic = pd.DataFrame({id_column: ids, N.EVENT_TIMESTAMP: grid[0], "cluster_id": sem.cluster,
                                  "codes": list(sem.codes.astype(np.int64)), "embedding": list(sem.embeddings.astype(np.float32))})
         if kind == "item":
             semantic.insert(3, "top_id", sem.codes[:, 0].astype(np.int64))
         views[f"{kind}_semantic"] = semantic
         key = N.USER_CLUSTER_ID if kind == "user" else N.ITEM_CLUSTER_ID
-        views[f"{kind}_cluster_features"] = cluster_average_rows(matrices, sem, grid, key)
+        clusters, member_cluster = np.unique(sem.cluster, return_inverse=True)
+        averaged = cluster_activity_rows(activity, member_cluster, prior, config)
+        views[f"{kind}_cluster_features"] = pd.DataFrame({key: clusters[averaged["cluster"].to_numpy()],
+                                                          N.EVENT_TIMESTAMP: grid[averaged["snapshot"].to_numpy()],
+                                                          **{name: averaged[name].to_numpy() for name in N.CLUSTER_AVG}})
+        views[f"{kind}_cluster_profile"] = cluster_profile(sem, key, grid[0])
     views[N.CROSS_USER_ITEM_CLUSTER] = cross_rows(events, [S.USER_ID, N.ITEM_CLUSTER_ID], grid, config)
     views[N.CROSS_USER_CLUSTER_ITEM_CLUSTER] = cross_rows(events, [N.USER_CLUSTER_ID, N.ITEM_CLUSTER_ID], grid, config)
     clicks = events[events[S.LABEL] == 1]

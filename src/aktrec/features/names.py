@@ -19,8 +19,7 @@ ENTITIES = {"user": S.USER_ID, "item": S.ITEM_ID, "user_cluster": USER_CLUSTER_I
             "item_cluster": ITEM_CLUSTER_ID, "item_top": ITEM_TOP_ID}
 
 # Activity statistics shared by users and items (and averaged over clusters).
-ACTIVITY = ["exposures", "clicks", "ctr", "recent_exposures", "recent_clicks", "recent_ctr",
-            "periods_since_last", "activity_level", "is_tail"]
+ACTIVITY = ["exposures", "clicks", "ctr", "recent_exposures", "recent_clicks", "recent_ctr", "activity_level", "is_tail"]
 CROSS = ["exposures", "clicks", "ctr"]
 
 # Feature views: name -> (entities, feature names). Embedding columns are list<float32>.
@@ -30,6 +29,8 @@ USER_SEMANTIC = "user_semantic"
 ITEM_SEMANTIC = "item_semantic"
 USER_CLUSTER_AVG = "user_cluster_features"
 ITEM_CLUSTER_AVG = "item_cluster_features"
+USER_CLUSTER_PROFILE = "user_cluster_profile"
+ITEM_CLUSTER_PROFILE = "item_cluster_profile"
 CROSS_USER_ITEM_CLUSTER = "user_x_item_cluster"
 CROSS_USER_CLUSTER_ITEM_CLUSTER = "user_cluster_x_item_cluster"
 USER_SEQUENCE = "user_sequence"
@@ -37,7 +38,8 @@ CLUSTER_SEQUENCE = "user_cluster_top_sequence"
 
 SEMANTIC_USER = ["cluster_id", "codes", "embedding"]
 SEMANTIC_ITEM = ["cluster_id", "top_id", "codes", "embedding"]
-CLUSTER_AVG = ["cluster_size", *[f"avg_{name}" for name in ACTIVITY], "avg_embedding"]
+CLUSTER_AVG = [f"avg_{name}" for name in ACTIVITY]  # eq. 9 over time
+CLUSTER_PROFILE = ["cluster_size", "avg_embedding"]  # what a cluster is; no time dependence
 SEQUENCE = ["recent_items"]
 
 VIEWS: dict[str, tuple[list[str], list[str]]] = {
@@ -47,6 +49,8 @@ VIEWS: dict[str, tuple[list[str], list[str]]] = {
     ITEM_SEMANTIC: (["item"], SEMANTIC_ITEM),
     USER_CLUSTER_AVG: (["user_cluster"], CLUSTER_AVG),
     ITEM_CLUSTER_AVG: (["item_cluster"], CLUSTER_AVG),
+    USER_CLUSTER_PROFILE: (["user_cluster"], CLUSTER_PROFILE),
+    ITEM_CLUSTER_PROFILE: (["item_cluster"], CLUSTER_PROFILE),
     CROSS_USER_ITEM_CLUSTER: (["user", "item_cluster"], CROSS),
     CROSS_USER_CLUSTER_ITEM_CLUSTER: (["user_cluster", "item_cluster"], CROSS),
     USER_SEQUENCE: (["user"], SEQUENCE),

@@ -85,9 +85,11 @@ class OnlineFeatureReader:
         self.cache: dict[str, dict[tuple, list]] = {view: {} for view in SHARED_VIEWS}
         self.user_refs = [f"{view}:{feature}" for view in USER_VIEWS for feature in N.VIEWS[view][1]]
         self.cross_refs = [f"{CROSS_VIEW}:{feature}" for feature in N.VIEWS[CROSS_VIEW][1]]
+        item_clusters = [(int(c),) for c in np.unique(self.items.cluster)]
+        user_clusters = [(int(c),) for c in np.unique(self.users.cluster)]
         known = {N.ITEM_ACTIVITY: [(i,) for i in self.items.ids], N.ITEM_SEMANTIC: [(i,) for i in self.items.ids],
-                 N.ITEM_CLUSTER_AVG: [(int(c),) for c in np.unique(self.items.cluster)],
-                 N.USER_CLUSTER_AVG: [(int(c),) for c in np.unique(self.users.cluster)]}
+                 N.ITEM_CLUSTER_AVG: item_clusters, N.ITEM_CLUSTER_PROFILE: item_clusters,
+                 N.USER_CLUSTER_AVG: user_clusters, N.USER_CLUSTER_PROFILE: user_clusters}
         for view, keys in known.items():
             self._fill(view, keys)
         log.info("feature cache: %s rows from %s in %.1fs", f"{sum(len(c) for c in self.cache.values()):,}", self.repo,
