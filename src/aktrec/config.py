@@ -76,14 +76,27 @@ class TailConfig:
 
 @dataclass(frozen=True)
 class SplitConfig:
+    """Test window, and which training events build representations vs train the CTR model.
+
+    Whatever a CTR training sample reads must come from events before it (DESIGN §1.1), and
+    representations (item prompts' activity words, co-occurrence alignment, user histories,
+    hence semantic IDs) are one vector per entity. So they are built from *representation
+    events* only, and the CTR model trains on the samples after them: with a time split, the
+    first `representation_share` of the training events (by time) vs the rest; with
+    leave-last-out, every user's training events but the last vs the last.
+    """
+
     method: Literal["time", "leave-last-out"] = "time"
     test_days: float = 3.0  # time split: the last `test_days` days are the test window
+    representation_share: float = 0.5  # time split: share of training events before the CTR samples
 
     def __post_init__(self) -> None:
         if self.method not in ("time", "leave-last-out"):
             raise AktrecError(f"split: unknown method {self.method!r} (use 'time' or 'leave-last-out')")
         if self.test_days <= 0:
             raise AktrecError(f"split: test_days must be > 0, got {self.test_days}")
+        if not 0.0 <= self.representation_share < 1.0:
+            raise AktrecError(f"split: representation_share must be in [0, 1), got {self.representation_share}")
 
 
 @dataclass(frozen=True)
@@ -203,11 +216,11 @@ class FeatureConfig:
 
     Features of snapshot s are computed from observed *training* events with ts < s, so a
     sample reads only its past and never a test label. Time data snapshots every
-    `snapshot_days`; ordinal data (no real time) uses `ordinal_snapshots` evenly spaced cuts.
+    `snapshot_days`; ordinal data (no real time) steps with each user's positions
+    (`features.compute.clocks`).
     """
 
     snapshot_days: float = 1.0
-    ordinal_snapshots: int = 20
     window_snapshots: int = 7  # "recent" window, in snapshot periods (7 days by default)
     ctr_prior_strength: float = 10.0  # CTRs shrink towards the global rate by this many exposures
     user_sequence_length: int = 20

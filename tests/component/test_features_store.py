@@ -114,7 +114,7 @@ def test_rematerialize_is_idempotent_and_a_failed_run_keeps_the_old_store(repo, 
     def crash(*args, **kwargs):
         raise RuntimeError("killed during materialization")
 
-    monkeypatch.setattr(FeatureStore, "materialize", crash)
+    monkeypatch.setattr(FeatureStore, "write_to_online_store", crash)
     with pytest.raises(RuntimeError):
         main(["features", "materialize", "--data", str(planted_emb / "data"), "--sids", str(planted_emb / "sid"), "--repo", str(repo)])
     monkeypatch.undo()

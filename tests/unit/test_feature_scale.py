@@ -29,7 +29,7 @@ def decade():
                           S.ITEM_ID: rng.choice([f"i{i}" for i in range(9)], n), S.TS: ts,
                           S.LABEL: rng.integers(0, 2, n).astype(np.int8), S.IS_SAMPLED: False})
     cutoff = ts.max() + pd.Timedelta(days=1)
-    data = PreparedData(train=train, test=train.iloc[:0], items=None, users=None, card={"tail": TAIL}, cutoff=cutoff)
+    data = PreparedData(train=train, test=train.iloc[:0], items=None, users=None, card={"tail": TAIL, "timestamps": "time"}, cutoff=cutoff)
 
     def tables(prefix: str, count: int, clusters: int) -> SemanticTables:
         return SemanticTables(ids=pd.Index([f"{prefix}{i}" for i in range(count)]),
@@ -37,7 +37,7 @@ def decade():
                               embeddings=rng.normal(size=(count, 4)).astype(np.float32))
 
     users, items = tables("u", 12, 4), tables("i", 9, 3)
-    views, grid = compute_features(data, users, items, CONFIG, "time")
+    views, grid = compute_features(data, users, items, CONFIG)
     return train, users, items, views, grid
 
 

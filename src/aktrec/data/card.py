@@ -49,6 +49,7 @@ def build_card(
     train_clicks: pd.Series,
     config: PrepareConfig,
     cutoff: pd.Timestamp | None,
+    representation_cutoff: pd.Timestamp | None,
 ) -> dict[str, Any]:
     interactions = raw.interactions
     users_seen = interactions[S.USER_ID].unique()
@@ -84,7 +85,12 @@ def build_card(
             "share_items_under_10_interactions": float(np.mean(all_item_counts < 10)),
             "share_users_under_10_interactions": float(np.mean(all_user_counts < 10)),
         },
-        "split": {**to_dict(config.split), "cutoff": str(cutoff) if cutoff is not None else None},
+        "split": {**to_dict(config.split), "cutoff": str(cutoff) if cutoff is not None else None,
+                  "representation_cutoff": str(representation_cutoff) if representation_cutoff is not None else None,
+                  "representation_rule": (f"representations from training events before {representation_cutoff}, "
+                                          "CTR training samples from then on") if representation_cutoff is not None else
+                                         ("representations from each user's training events but the last, "
+                                          "CTR training samples: each user's last training interaction")},
         "negatives": to_dict(config.negatives) if raw.positives_only else None,
         "tail": {
             **to_dict(tail),
@@ -127,6 +133,7 @@ def render_card_markdown(card: dict[str, Any]) -> str:
         f"- Labels: {card['labels']}",
         f"- Timestamps: {card['timestamps_note']}",
         f"- Split: {card['split']['method']}" + (f", test from {card['split']['cutoff']}" if card["split"]["cutoff"] else ""),
+        f"- Training: {card['split']['representation_rule']}",
     ]
     if card["negatives"]:
         neg = card["negatives"]

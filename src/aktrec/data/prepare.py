@@ -24,6 +24,10 @@ MAX_SAMPLING_ROUNDS = 50
 # A sampled negative belongs to the slice of the impression it was drawn for: its tail-item
 # flag is its positive's item's (a helper column, not part of DATA).
 SLICE_ITEM = "slice_item_id"
+# Ordinal test samples move this far past every training position, so that a feature view
+# not keyed by the user can hold "all of training" for them and "representation events only"
+# for training samples, without one position clock shared by all users (features.compute).
+ORDINAL_TEST_OFFSET = pd.Timedelta(seconds=10**9)
 
 
 @dataclass
@@ -39,6 +43,39 @@ class PreparedData:
     def positives_only(self) -> bool:
         """True when negatives were sampled (the raw data held clicks only)."""
         return self.card["negatives"] is not None
+
+    @property
+    def ordinal(self) -> bool:
+        return self.card["timestamps"] == "ordinal"
+
+    def ctr_samples(self) -> np.ndarray:
+        """(len(train),) bool: the training rows the CTR model learns from (SplitConfig)."""
+        return ctr_sample_mask(self.train, self.card["split"].get("representation_cutoff"))
+
+    def representation_events(self) -> pd.DataFrame:
+        """Observed training events that representations may be built from: none of them is,
+        or comes after, a CTR training sample."""
+        train = self.train
+        return train[~self.ctr_samples() & ~train[S.IS_SAMPLED].to_numpy()]
+
+
+def ctr_sample_mask(train: pd.DataFrame, representation_cutoff: str | None) -> np.ndarray:
+    """Time split: samples at or after the representation cutoff. Leave-last-out (no cutoff):
+    each user's rows from the user's last observed training positive on (with its negatives)."""
+    if representation_cutoff is not None:
+        return (train[S.TS] >= pd.Timestamp(representation_cutoff)).to_numpy()
+    observed = train[~train[S.IS_SAMPLED] & (train[S.LABEL] == 1)]
+    anchor = train[S.USER_ID].map(observed.groupby(S.USER_ID)[S.TS].max())
+    return (train[S.TS] >= anchor).to_numpy()
+
+
+def representation_cutoff(train: pd.DataFrame, config: PrepareConfig) -> pd.Timestamp | None:
+    """Time split: the instant before which the first `representation_share` of observed
+    training events lie (None for leave-last-out, whose rule is per user)."""
+    if config.split.method != "time":
+        return None
+    observed = train.loc[~train[S.IS_SAMPLED], S.TS].sort_values(kind="stable")
+    return observed.iloc[int(config.split.representation_share * (len(observed) - 1))]
 
 
 def split(interactions: pd.DataFrame, config: PrepareConfig, ts_kind: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp | None]:
@@ -64,7 +101,10 @@ def split(interactions: pd.DataFrame, config: PrepareConfig, ts_kind: str) -> tu
     is_test = ((interactions[S.TS] >= user_anchor) & has_earlier).to_numpy()
     if not is_test.any():
         raise DataError("interactions", "leave-last-out finds no user with two or more interactions", column=S.USER_ID)
-    return interactions[~is_test], interactions[is_test], None
+    test = interactions[is_test]
+    if ts_kind == "ordinal":
+        test = test.assign(**{S.TS: test[S.TS] + ORDINAL_TEST_OFFSET})
+    return interactions[~is_test], test, None
 
 
 def sample_negatives(
@@ -152,7 +192,8 @@ def prepare(raw: RawData, config: PrepareConfig = PrepareConfig()) -> PreparedDa
         next_row_id += len(frame)
         frames.append(frame[S.SAMPLES.names])
     train, test = frames
-    card = build_card(raw, train, test, user_counts, item_counts, train_clicks, config, cutoff)
+    card = build_card(raw, train, test, user_counts, item_counts, train_clicks, config, cutoff,
+                      representation_cutoff(train, config))
     return PreparedData(train=train, test=test, items=raw.items, users=raw.users, card=card, cutoff=cutoff)
 
 

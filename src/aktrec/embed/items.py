@@ -100,7 +100,8 @@ def embed_items(data: PreparedData, config: ItemEmbedConfig, progress: bool = Fa
     started = time.perf_counter()
     items = item_table(data)
     item_index = pd.Index(items[S.ITEM_ID])
-    activity = item_activity(data.train, item_index, data.positives_only)
+    events = data.representation_events()  # never a CTR training sample's own label (SplitConfig)
+    activity = item_activity(events, item_index, data.positives_only)
     torch.manual_seed(config.seed)  # the head's initialisation: same seed, same embeddings
     encoder = ContentEncoder(config.encoder)
     embedder = ItemEmbedder(encoder, ProjectionHead(encoder.dim), ActivityLevels.fit(activity, config.activity_levels),
@@ -112,7 +113,7 @@ def embed_items(data: PreparedData, config: ItemEmbedConfig, progress: bool = Fa
     encoded_at = time.perf_counter()
 
     rng = np.random.default_rng(config.seed)
-    pairs = mine_pairs(data.train, item_index, config.pair_window, config.pair_min_count).head(config.max_pairs)
+    pairs = mine_pairs(events, item_index, config.pair_window, config.pair_min_count).head(config.max_pairs)
     train_pairs, held_out = split_pairs(pairs, config.holdout_fraction, rng)
     recall_before = recall_at_k(base, held_out, config.recall_k)
     losses: list[float] = []

@@ -19,9 +19,12 @@ from aktrec.embed.stage import EMB_KIND, embedding_table
 
 
 def write_planted_embeddings(data: PreparedData, out: Path, dim: int = 24, noise: float = 0.2, seed: int = 0) -> Path:
-    """An EMB artifact at `out` for the items and users of `data` (which must have both tables)."""
+    """An EMB artifact at `out` for the items (`data` must have their table, with categories)
+    and users of `data` (its users table, or every user of its samples)."""
     rng = np.random.default_rng(seed)
-    items, users = data.items.to_pandas(), data.users.to_pandas()
+    items = data.items.to_pandas()
+    users = (data.users.to_pandas() if data.users is not None else
+             pd.DataFrame({S.USER_ID: pd.unique(pd.concat([data.train[S.USER_ID], data.test[S.USER_ID]]))}))
     leaf = items[S.CATEGORY].map(lambda path: path[-1])
     centers = {name: rng.normal(size=dim) for name in leaf.unique()}
     item_vectors = np.stack([centers[name] for name in leaf]) + noise * rng.normal(size=(len(items), dim))

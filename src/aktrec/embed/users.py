@@ -138,9 +138,10 @@ def user_profiles(data: PreparedData, user_ids: pd.Index) -> list[dict[str, Any]
 
 
 def _clicks(data: PreparedData, catalog: ItemCatalog) -> pd.DataFrame:
-    """Observed training clicks sorted by user and time, with item positions in `catalog`."""
-    train = data.train
-    clicks = train[(train[S.LABEL] == 1) & ~train[S.IS_SAMPLED]].sort_values([S.USER_ID, S.TS, S.ROW_ID], kind="stable")
+    """Observed clicks of the representation events (never a CTR training sample), sorted by
+    user and time, with item positions in `catalog`."""
+    train = data.representation_events()
+    clicks = train[train[S.LABEL] == 1].sort_values([S.USER_ID, S.TS, S.ROW_ID], kind="stable")
     clicks = clicks[[S.USER_ID, S.ITEM_ID]].reset_index(drop=True)
     clicks["item"] = catalog.index.get_indexer(clicks[S.ITEM_ID])
     clicks["position"] = clicks.groupby(S.USER_ID).cumcount()

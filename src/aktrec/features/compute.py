@@ -18,7 +18,7 @@ import pandas as pd
 
 from aktrec import schemas as S
 from aktrec.config import FeatureConfig
-from aktrec.data.prepare import PreparedData
+from aktrec.data.prepare import ORDINAL_TEST_OFFSET, PreparedData
 from aktrec.features import names as N
 
 
@@ -39,12 +39,12 @@ class SemanticTables:
 
 
 def snapshot_grid(train: pd.DataFrame, ts_kind: str, cutoff: pd.Timestamp | None, config: FeatureConfig) -> pd.DatetimeIndex:
-    """Snapshot times: daily (time data) or evenly spaced (ordinal data), ending at the
+    """Snapshot times: daily (time data) or one per position (ordinal data), ending at the
     cutoff or just after the last training event, so the last snapshot sees all of training."""
     first, last = train[S.TS].min(), train[S.TS].max()
     end = cutoff if cutoff is not None else last + pd.Timedelta(microseconds=1)
     if ts_kind == "ordinal":
-        grid = pd.date_range(first, end, periods=config.ordinal_snapshots + 1)
+        grid = pd.date_range(first, last + pd.Timedelta(seconds=1), freq="s")
     else:
         period = pd.Timedelta(days=config.snapshot_days)
         grid = pd.date_range(first.floor("D"), end, freq=period)
@@ -56,6 +56,42 @@ def snapshot_grid(train: pd.DataFrame, ts_kind: str, cutoff: pd.Timestamp | None
 def observed_events(data: PreparedData) -> pd.DataFrame:
     train = data.train
     return train.loc[~train[S.IS_SAMPLED], [S.USER_ID, S.ITEM_ID, S.TS, S.LABEL]].reset_index(drop=True)
+
+
+@dataclass
+class Clock:
+    """Events with the times a family of views sees them at, the snapshot grid, and the
+    global CTR prior as of each snapshot."""
+
+    events: pd.DataFrame
+    grid: pd.DatetimeIndex
+    prior: np.ndarray
+
+    @classmethod
+    def of(cls, events: pd.DataFrame, grid: pd.DatetimeIndex) -> "Clock":
+        visible = visible_from(events[S.TS], grid)
+        inside = visible < len(grid)
+        return cls(events, grid, global_prior(visible[inside], events[S.LABEL].to_numpy()[inside].astype(float), len(grid)))
+
+
+def clocks(data: PreparedData, events: pd.DataFrame, config: FeatureConfig) -> tuple[Clock, Clock]:
+    """The clock of views keyed by the user, and of views shared by users (items, clusters).
+
+    Time data: one clock, the daily grid. Ordinal data has no clock shared by users: a user's
+    own views step with that user's positions, and the shared views have two snapshots, the
+    representation events at the first position (what training samples read: never their own
+    or another CTR training sample's label) and all of training where the test samples sit
+    (`ORDINAL_TEST_OFFSET`), which is also what serving reads.
+    """
+    grid = snapshot_grid(events, data.card["timestamps"], data.cutoff, config)
+    user_clock = Clock.of(events, grid)
+    if not data.ordinal:
+        return user_clock, user_clock
+    start = grid[0]
+    shared_grid = pd.DatetimeIndex([start, start + ORDINAL_TEST_OFFSET])
+    is_representation = ~data.ctr_samples()[~data.train[S.IS_SAMPLED].to_numpy()]
+    just_before = np.where(is_representation, shared_grid[0], shared_grid[1]) - pd.Timedelta(microseconds=1)
+    return user_clock, Clock.of(events.assign(**{S.TS: just_before}), shared_grid)
 
 
 def _grid_ns(grid: pd.DatetimeIndex) -> np.ndarray:
@@ -91,19 +127,21 @@ def _cumulative_at(keys: np.ndarray, cumulative: np.ndarray, probe: np.ndarray, 
 
 
 def activity_rows(entity: np.ndarray, events: pd.DataFrame, grid: pd.DatetimeIndex, tail_threshold: int,
-                  config: FeatureConfig) -> pd.DataFrame:
+                  config: FeatureConfig, prior: np.ndarray | None = None) -> pd.DataFrame:
     """Activity features (names in `N.ACTIVITY`) of each entity, one row per snapshot at which
     they change: where one of its events becomes visible, and where one leaves the recent
     window. Memory and rows grow with the events, not with entities x snapshots.
 
     Columns: `entity` (index into the caller's ids), `snapshot` (index into `grid`), features.
-    Rates are smoothed towards the global CTR as of the row's snapshot.
+    Rates are smoothed towards `prior` (the global CTR as of each snapshot; by default that of
+    `events`) as of the row's snapshot.
     """
     k, window = len(grid), config.window_snapshots
     visible = visible_from(events[S.TS], grid)
     inside = visible < k
     label = events[S.LABEL].to_numpy().astype(float)
-    prior = global_prior(visible[inside], label[inside], k)
+    if prior is None:  # the prior of these events alone
+        prior = global_prior(visible[inside], label[inside], k)
     keys, inverse = np.unique(entity[inside].astype(np.int64) * k + visible[inside], return_inverse=True)
     exposures = np.bincount(inverse, minlength=len(keys)).astype(float)
     clicks = np.bincount(inverse, weights=label[inside], minlength=len(keys))
@@ -185,7 +223,8 @@ def cluster_profile(sem: SemanticTables, key: str, timestamp: pd.Timestamp) -> p
     return pd.DataFrame({key: clusters, N.EVENT_TIMESTAMP: timestamp, "cluster_size": size, "avg_embedding": list(embedding)})
 
 
-def cross_rows(events: pd.DataFrame, keys: list[str], grid: pd.DatetimeIndex, config: FeatureConfig) -> pd.DataFrame:
+def cross_rows(events: pd.DataFrame, keys: list[str], grid: pd.DatetimeIndex, config: FeatureConfig,
+               prior: np.ndarray | None = None) -> pd.DataFrame:
     """Cumulative exposures/clicks/CTR per key combination, a row whenever they change."""
     frame = events[keys].copy()
     frame["visible"] = visible_from(events[S.TS], grid)
@@ -194,7 +233,8 @@ def cross_rows(events: pd.DataFrame, keys: list[str], grid: pd.DatetimeIndex, co
     frame = frame[frame["visible"] < len(grid)]
     per_period = frame.groupby([*keys, "visible"], sort=True)[["exposures", "clicks"]].sum().reset_index()
     per_period[["exposures", "clicks"]] = per_period.groupby(keys)[["exposures", "clicks"]].cumsum()
-    prior = global_prior(frame["visible"].to_numpy(), frame["clicks"].to_numpy(), len(grid))
+    if prior is None:
+        prior = global_prior(frame["visible"].to_numpy(), frame["clicks"].to_numpy(), len(grid))
     per_period["ctr"] = _smoothed_ctr(per_period["clicks"], per_period["exposures"], prior[per_period["visible"]], config.ctr_prior_strength)
     per_period[N.EVENT_TIMESTAMP] = grid[per_period.pop("visible").to_numpy()]
     return per_period[[*keys, N.EVENT_TIMESTAMP, *N.CROSS]]
@@ -215,17 +255,15 @@ def sequence_rows(clicks: pd.DataFrame, keys: list[str], grid: pd.DatetimeIndex,
     return frame
 
 
-def compute_features(data: PreparedData, users: SemanticTables, items: SemanticTables, config: FeatureConfig,
-                     ts_kind: str) -> tuple[dict[str, pd.DataFrame], pd.DatetimeIndex]:
-    """Every feature view's offline table, keyed as in `names.VIEWS`, and the snapshot grid."""
+def compute_features(data: PreparedData, users: SemanticTables, items: SemanticTables,
+                     config: FeatureConfig) -> tuple[dict[str, pd.DataFrame], pd.DatetimeIndex]:
+    """Every feature view's offline table, keyed as in `names.VIEWS`, and the snapshot times."""
     events = observed_events(data)
-    grid = snapshot_grid(events, ts_kind, data.cutoff, config)
     events[N.USER_CLUSTER_ID] = users.lookup(events[S.USER_ID], users.cluster, -1)
     events[N.ITEM_CLUSTER_ID] = items.lookup(events[S.ITEM_ID], items.cluster, -1)
     events[N.ITEM_TOP_ID] = items.lookup(events[S.ITEM_ID], items.codes[:, 0].astype(np.int64), -1)
-    visible = visible_from(events[S.TS], grid)
-    inside = visible < len(grid)
-    prior = global_prior(visible[inside], events[S.LABEL].to_numpy()[inside].astype(float), len(grid))
+    own, shared = clocks(data, events, config)
+    start = own.grid[0]
     tail = data.card["tail"]
     views: dict[str, pd.DataFrame] = {}
     for kind, sem, id_column, threshold in (("user", users, S.USER_ID, tail["tail_user_max_interactions"]),
@@ -233,25 +271,35 @@ def compute_features(data: PreparedData, users: SemanticTables, items: SemanticT
         ids = sem.ids.to_numpy()
         entity = sem.ids.get_indexer(events[id_column])
         known = entity >= 0
-        activity = activity_rows(entity[known], events[known], grid, threshold, config)
-        views[f"{kind}_activity"] = pd.DataFrame({id_column: ids[activity["entity"].to_numpy()],
-                                                  N.EVENT_TIMESTAMP: grid[activity["snapshot"].to_numpy()],
-                                                  **{name: activity[name].to_numpy() for name in N.ACTIVITY}})
-        semantic = pd.DataFrame({id_column: ids, N.EVENT_TIMESTAMP: grid[0], "cluster_id": sem.cluster,
+
+        def activity(clock: Clock) -> pd.DataFrame:
+            return activity_rows(entity[known], clock.events[known], clock.grid, threshold, config, clock.prior)
+
+        clock = own if kind == "user" else shared
+        rows = activity(clock)
+        views[f"{kind}_activity"] = pd.DataFrame({id_column: ids[rows["entity"].to_numpy()],
+                                                  N.EVENT_TIMESTAMP: clock.grid[rows["snapshot"].to_numpy()],
+                                                  **{name: rows[name].to_numpy() for name in N.ACTIVITY}})
+        semantic = pd.DataFrame({id_column: ids, N.EVENT_TIMESTAMP: start, "cluster_id": sem.cluster,
                                  "codes": list(sem.codes.astype(np.int64)), "embedding": list(sem.embeddings.astype(np.float32))})
         if kind == "item":
             semantic.insert(3, "top_id", sem.codes[:, 0].astype(np.int64))
         views[f"{kind}_semantic"] = semantic
         key = N.USER_CLUSTER_ID if kind == "user" else N.ITEM_CLUSTER_ID
         clusters, member_cluster = np.unique(sem.cluster, return_inverse=True)
-        averaged = cluster_activity_rows(activity, member_cluster, prior, config)
+        averaged = cluster_activity_rows(rows if clock is shared else activity(shared), member_cluster, shared.prior, config)
         views[f"{kind}_cluster_features"] = pd.DataFrame({key: clusters[averaged["cluster"].to_numpy()],
-                                                          N.EVENT_TIMESTAMP: grid[averaged["snapshot"].to_numpy()],
+                                                          N.EVENT_TIMESTAMP: shared.grid[averaged["snapshot"].to_numpy()],
                                                           **{name: averaged[name].to_numpy() for name in N.CLUSTER_AVG}})
-        views[f"{kind}_cluster_profile"] = cluster_profile(sem, key, grid[0])
-    views[N.CROSS_USER_ITEM_CLUSTER] = cross_rows(events, [S.USER_ID, N.ITEM_CLUSTER_ID], grid, config)
-    views[N.CROSS_USER_CLUSTER_ITEM_CLUSTER] = cross_rows(events, [N.USER_CLUSTER_ID, N.ITEM_CLUSTER_ID], grid, config)
-    clicks = events[events[S.LABEL] == 1]
-    views[N.USER_SEQUENCE] = sequence_rows(clicks, [S.USER_ID], grid, config.user_sequence_length)
-    views[N.CLUSTER_SEQUENCE] = sequence_rows(clicks, [N.USER_CLUSTER_ID, N.ITEM_TOP_ID], grid, config.cluster_sequence_length)
-    return views, grid
+        views[f"{kind}_cluster_profile"] = cluster_profile(sem, key, start)
+    views[N.CROSS_USER_ITEM_CLUSTER] = cross_rows(own.events, [S.USER_ID, N.ITEM_CLUSTER_ID], own.grid, config, own.prior)
+    views[N.CROSS_USER_CLUSTER_ITEM_CLUSTER] = cross_rows(shared.events, [N.USER_CLUSTER_ID, N.ITEM_CLUSTER_ID], shared.grid,
+                                                          config, shared.prior)
+    views[N.USER_SEQUENCE] = sequence_rows(own.events[own.events[S.LABEL] == 1], [S.USER_ID], own.grid,
+                                           config.user_sequence_length)
+    # Clicks in time order (ordinal: by position), before the shared clock evens their times.
+    order = np.argsort(events[S.TS].to_numpy(), kind="stable")
+    shared_clicks = shared.events.iloc[order]
+    views[N.CLUSTER_SEQUENCE] = sequence_rows(shared_clicks[shared_clicks[S.LABEL] == 1], [N.USER_CLUSTER_ID, N.ITEM_TOP_ID],
+                                              shared.grid, config.cluster_sequence_length)
+    return views, own.grid.union(shared.grid)

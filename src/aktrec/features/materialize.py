@@ -45,6 +45,20 @@ def store_yaml(online_store: str | None) -> str:
     raise ArtifactError(f"online store {online_store!r}: use 'sqlite' or 'redis://HOST:PORT'")
 
 
+ONLINE_WRITE_CHUNK = 100_000
+
+
+def fill_online_store(store, views: dict[str, pd.DataFrame]) -> None:
+    """Write each key's latest row of every view to the online store (what Feast's
+    `materialize` computes, without reading the whole history back from the offline files:
+    memory grows with the keys, not with the change rows)."""
+    for name, frame in views.items():
+        keys = [N.ENTITIES[entity] for entity in N.VIEWS[name][0]]
+        latest = frame.sort_values(N.EVENT_TIMESTAMP, kind="stable").drop_duplicates(keys, keep="last")
+        for start in range(0, len(latest), ONLINE_WRITE_CHUNK):
+            store.write_to_online_store(name, latest.iloc[start:start + ONLINE_WRITE_CHUNK])
+
+
 def materialize(data_dir: Path, sid_dir: Path, repo: Path, config: FeatureConfig = FeatureConfig(),
                 emb_dir: Path | None = None, online_store: str | None = None) -> dict[str, Any]:
     """Compute every view, write the Feast repository REPO, apply it and fill the online store.
@@ -62,7 +76,7 @@ def materialize(data_dir: Path, sid_dir: Path, repo: Path, config: FeatureConfig
     emb_dir = Path(emb_dir or sid_marker["embeddings"])
     data = read_prepared(data_dir)
     users, items = semantic_tables(sid_dir, emb_dir, "user"), semantic_tables(sid_dir, emb_dir, "item")
-    views, grid = compute_features(data, users, items, config, data.card["timestamps"])
+    views, grid = compute_features(data, users, items, config)
     computed = time.perf_counter()
     service = N.feature_service_name(config.model_version)
     with staged_output(repo, REPO_KIND, data=str(Path(data_dir).absolute()), sids=str(Path(sid_dir).absolute()),
@@ -75,8 +89,7 @@ def materialize(data_dir: Path, sid_dir: Path, repo: Path, config: FeatureConfig
         (staging / "definitions.py").write_text(DEFINITIONS_MODULE)
         store = FeatureStore(repo_path=str(staging))
         store.apply(list(feast_objects(config.model_version).values()))
-        store.materialize(start_date=(grid[0] - pd.Timedelta(seconds=1)).to_pydatetime(),
-                          end_date=(grid[-1] + pd.Timedelta(seconds=1)).to_pydatetime())
+        fill_online_store(store, views)
         metrics = {"feature_service": service, "n_snapshots": len(grid), "first_snapshot": str(grid[0]),
                    "last_snapshot": str(grid[-1]), "rows": {name: len(frame) for name, frame in views.items()},
                    "seconds_compute": computed - started, "seconds_total": time.perf_counter() - started}

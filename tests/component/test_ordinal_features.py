@@ -1,0 +1,88 @@
+"""Sequence-only (ordinal) data: a user's features come from that user's own earlier positions,
+item and cluster statistics of a training sample from the representation events (never its own
+label), of a test sample from all of training; no position clock shared by users."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from aktrec import schemas as S
+from aktrec.features import names as N
+
+pytestmark = pytest.mark.component
+
+
+@pytest.fixture(scope="module")
+def ordinal(tmp_path_factory, tiny_raw):
+    """The tiny synthetic set as positions only: each user's clicks in order, no labels."""
+    from aktrec.cli import main
+    from aktrec.config import PrepareConfig, SplitConfig
+    from aktrec.data.prepare import prepare, write_prepared
+    from aktrec.data.raw import RawData
+    from aktrec.embed.planted import write_planted_embeddings
+    from aktrec.features.materialize import semantic_tables
+
+    root = tmp_path_factory.mktemp("ordinal")
+    clicks = tiny_raw.interactions.to_pandas()
+    clicks = clicks[clicks[S.LABEL] == 1].sort_values([S.USER_ID, S.TS], kind="stable")
+    position = clicks.groupby(S.USER_ID).cumcount()
+    interactions = pa.table({S.USER_ID: clicks[S.USER_ID].to_numpy(), S.ITEM_ID: clicks[S.ITEM_ID].to_numpy(),
+                             S.TS: (pd.Timestamp(0, tz="UTC") + pd.to_timedelta(position, unit="s")).astype("datetime64[us, UTC]")})
+    raw = RawData(interactions=interactions, items=tiny_raw.items, users=None, ts_kind="ordinal", source="test")
+    config = PrepareConfig(split=SplitConfig(method="leave-last-out"))
+    data = prepare(raw, config)
+    write_prepared(data, root / "data", config, validate=False)
+    write_planted_embeddings(data, root / "emb")
+    (root / "sid.yaml").write_text("items: {codebook_size: 8, epochs: 10}\nusers: {codebook_size: 8, epochs: 10}\n"
+                                   "target_median_cluster_size: 3\n")
+    assert main(["semantic-ids", "--data", str(root / "data"), "--embeddings", str(root / "emb"), "--out", str(root / "sid"),
+                 "--config", str(root / "sid.yaml")]) == 0
+    assert main(["features", "materialize", "--data", str(root / "data"), "--sids", str(root / "sid"),
+                 "--repo", str(root / "repo")]) == 0
+    users, items = semantic_tables(root / "sid", root / "emb", "user"), semantic_tables(root / "sid", root / "emb", "item")
+    return data, root / "repo", users, items
+
+
+def test_test_samples_read_their_users_own_history(ordinal):
+    from aktrec.features.retrieval import historical_features
+
+    data, repo, users, items = ordinal
+    frame = historical_features(repo, data.test, users, items)
+    observed = data.train[~data.train[S.IS_SAMPLED]]
+    earlier_clicks = observed.groupby(S.USER_ID).size()
+    has_history = frame[S.USER_ID].map(earlier_clicks).fillna(0).to_numpy() > 0
+    assert has_history.sum() > 20
+    sequence = frame[N.output_column(N.USER_SEQUENCE, "recent_items")]
+    exposures = frame[N.output_column(N.USER_ACTIVITY, "exposures")].to_numpy()
+    assert all(len(items_) > 0 for items_ in sequence[has_history])
+    assert (exposures[has_history] == frame.loc[has_history, S.USER_ID].map(earlier_clicks).to_numpy()).all()
+    # a test sample's item statistics count all of training
+    item_clicks = observed.groupby(S.ITEM_ID).size()
+    read = frame[N.output_column(N.ITEM_ACTIVITY, "exposures")].to_numpy()
+    assert np.array_equal(read, frame[S.ITEM_ID].map(item_clicks).fillna(0).to_numpy())
+
+
+def test_training_samples_never_read_their_own_or_a_later_label(ordinal):
+    from aktrec.features.retrieval import historical_features
+
+    data, repo, users, items = ordinal
+    samples = data.train[data.ctr_samples()]
+    frame = historical_features(repo, samples, users, items)
+    representation = data.representation_events()
+    # a user's own views: only the positions before the sample
+    before = [int(((representation[S.USER_ID] == user) & (representation[S.TS] < ts)).sum())
+              for user, ts in zip(samples[S.USER_ID], samples[S.TS])]
+    assert np.array_equal(frame[N.output_column(N.USER_ACTIVITY, "exposures")].to_numpy(), before)
+    # shared views (items): the representation events only, none of the CTR training samples
+    item_clicks = representation.groupby(S.ITEM_ID).size()
+    read = frame[N.output_column(N.ITEM_ACTIVITY, "exposures")].to_numpy()
+    assert np.array_equal(read, frame[S.ITEM_ID].map(item_clicks).fillna(0).to_numpy())
+    # the behaviour sequence: the user's own earlier clicks, in order
+    length = 20
+    by_user = representation.sort_values([S.USER_ID, S.TS], kind="stable").groupby(S.USER_ID)
+    for user, ts, sequence in zip(samples[S.USER_ID], samples[S.TS], frame[N.output_column(N.USER_SEQUENCE, "recent_items")]):
+        history = by_user.get_group(user) if user in by_user.groups else representation.iloc[:0]
+        assert list(sequence) == history.loc[history[S.TS] < ts, S.ITEM_ID].tolist()[-length:]
