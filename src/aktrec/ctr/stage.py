@@ -73,29 +73,30 @@ class TrainingData:
 
 
 def load_training_data(data_dir: Path, repo: Path, config: TrainConfig) -> TrainingData:
-    """DATA's training samples (the latest `validation_share` held out for early stopping) and
-    test samples with their point-in-time features from REPO, encoded for the model."""
+    """DATA's CTR training samples (a validation split held out for early stopping and the
+    gate) and test samples with their point-in-time features from REPO, encoded for the model."""
     started = time.perf_counter()
     repo_marker = read_marker(repo, REPO_KIND)
     sid_dir, emb_dir = Path(repo_marker["sids"]), Path(repo_marker["embeddings"])
     data = read_prepared(data_dir)
     users, items = semantic_tables(sid_dir, emb_dir, "user"), semantic_tables(sid_dir, emb_dir, "item")
-    samples = subsample(data.train, config).sort_values(S.TS, kind="stable").reset_index(drop=True)
-    n_valid = max(1, int(len(samples) * config.train.validation_share))
-    if len(samples) - n_valid < 2 or samples[S.LABEL].iloc[-n_valid:].nunique() < 2:
-        raise DataError("train", f"{len(samples)} training samples leave no usable validation slice "
+    samples = subsample(data.train[data.ctr_samples()], config).sort_values(S.TS, kind="stable").reset_index(drop=True)
+    is_valid = validation_mask(samples, data.ordinal, config)
+    n_valid = int(is_valid.sum())
+    if len(samples) - n_valid < 2 or samples.loc[is_valid, S.LABEL].nunique() < 2:
+        raise DataError("train", f"{len(samples)} CTR training samples leave no usable validation slice "
                         "(it needs both labels); use more data or a larger validation_share", column=S.LABEL)
     train_frame = historical_features(repo, samples, users, items)
     test_frame = historical_features(repo, data.test, users, items)
     retrieved = time.perf_counter()
-    fit_rows, valid_rows = samples.iloc[:-n_valid], samples.iloc[-n_valid:]
+    fit_rows, valid_rows = samples[~is_valid], samples[is_valid]
     vocab = build_vocabularies(fit_rows, users, items)
     content_dims = {name: (users if name.startswith("user") else items).embeddings.shape[1] for name in CONTENT_BLOCKS}
     feature_config = repo_marker["config"]
     sequence_length = max(feature_config["user_sequence_length"], feature_config["cluster_sequence_length"])
     inputs = {name: encode(frame.assign(**{S.LABEL: rows[S.LABEL].to_numpy()}), vocab, content_dims, sequence_length)
-              for name, frame, rows in (("fit", train_frame.iloc[:-n_valid], fit_rows),
-                                        ("valid", train_frame.iloc[-n_valid:], valid_rows),
+              for name, frame, rows in (("fit", train_frame[~is_valid], fit_rows),
+                                        ("valid", train_frame[is_valid], valid_rows),
                                         ("test", test_frame, data.test))}
     shapes = ModelShapes(len(vocab.user), len(vocab.item), len(vocab.user_cluster), len(vocab.item_cluster),
                          content_dims["user_content"], content_dims["item_content"], sequence_length)
@@ -104,6 +105,19 @@ def load_training_data(data_dir: Path, repo: Path, config: TrainConfig) -> Train
              f"{len(data.test):,}", retrieved - started, time.perf_counter() - retrieved)
     return TrainingData(data, inputs, {"fit": fit_rows, "valid": valid_rows, "test": data.test}, vocab, content_dims,
                         shapes, priors, repo_marker, len(fit_rows), n_valid)
+
+
+def validation_mask(samples: pd.DataFrame, ordinal: bool, config: TrainConfig) -> np.ndarray:
+    """The validation split: the latest `validation_share` of the samples by time, so it
+    precedes the test window. Ordinal data has no shared clock (each user's CTR sample is the
+    last before that user's test): a seeded `validation_share` of the users."""
+    share = config.train.validation_share
+    if not ordinal:
+        return np.arange(len(samples)) >= len(samples) - max(1, int(len(samples) * share))
+    users = samples[S.USER_ID].unique()
+    rng = np.random.default_rng(config.train.subsample_seed)
+    chosen = rng.choice(users, size=max(1, int(len(users) * share)), replace=False)
+    return samples[S.USER_ID].isin(chosen).to_numpy()
 
 
 def subsample(train: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
@@ -149,13 +163,15 @@ def train_variant(training: TrainingData, variant: str, config: TrainConfig,
 
 
 def popularity_metrics(training: TrainingData) -> dict[str, dict[str, Any]]:
-    """The trivial scorer: the candidate item's clicks in all samples before the split (the fit
-    samples for validation, all training for test), as the data card computes it."""
+    """The trivial scorer: the candidate item's clicks in the training events the split may
+    see (representation events and fit samples for validation, all training for test), as the
+    data card computes it."""
     def clicks_in(rows: pd.DataFrame) -> pd.Series:
         return rows.loc[rows[S.LABEL] == 1, S.ITEM_ID].value_counts()
 
     out = {}
-    for split, counted in (("validation", training.samples["fit"]), ("test", training.data.train)):
+    before_validation = pd.concat([training.data.representation_events(), training.samples["fit"]])
+    for split, counted in (("validation", before_validation), ("test", training.data.train)):
         rows = training.samples["valid" if split == "validation" else "test"]
         scores = rows[S.ITEM_ID].map(clicks_in(counted)).fillna(0).to_numpy(dtype=np.float64)
         out[split] = slice_metrics(rows, scores, probabilities=False)

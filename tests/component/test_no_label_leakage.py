@@ -1,0 +1,95 @@
+"""A CTR training sample's own label is readable through none of the paths that feed it:
+item representations (prompt activity words, co-occurrence alignment), user representations
+(click histories), and point-in-time statistics, sequences and cross features (DESIGN §1.1)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aktrec import schemas as S
+from aktrec.features import names as N
+
+pytestmark = pytest.mark.component
+
+
+@pytest.fixture(scope="module")
+def planted(tiny_raw):
+    """DATA, and the same DATA with one CTR training click turned into a click on another item
+    and a non-click: what that sample would reveal if any path read it."""
+    from aktrec.config import PrepareConfig
+    from aktrec.data.prepare import prepare
+
+    data = prepare(tiny_raw, PrepareConfig())
+    ctr = data.ctr_samples() & (data.train[S.LABEL] == 1).to_numpy() & ~data.train[S.IS_SAMPLED].to_numpy()
+    row = int(np.flatnonzero(ctr)[len(np.flatnonzero(ctr)) // 2])
+    sample = data.train.iloc[row]
+    other_item = next(i for i in data.train[S.ITEM_ID].unique() if i != sample[S.ITEM_ID])
+    changed = data.train.copy()
+    changed.loc[changed.index[row], [S.ITEM_ID, S.LABEL]] = [other_item, 0]
+    return data, dataclasses.replace(data, train=changed), sample
+
+
+def test_the_sample_is_a_ctr_training_sample_and_not_a_representation_event(planted):
+    data, _, sample = planted
+    assert sample[S.ROW_ID] not in set(data.representation_events()[S.ROW_ID])
+    assert sample[S.TS] >= pd.Timestamp(data.card["split"]["representation_cutoff"])
+
+
+def test_representations_do_not_read_it(planted, tiny_text_model):
+    from aktrec.config import EncoderConfig, ItemEmbedConfig, UserEmbedConfig
+    from aktrec.embed.items import embed_items, item_table
+    from aktrec.embed.users import ItemCatalog, embed_users
+
+    encoder = EncoderConfig(model=str(tiny_text_model), batch_size=32)
+    item_config = ItemEmbedConfig(encoder=encoder, epochs=1, pair_min_count=1)
+    user_config = UserEmbedConfig(encoder=encoder, epochs=3, max_train_samples=200)
+    outputs = []
+    for data in planted[:2]:
+        ids, vectors, metrics, _ = embed_items(data, item_config)
+        assert metrics["n_pairs"] > 0  # alignment did train on co-occurring pairs
+        catalog = ItemCatalog.build(item_table(data).set_index(S.ITEM_ID).reindex(ids[S.ITEM_ID]).reset_index(), vectors,
+                                    user_config.history_title_words)
+        user_ids, user_vectors, _, _ = embed_users(data, catalog, user_config)
+        outputs.append((vectors, user_vectors))
+    (items_a, users_a), (items_b, users_b) = outputs
+    np.testing.assert_array_equal(items_a, items_b)
+    np.testing.assert_array_equal(users_a, users_b)
+
+
+def test_point_in_time_features_do_not_read_it(planted):
+    from aktrec.config import FeatureConfig
+    from aktrec.features.compute import SemanticTables, compute_features
+
+    data, changed, sample = planted
+    rng = np.random.default_rng(0)
+
+    def tables(ids) -> SemanticTables:
+        ids = pd.Index(sorted(ids))
+        return SemanticTables(ids=ids, codes=np.arange(len(ids))[:, None] % 5, cluster=np.arange(len(ids)) % 5,
+                              embeddings=rng.normal(size=(len(ids), 4)).astype(np.float32))
+
+    users, items = tables(data.train[S.USER_ID].unique()), tables(data.train[S.ITEM_ID].unique())
+    keys = {S.USER_ID: sample[S.USER_ID], S.ITEM_ID: sample[S.ITEM_ID],
+            N.USER_CLUSTER_ID: users.cluster[users.ids.get_loc(sample[S.USER_ID])],
+            N.ITEM_CLUSTER_ID: items.cluster[items.ids.get_loc(sample[S.ITEM_ID])],
+            N.ITEM_TOP_ID: items.codes[items.ids.get_loc(sample[S.ITEM_ID]), 0]}
+    read = []
+    for prepared in (data, changed):
+        views, _ = compute_features(prepared, users, items, FeatureConfig())
+        features = {}
+        for view, (entities, names) in N.VIEWS.items():
+            frame = views[view]
+            mask = frame[N.EVENT_TIMESTAMP] <= sample[S.TS]
+            for entity in entities:
+                mask &= frame[N.ENTITIES[entity]] == keys[N.ENTITIES[entity]]
+            rows = frame[mask].sort_values(N.EVENT_TIMESTAMP)
+            features[view] = None if rows.empty else rows.iloc[-1][names].to_dict()
+        read.append(features)
+    assert read[0].keys() == read[1].keys()
+    for view in read[0]:
+        assert str(read[0][view]) == str(read[1][view]), view
+    assert any(value is not None for value in read[0].values())
