@@ -161,5 +161,5 @@ def planted_model(planted_emb, planted_repo):
 
     out = planted_emb / "model"
     assert main(["train", "--data", str(planted_emb / "data"), "--repo", str(planted_repo), "--out", str(out),
-                 "--variants", "base,aktrec,faerec", "--epochs", "2"]) == 0
+                 "--variants", "base,strong_base,aktrec,faerec", "--epochs", "2"]) == 0
     return out

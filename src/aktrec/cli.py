@@ -249,7 +249,7 @@ def train(
     data: Path = typer.Option(..., help="DATA artifact directory (training and test samples)."),
     repo: Path = typer.Option(..., help="Materialized Feast repository (features of those samples)."),
     out: Path = typer.Option(..., help=OUT_HELP),
-    variants: Optional[str] = typer.Option(None, help="Comma-separated variants to train and compare (default: base,aktrec)."),
+    variants: Optional[str] = typer.Option(None, help="Comma-separated variants to train and compare (default: base,strong_base,aktrec)."),
     deploy: Optional[str] = typer.Option(None, help="The variant whose bundle is written (default: aktrec)."),
     epochs: Optional[int] = typer.Option(None, help="Training epochs (early stopping may end sooner)."),
     seed: Optional[int] = typer.Option(None, help="Seed of initialisation and batch order."),

@@ -255,6 +255,7 @@ class CtrModelConfig:
     cluster_level: bool = True
     hfa_gate: bool = True  # False: α = 0.5
     content_features: bool = True  # projected content representations in H_u / H_i
+    attributes: bool = True  # u_attr / i_attr tokens in H_u / H_i, their cluster means at the cluster level
     cluster_cross_features: bool = True  # user x item-cluster statistics in H_inst (they need semantic IDs)
     # Peers
     activity_gated_tower: bool = False  # POSO: hidden units scaled by 2·σ(W·activity)
@@ -275,11 +276,15 @@ class CtrModelConfig:
             raise AktrecError("ctr model config: embedding_dim, aggregate_dim and tower must be positive")
 
 
-# The compared configurations (DESIGN §1): the base model, AKT-Rec, the six ablations of the
-# paper's Table 2 and two peers, each a set of switches over CtrModelConfig's defaults.
+# The compared configurations (DESIGN §1): the ID-only base, the strong base a production team
+# runs (base + attributes + the same frozen content vectors as plain inputs), AKT-Rec, the six
+# ablations of the paper's Table 2 and two peers, each a set of switches over CtrModelConfig's
+# defaults. Every variant reads the point-in-time activity statistics and the DIN sequence.
+_INSTANCE_ONLY = {"cluster_embedding": False, "cgae_gate": False, "cluster_level": False, "hfa_gate": False,
+                  "cluster_cross_features": False}
 CTR_VARIANTS: dict[str, dict[str, Any]] = {
-    "base": {"cluster_embedding": False, "cgae_gate": False, "cluster_level": False, "hfa_gate": False,
-             "content_features": False, "cluster_cross_features": False},
+    "base": {**_INSTANCE_ONLY, "content_features": False, "attributes": False},
+    "strong_base": {**_INSTANCE_ONLY},
     "aktrec": {},
     "aktrec_no_individual": {"individual_embedding": False, "cgae_gate": False},
     "aktrec_no_cluster_emb": {"cluster_embedding": False, "cgae_gate": False},
@@ -287,10 +292,8 @@ CTR_VARIANTS: dict[str, dict[str, Any]] = {
     "aktrec_no_instance": {"instance_level": False, "hfa_gate": False},
     "aktrec_no_cluster_level": {"cluster_level": False, "hfa_gate": False},
     "aktrec_no_hfa_gate": {"hfa_gate": False},
-    "poso": {"cluster_embedding": False, "cgae_gate": False, "cluster_level": False, "hfa_gate": False,
-             "content_features": False, "cluster_cross_features": False, "activity_gated_tower": True},
-    "faerec": {"cluster_embedding": False, "cgae_gate": False, "cluster_level": False, "hfa_gate": False,
-               "content_features": False, "cluster_cross_features": False, "content_fusion": True},
+    "poso": {**_INSTANCE_ONLY, "content_features": False, "activity_gated_tower": True},
+    "faerec": {**_INSTANCE_ONLY, "content_features": False, "content_fusion": True},
 }
 
 
@@ -322,24 +325,40 @@ class CtrTrainConfig:
 
 
 @dataclass(frozen=True)
+class LightGBMConfig:
+    """The tabular peer: gradient-boosted trees on the same point-in-time statistics, attribute
+    tokens and ids (as categoricals), early-stopped on the same validation split."""
+
+    enabled: bool = True
+    num_leaves: int = 63
+    learning_rate: float = 0.05
+    min_child_samples: int = 50
+    feature_fraction: float = 0.8
+    max_rounds: int = 1000
+    early_stopping_rounds: int = 50
+    threads: int = 2
+
+
+@dataclass(frozen=True)
 class PromotionConfig:
     """The gate a trained bundle passes before deployment, checked on the validation metrics
     (the latest training samples, before the test window); test metrics are only reported."""
 
     min_total_auc: float = 0.55
     min_tail_auc: float = 0.5
-    max_head_auc_drop: float = 0.005  # vs the base model on head samples (the paper: no loss on head)
-    require_base: bool = True  # the gate needs the base model's metrics to compare with
+    max_head_auc_drop: float = 0.005  # vs `compare_with` on head samples (the paper: no loss on head)
+    compare_with: str = "strong_base"  # what a team already runs; the gate needs its metrics
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """`aktrec train`: which variants to train, which one the bundle holds, and the gate."""
 
-    variants: tuple[str, ...] = ("base", "aktrec")
+    variants: tuple[str, ...] = ("base", "strong_base", "aktrec")
     deploy: str = "aktrec"
     model: CtrModelConfig = field(default_factory=CtrModelConfig)
     train: CtrTrainConfig = field(default_factory=CtrTrainConfig)
+    lightgbm: LightGBMConfig = field(default_factory=LightGBMConfig)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
 
     def __post_init__(self) -> None:
@@ -348,9 +367,9 @@ class TrainConfig:
             raise AktrecError(f"train config: unknown variant {unknown[0]!r}; known: {', '.join(CTR_VARIANTS)}")
         if self.deploy not in self.variants:
             raise AktrecError(f"train config: deploy variant {self.deploy!r} is not among variants {list(self.variants)}")
-        if self.promotion.require_base and "base" not in self.variants:
-            raise AktrecError("train config: the promotion gate compares with 'base': add it to variants "
-                              "or set promotion.require_base: false")
+        if self.promotion.compare_with not in self.variants:
+            raise AktrecError(f"train config: the promotion gate compares with {self.promotion.compare_with!r}: add it to "
+                              "variants or set promotion.compare_with to one of them")
 
     def variant(self, name: str) -> CtrModelConfig:
         return dataclasses.replace(self.model, **CTR_VARIANTS[name])

@@ -27,7 +27,7 @@ def test_train_writes_bundle_metrics_comparison_and_gate(model_dir):
     assert not any(p.suffix in {".pt", ".pkl", ".bin"} for p in model_dir.rglob("*"))
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert {"name", "n_train", "n_test", "tail_user_max_interactions", "tail_item_max_exposures"} <= set(metrics["dataset"])
-    assert set(metrics["models"]) == {"base", "aktrec", "faerec", "popularity"}
+    assert set(metrics["models"]) == {"base", "strong_base", "aktrec", "faerec", "lightgbm", "popularity"}
     for name, model in metrics["models"].items():
         assert set(model) == {"total", "head", "tail"}
         for part in model.values():
@@ -80,7 +80,7 @@ def test_bad_input_is_one_line_and_writes_nothing(planted_emb, planted_repo, tmp
     cases = [
         (["--repo", str(planted_emb / "sid")], "holds a 'semantic_ids' artifact, expected 'feature_repo'"),
         (["--repo", str(planted_repo), "--variants", "base,nope"], "unknown variant 'nope'"),
-        (["--repo", str(planted_repo), "--variants", "aktrec"], "promotion.require_base"),
+        (["--repo", str(planted_repo), "--variants", "aktrec"], "promotion.compare_with"),
         (["--repo", str(planted_repo), "--epochs", "0"], "epochs must be >= 1"),
     ]
     for extra, message in cases:

@@ -17,7 +17,7 @@ from aktrec.ctr.train import IdPriors, build_model, fit, predict
 from aktrec.errors import AktrecError
 
 SHAPES = ModelShapes(n_users=9, n_items=13, n_user_clusters=4, n_item_clusters=5, user_content_dim=6,
-                     item_content_dim=7, sequence_length=4)
+                     item_content_dim=7, sequence_length=4, n_user_attributes=3, n_item_attributes=6)
 
 
 def priors(seed: int = 0) -> IdPriors:
@@ -29,6 +29,8 @@ def priors(seed: int = 0) -> IdPriors:
         item_is_tail=torch.tensor([True] + [i % 3 == 0 for i in range(12)]),
         user_cluster_init=torch.randn(4, 16, generator=g) * 0.1,
         item_cluster_init=torch.randn(5, 16, generator=g) * 0.1,
+        user_cluster_attributes=torch.rand(4, 3, generator=g),
+        item_cluster_attributes=torch.rand(5, 6, generator=g),
     )
 
 
@@ -42,6 +44,8 @@ def batch(n: int = 32, seed: int = 0, p: IdPriors | None = None) -> dict[str, to
            "cluster_sequence": torch.randint(0, SHAPES.n_items, (n, 4), generator=g),
            "user_content": torch.randn(n, 6, generator=g), "item_content": torch.randn(n, 7, generator=g),
            "user_cluster_content": torch.randn(n, 6, generator=g), "item_cluster_content": torch.randn(n, 7, generator=g),
+           "user_attributes": torch.randint(0, SHAPES.n_user_attributes, (n, 2), generator=g),
+           "item_attributes": torch.randint(0, SHAPES.n_item_attributes, (n, 3), generator=g),
            "label": (torch.rand(n, generator=g) < 0.3).float()}
     for name, columns in NUMERIC_BLOCKS.items():
         out[name] = torch.rand(n, len(columns), generator=g)
@@ -154,7 +158,7 @@ def test_mmoe_ranker_and_config_errors():
         CtrModelConfig(instance_level=False, cluster_level=False)
     with pytest.raises(AktrecError, match="unknown variant 'nope'"):
         TrainConfig(variants=("base", "nope"))
-    with pytest.raises(AktrecError, match="promotion.require_base"):
+    with pytest.raises(AktrecError, match="promotion.compare_with"):
         TrainConfig(variants=("aktrec",))
 
 

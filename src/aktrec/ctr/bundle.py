@@ -33,10 +33,11 @@ from aktrec.errors import ArtifactError
 from aktrec.features.compute import SemanticTables
 
 MODEL_KIND = "model"
-VOCABULARIES = ("user", "item", "user_cluster", "item_cluster")
+VOCABULARIES = ("user", "item", "user_cluster", "item_cluster", "user_attribute", "item_attribute")
 PRIOR_BUFFERS = {"user_cluster_of": "users.cluster_of", "item_cluster_of": "items.cluster_of",
                  "user_is_tail": "users.is_tail", "item_is_tail": "items.is_tail",
-                 "user_cluster_init": "users.cluster_init", "item_cluster_init": "items.cluster_init"}
+                 "user_cluster_init": "users.cluster_init", "item_cluster_init": "items.cluster_init",
+                 "user_cluster_attributes": "user_cluster_attributes", "item_cluster_attributes": "item_cluster_attributes"}
 
 
 @dataclass
@@ -95,7 +96,7 @@ def load_bundle(path: Path) -> ModelBundle:
     except (OSError, KeyError, ValueError) as exc:
         raise ArtifactError(f"{path}: incomplete model bundle ({exc})") from None
     model_config = from_dict(CtrModelConfig, config["model"], where=f"{path}/config.json model")
-    priors = IdPriors(**{name: state[key] for name, key in PRIOR_BUFFERS.items()})
+    priors = IdPriors(**{name: state.get(key) for name, key in PRIOR_BUFFERS.items()})
     model = build_model(model_config, ModelShapes(**config["shapes"]), priors)
     model.load_state_dict(state)
     model.eval()

@@ -14,8 +14,9 @@ from aktrec.errors import ValidationFailed
 GATE_FILE = "gate.json"
 
 
-def gate_frame(metrics: dict[str, Any], deploy: str) -> pd.DataFrame:
-    """One row: the deployed model's validation total/tail AUC and head-AUC change against base."""
+def gate_frame(metrics: dict[str, Any], deploy: str, compare_with: str) -> pd.DataFrame:
+    """One row: the deployed model's validation total/tail AUC and its head-AUC change against
+    `compare_with`."""
     models = metrics["validation"]
     chosen = models[deploy]
 
@@ -23,9 +24,9 @@ def gate_frame(metrics: dict[str, Any], deploy: str) -> pd.DataFrame:
         measured = model[slice_name]["auc"]
         return float("nan") if measured is None else float(measured)
 
-    head_change = value(chosen, "head") - value(models["base"], "head") if "base" in models else 0.0
+    head_change = value(chosen, "head") - value(models[compare_with], "head")
     return pd.DataFrame({"model": [deploy], "total_auc": [value(chosen, "total")], "tail_auc": [value(chosen, "tail")],
-                         "head_auc_change_vs_base": [head_change]})
+                         "head_auc_change": [head_change]})
 
 
 def promotion_gate(metrics: dict[str, Any], deploy: str, config: PromotionConfig, out_dir: Path) -> dict[str, Any]:
@@ -36,11 +37,11 @@ def promotion_gate(metrics: dict[str, Any], deploy: str, config: PromotionConfig
     from aktrec.validation import run_suites
     from aktrec.validation.runner import SuiteSpec
 
-    frame = gate_frame(metrics, deploy)
+    frame = gate_frame(metrics, deploy, config.compare_with)
     expectations = [
         gxe.ExpectColumnValuesToBeBetween(column="total_auc", min_value=config.min_total_auc),
         gxe.ExpectColumnValuesToBeBetween(column="tail_auc", min_value=config.min_tail_auc),
-        gxe.ExpectColumnValuesToBeBetween(column="head_auc_change_vs_base", min_value=-config.max_head_auc_drop),
+        gxe.ExpectColumnValuesToBeBetween(column="head_auc_change", min_value=-config.max_head_auc_drop),
         gxe.ExpectColumnValuesToNotBeNull(column="total_auc"),
         gxe.ExpectColumnValuesToNotBeNull(column="tail_auc"),
     ]
@@ -52,4 +53,4 @@ def promotion_gate(metrics: dict[str, Any], deploy: str, config: PromotionConfig
     values = {k: (None if pd.isna(v) else float(v)) for k, v in frame.drop(columns="model").iloc[0].items()}
     return {"promote": failure is None, "model": deploy, "values": values, "failure": failure,
             "thresholds": {"min_total_auc": config.min_total_auc, "min_tail_auc": config.min_tail_auc,
-                           "max_head_auc_drop": config.max_head_auc_drop}}
+                           "max_head_auc_drop": config.max_head_auc_drop, "compared_with": config.compare_with}}

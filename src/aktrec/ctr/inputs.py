@@ -43,8 +43,15 @@ SEQUENCE_BLOCKS: dict[str, str] = {
     "user_sequence": N.output_column(N.USER_SEQUENCE, "recent_items"),
     "cluster_sequence": N.output_column(N.CLUSTER_SEQUENCE, "recent_items"),
 }
+# Attribute tokens (u_attr / i_attr): block name -> (column, vocabulary); at most MAX_ATTRIBUTES each.
+ATTRIBUTE_BLOCKS: dict[str, tuple[str, str]] = {
+    "user_attributes": (N.output_column(N.USER_SEMANTIC, "attributes"), "user_attribute"),
+    "item_attributes": (N.output_column(N.ITEM_SEMANTIC, "attributes"), "item_attribute"),
+}
+MAX_ATTRIBUTES = 16
 FEATURE_COLUMNS = [*(c for block in NUMERIC_BLOCKS.values() for c in block),
-                   *(column for column, _ in CONTENT_BLOCKS.values()), *SEQUENCE_BLOCKS.values()]
+                   *(column for column, _ in CONTENT_BLOCKS.values()), *SEQUENCE_BLOCKS.values(),
+                   *(column for column, _ in ATTRIBUTE_BLOCKS.values())]
 
 
 @dataclass
@@ -70,6 +77,8 @@ class Vocabularies:
     item: Vocabulary
     user_cluster: Vocabulary
     item_cluster: Vocabulary
+    user_attribute: Vocabulary  # attribute tokens of the catalog's users / items
+    item_attribute: Vocabulary
 
 
 @dataclass
@@ -78,7 +87,7 @@ class CtrInputs:
     stored once in `tables` and gathered per batch, so a million rows do not copy them.
 
     ids: (N,) int64 vocabulary indices; numeric: (N, k) float32; sequences: (N, L) int64, 0 =
-    padding; rows: (N,) index into the table of the same name; label: (N,) float32.
+    padding (behaviour sequences and attribute tokens); rows: (N,) index into the table of the same name; label: (N,) float32.
     """
 
     ids: dict[str, np.ndarray]
@@ -150,6 +159,8 @@ def encode(frame: Frame, vocab: Vocabularies, content_dims: dict[str, int], sequ
     numeric = {name: squash(np.column_stack([np.asarray(frame[c], dtype=np.float64) for c in columns]))
                for name, columns in NUMERIC_BLOCKS.items()}
     sequences = {name: _sequence_matrix(frame[column], vocab.item, sequence_length) for name, column in SEQUENCE_BLOCKS.items()}
+    sequences.update({name: _sequence_matrix(frame[column], getattr(vocab, vocabulary), MAX_ATTRIBUTES)
+                      for name, (column, vocabulary) in ATTRIBUTE_BLOCKS.items()})
     tables, rows = {}, {}
     for name, (column, key) in CONTENT_BLOCKS.items():
         tables[name], rows[name] = _content_table(frame, column, key, content_dims[name])

@@ -35,6 +35,25 @@ class ModelShapes:
     user_content_dim: int
     item_content_dim: int
     sequence_length: int
+    n_user_attributes: int = 1  # attribute-token vocabularies (index 0 = padding / unknown)
+    n_item_attributes: int = 1
+
+
+@dataclass
+class IdPriors:
+    """What the model knows of each vocabulary id before training: its cluster, whether it is a
+    tail id, and each cluster's content-derived initial embedding (C, d)."""
+
+    user_cluster_of: torch.Tensor
+    item_cluster_of: torch.Tensor
+    user_is_tail: torch.Tensor
+    item_is_tail: torch.Tensor
+    user_cluster_init: torch.Tensor
+    item_cluster_init: torch.Tensor
+    # (C, V): each cluster's mean over its members of their attribute-token shares (eq. 9 for
+    # u_attr / i_attr); None when a bundle's model has no attributes.
+    user_cluster_attributes: torch.Tensor | None = None
+    item_cluster_attributes: torch.Tensor | None = None
 
 
 class ActivityGate(nn.Module):
@@ -221,20 +240,31 @@ class AktRec(nn.Module):
     """The whole network. `forward(batch)` -> click logits (B,); `auxiliary_loss(batch)` -> the
     training-only terms (L_trans + λ·L_ortho, or the FAERec alignment)."""
 
-    def __init__(self, config: CtrModelConfig, shapes: ModelShapes, user_cluster_of: torch.Tensor,
-                 item_cluster_of: torch.Tensor, user_is_tail: torch.Tensor, item_is_tail: torch.Tensor,
-                 user_cluster_init: torch.Tensor | None = None, item_cluster_init: torch.Tensor | None = None) -> None:
+    def __init__(self, config: CtrModelConfig, shapes: ModelShapes, priors: IdPriors) -> None:
         super().__init__()
         self.config, self.shapes = config, shapes
         d = config.embedding_dim
-        self.users = AdaptiveEmbedding(shapes.n_users, shapes.n_user_clusters, config, user_cluster_of, user_is_tail, user_cluster_init)
-        self.items = AdaptiveEmbedding(shapes.n_items, shapes.n_item_clusters, config, item_cluster_of, item_is_tail, item_cluster_init)
+        self.users = AdaptiveEmbedding(shapes.n_users, shapes.n_user_clusters, config, priors.user_cluster_of,
+                                       priors.user_is_tail, priors.user_cluster_init)
+        self.items = AdaptiveEmbedding(shapes.n_items, shapes.n_item_clusters, config, priors.item_cluster_of,
+                                       priors.item_is_tail, priors.item_cluster_init)
+        n_attributes = 2 * d if config.attributes else 0
+        if config.attributes:  # u_attr / i_attr: the mean of an entity's attribute-token embeddings
+            self.user_attribute = nn.Embedding(shapes.n_user_attributes, d, padding_idx=UNKNOWN)
+            self.item_attribute = nn.Embedding(shapes.n_item_attributes, d, padding_idx=UNKNOWN)
+            nn.init.normal_(self.user_attribute.weight, std=EMBEDDING_STD)
+            nn.init.normal_(self.item_attribute.weight, std=EMBEDDING_STD)
+            with torch.no_grad():
+                self.user_attribute.weight[UNKNOWN].zero_()
+                self.item_attribute.weight[UNKNOWN].zero_()
+            self.register_buffer("user_cluster_attributes", priors.user_cluster_attributes)
+            self.register_buffer("item_cluster_attributes", priors.item_cluster_attributes)
         self.fusion = nn.ModuleDict({"user": ContentFusion(shapes.user_content_dim, config),
                                      "item": ContentFusion(shapes.item_content_dim, config)}) if config.content_fusion else None
         self.curriculum = 1.0  # FAERec's alignment weight factor; train.py sets it per step
         if config.instance_level:
             self.user_attention = TargetAttention(d, config.attention_hidden)
-            n_instance = 2 * N_ACTIVITY + 3 * d + (N_CROSS if config.cluster_cross_features else 0)
+            n_instance = 2 * N_ACTIVITY + 3 * d + (N_CROSS if config.cluster_cross_features else 0) + n_attributes
             if config.content_features:
                 self.user_content = nn.Linear(shapes.user_content_dim, d)
                 self.item_content = nn.Linear(shapes.item_content_dim, d)
@@ -244,7 +274,7 @@ class AktRec(nn.Module):
             self.cluster_attention = TargetAttention(d, config.attention_hidden)
             self.user_cluster_content = nn.Linear(shapes.user_content_dim, d)
             self.item_cluster_content = nn.Linear(shapes.item_content_dim, d)
-            n_cluster = 2 * N_CLUSTER_STATS + N_CROSS + 3 * d
+            n_cluster = 2 * N_CLUSTER_STATS + N_CROSS + 3 * d + n_attributes
             self.cluster = nn.Sequential(nn.Linear(n_cluster, config.aggregate_dim), nn.ReLU())
         self.level_gate = ActivityGate(2 * N_ACTIVITY + N_CROSS) if config.hfa_gate else None
         self.tower = Tower(config.aggregate_dim, config)
@@ -269,6 +299,9 @@ class AktRec(nn.Module):
                 parts.append(batch["cross_user_item_cluster"])
             if self.config.content_features:
                 parts += [self.user_content(batch["user_content"]), self.item_content(batch["item_content"])]
+            if self.config.attributes:
+                parts += [_mean_tokens(self.user_attribute, batch["user_attributes"]),
+                          _mean_tokens(self.item_attribute, batch["item_attributes"])]
             levels.append(self.instance(torch.cat(parts, dim=-1)))
         if self.config.cluster_level:
             sequence = batch["cluster_sequence"]
@@ -276,6 +309,9 @@ class AktRec(nn.Module):
             parts = [batch["user_cluster_stats"], batch["item_cluster_stats"], batch["cross_cluster"],
                      self.user_cluster_content(batch["user_cluster_content"]),
                      self.item_cluster_content(batch["item_cluster_content"]), pooled]
+            if self.config.attributes:  # eq. 9: the clusters' mean attribute embeddings
+                parts += [self.user_cluster_attributes[batch["user_cluster"]] @ self.user_attribute.weight,
+                          self.item_cluster_attributes[batch["item_cluster"]] @ self.item_attribute.weight]
             levels.append(self.cluster(torch.cat(parts, dim=-1)))
         if len(levels) == 1:
             fused = levels[0]
@@ -303,6 +339,12 @@ class AktRec(nn.Module):
                 id_embedding = self.items(batch["item"][rows], batch["item_cluster"][rows], batch["item_activity"][rows])
                 loss = loss + self.curriculum * self.fusion["item"].alignment_loss(id_embedding, batch["item_content"][rows])
         return loss
+
+
+def _mean_tokens(embedding: nn.Embedding, tokens: torch.Tensor) -> torch.Tensor:
+    """(B, T) token ids, 0 = padding -> (B, d) mean of the present tokens' embeddings (0 if none)."""
+    present = (tokens != UNKNOWN).sum(dim=1, keepdim=True).clamp(min=1)
+    return embedding(tokens).sum(dim=1) / present
 
 
 def cosine_curriculum(progress: float) -> float:

@@ -19,19 +19,22 @@ from aktrec.artifacts import read_marker, staged_output, write_json
 from aktrec.config import TrainConfig, to_dict
 from aktrec.ctr.bundle import MODEL_KIND, save_bundle
 from aktrec.ctr.gate import GATE_FILE, promotion_gate
-from aktrec.ctr.inputs import CONTENT_BLOCKS, CtrInputs, Vocabularies, encode
+from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, CONTENT_BLOCKS, CtrInputs, Vocabularies, encode
 from aktrec.ctr.modules import AktRec, ModelShapes
 from aktrec.ctr.metrics import slice_metrics
+from aktrec.ctr.tabular import STATISTICS, fit_and_score
 from aktrec.ctr.train import IdPriors, build_model, build_vocabularies, fit, id_priors, predict
 from aktrec.data.prepare import PreparedData, read_prepared
 from aktrec.errors import DataError
 from aktrec.features import names as N
+from aktrec.features.attributes import item_attributes, user_attributes
 from aktrec.features.materialize import semantic_tables
 from aktrec.features.repo import REPO_KIND
 from aktrec.features.retrieval import historical_features
 
 log = logging.getLogger("aktrec")
 POPULARITY = "popularity"  # trivial scorer reported next to the models (DESIGN §1)
+LIGHTGBM = "lightgbm"  # the tabular peer
 
 
 def finite(obj: Any) -> Any:
@@ -63,6 +66,7 @@ class TrainingData:
     data: PreparedData
     inputs: dict[str, CtrInputs]  # "fit", "valid", "test"
     samples: dict[str, pd.DataFrame]  # the same splits' sample rows
+    tabular: dict[str, pd.DataFrame]  # the same splits' ids, statistics and attributes (the tabular peer's inputs)
     vocab: Vocabularies
     content_dims: dict[str, int]
     shapes: ModelShapes
@@ -90,7 +94,8 @@ def load_training_data(data_dir: Path, repo: Path, config: TrainConfig) -> Train
     test_frame = historical_features(repo, data.test, users, items)
     retrieved = time.perf_counter()
     fit_rows, valid_rows = samples[~is_valid], samples[is_valid]
-    vocab = build_vocabularies(fit_rows, users, items)
+    user_tokens, item_tokens = user_attributes(data.users, users.ids), item_attributes(data.items, items.ids)
+    vocab = build_vocabularies(fit_rows, users, items, user_tokens, item_tokens)
     content_dims = {name: (users if name.startswith("user") else items).embeddings.shape[1] for name in CONTENT_BLOCKS}
     feature_config = repo_marker["config"]
     sequence_length = max(feature_config["user_sequence_length"], feature_config["cluster_sequence_length"])
@@ -99,12 +104,15 @@ def load_training_data(data_dir: Path, repo: Path, config: TrainConfig) -> Train
                                         ("valid", train_frame[is_valid], valid_rows),
                                         ("test", test_frame, data.test))}
     shapes = ModelShapes(len(vocab.user), len(vocab.item), len(vocab.user_cluster), len(vocab.item_cluster),
-                         content_dims["user_content"], content_dims["item_content"], sequence_length)
-    priors = id_priors(fit_rows, vocab, users, items, config.model.embedding_dim)
+                         content_dims["user_content"], content_dims["item_content"], sequence_length,
+                         len(vocab.user_attribute), len(vocab.item_attribute))
+    priors = id_priors(fit_rows, vocab, users, items, config.model.embedding_dim, user_tokens, item_tokens)
     log.info("features of %s training and %s test samples retrieved in %.1fs, encoded in %.1fs", f"{len(samples):,}",
              f"{len(data.test):,}", retrieved - started, time.perf_counter() - retrieved)
-    return TrainingData(data, inputs, {"fit": fit_rows, "valid": valid_rows, "test": data.test}, vocab, content_dims,
-                        shapes, priors, repo_marker, len(fit_rows), n_valid)
+    slim = [S.USER_ID, S.ITEM_ID, *STATISTICS, *(column for column, _ in ATTRIBUTE_BLOCKS.values())]
+    tabular = {"fit": train_frame.loc[~is_valid, slim], "valid": train_frame.loc[is_valid, slim], "test": test_frame[slim]}
+    return TrainingData(data, inputs, {"fit": fit_rows, "valid": valid_rows, "test": data.test}, tabular, vocab,
+                        content_dims, shapes, priors, repo_marker, len(fit_rows), n_valid)
 
 
 def validation_mask(samples: pd.DataFrame, ordinal: bool, config: TrainConfig) -> np.ndarray:
@@ -189,6 +197,11 @@ def run_train(data_dir: Path, repo: Path, out: Path, config: TrainConfig, progre
         models[variant], validation[variant] = measured["test"], measured["validation"]
         if variant == config.deploy:
             deployed = model
+    if config.lightgbm.enabled:
+        labels = {name: rows[S.LABEL].to_numpy() for name, rows in training.samples.items()}
+        scores, histories[LIGHTGBM] = fit_and_score(training.tabular, labels, config.lightgbm, config.train.seed)
+        validation[LIGHTGBM] = slice_metrics(training.samples["valid"], scores["valid"])
+        models[LIGHTGBM] = slice_metrics(training.samples["test"], scores["test"])
     popularity = popularity_metrics(training)
     models[POPULARITY], validation[POPULARITY] = popularity["test"], popularity["validation"]
     tail = training.data.card["tail"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,30 +17,36 @@ from aktrec import schemas as S
 from aktrec.config import CtrModelConfig, CtrTrainConfig
 from aktrec.ctr.inputs import UNKNOWN, CtrInputs, Vocabularies, Vocabulary
 from aktrec.ctr.metrics import auc
-from aktrec.ctr.modules import EMBEDDING_STD, AktRec, ModelShapes, cosine_curriculum
+from aktrec.ctr.modules import EMBEDDING_STD, AktRec, IdPriors, ModelShapes, cosine_curriculum
 from aktrec.features.compute import SemanticTables
 
 log = logging.getLogger("aktrec")
 
 
-@dataclass
-class IdPriors:
-    """What the model knows of each vocabulary id before training: its cluster, whether it is a
-    tail id, and each cluster's content-derived initial embedding (C, d)."""
-
-    user_cluster_of: torch.Tensor
-    item_cluster_of: torch.Tensor
-    user_is_tail: torch.Tensor
-    item_is_tail: torch.Tensor
-    user_cluster_init: torch.Tensor
-    item_cluster_init: torch.Tensor
-
-
-def build_vocabularies(train: pd.DataFrame, users: SemanticTables, items: SemanticTables) -> Vocabularies:
-    """Ids with training samples (they get trained embeddings); every semantic cluster."""
+def build_vocabularies(train: pd.DataFrame, users: SemanticTables, items: SemanticTables,
+                       user_attributes: list[list[str]], item_attributes: list[list[str]]) -> Vocabularies:
+    """Ids with training samples (they get trained embeddings); every semantic cluster; every
+    attribute token of the catalog (`*_attributes`: the tokens of `users.ids` / `items.ids`)."""
     return Vocabularies(user=Vocabulary.build(train[S.USER_ID]), item=Vocabulary.build(train[S.ITEM_ID]),
                         user_cluster=Vocabulary.build(np.unique(users.cluster)),
-                        item_cluster=Vocabulary.build(np.unique(items.cluster)))
+                        item_cluster=Vocabulary.build(np.unique(items.cluster)),
+                        user_attribute=Vocabulary.build([t for tokens in user_attributes for t in tokens]),
+                        item_attribute=Vocabulary.build([t for tokens in item_attributes for t in tokens]))
+
+
+def cluster_attribute_shares(sem: SemanticTables, attributes: list[list[str]], clusters: Vocabulary,
+                             tokens: Vocabulary) -> torch.Tensor:
+    """(C, V): for each cluster, the mean over its members of each member's token shares, so
+    that (C, V) @ token embeddings (V, d) is the cluster's mean attribute embedding."""
+    shares = np.zeros((len(clusters), len(tokens)), dtype=np.float32)
+    member_cluster = clusters.index(sem.cluster)
+    size = np.bincount(member_cluster, minlength=len(clusters)).astype(np.float32)
+    for cluster, member_tokens in zip(member_cluster, attributes):
+        if member_tokens:
+            np.add.at(shares[cluster], tokens.index(member_tokens), 1.0 / len(member_tokens))
+    shares /= np.maximum(size, 1)[:, None]
+    shares[:, UNKNOWN] = 0.0
+    return torch.from_numpy(shares)
 
 
 def content_cluster_init(sem: SemanticTables, clusters: Vocabulary, dim: int) -> torch.Tensor:
@@ -61,7 +66,8 @@ def content_cluster_init(sem: SemanticTables, clusters: Vocabulary, dim: int) ->
     return torch.from_numpy(np.vstack([np.zeros((1, dim)), reduced]).astype(np.float32))
 
 
-def id_priors(train: pd.DataFrame, vocab: Vocabularies, users: SemanticTables, items: SemanticTables, dim: int) -> IdPriors:
+def id_priors(train: pd.DataFrame, vocab: Vocabularies, users: SemanticTables, items: SemanticTables, dim: int,
+              user_attributes: list[list[str]], item_attributes: list[list[str]]) -> IdPriors:
     def per_id(sem: SemanticTables, id_vocab: Vocabulary, cluster_vocab: Vocabulary, flag: str, id_column: str):
         cluster_of = cluster_vocab.index(sem.lookup(pd.Series(id_vocab.ids), sem.cluster, -1))
         tail = train.groupby(id_column)[flag].first().reindex(id_vocab.ids).fillna(True).to_numpy(bool)
@@ -71,12 +77,13 @@ def id_priors(train: pd.DataFrame, vocab: Vocabularies, users: SemanticTables, i
     user_cluster_of, user_is_tail = per_id(users, vocab.user, vocab.user_cluster, S.IS_TAIL_USER, S.USER_ID)
     item_cluster_of, item_is_tail = per_id(items, vocab.item, vocab.item_cluster, S.IS_TAIL_ITEM, S.ITEM_ID)
     return IdPriors(user_cluster_of, item_cluster_of, user_is_tail, item_is_tail,
-                    content_cluster_init(users, vocab.user_cluster, dim), content_cluster_init(items, vocab.item_cluster, dim))
+                    content_cluster_init(users, vocab.user_cluster, dim), content_cluster_init(items, vocab.item_cluster, dim),
+                    cluster_attribute_shares(users, user_attributes, vocab.user_cluster, vocab.user_attribute),
+                    cluster_attribute_shares(items, item_attributes, vocab.item_cluster, vocab.item_attribute))
 
 
 def build_model(config: CtrModelConfig, shapes: ModelShapes, priors: IdPriors) -> AktRec:
-    return AktRec(config, shapes, priors.user_cluster_of, priors.item_cluster_of, priors.user_is_tail,
-                  priors.item_is_tail, priors.user_cluster_init, priors.item_cluster_init)
+    return AktRec(config, shapes, priors)
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ from aktrec import schemas as S
 from aktrec.config import FeatureConfig
 from aktrec.data.prepare import ORDINAL_TEST_OFFSET, PreparedData
 from aktrec.features import names as N
+from aktrec.features.attributes import item_attributes, user_attributes
 
 
 @dataclass
@@ -281,7 +282,9 @@ def compute_features(data: PreparedData, users: SemanticTables, items: SemanticT
                                                   N.EVENT_TIMESTAMP: clock.grid[rows["snapshot"].to_numpy()],
                                                   **{name: rows[name].to_numpy() for name in N.ACTIVITY}})
         semantic = pd.DataFrame({id_column: ids, N.EVENT_TIMESTAMP: start, "cluster_id": sem.cluster,
-                                 "codes": list(sem.codes.astype(np.int64)), "embedding": list(sem.embeddings.astype(np.float32))})
+                                 "codes": list(sem.codes.astype(np.int64)), "embedding": list(sem.embeddings.astype(np.float32)),
+                                 "attributes": (user_attributes(data.users, sem.ids) if kind == "user"
+                                                else item_attributes(data.items, sem.ids))})
         if kind == "item":
             semantic.insert(3, "top_id", sem.codes[:, 0].astype(np.int64))
         views[f"{kind}_semantic"] = semantic

@@ -36,8 +36,8 @@ CROSS_USER_CLUSTER_ITEM_CLUSTER = "user_cluster_x_item_cluster"
 USER_SEQUENCE = "user_sequence"
 CLUSTER_SEQUENCE = "user_cluster_top_sequence"
 
-SEMANTIC_USER = ["cluster_id", "codes", "embedding"]
-SEMANTIC_ITEM = ["cluster_id", "top_id", "codes", "embedding"]
+SEMANTIC_USER = ["cluster_id", "codes", "embedding", "attributes"]
+SEMANTIC_ITEM = ["cluster_id", "top_id", "codes", "embedding", "attributes"]
 CLUSTER_AVG = [f"avg_{name}" for name in ACTIVITY]  # eq. 9 over time
 CLUSTER_PROFILE = ["cluster_size", "avg_embedding"]  # what a cluster is; no time dependence
 SEQUENCE = ["recent_items"]

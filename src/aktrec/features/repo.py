@@ -49,7 +49,7 @@ def _dtype(view: str, feature: str):
         return Array(Float32)
     if feature == "codes":
         return Array(Int64)
-    if feature == "recent_items":
+    if feature in ("recent_items", "attributes"):
         return Array(String)
     if feature in ("cluster_id", "top_id"):
         return Int64

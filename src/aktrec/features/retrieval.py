@@ -13,7 +13,7 @@ from aktrec.features import names as N
 from aktrec.features.compute import SemanticTables
 from aktrec.features.repo import DATA_DIR, REPO_KIND
 
-LIST_FEATURES = {"codes", "embedding", "avg_embedding", "recent_items"}
+LIST_FEATURES = {"codes", "embedding", "avg_embedding", "recent_items", "attributes"}
 
 
 def open_store(repo: Path):
