@@ -1,11 +1,17 @@
-"""Benchmark the CTR variants: base, AKT-Rec, its ablations and the peers, over several seeds.
+"""Benchmark the CTR models (DESIGN §1.1): every variant and peer over model seeds x data seeds,
+with paired bootstrap CIs of each model's GAUC minus `strong_base`'s.
 
-    python benchmarks/ctr_models.py --data DATA --repo REPO [--variants all] [--seeds 0,1,2]
-        [--epochs 3] [--max-train-samples N] [--name NAME]
+    python benchmarks/ctr_models.py --raw RAW --data DATA --repo REPO [--variants all]
+        [--seeds 0,1,2] [--data-seeds 0,1] [--epochs 3] [--max-train-samples N] [--name NAME]
+        [--workdir DIR] [--bootstrap 1000]
 
-Features are retrieved and encoded once; every (variant, seed) trains from scratch on them
-with early stopping on the latest training samples, and is evaluated on DATA's test samples.
-Prints a markdown table of mean ± std of total/head/tail AUC and GAUC, and training seconds.
+DATA is prepared with data seed 0's negatives; every other data seed re-prepares RAW with the
+same split and its own negatives (under --workdir); data with real non-clicks has no sampled
+negatives, so its data seeds repeat the same samples. The Feast repository is shared: features,
+representations and semantic IDs depend on the observed events only, never on the negatives.
+Selection (early stopping) reads the validation split only; the test numbers are reported.
+Prints mean ± std (ddof 1) over all seed pairs, GAUC support (users with both labels) and
+"–" where fewer than 30 users qualify, then the CIs.
 """
 
 from __future__ import annotations
@@ -16,53 +22,154 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+
+SLICES = ("total", "head", "tail")
+REFERENCE = "strong_base"
+
+
+def prepared_with_seed(raw: Path, data: Path, seed: int, workdir: Path) -> Path:
+    """DATA's preparation of RAW again with another negative-sampling seed (cached)."""
+    from aktrec.artifacts import read_marker
+    from aktrec.config import PrepareConfig, from_dict
+    from aktrec.data.prepare import prepare, write_prepared
+    from aktrec.data.raw import read_raw
+
+    config = from_dict(PrepareConfig, read_marker(data, "prepared")["config"])
+    if config.seed == seed:
+        return data
+    out = workdir / f"data-seed-{seed}"
+    if not out.exists():
+        config = dataclasses.replace(config, seed=seed)
+        write_prepared(prepare(read_raw(raw), config), out, config, validate=False)
+    return out
+
+
+def user_stats(samples: pd.DataFrame, scores: np.ndarray) -> dict[str, pd.DataFrame]:
+    """Per slice: AUC and weight of every user with both labels."""
+    from aktrec import schemas as S
+    from aktrec.ctr.metrics import per_user_auc
+
+    tail = samples[S.IS_TAIL_SAMPLE].to_numpy(bool)
+    out = {}
+    for name, mask in zip(SLICES, (np.ones_like(tail), ~tail, tail)):
+        out[name] = per_user_auc(samples[S.USER_ID].to_numpy()[mask], samples[S.LABEL].to_numpy()[mask], scores[mask])
+    return out
+
+
+def bootstrap_difference(runs: list[tuple[dict, dict]], users: pd.Index, draws: int, seed: int = 0) -> dict[str, tuple]:
+    """Paired bootstrap over test users: the mean over runs of GAUC(model) − GAUC(reference),
+    each draw resampling users with replacement (the same draw for every run). Returns per
+    slice (mean difference, 2.5% and 97.5% quantiles, mean reference GAUC)."""
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(len(users), np.full(len(users), 1 / len(users)), size=draws).astype(np.float64)  # (B, U)
+    counts = np.vstack([np.ones(len(users)), counts])  # row 0: every user once, the point estimate
+    out = {}
+    for name in SLICES:
+        differences, reference_values = [], []
+        for model, reference in runs:
+            a, b = model[name].reindex(users), reference[name].reindex(users)
+            usable = (a["n"].notna() & b["n"].notna()).to_numpy()
+            weight = np.where(usable, a["n"].fillna(0).to_numpy(), 0.0)
+            auc_a, auc_b = a["auc"].fillna(0).to_numpy(), b["auc"].fillna(0).to_numpy()
+            w = counts * weight  # (B, U)
+            total = np.maximum(w.sum(axis=1), 1e-12)
+            differences.append((w @ auc_a - w @ auc_b) / total)
+            reference_values.append(float(np.average(auc_b[usable], weights=weight[usable])) if usable.any() else np.nan)
+        mean_difference = np.mean(differences, axis=0)
+        out[name] = (float(mean_difference[0]), float(np.quantile(mean_difference[1:], 0.025)),
+                     float(np.quantile(mean_difference[1:], 0.975)), float(np.nanmean(reference_values)))
+    return out
+
+
+def cell(values: list, digits: int = 4) -> str:
+    numbers = np.array([np.nan if v is None else v for v in values], dtype=float)
+    if np.isnan(numbers).all():
+        return "–"
+    numbers = numbers[~np.isnan(numbers)]
+    spread = f" ± {np.std(numbers, ddof=1):.{digits}f}" if len(numbers) > 1 else ""
+    return f"{numbers.mean():.{digits}f}{spread}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--raw", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--repo", type=Path, required=True)
     parser.add_argument("--variants", default="all")
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--data-seeds", default="0,1")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--max-train-samples", type=int, default=None)
     parser.add_argument("--name", default="run")
+    parser.add_argument("--workdir", type=Path, default=Path("work/bench-ctr"))
+    parser.add_argument("--bootstrap", type=int, default=1000)
     args = parser.parse_args()
 
+    from aktrec import schemas as S
     from aktrec.config import CTR_VARIANTS, CtrTrainConfig, TrainConfig
-    from aktrec.ctr.stage import load_training_data, popularity_metrics, train_variant
+    from aktrec.ctr.metrics import MIN_GAUC_USERS
+    from aktrec.ctr.stage import LIGHTGBM, POPULARITY, evaluate_models, load_training_data
 
     variants = tuple(CTR_VARIANTS) if args.variants == "all" else tuple(args.variants.split(","))
+    if REFERENCE not in variants:
+        variants = (REFERENCE, *variants)
     seeds = [int(s) for s in args.seeds.split(",")]
-    config = TrainConfig(variants=variants, deploy=variants[0], promotion=dataclasses.replace(TrainConfig().promotion, require_base=False),
+    data_seeds = [int(s) for s in args.data_seeds.split(",")]
+    config = TrainConfig(variants=variants, deploy=REFERENCE,
                          train=CtrTrainConfig(epochs=args.epochs, max_train_samples=args.max_train_samples))
     started = time.perf_counter()
-    training = load_training_data(args.data, args.repo, config)
-    prepared_s = time.perf_counter() - started
-    results: dict[str, list[dict]] = {v: [] for v in variants}
-    for seed in seeds:
-        for variant in variants:
+    measured: dict[str, list[dict]] = {}
+    per_user: dict[str, list[dict]] = {}
+    description = ""
+    for data_seed in data_seeds:
+        data = prepared_with_seed(args.raw, args.data, data_seed, args.workdir / args.name.replace(" ", "-"))
+        training = load_training_data(data, args.repo, config)
+        test = training.samples["test"]
+        test_users = pd.Index(pd.unique(test[S.USER_ID]))
+        unseen = 1 - np.isin(test[S.USER_ID], training.samples["fit"][S.USER_ID]).mean()
+        description = (f"{training.n_fit:,} fit + {training.n_valid:,} validation CTR samples, {len(test):,} test samples "
+                       f"(head {int((~test[S.IS_TAIL_SAMPLE]).sum()):,}, tail {int(test[S.IS_TAIL_SAMPLE].sum()):,}; "
+                       f"{unseen:.0%} of them with a user no model has an ID embedding for)")
+        for seed in seeds:
             seeded = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=seed))
-            _, metrics, history = train_variant(training, variant, seeded)
-            results[variant].append({**{f"{s}_{k}": metrics[s][k] for s in ("total", "head", "tail") for k in ("auc", "gauc")},
-                                     "seconds": history["seconds"], "epochs": history["best_epoch"]})
-    popularity = popularity_metrics(training)
+            evaluation = evaluate_models(training, seeded)
+            for name, metrics in evaluation.test.items():
+                history = evaluation.histories.get(name, {})
+                measured.setdefault(name, []).append({"test": metrics, "valid_auc": evaluation.validation[name]["total"]["auc"],
+                                                      "seconds": history.get("seconds"),
+                                                      "epoch": history.get("best_epoch", history.get("best_iteration"))})
+            for name, scores in evaluation.test_scores.items():
+                per_user.setdefault(name, []).append({"data_seed": data_seed, "stats": user_stats(test, scores),
+                                                      "users": test_users})
+    seconds = time.perf_counter() - started
 
-    print(f"{args.name}: {training.n_fit:,} training samples ({training.n_valid:,} for early stopping), "
-          f"{len(training.data.test):,} test samples (head {popularity['head']['n']:,}, tail {popularity['tail']['n']:,}); "
-          f"seeds {seeds}; at most {args.epochs} epochs; features retrieved and encoded in {prepared_s:.0f}s\n")
-    columns = [f"{s}_{k}" for s in ("total", "head", "tail") for k in ("auc", "gauc")]
-    print("| model | " + " | ".join(c.replace("_", " ").replace("auc", "AUC").replace("gAUC", "GAUC") for c in columns)
-          + " | best epoch | train s |")
-    print("|---|" + "---|" * (len(columns) + 2))
-    for variant, runs in results.items():
-        cells = []
-        for column in columns:
-            values = np.array([r[column] for r in runs], dtype=float)
-            cells.append(f"{np.nanmean(values):.4f} ± {np.nanstd(values):.4f}")
-        print(f"| {variant} | " + " | ".join(cells) + f" | {np.mean([r['epochs'] for r in runs]):.1f} | "
-              f"{np.mean([r['seconds'] for r in runs]):.0f} |")
-    print("| popularity | " + " | ".join(f"{popularity[c.split('_')[0]][c.split('_')[1]]:.4f}" for c in columns) + " | – | – |")
+    print(f"{args.name}: {description}; model seeds {seeds} x data seeds {data_seeds} (negatives re-drawn); "
+          f"at most {args.epochs} epochs, early stopping on validation AUC; {seconds / 60:.0f} min in all\n")
+    header = [f"{s} {k}" for s in SLICES for k in ("AUC", "GAUC")]
+    print("| model | " + " | ".join(header) + " | GAUC users total / head / tail | validation AUC | best epoch | train s |")
+    print("|---|" + "---|" * (len(header) + 4))
+    order = [*variants, LIGHTGBM, POPULARITY]
+    for name in [n for n in order if n in measured]:
+        runs = measured[name]
+        cells = [cell([r["test"][s][k] for r in runs]) for s in SLICES for k in ("auc", "gauc")]
+        support = " / ".join(f"{int(np.mean([r['test'][s]['n_users'] for r in runs])):,}" for s in SLICES)
+        extra = [cell([r["valid_auc"] for r in runs]), cell([r["epoch"] for r in runs], 1), cell([r["seconds"] for r in runs], 0)]
+        print(f"| {name} | " + " | ".join(cells) + f" | {support} | " + " | ".join(extra) + " |")
+
+    print(f"\nGAUC minus {REFERENCE}'s, paired bootstrap over test users ({args.bootstrap} draws), mean over all seed "
+          "pairs, 95% CI; relative to the reference's GAUC in brackets\n")
+    print("| model | " + " | ".join(f"Δ {s} GAUC" for s in SLICES) + " |")
+    print("|---|---|---|---|")
+    reference_runs = per_user[REFERENCE]
+    for name in [n for n in order if n in per_user and n != REFERENCE]:
+        users = reference_runs[0]["users"]
+        pairs = [(run["stats"], reference["stats"]) for run, reference in zip(per_user[name], reference_runs)]
+        result = bootstrap_difference(pairs, users, args.bootstrap)
+        supported = {s: min(r["test"][s]["n_users"] for r in measured[REFERENCE]) >= MIN_GAUC_USERS for s in SLICES}
+        cells = [f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}] ({d / ref:+.1%})" if supported[s] else "–"
+                 for s, (d, lo, hi, ref) in ((s, result[s]) for s in SLICES)]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -129,3 +129,44 @@ def test_cli_rejects_bad_options_in_one_line(tmp_path, capsys):
     shutil.rmtree(tmp_path / "r", ignore_errors=True)
     code, err = run_cli(capsys, "data", "import", "tables", "--interactions", paths["interactions"], "--out", tmp_path / "r", "--ts-format", "weekly")
     assert code == 2 and "--ts-format 'weekly'" in err
+
+
+def write_atomic_interactions(tmp_path, rows: str):
+    path = tmp_path / "Amazon.inter"
+    path.write_text("user_id:token\titem_id:token\ttimestamp:float\n" + rows)
+    return path
+
+
+def test_import_amazon_with_real_dates_orders_a_day_by_the_sequences(tmp_path, capsys):
+    sequences, items = write_amazon_format(tmp_path)
+    day1, day2 = 1318896000, 1318982400
+    inter = write_atomic_interactions(tmp_path, "".join(
+        f"{user}\t{item}\t{ts}\n" for user, item, ts in
+        [("A1", "I2", day1), ("A1", "I1", day1), ("A1", "I3", day2), ("A2", "I2", day1), ("A2", "I3", day2),
+         ("A3", "I1", day1), ("A3", "I4", day1), ("A3", "I2", day1), ("A3", "I5", day2), ("A4", "I5", day1), ("A4", "I1", day2)]))
+    raw = tmp_path / "raw"
+    code, err = run_cli(capsys, "data", "import", "amazon", "--interactions", inter, "--sequences", sequences, "--items", items,
+                        "--out", raw)
+    assert code == 0, err
+    table = pq.read_table(raw / "interactions.parquet").to_pandas()
+    a1 = table[table[S.USER_ID] == "A1"].sort_values(S.TS)
+    assert a1[S.ITEM_ID].tolist() == ["I1", "I2", "I3"]  # the sequence's order inside day 1
+    assert (a1[S.TS].dt.floor("D") == pd.to_datetime([day1, day1, day2], unit="s", utc=True)).all()
+    # without the sequences: real dates, no order inside a day; `import tables` reads .inter too
+    code, err = run_cli(capsys, "data", "import", "tables", "--interactions", inter, "--out", tmp_path / "raw2")
+    assert code == 0, err
+    assert json.loads((tmp_path / "raw2" / "_aktrec.json").read_text())["ts_kind"] == "time"
+
+
+@pytest.mark.parametrize("rows, message", [
+    ("A1\tI1\tyesterday\n", "interactions.ts: not an integer unix-s timestamp"),
+    ("A1\tI1\t1318896000\nA9\tI1\t1318896000\n", "(user, item) interaction(s) are not in the sequence file"),
+])
+def test_import_amazon_bad_interactions_file_writes_nothing(tmp_path, capsys, rows, message):
+    sequences, items = write_amazon_format(tmp_path)
+    inter = write_atomic_interactions(tmp_path, rows)
+    out = tmp_path / "raw"
+    code, err = run_cli(capsys, "data", "import", "amazon", "--interactions", inter, "--sequences", sequences, "--items", items,
+                        "--out", out)
+    assert code == 2 and message in err and err.strip().count("\n") == 0, err
+    assert not out.exists()

@@ -28,8 +28,8 @@ def gauc(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> float:
     return gauc_with_support(users, labels, scores)[0]
 
 
-def gauc_with_support(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> tuple[float, int]:
-    """GAUC and its support: the number of users with both labels (NaN and 0 when none)."""
+def per_user_auc(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """AUC and number of samples of every user with both labels (index: user)."""
     frame = pd.DataFrame({"user": users, "label": np.asarray(labels).astype(np.int64), "score": scores})
     # Ranks within each user (average for ties) give every user's AUC in one pass.
     frame["rank"] = frame.groupby("user")["score"].rank(method="average")
@@ -37,12 +37,17 @@ def gauc_with_support(users: np.ndarray, labels: np.ndarray, scores: np.ndarray)
     per_user = frame.groupby("user").agg(n=("label", "size"), n_pos=("label", "sum"), pos_rank_sum=("pos_rank", "sum"))
     n_neg = per_user["n"] - per_user["n_pos"]
     usable = (per_user["n_pos"] > 0) & (n_neg > 0)
-    per_user = per_user[usable]
+    per_user, n_neg = per_user[usable], n_neg[usable]
+    n_pos = per_user["n_pos"]
+    return pd.DataFrame({"auc": (per_user["pos_rank_sum"] - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg), "n": per_user["n"]})
+
+
+def gauc_with_support(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> tuple[float, int]:
+    """GAUC and its support: the number of users with both labels (NaN and 0 when none)."""
+    per_user = per_user_auc(users, labels, scores)
     if per_user.empty:
         return float("nan"), 0
-    n_pos, n_neg = per_user["n_pos"], n_neg[usable]
-    user_auc = (per_user["pos_rank_sum"] - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-    return float(np.average(user_auc, weights=per_user["n"])), len(per_user)
+    return float(np.average(per_user["auc"], weights=per_user["n"])), len(per_user)
 
 
 SLICES = ("total", "head", "tail")

@@ -56,6 +56,10 @@ def comparison_markdown(models: dict[str, dict[str, Any]]) -> str:
     for name, m in models.items():
         lines.append(f"| {name} | " + " | ".join(cell(m[s][k]) for s in ("total", "head", "tail") for k in ("auc", "gauc"))
                      + f" | {cell(m['total']['logloss'])} |")
+    support = next(iter(models.values()))
+    lines.append(f"\nTest samples, reported only (selection reads validation). GAUC over the users with both labels: "
+                 + ", ".join(f"{s} {support[s]['n_users']:,}" for s in ("total", "head", "tail"))
+                 + "; shown as – below 30 users.")
     return "\n".join(lines) + "\n"
 
 
@@ -153,21 +157,46 @@ def unseen_by_models(training: TrainingData) -> dict[str, Any]:
             "share_samples_unknown_user": float(user_unknown.mean()), "share_samples_unknown_item": float(item_unknown.mean())}
 
 
-def train_variant(training: TrainingData, variant: str, config: TrainConfig,
-                  progress: bool = False) -> tuple[AktRec, dict[str, dict[str, Any]], dict[str, Any]]:
-    """One variant, seeded: the trained model, its metrics per slice on "validation" (what
-    selection reads) and "test" (reported only), and its history."""
+@dataclass
+class Evaluation:
+    """Every compared model of one training run: metrics per slice on validation (what
+    selection reads) and test (reported only), training histories, test scores, and the
+    trained networks by variant."""
+
+    validation: dict[str, dict[str, Any]]
+    test: dict[str, dict[str, Any]]
+    histories: dict[str, Any]
+    test_scores: dict[str, np.ndarray]
+    networks: dict[str, AktRec]
+
+
+def evaluate_models(training: TrainingData, config: TrainConfig, progress: bool = False) -> Evaluation:
+    """Train every variant of `config` (seeded by `config.train.seed`) and the LightGBM peer,
+    and score them and the popularity scorer on validation and test."""
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
-    torch.manual_seed(config.train.seed)
-    model = build_model(config.variant(variant), training.shapes, training.priors)
-    history = fit(model, training.inputs["fit"], training.inputs["valid"], config.train, progress=progress, name=variant)
-    metrics = {"validation": slice_metrics(training.samples["valid"], predict(model, training.inputs["valid"])),
-               "test": slice_metrics(training.samples["test"], predict(model, training.inputs["test"]))}
-    test = metrics["test"]
-    log.info("%s: test AUC %.4f (head %.4f, tail %.4f), GAUC %.4f, %.1fs", variant, test["total"]["auc"],
-             test["head"]["auc"], test["tail"]["auc"], test["total"]["gauc"], history["seconds"])
-    return model, metrics, history
+    result = Evaluation({}, {}, {}, {}, {})
+    for variant in config.variants:
+        torch.manual_seed(config.train.seed)
+        model = build_model(config.variant(variant), training.shapes, training.priors)
+        result.histories[variant] = fit(model, training.inputs["fit"], training.inputs["valid"], config.train,
+                                        progress=progress, name=variant)
+        result.networks[variant] = model
+        result.test_scores[variant] = predict(model, training.inputs["test"])
+        result.validation[variant] = slice_metrics(training.samples["valid"], predict(model, training.inputs["valid"]))
+        result.test[variant] = slice_metrics(training.samples["test"], result.test_scores[variant])
+        test = result.test[variant]
+        log.info("%s: test AUC %.4f (head %.4f, tail %.4f), %.1fs", variant, test["total"]["auc"], test["head"]["auc"],
+                 test["tail"]["auc"], result.histories[variant]["seconds"])
+    if config.lightgbm.enabled:
+        labels = {name: rows[S.LABEL].to_numpy() for name, rows in training.samples.items()}
+        scores, result.histories[LIGHTGBM] = fit_and_score(training.tabular, labels, config.lightgbm, config.train.seed)
+        result.test_scores[LIGHTGBM] = scores["test"]
+        result.validation[LIGHTGBM] = slice_metrics(training.samples["valid"], scores["valid"])
+        result.test[LIGHTGBM] = slice_metrics(training.samples["test"], scores["test"])
+    popularity = popularity_metrics(training)
+    result.test[POPULARITY], result.validation[POPULARITY] = popularity["test"], popularity["validation"]
+    return result
 
 
 def popularity_metrics(training: TrainingData) -> dict[str, dict[str, Any]]:
@@ -191,19 +220,8 @@ def run_train(data_dir: Path, repo: Path, out: Path, config: TrainConfig, progre
     evaluate on DATA's test samples, write the bundle of `config.deploy` to OUT atomically."""
     started = time.perf_counter()
     training = load_training_data(data_dir, repo, config)
-    models, validation, histories, deployed = {}, {}, {}, None
-    for variant in config.variants:
-        model, measured, histories[variant] = train_variant(training, variant, config, progress)
-        models[variant], validation[variant] = measured["test"], measured["validation"]
-        if variant == config.deploy:
-            deployed = model
-    if config.lightgbm.enabled:
-        labels = {name: rows[S.LABEL].to_numpy() for name, rows in training.samples.items()}
-        scores, histories[LIGHTGBM] = fit_and_score(training.tabular, labels, config.lightgbm, config.train.seed)
-        validation[LIGHTGBM] = slice_metrics(training.samples["valid"], scores["valid"])
-        models[LIGHTGBM] = slice_metrics(training.samples["test"], scores["test"])
-    popularity = popularity_metrics(training)
-    models[POPULARITY], validation[POPULARITY] = popularity["test"], popularity["validation"]
+    evaluation = evaluate_models(training, config, progress)
+    models, deployed = evaluation.test, evaluation.networks[config.deploy]
     tail = training.data.card["tail"]
     metrics = finite({
         "dataset": {"name": training.data.card.get("name"), "n_train": int(len(training.data.train)),
@@ -211,7 +229,7 @@ def run_train(data_dir: Path, repo: Path, out: Path, config: TrainConfig, progre
                     "tail_user_max_interactions": tail["tail_user_max_interactions"],
                     "tail_item_max_exposures": tail["tail_item_max_exposures"],
                     "test_unseen_by_models": unseen_by_models(training)},
-        "models": models, "validation": validation, "training": histories, "deploy": config.deploy,
+        "models": models, "validation": evaluation.validation, "training": evaluation.histories, "deploy": config.deploy,
         "seconds": round(time.perf_counter() - started, 1),
     })
     marker = training.repo_marker

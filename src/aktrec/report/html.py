@@ -136,20 +136,28 @@ def _representation_section(emb_dir: Path, sid_dir: Path) -> str:
 def _model_section(model_dir: Path) -> str:
     metrics = json.loads((model_dir / "metrics.json").read_text())
     models = metrics["models"]
-    rows = [[name] + [m[s][k] if m[s][k] is not None else float("nan") for s in ("total", "head", "tail") for k in ("auc", "gauc")]
-            + [m["tail"]["n"]] for name, m in models.items()]
+
+    def rows_of(measured: dict[str, Any]) -> list[list[Any]]:
+        return [[name] + [m[s][k] if m[s][k] is not None else float("nan") for s in ("total", "head", "tail") for k in ("auc", "gauc")]
+                + [m["tail"]["n"], m["tail"].get("n_users", 0)] for name, m in measured.items()]
+
+    header = ["model", "total AUC", "total GAUC", "head AUC", "head GAUC", "tail AUC", "tail GAUC", "tail n", "tail GAUC users"]
     chart_auc = bar_chart(["total", "head", "tail"], {n: [m[s]["auc"] for s in ("total", "head", "tail")] for n, m in models.items()},
                           "AUC", "AUC")
     chart_gauc = bar_chart(["total", "head", "tail"], {n: [m[s]["gauc"] for s in ("total", "head", "tail")] for n, m in models.items()},
                            "GAUC", "GAUC")
     gate = metrics["promotion"]
     return ("<h2>Models: click prediction on the test samples</h2>"
-            + _table(["model", "total AUC", "total GAUC", "head AUC", "head GAUC", "tail AUC", "tail GAUC", "tail n"], rows)
+            + _table(header, rows_of(models))
             + f"<div class='charts'>{chart_auc}{chart_gauc}</div>"
             + f"<p>Promotion gate for <code>{escape(gate['model'])}</code>: {_verdict(gate['promote'])}"
             + (f" — {escape(gate['failure'])}" if gate["failure"] else "") + "</p>"
-            "<p class='note'>Tail sample: a tail user or a tail item (thresholds in the data card). "
-            "<code>popularity</code> scores by the item's past clicks: read gains against it.</p>")
+            "<p class='note'>Test numbers are reported, never selected on: early stopping and the promotion gate read "
+            "the validation split below, which precedes the test window. Tail sample: a tail user or a tail item "
+            "(thresholds in the data card); a sampled negative is in its positive's slice. GAUC is shown as – where "
+            "fewer than 30 users have both labels. <code>popularity</code> scores by the item's training clicks and "
+            "<code>lightgbm</code> is the tabular peer: read gains against them and <code>strong_base</code>.</p>"
+            "<h3>Validation (what selection reads)</h3>" + _table(header, rows_of(metrics.get("validation", {}))))
 
 
 def run_report(artifacts: dict[str, Path], validation_pages: dict[str, str], title: str = "aktrec run") -> str:
