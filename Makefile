@@ -28,6 +28,8 @@ demo: $(STAMP)
 	$(VENV)/bin/aktrec demo --workdir work/demo
 
 test: $(STAMP) $(TOOLS_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest -q
 
 clean:

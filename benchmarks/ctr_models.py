@@ -75,10 +75,16 @@ def bootstrap_difference(runs: list[tuple[dict, dict]], users: pd.Index, draws: 
             w = counts * weight  # (B, U)
             total = np.maximum(w.sum(axis=1), 1e-12)
             differences.append((w @ auc_a - w @ auc_b) / total)
-            reference_values.append(float(np.average(auc_b[usable], weights=weight[usable])) if usable.any() else np.nan)
+            reference_values.append(
+                float(np.average(auc_b[usable], weights=weight[usable])) if usable.any() else np.nan
+            )
         mean_difference = np.mean(differences, axis=0)
-        out[name] = (float(mean_difference[0]), float(np.quantile(mean_difference[1:], 0.025)),
-                     float(np.quantile(mean_difference[1:], 0.975)), float(np.nanmean(reference_values)))
+        out[name] = (
+            float(mean_difference[0]),
+            float(np.quantile(mean_difference[1:], 0.025)),
+            float(np.quantile(mean_difference[1:], 0.975)),
+            float(np.nanmean(reference_values)),
+        )
     return out
 
 
@@ -116,8 +122,11 @@ def main() -> None:
         variants = (REFERENCE, *variants)
     seeds = [int(s) for s in args.seeds.split(",")]
     data_seeds = [int(s) for s in args.data_seeds.split(",")]
-    config = TrainConfig(variants=variants, deploy=REFERENCE,
-                         train=CtrTrainConfig(epochs=args.epochs, max_train_samples=args.max_train_samples))
+    config = TrainConfig(
+        variants=variants,
+        deploy=REFERENCE,
+        train=CtrTrainConfig(epochs=args.epochs, max_train_samples=args.max_train_samples),
+    )
     started = time.perf_counter()
     measured: dict[str, list[dict]] = {}
     per_user: dict[str, list[dict]] = {}
@@ -128,37 +137,57 @@ def main() -> None:
         test = training.samples["test"]
         test_users = pd.Index(pd.unique(test[S.USER_ID]))
         unseen = 1 - np.isin(test[S.USER_ID], training.samples["fit"][S.USER_ID]).mean()
-        description = (f"{training.n_fit:,} fit + {training.n_valid:,} validation CTR samples, {len(test):,} test samples "
-                       f"(head {int((~test[S.IS_TAIL_SAMPLE]).sum()):,}, tail {int(test[S.IS_TAIL_SAMPLE].sum()):,}; "
-                       f"{unseen:.0%} of them with a user no model has an ID embedding for)")
+        description = (
+            f"{training.n_fit:,} fit + {training.n_valid:,} validation CTR samples, {len(test):,} test samples "
+            f"(head {int((~test[S.IS_TAIL_SAMPLE]).sum()):,}, tail {int(test[S.IS_TAIL_SAMPLE].sum()):,}; "
+            f"{unseen:.0%} of them with a user no model has an ID embedding for)"
+        )
         for seed in seeds:
             seeded = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=seed))
             evaluation = evaluate_models(training, seeded)
             for name, metrics in evaluation.test.items():
                 history = evaluation.histories.get(name, {})
-                measured.setdefault(name, []).append({"test": metrics, "valid_auc": evaluation.validation[name]["total"]["auc"],
-                                                      "seconds": history.get("seconds"),
-                                                      "epoch": history.get("best_epoch", history.get("best_iteration"))})
+                measured.setdefault(name, []).append(
+                    {
+                        "test": metrics,
+                        "valid_auc": evaluation.validation[name]["total"]["auc"],
+                        "seconds": history.get("seconds"),
+                        "epoch": history.get("best_epoch", history.get("best_iteration")),
+                    }
+                )
             for name, scores in evaluation.test_scores.items():
-                per_user.setdefault(name, []).append({"data_seed": data_seed, "stats": user_stats(test, scores),
-                                                      "users": test_users})
+                per_user.setdefault(name, []).append(
+                    {"data_seed": data_seed, "stats": user_stats(test, scores), "users": test_users}
+                )
     seconds = time.perf_counter() - started
 
-    print(f"{args.name}: {description}; model seeds {seeds} x data seeds {data_seeds} (negatives re-drawn); "
-          f"at most {args.epochs} epochs, early stopping on validation AUC; {seconds / 60:.0f} min in all\n")
+    print(
+        f"{args.name}: {description}; model seeds {seeds} x data seeds {data_seeds} (negatives re-drawn); "
+        f"at most {args.epochs} epochs, early stopping on validation AUC; {seconds / 60:.0f} min in all\n"
+    )
     header = [f"{s} {k}" for s in SLICES for k in ("AUC", "GAUC")]
-    print("| model | " + " | ".join(header) + " | GAUC users total / head / tail | validation AUC | best epoch | train s |")
+    print(
+        "| model | "
+        + " | ".join(header)
+        + " | GAUC users total / head / tail | validation AUC | best epoch | train s |"
+    )
     print("|---|" + "---|" * (len(header) + 4))
     order = [*variants, LIGHTGBM, POPULARITY]
     for name in [n for n in order if n in measured]:
         runs = measured[name]
         cells = [cell([r["test"][s][k] for r in runs]) for s in SLICES for k in ("auc", "gauc")]
         support = " / ".join(f"{int(np.mean([r['test'][s]['n_users'] for r in runs])):,}" for s in SLICES)
-        extra = [cell([r["valid_auc"] for r in runs]), cell([r["epoch"] for r in runs], 1), cell([r["seconds"] for r in runs], 0)]
+        extra = [
+            cell([r["valid_auc"] for r in runs]),
+            cell([r["epoch"] for r in runs], 1),
+            cell([r["seconds"] for r in runs], 0),
+        ]
         print(f"| {name} | " + " | ".join(cells) + f" | {support} | " + " | ".join(extra) + " |")
 
-    print(f"\nGAUC minus {REFERENCE}'s, paired bootstrap over test users ({args.bootstrap} draws), mean over all seed "
-          "pairs, 95% CI; relative to the reference's GAUC in brackets\n")
+    print(
+        f"\nGAUC minus {REFERENCE}'s, paired bootstrap over test users ({args.bootstrap} draws), mean over all seed "
+        "pairs, 95% CI; relative to the reference's GAUC in brackets\n"
+    )
     print("| model | " + " | ".join(f"Δ {s} GAUC" for s in SLICES) + " |")
     print("|---|---|---|---|")
     reference_runs = per_user[REFERENCE]
@@ -167,8 +196,10 @@ def main() -> None:
         pairs = [(run["stats"], reference["stats"]) for run, reference in zip(per_user[name], reference_runs)]
         result = bootstrap_difference(pairs, users, args.bootstrap)
         supported = {s: min(r["test"][s]["n_users"] for r in measured[REFERENCE]) >= MIN_GAUC_USERS for s in SLICES}
-        cells = [f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}] ({d / ref:+.1%})" if supported[s] else "–"
-                 for s, (d, lo, hi, ref) in ((s, result[s]) for s in SLICES)]
+        cells = [
+            f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}] ({d / ref:+.1%})" if supported[s] else "–"
+            for s, (d, lo, hi, ref) in ((s, result[s]) for s in SLICES)
+        ]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 

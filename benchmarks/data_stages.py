@@ -66,16 +66,25 @@ def main() -> None:
     if (Path(args.amazon) / "user_sequence.txt").is_file():
         cases.append(("amazon", 198_502))
     print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}\n")
-    print("| data | interactions in | rows out | generate/parse s | write RAW + GX s | prepare s | write DATA + GX s | peak RSS MB |")
+    print(
+        "| data | interactions in | rows out | generate/parse s | write RAW + GX s | prepare s | write DATA + "
+        "GX s | peak RSS MB |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for case, size in cases:
-        output = subprocess.run([sys.executable, __file__, "--amazon", args.amazon, "--child", case, str(size)],
-                                capture_output=True, text=True, check=True).stdout
+        output = subprocess.run(
+            [sys.executable, __file__, "--amazon", args.amazon, "--child", case, str(size)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         t = json.loads(output.strip().splitlines()[-1])
         first = t.get("generate_s", t.get("parse_s"))
         name = "synthetic" if case == "synth" else "Amazon Beauty (leave-last-out)"
-        print(f"| {name} | {size:,} | {t['rows_out']:,} | {first:.1f} | {t['write_raw_validated_s']:.1f} | "
-              f"{t['prepare_s']:.1f} | {t['write_data_validated_s']:.1f} | {t['peak_rss_mb']:.0f} |")
+        print(
+            f"| {name} | {size:,} | {t['rows_out']:,} | {first:.1f} | {t['write_raw_validated_s']:.1f} | "
+            f"{t['prepare_s']:.1f} | {t['write_data_validated_s']:.1f} | {t['peak_rss_mb']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

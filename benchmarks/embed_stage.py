@@ -32,16 +32,23 @@ def main() -> None:
     name = args.name or args.data.name
     print("| data | items | pairs (train/held-out) | recall@10 before | recall@10 after | items s |")
     print("|---|---|---|---|---|---|")
-    print(f"| {name} | {items['n_items']:,} | {items['n_train_pairs']:,}/{items['n_holdout_pairs']:,} | "
-          f"{items['holdout_recall@10_before']:.4f} | {items['holdout_recall@10_after']:.4f} | {items_s:.0f} |")
+    print(
+        f"| {name} | {items['n_items']:,} | {items['n_train_pairs']:,}/{items['n_holdout_pairs']:,} | "
+        f"{items['holdout_recall@10_before']:.4f} | {items['holdout_recall@10_after']:.4f} | {items_s:.0f} |"
+    )
     print()
-    print("| data | users | train samples / held-out | next-item cosine (model / history mean) | "
-          "next-item recall@10 (model / history mean) | category accuracy (model / history mode) | users s |")
+    print(
+        "| data | users | train samples / held-out | next-item cosine (model / history mean) | "
+        "next-item recall@10 (model / history mean) | category accuracy (model / history mode) | users s |"
+    )
     print("|---|---|---|---|---|---|---|")
-    print(f"| {name} | {users['n_users']:,} | {users['n_train_samples']:,}/{users['n_eval_samples']:,} | "
-          f"{users['heldout_next_item_cosine']:.4f} / {users['heldout_next_item_cosine_history_mean']:.4f} | "
-          f"{users['heldout_next_item_recall@10']:.4f} / {users['heldout_next_item_recall@10_history_mean']:.4f} | "
-          f"{users['heldout_category_accuracy']:.3f} / {users['heldout_category_accuracy_history_mode']:.3f} | {users_s:.0f} |")
+    print(
+        f"| {name} | {users['n_users']:,} | {users['n_train_samples']:,}/{users['n_eval_samples']:,} | "
+        f"{users['heldout_next_item_cosine']:.4f} / {users['heldout_next_item_cosine_history_mean']:.4f} | "
+        f"{users['heldout_next_item_recall@10']:.4f} / {users['heldout_next_item_recall@10_history_mean']:.4f} | "
+        f"{users['heldout_category_accuracy']:.3f} / {users['heldout_category_accuracy_history_mode']:.3f} | "
+        f"{users_s:.0f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,23 @@ def materialize(data: Path, sid: Path, repo: Path, src: Path | None) -> tuple[fl
     env = dict(os.environ, PYTHONPATH=str(src)) if src else None
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "aktrec", "features", "materialize", "--data", str(data), "--sids", str(sid),
-                    "--repo", str(repo)], check=True, env=env)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aktrec",
+            "features",
+            "materialize",
+            "--data",
+            str(data),
+            "--sids",
+            str(sid),
+            "--repo",
+            str(repo),
+        ],
+        check=True,
+        env=env,
+    )
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if peak <= before:
@@ -75,8 +90,11 @@ def main() -> None:
         repo = args.workroot / ("repo-" + name.replace(" ", "-").replace(",", ""))
         seconds, peak = materialize(data, sid, repo, args.src)
         metrics = json.loads((repo / "metrics.json").read_text())
-        print(f"| {name} | {metrics['n_snapshots']:,} | {sum(metrics['rows'].values()):,} | {seconds:.0f} s | "
-              f"{peak / 1024:.2f} GiB |", flush=True)
+        print(
+            f"| {name} | {metrics['n_snapshots']:,} | {sum(metrics['rows'].values()):,} | {seconds:.0f} s | "
+            f"{peak / 1024:.2f} GiB |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,17 @@ import resource
 import time
 from pathlib import Path
 
-TASKS = ["validate-raw", "prepare", "embed-items", "embed-users", "semantic-ids", "materialize-features", "train",
-         "report", "deploy"]
+TASKS = [
+    "validate-raw",
+    "prepare",
+    "embed-items",
+    "embed-users",
+    "semantic-ids",
+    "materialize-features",
+    "train",
+    "report",
+    "deploy",
+]
 
 
 def main() -> None:
@@ -51,8 +60,11 @@ def main() -> None:
         run_local(Path(raw), work, args.config, cache=False)
         total = time.time() - started
         run = max((work / "runs").glob("aktrec-*"), key=lambda p: p.stat().st_mtime)
-        finished = {task: (run / task / "executor_output.json").stat().st_mtime for task in TASKS
-                    if (run / task / "executor_output.json").is_file()}
+        finished = {
+            task: (run / task / "executor_output.json").stat().st_mtime
+            for task in TASKS
+            if (run / task / "executor_output.json").is_file()
+        }
         order = sorted(finished, key=finished.get)
         times, previous = {}, started
         for task in order:
@@ -63,7 +75,11 @@ def main() -> None:
     print("| data | " + " | ".join(TASKS) + " | total |")
     print("|---|" + "---|" * (len(TASKS) + 1))
     for name, times, total in rows:
-        print(f"| {name} | " + " | ".join(f"{times[t]:.0f} s" if t in times else "–" for t in TASKS) + f" | {total / 60:.1f} min |")
+        print(
+            f"| {name} | "
+            + " | ".join(f"{times[t]:.0f} s" if t in times else "–" for t in TASKS)
+            + f" | {total / 60:.1f} min |"
+        )
     print(f"\nPeak memory of one task process: {peak:,.0f} MiB")
 
 

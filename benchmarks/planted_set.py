@@ -34,11 +34,24 @@ def main() -> None:
     data = prepare(raw, config)
     write_prepared(data, root / "data", config)
     write_planted_embeddings(data, root / "emb")
-    (root / "sid.yaml").write_text("items: {codebook_size: 16, epochs: 30}\nusers: {codebook_size: 16, epochs: 30}\n"
-                                   "target_median_cluster_size: 3\n")
-    for command in (["semantic-ids", "--data", root / "data", "--embeddings", root / "emb", "--out", root / "sid",
-                     "--config", root / "sid.yaml"],
-                    ["features", "materialize", "--data", root / "data", "--sids", root / "sid", "--repo", root / "repo"]):
+    (root / "sid.yaml").write_text(
+        "items: {codebook_size: 16, epochs: 30}\nusers: {codebook_size: 16, epochs: 30}\n"
+        "target_median_cluster_size: 3\n"
+    )
+    for command in (
+        [
+            "semantic-ids",
+            "--data",
+            root / "data",
+            "--embeddings",
+            root / "emb",
+            "--out",
+            root / "sid",
+            "--config",
+            root / "sid.yaml",
+        ],
+        ["features", "materialize", "--data", root / "data", "--sids", root / "sid", "--repo", root / "repo"],
+    ):
         if aktrec([str(part) for part in command]) != 0:
             sys.exit(f"failed: aktrec {' '.join(map(str, command))}")
 

@@ -44,15 +44,30 @@ def main() -> None:
     reader = OnlineFeatureReader(args.repo, bundle, refresh_seconds=3600)
     with running_predictor(args.model, args.repo) as base_url:
         url = f"{base_url}/v1/models/aktrec:predict"
-        print(f"{args.name}: {len(users):,} users, {len(items):,} items; v1 over HTTP on 127.0.0.1; "
-              f"{args.requests} timed requests per client after 20 warm-up\n")
-        print("| candidates | concurrency | p50 ms | p99 ms | requests/s | candidates/s | bare model p50 ms | bare p99 ms | p50 overhead x |")
+        print(
+            f"{args.name}: {len(users):,} users, {len(items):,} items; v1 over HTTP on 127.0.0.1; "
+            f"{args.requests} timed requests per client after 20 warm-up\n"
+        )
+        print(
+            "| candidates | concurrency | p50 ms | p99 ms | requests/s | candidates/s | bare model p50 ms | "
+            "bare p99 ms | p50 overhead x |"
+        )
         print("|---|---|---|---|---|---|---|---|---|")
         for k in (int(c) for c in args.candidates.split(",")):
             rng = np.random.default_rng(k)
-            bodies = [json.dumps({"instances": [{"user_id": users[rng.integers(len(users))],
-                                                 "item_ids": list(rng.choice(items, size=k, replace=len(items) < k))}]}).encode()
-                      for _ in range(64)]
+            bodies = [
+                json.dumps(
+                    {
+                        "instances": [
+                            {
+                                "user_id": users[rng.integers(len(users))],
+                                "item_ids": list(rng.choice(items, size=k, replace=len(items) < k)),
+                            }
+                        ]
+                    }
+                ).encode()
+                for _ in range(64)
+            ]
             bare = []
             for n, body in enumerate(bodies[:32] * 3):
                 instance = json.loads(body)["instances"][0]
@@ -66,7 +81,7 @@ def main() -> None:
                 latencies: list[float] = []
                 lock = threading.Lock()
 
-                def client(seed: int) -> None:
+                def client(seed: int, bodies=bodies, lock=lock, latencies=latencies) -> None:
                     for n in range(20 + args.requests):
                         body = bodies[(seed * 7 + n) % len(bodies)]
                         request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
@@ -85,8 +100,10 @@ def main() -> None:
                 elapsed = time.perf_counter() - started
                 p50, p99 = np.percentile(latencies, 50), np.percentile(latencies, 99)
                 rate = len(latencies) / elapsed  # includes warm-up time: a lower bound
-                print(f"| {k} | {concurrency} | {p50:.1f} | {p99:.1f} | {rate:.0f} | {rate * k:,.0f} | {bare_p50:.1f} | "
-                      f"{bare_p99:.1f} | {p50 / bare_p50:.1f} |")
+                print(
+                    f"| {k} | {concurrency} | {p50:.1f} | {p99:.1f} | {rate:.0f} | {rate * k:,.0f} | {bare_p50:.1f} | "
+                    f"{bare_p99:.1f} | {p50 / bare_p50:.1f} |"
+                )
 
 
 if __name__ == "__main__":

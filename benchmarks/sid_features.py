@@ -33,14 +33,22 @@ def main() -> None:
     from aktrec.features.retrieval import historical_features, online_features, open_store
 
     sid = json.loads((args.sid / "metrics.json").read_text())
-    print("| data | entities | codebook | prefix | clusters | median size | collision rate | tail with head | purity (random) | train s | assign vectors/s |")
+    print(
+        "| data | entities | codebook | prefix | clusters | median size | collision rate | tail with head | "
+        "purity (random) | train s | assign vectors/s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for kind, m in sid.items():
-        label, coherence = next(iter(m["coherence"].items()), ("-", {"purity": float("nan"), "random_purity": float("nan")}))
-        print(f"| {args.name} {kind} | {m['n_entities']:,} | {m['n_levels']}x{m['codebook_size']} | {m['cluster_prefix']} | "
-              f"{m['cluster_sizes']['n_clusters']:,} | {m['cluster_sizes']['median']:.0f} | {m['collision_rate']:.2f} | "
-              f"{m['tail_with_head_share']:.2f} | {label} {coherence['purity']:.3f} ({coherence['random_purity']:.3f}) | "
-              f"{m['training_seconds']:.1f} | {m['assign_vectors_per_second']:,.0f} |")
+        label, coherence = next(
+            iter(m["coherence"].items()), ("-", {"purity": float("nan"), "random_purity": float("nan")})
+        )
+        print(
+            f"| {args.name} {kind} | {m['n_entities']:,} | {m['n_levels']}x{m['codebook_size']} | "
+            f"{m['cluster_prefix']} | "
+            f"{m['cluster_sizes']['n_clusters']:,} | {m['cluster_sizes']['median']:.0f} | {m['collision_rate']:.2f} | "
+            f"{m['tail_with_head_share']:.2f} | {label} {coherence['purity']:.3f} ({coherence['random_purity']:.3f}) | "
+            f"{m['training_seconds']:.1f} | {m['assign_vectors_per_second']:,.0f} |"
+        )
     print()
 
     features = json.loads((args.repo / "metrics.json").read_text())
@@ -64,11 +72,17 @@ def main() -> None:
         start = time.perf_counter()
         online_features(store, service, user, candidates, users, items)
         latencies.append(1000 * (time.perf_counter() - start))
-    print("| data | snapshots | offline rows | materialize s | PIT retrieval, asof engine | PIT retrieval, Feast engine | online lookup 1x50 p50 / p95 ms |")
+    print(
+        "| data | snapshots | offline rows | materialize s | PIT retrieval, asof engine | PIT retrieval, Feast "
+        "engine | online lookup 1x50 p50 / p95 ms |"
+    )
     print("|---|---|---|---|---|---|---|")
-    print(f"| {args.name} | {features['n_snapshots']} | {sum(features['rows'].values()):,} | {features['seconds_total']:.0f} | "
-          f"{len(samples):,} rows in {asof_s:.1f} s | {len(few):,} rows in {feast_s:.1f} s | "
-          f"{np.percentile(latencies, 50):.0f} / {np.percentile(latencies, 95):.0f} |")
+    print(
+        f"| {args.name} | {features['n_snapshots']} | {sum(features['rows'].values()):,} | "
+        f"{features['seconds_total']:.0f} | "
+        f"{len(samples):,} rows in {asof_s:.1f} s | {len(few):,} rows in {feast_s:.1f} s | "
+        f"{np.percentile(latencies, 50):.0f} / {np.percentile(latencies, 95):.0f} |"
+    )
 
 
 if __name__ == "__main__":

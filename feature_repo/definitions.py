@@ -1,4 +1,4 @@
-"""Feast definitions of aktrec: every object comes from aktrec.features (one source of names)."""
+"""Feast definitions of aktrec: every object comes from aktrec.features (one source)."""
 
 from aktrec.features.repo import feast_objects
 

@@ -29,25 +29,36 @@ def tiny_raw(tiny_synth_config):
     return generate(tiny_synth_config)
 
 
-def make_tables(tmp_path: Path, n_users: int = 30, n_items: int = 20, n_rows: int = 600, seed: int = 3) -> dict[str, Path]:
+def make_tables(
+    tmp_path: Path, n_users: int = 30, n_items: int = 20, n_rows: int = 600, seed: int = 3
+) -> dict[str, Path]:
     """A data set the importers have never seen: CSV files with user attributes, real
     negatives and ISO timestamps, in the contract's format."""
     rng = np.random.default_rng(seed)
-    users = pd.DataFrame({"user_id": [f"cust-{i}" for i in range(n_users)],
-                          "age": rng.integers(18, 70, n_users), "plan": rng.choice(["free", "pro"], n_users)})
-    items = pd.DataFrame({
-        "item_id": [f"sku{i:03d}" for i in range(n_items)],
-        "title": [f"Product {i}" for i in range(n_items)],
-        "category": rng.choice(["Home > Kitchen", "Home > Garden", "Toys"], n_items),
-        "price": rng.uniform(1, 50, n_items).round(2),
-    })
+    users = pd.DataFrame(
+        {
+            "user_id": [f"cust-{i}" for i in range(n_users)],
+            "age": rng.integers(18, 70, n_users),
+            "plan": rng.choice(["free", "pro"], n_users),
+        }
+    )
+    items = pd.DataFrame(
+        {
+            "item_id": [f"sku{i:03d}" for i in range(n_items)],
+            "title": [f"Product {i}" for i in range(n_items)],
+            "category": rng.choice(["Home > Kitchen", "Home > Garden", "Toys"], n_items),
+            "price": rng.uniform(1, 50, n_items).round(2),
+        }
+    )
     ts = pd.Timestamp("2025-03-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 14 * 86_400, n_rows), unit="s")
-    interactions = pd.DataFrame({
-        "user_id": rng.choice(users["user_id"], n_rows),
-        "item_id": rng.choice(items["item_id"], n_rows),
-        "ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "label": rng.integers(0, 2, n_rows),
-    })
+    interactions = pd.DataFrame(
+        {
+            "user_id": rng.choice(users["user_id"], n_rows),
+            "item_id": rng.choice(items["item_id"], n_rows),
+            "ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "label": rng.integers(0, 2, n_rows),
+        }
+    )
     paths = {}
     for name, frame in (("interactions", interactions), ("items", items), ("users", users)):
         paths[name] = tmp_path / f"{name}.csv"
@@ -91,8 +102,14 @@ def tiny_text_model(tmp_path_factory) -> Path:
 
     path = tmp_path_factory.mktemp("tiny-bert")
     tokenizer = _bundled_tokenizer()
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=256)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=256,
+    )
     BertModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
@@ -106,10 +123,23 @@ def tiny_vision_text_model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny-clip")
     tokenizer = _bundled_tokenizer()
     config = CLIPConfig(
-        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                     "num_attention_heads": 2, "max_position_embeddings": 128, "eos_token_id": tokenizer.sep_token_id},
-        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-                       "image_size": 32, "patch_size": 8},
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 128,
+            "eos_token_id": tokenizer.sep_token_id,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+        },
         projection_dim=16,
     )
     CLIPModel(config).save_pretrained(path)
@@ -131,10 +161,26 @@ def build_planted(root: Path, raw, test_days: int = 2, codebook_size: int = 16, 
     data = prepare(raw, config)
     write_prepared(data, root / "data", config, validate=False)
     write_planted_embeddings(data, root / "emb", noise=noise)
-    (root / "sid.yaml").write_text(f"items: {{codebook_size: {codebook_size}, epochs: 30}}\n"
-                                   f"users: {{codebook_size: {codebook_size}, epochs: 30}}\ntarget_median_cluster_size: 3\n")
-    assert main(["semantic-ids", "--data", str(root / "data"), "--embeddings", str(root / "emb"), "--out", str(root / "sid"),
-                 "--config", str(root / "sid.yaml")]) == 0
+    (root / "sid.yaml").write_text(
+        f"items: {{codebook_size: {codebook_size}, epochs: 30}}\n"
+        f"users: {{codebook_size: {codebook_size}, epochs: 30}}\ntarget_median_cluster_size: 3\n"
+    )
+    assert (
+        main(
+            [
+                "semantic-ids",
+                "--data",
+                str(root / "data"),
+                "--embeddings",
+                str(root / "emb"),
+                "--out",
+                str(root / "sid"),
+                "--config",
+                str(root / "sid.yaml"),
+            ]
+        )
+        == 0
+    )
     return root
 
 
@@ -149,8 +195,21 @@ def planted_repo(planted_emb):
     """The Feast repository materialized from `planted_emb` (root/repo)."""
     from aktrec.cli import main
 
-    assert main(["features", "materialize", "--data", str(planted_emb / "data"), "--sids", str(planted_emb / "sid"),
-                 "--repo", str(planted_emb / "repo")]) == 0
+    assert (
+        main(
+            [
+                "features",
+                "materialize",
+                "--data",
+                str(planted_emb / "data"),
+                "--sids",
+                str(planted_emb / "sid"),
+                "--repo",
+                str(planted_emb / "repo"),
+            ]
+        )
+        == 0
+    )
     return planted_emb / "repo"
 
 
@@ -160,6 +219,22 @@ def planted_model(planted_emb, planted_repo):
     from aktrec.cli import main
 
     out = planted_emb / "model"
-    assert main(["train", "--data", str(planted_emb / "data"), "--repo", str(planted_repo), "--out", str(out),
-                 "--variants", "base,strong_base,aktrec,faerec", "--epochs", "2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(planted_emb / "data"),
+                "--repo",
+                str(planted_repo),
+                "--out",
+                str(out),
+                "--variants",
+                "base,strong_base,aktrec,faerec",
+                "--epochs",
+                "2",
+            ]
+        )
+        == 0
+    )
     return out

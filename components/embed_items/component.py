@@ -5,8 +5,14 @@ from aktrec.pipeline import IMAGE
 
 
 @dsl.component(base_image=IMAGE)
-def embed_items(data: Input[Dataset], config: str, embeddings: Output[Dataset], metrics: Output[Metrics],
-                validation_report: Output[HTML], validation_summary: Output[Markdown]):
+def embed_items(
+    data: Input[Dataset],
+    config: str,
+    embeddings: Output[Dataset],
+    metrics: Output[Metrics],
+    validation_report: Output[HTML],
+    validation_summary: Output[Markdown],
+):
     """Item representations (eq. 1): encoder + contrastive alignment on co-occurring pairs."""
     import json
 

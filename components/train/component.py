@@ -5,9 +5,16 @@ from aktrec.pipeline import IMAGE
 
 
 @dsl.component(base_image=IMAGE)
-def train(data: Input[Dataset], feature_repo: Input[Dataset], config: str, model: Output[Model], metrics: Output[Metrics],
-          comparison: Output[Markdown], validation_report: Output[HTML],
-          validation_summary: Output[Markdown]) -> bool:
+def train(
+    data: Input[Dataset],
+    feature_repo: Input[Dataset],
+    config: str,
+    model: Output[Model],
+    metrics: Output[Metrics],
+    comparison: Output[Markdown],
+    validation_report: Output[HTML],
+    validation_summary: Output[Markdown],
+) -> bool:
     """AKT-Rec and the compared variants; the bundle, head/tail metrics and the promotion gate.
     Returns whether the gate passed (the pipeline deploys only then)."""
     import json
@@ -15,7 +22,9 @@ def train(data: Input[Dataset], feature_repo: Input[Dataset], config: str, model
 
     from aktrec.pipeline.steps import train_step
 
-    result = train_step(data.path, feature_repo.path, model.path, config, validation_report.path, validation_summary.path)
+    result = train_step(
+        data.path, feature_repo.path, model.path, config, validation_report.path, validation_summary.path
+    )
     shutil.copyfile(f"{model.path}/comparison.md", comparison.path)
     for name, slices in result["models"].items():
         for slice_name, values in slices.items():

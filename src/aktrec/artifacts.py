@@ -11,9 +11,10 @@ import json
 import os
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -65,7 +66,7 @@ def staged_output(out: Path, kind: str, **provenance: Any) -> Iterator[Path]:
         marker = {
             "kind": kind,
             "aktrec_version": __version__,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             **provenance,
         }
         (staging / MARKER).write_text(json.dumps(marker, indent=2, default=str))

@@ -8,7 +8,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,8 +16,12 @@ from typer._click import exceptions as click_exceptions
 
 from aktrec.errors import AktrecError
 
-app = typer.Typer(help="AKT-Rec long-tail CTR prediction: data, pipeline, serving.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="AKT-Rec long-tail CTR prediction: data, pipeline, serving.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 data_app = typer.Typer(help="Input data: synthesize, import, prepare.", no_args_is_help=True)
 import_app = typer.Typer(help="Import tables into the input contract (RAW).", no_args_is_help=True)
 features_app = typer.Typer(help="Feast features: materialize offline and online.", no_args_is_help=True)
@@ -27,7 +30,9 @@ app.add_typer(data_app, name="data")
 data_app.add_typer(import_app, name="import")
 app.add_typer(embed_app, name="embed")
 app.add_typer(features_app, name="features")
-pipeline_app = typer.Typer(help="The Kubeflow pipeline: compile, run locally, submit to a cluster.", no_args_is_help=True)
+pipeline_app = typer.Typer(
+    help="The Kubeflow pipeline: compile, run locally, submit to a cluster.", no_args_is_help=True
+)
 app.add_typer(pipeline_app, name="pipeline")
 
 log = logging.getLogger("aktrec")
@@ -45,7 +50,7 @@ def _parse_mapping(pairs: list[str]) -> dict[str, str]:
     return mapping
 
 
-def _config(cls, path: Optional[Path], **overrides):
+def _config(cls, path: Path | None, **overrides):
     """Config `cls` from an optional YAML file, then command-line overrides. Keys are field
     paths with "__" for nesting (split__method); None means "not given"."""
     from aktrec.config import from_dict, load_config, to_dict
@@ -62,6 +67,12 @@ def _config(cls, path: Optional[Path], **overrides):
     return from_dict(cls, merged, where="options")
 
 
+def _verdict(gate: dict) -> str:
+    from aktrec.ctr.gate import gate_verdict
+
+    return gate_verdict(gate)
+
+
 def _done(what: str, path: Path, started: float) -> None:
     log.info("%s written to %s (%.1fs)", what, path, time.perf_counter() - started)
 
@@ -69,12 +80,12 @@ def _done(what: str, path: Path, started: float) -> None:
 @data_app.command("synth")
 def data_synth(
     out: Path = typer.Option(..., help=OUT_HELP),
-    users: Optional[int] = typer.Option(None, help="Number of users (default from config)."),
-    items: Optional[int] = typer.Option(None, help="Number of items."),
-    interactions: Optional[int] = typer.Option(None, help="Number of impressions (clicks and non-clicks)."),
-    days: Optional[int] = typer.Option(None, help="Days the impressions span."),
-    seed: Optional[int] = typer.Option(None, help="Random seed; same seed, same data."),
-    config: Optional[Path] = typer.Option(None, help="YAML file with SynthConfig fields."),
+    users: int | None = typer.Option(None, help="Number of users (default from config)."),
+    items: int | None = typer.Option(None, help="Number of items."),
+    interactions: int | None = typer.Option(None, help="Number of impressions (clicks and non-clicks)."),
+    days: int | None = typer.Option(None, help="Days the impressions span."),
+    seed: int | None = typer.Option(None, help="Random seed; same seed, same data."),
+    config: Path | None = typer.Option(None, help="YAML file with SynthConfig fields."),
 ) -> None:
     """Write a synthetic long-tail data set (real impressions) in the input contract."""
     import dataclasses
@@ -84,9 +95,15 @@ def data_synth(
     from aktrec.data.synth import generate
 
     started = time.perf_counter()
-    synth_config = _config(SynthConfig, config, n_users=users, n_items=items, n_interactions=interactions, n_days=days, seed=seed)
-    log.info("generating %s impressions for %s users and %s items", f"{synth_config.n_interactions:,}",
-             f"{synth_config.n_users:,}", f"{synth_config.n_items:,}")
+    synth_config = _config(
+        SynthConfig, config, n_users=users, n_items=items, n_interactions=interactions, n_days=days, seed=seed
+    )
+    log.info(
+        "generating %s impressions for %s users and %s items",
+        f"{synth_config.n_interactions:,}",
+        f"{synth_config.n_users:,}",
+        f"{synth_config.n_items:,}",
+    )
     raw = generate(synth_config)
     write_raw(raw, out, synth_config=dataclasses.asdict(synth_config))
     _done("RAW", out, started)
@@ -96,9 +113,12 @@ def data_synth(
 def import_amazon(
     items: Path = typer.Option(..., help="RecBole .item file (tab separated, name:type headers)."),
     out: Path = typer.Option(..., help=OUT_HELP),
-    interactions: Optional[Path] = typer.Option(None, help="RecBole .inter file with real review dates (unix seconds)."),
-    sequences: Optional[Path] = typer.Option(None, help="user_sequence.txt: `USER ITEM ITEM ...` per line, chronological; "
-                                             "alone: ordinal time; with --interactions: the order inside a day."),
+    interactions: Path | None = typer.Option(None, help="RecBole .inter file with real review dates (unix seconds)."),
+    sequences: Path | None = typer.Option(
+        None,
+        help="user_sequence.txt: `USER ITEM ITEM ...` per line, chronological; "
+        "alone: ordinal time; with --interactions: the order inside a day.",
+    ),
 ) -> None:
     """Import the shared Amazon review format (positives only): real dates from --interactions,
     or ordinal positions from --sequences alone."""
@@ -114,8 +134,10 @@ def import_amazon(
 def import_tables(
     interactions: Path = typer.Option(..., help="Interactions: user_id, item_id, ts [, label, event]."),
     out: Path = typer.Option(..., help=OUT_HELP),
-    items: Optional[Path] = typer.Option(None, help="Items: item_id, title [, description, category, brand, price, image_uri, ...]."),
-    users: Optional[Path] = typer.Option(None, help="Users: user_id [, attributes ...]."),
+    items: Path | None = typer.Option(
+        None, help="Items: item_id, title [, description, category, brand, price, image_uri, ...]."
+    ),
+    users: Path | None = typer.Option(None, help="Users: user_id [, attributes ...]."),
     rename: list[str] = typer.Option([], help="Column mapping SOURCE=TARGET, repeatable (e.g. userId=user_id)."),
     ts_format: str = typer.Option("auto", help="auto | iso | ordinal | unix-s | unix-ms."),
 ) -> None:
@@ -135,12 +157,12 @@ def import_tables(
 def data_prepare(
     raw: Path = typer.Option(..., help="RAW artifact directory."),
     out: Path = typer.Option(..., help=OUT_HELP),
-    split: Optional[str] = typer.Option(None, help="time | leave-last-out (default: time)."),
-    test_days: Optional[float] = typer.Option(None, help="Time split: days at the end that form the test window."),
-    negatives: Optional[int] = typer.Option(None, help="Positive-only data: sampled negatives per positive."),
-    negative_sampling: Optional[str] = typer.Option(None, help="uniform | popularity."),
-    seed: Optional[int] = typer.Option(None, help="Seed of the negative sampler."),
-    config: Optional[Path] = typer.Option(None, help="YAML file with PrepareConfig fields."),
+    split: str | None = typer.Option(None, help="time | leave-last-out (default: time)."),
+    test_days: float | None = typer.Option(None, help="Time split: days at the end that form the test window."),
+    negatives: int | None = typer.Option(None, help="Positive-only data: sampled negatives per positive."),
+    negative_sampling: str | None = typer.Option(None, help="uniform | popularity."),
+    seed: int | None = typer.Option(None, help="Seed of the negative sampler."),
+    config: Path | None = typer.Option(None, help="YAML file with PrepareConfig fields."),
 ) -> None:
     """Split, sample negatives, flag head/tail and write the data card (DATA)."""
     from aktrec.config import PrepareConfig
@@ -148,59 +170,93 @@ def data_prepare(
     from aktrec.data.raw import read_raw
 
     started = time.perf_counter()
-    prepare_config = _config(PrepareConfig, config, split__method=split, split__test_days=test_days,
-                             negatives__ratio=negatives, negatives__strategy=negative_sampling, seed=seed)
+    prepare_config = _config(
+        PrepareConfig,
+        config,
+        split__method=split,
+        split__test_days=test_days,
+        negatives__ratio=negatives,
+        negatives__strategy=negative_sampling,
+        seed=seed,
+    )
     data = prepare(read_raw(raw), prepare_config)
     write_prepared(data, out, prepare_config)
     _done("DATA", out, started)
     card = data.card
-    log.info("train %s rows, test %s rows; tail samples in test: %.1f%%; popularity AUC on test %.3f",
-             f"{card['train']['n']:,}", f"{card['test']['n']:,}", 100 * card["test"]["share_tail_samples"],
-             card["popularity_baseline"]["test_auc"])
+    log.info(
+        "train %s rows, test %s rows; tail samples in test: %.1f%%; popularity AUC on test %.3f",
+        f"{card['train']['n']:,}",
+        f"{card['test']['n']:,}",
+        100 * card["test"]["share_tail_samples"],
+        card["popularity_baseline"]["test_auc"],
+    )
 
 
 @embed_app.command("items")
 def embed_items(
     data: Path = typer.Option(..., help="DATA artifact directory (from `aktrec data prepare`)."),
     out: Path = typer.Option(..., help="EMB artifact directory; user embeddings already there are kept."),
-    model: Optional[str] = typer.Option(None, help="Encoder: local path or offline model name (default: bundled all-MiniLM-L6-v2)."),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1, ..."),
-    epochs: Optional[int] = typer.Option(None, help="Contrastive alignment epochs."),
-    config: Optional[Path] = typer.Option(None, help="YAML file with ItemEmbedConfig fields."),
+    model: str | None = typer.Option(
+        None, help="Encoder: local path or offline model name (default: bundled all-MiniLM-L6-v2)."
+    ),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, ..."),
+    epochs: int | None = typer.Option(None, help="Contrastive alignment epochs."),
+    config: Path | None = typer.Option(None, help="YAML file with ItemEmbedConfig fields."),
 ) -> None:
     """Embed item prompts and align them on co-occurring pairs (InfoNCE)."""
     from aktrec.config import ItemEmbedConfig
     from aktrec.embed.stage import run_embed_items
 
     started = time.perf_counter()
-    metrics = run_embed_items(data, out, _config(ItemEmbedConfig, config, encoder__model=model, encoder__device=device, epochs=epochs), progress=True)
+    metrics = run_embed_items(
+        data,
+        out,
+        _config(ItemEmbedConfig, config, encoder__model=model, encoder__device=device, epochs=epochs),
+        progress=True,
+    )
     _done("item embeddings", out, started)
     k = [key for key in metrics if key.endswith("_before")][0]
-    log.info("held-out pair %s: %.4f -> %.4f", k.removesuffix("_before").removeprefix("holdout_"), metrics[k],
-             metrics[k.replace("_before", "_after")])
+    log.info(
+        "held-out pair %s: %.4f -> %.4f",
+        k.removesuffix("_before").removeprefix("holdout_"),
+        metrics[k],
+        metrics[k.replace("_before", "_after")],
+    )
 
 
 @embed_app.command("users")
 def embed_users(
     data: Path = typer.Option(..., help="DATA artifact directory."),
     out: Path = typer.Option(..., help="EMB artifact directory; item embeddings already there are kept."),
-    items: Optional[Path] = typer.Option(None, help="EMB directory with the item embeddings (default: --out)."),
-    model: Optional[str] = typer.Option(None, help="Language model: local path or offline name (default: bundled all-MiniLM-L6-v2)."),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, ..."),
-    epochs: Optional[int] = typer.Option(None, help="Fine-tuning epochs."),
-    config: Optional[Path] = typer.Option(None, help="YAML file with UserEmbedConfig fields."),
+    items: Path | None = typer.Option(None, help="EMB directory with the item embeddings (default: --out)."),
+    model: str | None = typer.Option(
+        None, help="Language model: local path or offline name (default: bundled all-MiniLM-L6-v2)."
+    ),
+    device: str | None = typer.Option(None, help="cpu, cuda, ..."),
+    epochs: int | None = typer.Option(None, help="Fine-tuning epochs."),
+    config: Path | None = typer.Option(None, help="YAML file with UserEmbedConfig fields."),
 ) -> None:
     """Fine-tune the interest-token user model and embed every user."""
     from aktrec.config import UserEmbedConfig
     from aktrec.embed.stage import run_embed_users
 
     started = time.perf_counter()
-    metrics = run_embed_users(data, out, _config(UserEmbedConfig, config, encoder__model=model, encoder__device=device, epochs=epochs), items_dir=items, progress=True)
+    metrics = run_embed_users(
+        data,
+        out,
+        _config(UserEmbedConfig, config, encoder__model=model, encoder__device=device, epochs=epochs),
+        items_dir=items,
+        progress=True,
+    )
     _done("user embeddings", out, started)
     if "heldout_next_item_cosine" in metrics:
-        log.info("held-out next-item cosine %.4f (history mean %.4f); category accuracy %.3f (history mode %.3f)",
-                 metrics["heldout_next_item_cosine"], metrics["heldout_next_item_cosine_history_mean"],
-                 metrics["heldout_category_accuracy"], metrics["heldout_category_accuracy_history_mode"])
+        log.info(
+            "held-out next-item cosine %.4f (history mean %.4f); category accuracy %.3f (history mode %.3f)",
+            metrics["heldout_next_item_cosine"],
+            metrics["heldout_next_item_cosine_history_mean"],
+            metrics["heldout_category_accuracy"],
+            metrics["heldout_category_accuracy_history_mode"],
+        )
 
 
 @app.command("semantic-ids")
@@ -208,8 +264,8 @@ def semantic_ids(
     data: Path = typer.Option(..., help="DATA artifact directory."),
     embeddings: Path = typer.Option(..., help="EMB artifact directory with item and user embeddings."),
     out: Path = typer.Option(..., help=OUT_HELP),
-    cluster_prefix: Optional[int] = typer.Option(None, help="Code prefix that defines a cluster (default: calibrated)."),
-    config: Optional[Path] = typer.Option(None, help="YAML file with SemanticIdConfig fields."),
+    cluster_prefix: int | None = typer.Option(None, help="Code prefix that defines a cluster (default: calibrated)."),
+    config: Path | None = typer.Option(None, help="YAML file with SemanticIdConfig fields."),
 ) -> None:
     """Quantize item and user representations into semantic IDs (RQ-VAE) and clusters."""
     from aktrec.config import SemanticIdConfig
@@ -219,9 +275,17 @@ def semantic_ids(
     metrics = run_semantic_ids(data, embeddings, out, _config(SemanticIdConfig, config, cluster_prefix=cluster_prefix))
     _done("semantic IDs", out, started)
     for kind, m in metrics.items():
-        coherence = "; ".join(f"{name} purity {v['purity']:.3f} vs random {v['random_purity']:.3f}" for name, v in m["coherence"].items())
-        log.info("%s: %d clusters, median size %.0f, tail-with-head %.2f; %s", kind, m["cluster_sizes"]["n_clusters"],
-                 m["cluster_sizes"]["median"], m["tail_with_head_share"], coherence or "no category labels")
+        coherence = "; ".join(
+            f"{name} purity {v['purity']:.3f} vs random {v['random_purity']:.3f}" for name, v in m["coherence"].items()
+        )
+        log.info(
+            "%s: %d clusters, median size %.0f, tail-with-head %.2f; %s",
+            kind,
+            m["cluster_sizes"]["n_clusters"],
+            m["cluster_sizes"]["median"],
+            m["tail_with_head_share"],
+            coherence or "no category labels",
+        )
 
 
 @features_app.command("materialize")
@@ -229,19 +293,26 @@ def features_materialize(
     data: Path = typer.Option(..., help="DATA artifact directory."),
     sids: Path = typer.Option(..., help="SID artifact directory."),
     repo: Path = typer.Option(..., help="Feast repository to (re)build: offline tables, registry, online store."),
-    embeddings: Optional[Path] = typer.Option(None, help="EMB directory (default: the one the semantic IDs were built from)."),
-    online_store: Optional[str] = typer.Option(None, help="sqlite (default) or redis://HOST:PORT."),
-    config: Optional[Path] = typer.Option(None, help="YAML file with FeatureConfig fields."),
+    embeddings: Path | None = typer.Option(
+        None, help="EMB directory (default: the one the semantic IDs were built from)."
+    ),
+    online_store: str | None = typer.Option(None, help="sqlite (default) or redis://HOST:PORT."),
+    config: Path | None = typer.Option(None, help="YAML file with FeatureConfig fields."),
 ) -> None:
     """Compute activity, semantic-ID, cluster-averaged, cross and sequence features into Feast."""
     from aktrec.config import FeatureConfig
     from aktrec.features.materialize import materialize
 
     started = time.perf_counter()
-    metrics = materialize(data, sids, repo, _config(FeatureConfig, config), emb_dir=embeddings, online_store=online_store)
+    metrics = materialize(
+        data, sids, repo, _config(FeatureConfig, config), emb_dir=embeddings, online_store=online_store
+    )
     _done("Feast repository", repo, started)
-    log.info("feature service %s; rows per view: %s", metrics["feature_service"],
-             ", ".join(f"{k} {v:,}" for k, v in metrics["rows"].items()))
+    log.info(
+        "feature service %s; rows per view: %s",
+        metrics["feature_service"],
+        ", ".join(f"{k} {v:,}" for k, v in metrics["rows"].items()),
+    )
 
 
 @app.command("train")
@@ -249,11 +320,13 @@ def train(
     data: Path = typer.Option(..., help="DATA artifact directory (training and test samples)."),
     repo: Path = typer.Option(..., help="Materialized Feast repository (features of those samples)."),
     out: Path = typer.Option(..., help=OUT_HELP),
-    variants: Optional[str] = typer.Option(None, help="Comma-separated variants to train and compare (default: base,strong_base,aktrec)."),
-    deploy: Optional[str] = typer.Option(None, help="The variant whose bundle is written (default: aktrec)."),
-    epochs: Optional[int] = typer.Option(None, help="Training epochs (early stopping may end sooner)."),
-    seed: Optional[int] = typer.Option(None, help="Seed of initialisation and batch order."),
-    config: Optional[Path] = typer.Option(None, help="YAML file with TrainConfig fields (model, train, promotion)."),
+    variants: str | None = typer.Option(
+        None, help="Comma-separated variants to train and compare (default: base,strong_base,aktrec)."
+    ),
+    deploy: str | None = typer.Option(None, help="The variant whose bundle is written (default: aktrec)."),
+    epochs: int | None = typer.Option(None, help="Training epochs (early stopping may end sooner)."),
+    seed: int | None = typer.Option(None, help="Seed of initialisation and batch order."),
+    config: Path | None = typer.Option(None, help="YAML file with TrainConfig fields (model, train, promotion)."),
 ) -> None:
     """Train AKT-Rec and the compared variants; write the bundle, metrics.json and the promotion gate."""
     from aktrec.config import TrainConfig
@@ -265,17 +338,16 @@ def train(
     metrics = run_train(data, repo, out, train_config, progress=sys.stderr.isatty())
     _done("model bundle", out, started)
     print((out / "comparison.md").read_text(), end="")
-    gate = metrics["promotion"]
-    print(f"promotion gate: {'passed' if gate['promote'] else 'FAILED: ' + str(gate['failure'])}")
+    print(f"Promotion gate: {_verdict(metrics['promotion'])}")
 
 
 @app.command("serve")
 def serve(
     model: Path = typer.Option(..., help="Model bundle directory written by `aktrec train`."),
     repo: Path = typer.Option(..., help="Materialized Feast repository with the bundle's feature service."),
-    http_port: Optional[int] = typer.Option(None, help="HTTP port (default 8080)."),
-    host: Optional[str] = typer.Option(None, help="Interface to listen on (default 127.0.0.1; 0.0.0.0 in a container)."),
-    config: Optional[Path] = typer.Option(None, help="YAML file with ServingConfig fields (limits, cache refresh)."),
+    http_port: int | None = typer.Option(None, help="HTTP port (default 8080)."),
+    host: str | None = typer.Option(None, help="Interface to listen on (default 127.0.0.1; 0.0.0.0 in a container)."),
+    config: Path | None = typer.Option(None, help="YAML file with ServingConfig fields (limits, cache refresh)."),
 ) -> None:
     """Run the KServe predictor: v1 and v2 (Open Inference Protocol) on one HTTP port."""
     from aktrec.config import ServingConfig
@@ -296,7 +368,9 @@ def pipeline_compile(out: Path = typer.Option(..., help="Where to write the KFP 
 def pipeline_run(
     raw: Path = typer.Option(..., help="RAW artifact directory (aktrec data synth | import ...)."),
     workdir: Path = typer.Option(..., help="Work directory: pipeline root, published artifacts, metrics, reports."),
-    config: Optional[Path] = typer.Option(None, help="YAML with sections prepare, embed_items, embed_users, semantic_ids, features, train."),
+    config: Path | None = typer.Option(
+        None, help="YAML with sections prepare, embed_items, embed_users, semantic_ids, features, train."
+    ),
     cache: bool = typer.Option(True, help="Reuse the outputs of steps whose inputs did not change."),
 ) -> None:
     """Run the whole pipeline locally (kfp.local SubprocessRunner)."""
@@ -306,18 +380,20 @@ def pipeline_run(
     print((workdir / "model" / "comparison.md").read_text(), end="")
     print(f"Run report: {workdir / 'reports' / 'index.html'}")
     print(f"Metrics:    {workdir / 'metrics.json'}")
-    print(f"Promotion gate: {'passed' if metrics['promotion']['promote'] else 'FAILED: ' + str(metrics['promotion']['failure'])}")
+    print(f"Promotion gate: {_verdict(metrics['promotion'])}")
 
 
 @pipeline_app.command("submit")
 def pipeline_submit(
-    host: str = typer.Option(..., help="Kubeflow Pipelines API, e.g. https://kubeflow.example.com/pipeline (token: $KFP_TOKEN)."),
+    host: str = typer.Option(
+        ..., help="Kubeflow Pipelines API, e.g. https://kubeflow.example.com/pipeline (token: $KFP_TOKEN)."
+    ),
     raw_uri: str = typer.Option(..., help="RAW artifact location as the cluster sees it (e.g. a mounted path)."),
-    config: Optional[Path] = typer.Option(None, help="YAML with per-stage sections (as for `pipeline run`)."),
+    config: Path | None = typer.Option(None, help="YAML with per-stage sections (as for `pipeline run`)."),
     experiment: str = typer.Option("aktrec", help="Experiment to file the run under."),
-    run_name: Optional[str] = typer.Option(None, help="Run name (default aktrec-<timestamp>)."),
+    run_name: str | None = typer.Option(None, help="Run name (default aktrec-<timestamp>)."),
     storage_uri: str = typer.Option("s3://aktrec/deploy/latest", help="Where the deploy step publishes for KServe."),
-    package: Optional[Path] = typer.Option(None, help="A compiled IR YAML to submit instead of compiling now."),
+    package: Path | None = typer.Option(None, help="A compiled IR YAML to submit instead of compiling now."),
 ) -> None:
     """Submit a run of the pipeline to a Kubeflow cluster."""
     from aktrec.pipeline.runner import submit
@@ -343,13 +419,19 @@ def demo(
 
     started = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
-    log.info("[1/3] synthetic data: %s impressions, %s users, %s items", f"{interactions:,}", f"{users:,}", f"{items:,}")
-    write_raw(generate(SynthConfig(n_users=users, n_items=items, n_interactions=interactions, seed=seed)), workdir / "raw")
-    log.info("[2/3] the pipeline on the local KFP runner: validate, prepare, embed, semantic IDs, features, train, report")
+    log.info(
+        "[1/3] synthetic data: %s impressions, %s users, %s items", f"{interactions:,}", f"{users:,}", f"{items:,}"
+    )
+    write_raw(
+        generate(SynthConfig(n_users=users, n_items=items, n_interactions=interactions, seed=seed)), workdir / "raw"
+    )
+    log.info(
+        "[2/3] the pipeline on the local KFP runner: validate, prepare, embed, semantic IDs, features, train, report"
+    )
     metrics = run_local(workdir / "raw", workdir)
     print((workdir / "model" / "comparison.md").read_text(), end="")
-    gate = metrics["promotion"]
-    print(f"Promotion gate: {'passed (deployment written to ' + str(workdir / 'deployment') + ')' if gate['promote'] else 'failed: ' + str(gate['failure'])}")
+    deployed = f" (deployment written to {workdir / 'deployment'})" if metrics["promotion"]["promote"] else ""
+    print(f"Promotion gate: {_verdict(metrics['promotion'])}{deployed}")
     log.info("[3/3] the predictor (KServe, 127.0.0.1) and one v1 request")
     with running_predictor(workdir / "model", workdir / "feature_repo") as url:
         request, response = example_request(url, workdir / "data")

@@ -266,8 +266,10 @@ class CtrModelConfig:
 
     def __post_init__(self) -> None:
         if self.lambda_head > self.lambda_tail:
-            raise AktrecError(f"ctr model config: lambda_head ({self.lambda_head}) must not exceed lambda_tail "
-                              f"({self.lambda_tail}): knowledge flows head -> tail")
+            raise AktrecError(
+                f"ctr model config: lambda_head ({self.lambda_head}) must not exceed lambda_tail "
+                f"({self.lambda_tail}): knowledge flows head -> tail"
+            )
         if not (self.individual_embedding or self.cluster_embedding):
             raise AktrecError("ctr model config: at least one of individual_embedding and cluster_embedding must be on")
         if not (self.instance_level or self.cluster_level):
@@ -280,8 +282,13 @@ class CtrModelConfig:
 # runs (base + attributes + the same frozen content vectors as plain inputs), AKT-Rec, the six
 # ablations of the paper's Table 2 and two peers, each a set of switches over CtrModelConfig's
 # defaults. Every variant reads the point-in-time activity statistics and the DIN sequence.
-_INSTANCE_ONLY = {"cluster_embedding": False, "cgae_gate": False, "cluster_level": False, "hfa_gate": False,
-                  "cluster_cross_features": False}
+_INSTANCE_ONLY = {
+    "cluster_embedding": False,
+    "cgae_gate": False,
+    "cluster_level": False,
+    "hfa_gate": False,
+    "cluster_cross_features": False,
+}
 CTR_VARIANTS: dict[str, dict[str, Any]] = {
     "base": {**_INSTANCE_ONLY, "content_features": False, "attributes": False},
     "strong_base": {**_INSTANCE_ONLY},
@@ -366,10 +373,14 @@ class TrainConfig:
         if unknown:
             raise AktrecError(f"train config: unknown variant {unknown[0]!r}; known: {', '.join(CTR_VARIANTS)}")
         if self.deploy not in self.variants:
-            raise AktrecError(f"train config: deploy variant {self.deploy!r} is not among variants {list(self.variants)}")
+            raise AktrecError(
+                f"train config: deploy variant {self.deploy!r} is not among variants {list(self.variants)}"
+            )
         if self.promotion.compare_with not in self.variants:
-            raise AktrecError(f"train config: the promotion gate compares with {self.promotion.compare_with!r}: add it to "
-                              "variants or set promotion.compare_with to one of them")
+            raise AktrecError(
+                f"train config: the promotion gate compares with {self.promotion.compare_with!r}: add it to "
+                "variants or set promotion.compare_with to one of them"
+            )
 
     def variant(self, name: str) -> CtrModelConfig:
         return dataclasses.replace(self.model, **CTR_VARIANTS[name])

@@ -90,14 +90,16 @@ PREPARED_SPLITS = ("train", "test")
 
 # -- EMB: representations -----------------------------------------------------------------
 EMBEDDING = "embedding"
-ITEM_EMBEDDINGS = pa.schema([pa.field(ITEM_ID, pa.string(), nullable=False),
-                             pa.field(EMBEDDING, pa.list_(pa.float32()), nullable=False)])
+ITEM_EMBEDDINGS = pa.schema(
+    [pa.field(ITEM_ID, pa.string(), nullable=False), pa.field(EMBEDDING, pa.list_(pa.float32()), nullable=False)]
+)
 # -- SID: semantic IDs ----------------------------------------------------------------------
 CODES = "codes"
 CLUSTER_ID = "cluster_id"
 
-USER_EMBEDDINGS = pa.schema([pa.field(USER_ID, pa.string(), nullable=False),
-                             pa.field(EMBEDDING, pa.list_(pa.float32()), nullable=False)])
+USER_EMBEDDINGS = pa.schema(
+    [pa.field(USER_ID, pa.string(), nullable=False), pa.field(EMBEDDING, pa.list_(pa.float32()), nullable=False)]
+)
 
 
 def table_file(directory: str | Path, name: str) -> Path:

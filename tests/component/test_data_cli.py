@@ -23,7 +23,9 @@ def run_cli(capsys, *args: str) -> tuple[int, str]:
 
 def test_synth_then_prepare_time_split(tmp_path, capsys):
     raw, data = tmp_path / "raw", tmp_path / "data"
-    code, err = run_cli(capsys, "data", "synth", "--out", raw, "--users", 100, "--items", 60, "--interactions", 2_500, "--seed", 5)
+    code, err = run_cli(
+        capsys, "data", "synth", "--out", raw, "--users", 100, "--items", 60, "--interactions", 2_500, "--seed", 5
+    )
     assert code == 0, err
     code, err = run_cli(capsys, "data", "prepare", "--raw", raw, "--out", data, "--test-days", 3)
     assert code == 0, err
@@ -43,8 +45,22 @@ def test_import_tables_unseen_dataset_with_attributes_negatives_and_time(tmp_pat
     frame = pd.read_csv(paths["interactions"]).rename(columns={"user_id": "customer"})
     frame.to_csv(paths["interactions"], index=False)
     raw, data = tmp_path / "raw", tmp_path / "data"
-    code, err = run_cli(capsys, "data", "import", "tables", "--interactions", paths["interactions"], "--items", paths["items"],
-                        "--users", paths["users"], "--rename", "customer=user_id", "--out", raw)
+    code, err = run_cli(
+        capsys,
+        "data",
+        "import",
+        "tables",
+        "--interactions",
+        paths["interactions"],
+        "--items",
+        paths["items"],
+        "--users",
+        paths["users"],
+        "--rename",
+        "customer=user_id",
+        "--out",
+        raw,
+    )
     assert code == 0, err
     users = pq.read_table(raw / "users.parquet")
     assert {"age", "plan"} <= set(users.column_names)
@@ -64,12 +80,19 @@ def test_import_amazon_format_and_leave_last_out(tmp_path, capsys):
     item_table = pq.read_table(raw / "items.parquet").to_pandas().set_index(S.ITEM_ID)
     assert item_table.loc["I2", S.TITLE] == "Two-line\ntitle"
     assert list(item_table.loc["I2", S.CATEGORY]) == ["Beauty", "Women's", "Fragrance"]
-    code, err = run_cli(capsys, "data", "prepare", "--raw", raw, "--out", data, "--split", "leave-last-out", "--negatives", 1)
+    code, err = run_cli(
+        capsys, "data", "prepare", "--raw", raw, "--out", data, "--split", "leave-last-out", "--negatives", 1
+    )
     assert code == 0, err
     card = json.loads((data / "card.json").read_text())
     assert card["timestamps"] == "ordinal" and card["raw"]["n_positive_interactions"] == 11
     test = pq.read_table(data / "test.parquet").to_pandas()
-    assert test[test[S.LABEL] == 1].set_index(S.USER_ID)[S.ITEM_ID].to_dict() == {"A1": "I3", "A2": "I3", "A3": "I5", "A4": "I1"}
+    assert test[test[S.LABEL] == 1].set_index(S.USER_ID)[S.ITEM_ID].to_dict() == {
+        "A1": "I3",
+        "A2": "I3",
+        "A3": "I5",
+        "A4": "I1",
+    }
 
 
 def _corrupt(paths, table, mutate):
@@ -79,15 +102,30 @@ def _corrupt(paths, table, mutate):
 
 
 BAD_INPUTS = {
-    "missing required column": (lambda p: _corrupt(p, "interactions", lambda f: f.drop(columns=["item_id"])), "interactions.item_id: required column is missing"),
-    "wrong type": (lambda p: _corrupt(p, "interactions", lambda f: f.assign(ts=["last tuesday"] * len(f))), "interactions.ts: not a timestamp"),
-    "duplicate item ids": (lambda p: _corrupt(p, "items", lambda f: pd.concat([f, f.head(1)])), "items.item_id: 1 duplicate id(s) (e.g. 'sku000')"),
-    "labels outside {0,1}": (lambda p: _corrupt(p, "interactions", lambda f: f.assign(label=["2"] + list(f["label"][1:]))), "interactions.label: 1 label(s) outside {0, 1} (e.g. '2')"),
+    "missing required column": (
+        lambda p: _corrupt(p, "interactions", lambda f: f.drop(columns=["item_id"])),
+        "interactions.item_id: required column is missing",
+    ),
+    "wrong type": (
+        lambda p: _corrupt(p, "interactions", lambda f: f.assign(ts=["last tuesday"] * len(f))),
+        "interactions.ts: not a timestamp",
+    ),
+    "duplicate item ids": (
+        lambda p: _corrupt(p, "items", lambda f: pd.concat([f, f.head(1)])),
+        "items.item_id: 1 duplicate id(s) (e.g. 'sku000')",
+    ),
+    "labels outside {0,1}": (
+        lambda p: _corrupt(p, "interactions", lambda f: f.assign(label=["2"] + list(f["label"][1:]))),
+        "interactions.label: 1 label(s) outside {0, 1} (e.g. '2')",
+    ),
     "empty file": (lambda p: p["items"].write_text(""), "items: file"),
     "unreadable file": (lambda p: p["users"].write_bytes(b"\xff\xfe\x00garbage\x00\xff" * 50), "users: cannot read"),
     "non-existent path": (lambda p: p["interactions"].unlink(), "interactions: file"),
     "unknown item": (lambda p: _corrupt(p, "items", lambda f: f.iloc[1:]), "interactions.item_id:"),
-    "bad price": (lambda p: _corrupt(p, "items", lambda f: f.assign(price=["free"] * len(f))), "items.price: not a number (e.g. 'free')"),
+    "bad price": (
+        lambda p: _corrupt(p, "items", lambda f: f.assign(price=["free"] * len(f))),
+        "items.price: not a number (e.g. 'free')",
+    ),
 }
 
 
@@ -97,8 +135,20 @@ def test_bad_input_is_one_line_naming_table_and_column_and_writes_nothing(tmp_pa
     damage, expected = BAD_INPUTS[case]
     damage(paths)
     out = tmp_path / "raw"
-    code, err = run_cli(capsys, "data", "import", "tables", "--interactions", paths["interactions"], "--items", paths["items"],
-                        "--users", paths["users"], "--out", out)
+    code, err = run_cli(
+        capsys,
+        "data",
+        "import",
+        "tables",
+        "--interactions",
+        paths["interactions"],
+        "--items",
+        paths["items"],
+        "--users",
+        paths["users"],
+        "--out",
+        out,
+    )
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("aktrec: error: ")
@@ -123,11 +173,32 @@ def test_failed_prepare_keeps_the_previous_output(tmp_path, capsys):
 
 def test_cli_rejects_bad_options_in_one_line(tmp_path, capsys):
     paths = make_tables(tmp_path)
-    code, err = run_cli(capsys, "data", "import", "tables", "--interactions", paths["interactions"], "--out", tmp_path / "r",
-                        "--rename", "nonsense")
+    code, err = run_cli(
+        capsys,
+        "data",
+        "import",
+        "tables",
+        "--interactions",
+        paths["interactions"],
+        "--out",
+        tmp_path / "r",
+        "--rename",
+        "nonsense",
+    )
     assert code == 2 and "expected SOURCE=TARGET" in err
     shutil.rmtree(tmp_path / "r", ignore_errors=True)
-    code, err = run_cli(capsys, "data", "import", "tables", "--interactions", paths["interactions"], "--out", tmp_path / "r", "--ts-format", "weekly")
+    code, err = run_cli(
+        capsys,
+        "data",
+        "import",
+        "tables",
+        "--interactions",
+        paths["interactions"],
+        "--out",
+        tmp_path / "r",
+        "--ts-format",
+        "weekly",
+    )
     assert code == 2 and "--ts-format 'weekly'" in err
 
 
@@ -140,13 +211,40 @@ def write_atomic_interactions(tmp_path, rows: str):
 def test_import_amazon_with_real_dates_orders_a_day_by_the_sequences(tmp_path, capsys):
     sequences, items = write_amazon_format(tmp_path)
     day1, day2 = 1318896000, 1318982400
-    inter = write_atomic_interactions(tmp_path, "".join(
-        f"{user}\t{item}\t{ts}\n" for user, item, ts in
-        [("A1", "I2", day1), ("A1", "I1", day1), ("A1", "I3", day2), ("A2", "I2", day1), ("A2", "I3", day2),
-         ("A3", "I1", day1), ("A3", "I4", day1), ("A3", "I2", day1), ("A3", "I5", day2), ("A4", "I5", day1), ("A4", "I1", day2)]))
+    inter = write_atomic_interactions(
+        tmp_path,
+        "".join(
+            f"{user}\t{item}\t{ts}\n"
+            for user, item, ts in [
+                ("A1", "I2", day1),
+                ("A1", "I1", day1),
+                ("A1", "I3", day2),
+                ("A2", "I2", day1),
+                ("A2", "I3", day2),
+                ("A3", "I1", day1),
+                ("A3", "I4", day1),
+                ("A3", "I2", day1),
+                ("A3", "I5", day2),
+                ("A4", "I5", day1),
+                ("A4", "I1", day2),
+            ]
+        ),
+    )
     raw = tmp_path / "raw"
-    code, err = run_cli(capsys, "data", "import", "amazon", "--interactions", inter, "--sequences", sequences, "--items", items,
-                        "--out", raw)
+    code, err = run_cli(
+        capsys,
+        "data",
+        "import",
+        "amazon",
+        "--interactions",
+        inter,
+        "--sequences",
+        sequences,
+        "--items",
+        items,
+        "--out",
+        raw,
+    )
     assert code == 0, err
     table = pq.read_table(raw / "interactions.parquet").to_pandas()
     a1 = table[table[S.USER_ID] == "A1"].sort_values(S.TS)
@@ -158,15 +256,30 @@ def test_import_amazon_with_real_dates_orders_a_day_by_the_sequences(tmp_path, c
     assert json.loads((tmp_path / "raw2" / "_aktrec.json").read_text())["ts_kind"] == "time"
 
 
-@pytest.mark.parametrize("rows, message", [
-    ("A1\tI1\tyesterday\n", "interactions.ts: not an integer unix-s timestamp"),
-    ("A1\tI1\t1318896000\nA9\tI1\t1318896000\n", "(user, item) interaction(s) are not in the sequence file"),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ("A1\tI1\tyesterday\n", "interactions.ts: not an integer unix-s timestamp"),
+        ("A1\tI1\t1318896000\nA9\tI1\t1318896000\n", "(user, item) interaction(s) are not in the sequence file"),
+    ],
+)
 def test_import_amazon_bad_interactions_file_writes_nothing(tmp_path, capsys, rows, message):
     sequences, items = write_amazon_format(tmp_path)
     inter = write_atomic_interactions(tmp_path, rows)
     out = tmp_path / "raw"
-    code, err = run_cli(capsys, "data", "import", "amazon", "--interactions", inter, "--sequences", sequences, "--items", items,
-                        "--out", out)
+    code, err = run_cli(
+        capsys,
+        "data",
+        "import",
+        "amazon",
+        "--interactions",
+        inter,
+        "--sequences",
+        sequences,
+        "--items",
+        items,
+        "--out",
+        out,
+    )
     assert code == 2 and message in err and err.strip().count("\n") == 0, err
     assert not out.exists()

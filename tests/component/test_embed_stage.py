@@ -19,11 +19,43 @@ pytestmark = pytest.mark.component
 def emb(tmp_path_factory):
     """RAW -> DATA -> EMB (items, then users) through the CLI with the bundled encoder."""
     root = tmp_path_factory.mktemp("embed")
-    assert main(["data", "synth", "--out", str(root / "raw"), "--users", "80", "--items", "60", "--interactions", "3000", "--seed", "4"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "synth",
+                "--out",
+                str(root / "raw"),
+                "--users",
+                "80",
+                "--items",
+                "60",
+                "--interactions",
+                "3000",
+                "--seed",
+                "4",
+            ]
+        )
+        == 0
+    )
     assert main(["data", "prepare", "--raw", str(root / "raw"), "--out", str(root / "data"), "--test-days", "3"]) == 0
     (root / "users.yaml").write_text("max_train_samples: 200\nepochs: 5\n")
     assert main(["embed", "items", "--data", str(root / "data"), "--out", str(root / "emb")]) == 0
-    assert main(["embed", "users", "--data", str(root / "data"), "--out", str(root / "emb"), "--config", str(root / "users.yaml")]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                "users",
+                "--data",
+                str(root / "data"),
+                "--out",
+                str(root / "emb"),
+                "--config",
+                str(root / "users.yaml"),
+            ]
+        )
+        == 0
+    )
     return root
 
 
@@ -37,8 +69,12 @@ def test_emb_artifact_has_both_halves_and_metrics(emb):
     assert np.allclose(np.linalg.norm(items, axis=1), 1, atol=1e-4)
     metrics = json.loads((emb / "emb" / "metrics.json").read_text())
     assert metrics["items"]["n_pairs"] > 0 and "holdout_recall@10_after" in metrics["items"]
-    for key in ("heldout_next_item_cosine", "heldout_next_item_cosine_history_mean",
-                "heldout_category_accuracy", "heldout_category_accuracy_history_mode"):
+    for key in (
+        "heldout_next_item_cosine",
+        "heldout_next_item_cosine_history_mean",
+        "heldout_category_accuracy",
+        "heldout_category_accuracy_history_mode",
+    ):
         assert 0 <= metrics["users"][key] <= 1
     for half in ("items", "users"):
         assert json.loads((emb / "emb" / "validation" / half / "summary.json").read_text())["success"]
@@ -67,7 +103,13 @@ def test_cold_start_embedders_reload_and_match(emb):
     items = data.items.to_pandas().head(5)
     activity = item_activity(data.train, pd.Index(items[S.ITEM_ID]), data.positives_only)
     assert np.allclose(embedder.embed(items, activity), stored[:5], atol=1e-4)
-    new_item = pd.DataFrame({S.ITEM_ID: ["brand-new"], S.TITLE: ["Nova Labs Matte Lipstick"], S.CATEGORY: [["Beauty", "Makeup", "Lipstick"]]})
+    new_item = pd.DataFrame(
+        {
+            S.ITEM_ID: ["brand-new"],
+            S.TITLE: ["Nova Labs Matte Lipstick"],
+            S.CATEGORY: [["Beauty", "Makeup", "Lipstick"]],
+        }
+    )
     vector = embedder.embed(new_item)  # no activity yet: lowest levels
     assert vector.shape == (1, 384) and np.isfinite(vector).all()
 
@@ -83,13 +125,19 @@ def test_cold_start_embedders_reload_and_match(emb):
     assert np.allclose(again[0], stored_users[user_ids.tolist().index(user)], atol=1e-4)  # same as in training
 
 
-@pytest.mark.parametrize("damage, expectation", [
-    (lambda ids, v: (ids, np.vstack([v[:-1], np.full((1, v.shape[1]), np.nan, np.float32)])), "on column 'finite'"),
-    (lambda ids, v: (ids, [row[:-1] if k == 0 else row for k, row in enumerate(v)]), "on column 'dim'"),
-    (lambda ids, v: (ids.iloc[1:], v[1:]), "expect_table_row_count_to_equal"),
-    (lambda ids, v: (pd.concat([ids.iloc[:1], ids.iloc[:-1]], ignore_index=True), v), "expect_column_values_to_be_unique"),
-    (lambda ids, v: (ids, v * 10), "on column 'norm'"),
-])
+@pytest.mark.parametrize(
+    "damage, expectation",
+    [
+        (lambda ids, v: (ids, np.vstack([v[:-1], np.full((1, v.shape[1]), np.nan, np.float32)])), "on column 'finite'"),
+        (lambda ids, v: (ids, [row[:-1] if k == 0 else row for k, row in enumerate(v)]), "on column 'dim'"),
+        (lambda ids, v: (ids.iloc[1:], v[1:]), "expect_table_row_count_to_equal"),
+        (
+            lambda ids, v: (pd.concat([ids.iloc[:1], ids.iloc[:-1]], ignore_index=True), v),
+            "expect_column_values_to_be_unique",
+        ),
+        (lambda ids, v: (ids, v * 10), "on column 'norm'"),
+    ],
+)
 def test_embedding_checks_fail_on_corrupted_embeddings(emb, tmp_path, damage, expectation):
     from aktrec.embed.stage import read_embeddings
     from aktrec.validation import run_suites

@@ -41,8 +41,12 @@ def assert_frames_equal(a: pd.DataFrame, b: pd.DataFrame, columns) -> None:
     for column in columns:
         x, y = a[column].reset_index(drop=True), b[column].reset_index(drop=True)
         if isinstance(x.iloc[0], (list, np.ndarray)):
-            assert all(np.allclose(np.asarray(p, dtype=float), np.asarray(q, dtype=float)) if column.endswith(("embedding", "codes"))
-                       else list(p) == list(q) for p, q in zip(x, y)), column
+            assert all(
+                np.allclose(np.asarray(p, dtype=float), np.asarray(q, dtype=float))
+                if column.endswith(("embedding", "codes"))
+                else list(p) == list(q)
+                for p, q in zip(x, y)
+            ), column
         else:
             assert np.allclose(x.astype(float), y.astype(float), equal_nan=True), column
 
@@ -55,8 +59,13 @@ def test_feast_lists_the_views_and_the_online_store_answers(repo, tables):
     from aktrec.features.retrieval import online_features, open_store
 
     feast = Path(sys.executable).with_name("feast")
-    listing = subprocess.run([str(feast if feast.exists() else shutil.which("feast")), "feature-views", "list"], cwd=repo,
-                             capture_output=True, text=True, timeout=120)
+    listing = subprocess.run(
+        [str(feast if feast.exists() else shutil.which("feast")), "feature-views", "list"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert listing.returncode == 0, listing.stderr
     for view in N.VIEWS:
         assert view in listing.stdout
@@ -76,8 +85,9 @@ def test_training_set_keeps_every_sample_in_order_and_engines_agree(repo, tables
     from aktrec.features.retrieval import historical_features
 
     data, users, items = tables
-    samples = pd.concat([data.train.sample(40, random_state=0), data.test.sample(20, random_state=0),
-                         data.train.nsmallest(5, S.TS)])  # the earliest rows precede most feature rows
+    samples = pd.concat(
+        [data.train.sample(40, random_state=0), data.test.sample(20, random_state=0), data.train.nsmallest(5, S.TS)]
+    )  # the earliest rows precede most feature rows
     asof = historical_features(repo, samples, users, items, engine="asof")
     feast = historical_features(repo, samples, users, items, engine="feast")
     assert asof[S.ROW_ID].tolist() == samples[S.ROW_ID].tolist() == feast[S.ROW_ID].tolist()
@@ -94,8 +104,9 @@ def test_online_features_equal_offline_retrieval_at_the_same_time(repo, tables):
     for user in rng.choice(data.train[S.USER_ID].unique(), size=3, replace=False):
         candidates = rng.choice(items.ids, size=4, replace=False).tolist()
         online = online_features(store, service, user, candidates, users, items)
-        later = pd.DataFrame({S.ROW_ID: range(4), S.USER_ID: user, S.ITEM_ID: candidates,
-                              S.TS: pd.Timestamp("2100-01-01", tz="UTC")})
+        later = pd.DataFrame(
+            {S.ROW_ID: range(4), S.USER_ID: user, S.ITEM_ID: candidates, S.TS: pd.Timestamp("2100-01-01", tz="UTC")}
+        )
         offline = historical_features(repo, later, users, items)
         assert_frames_equal(online, offline, feature_columns(offline))
 
@@ -116,15 +127,44 @@ def test_rematerialize_is_idempotent_and_a_failed_run_keeps_the_old_store(repo, 
 
     monkeypatch.setattr(FeatureStore, "write_to_online_store", crash)
     with pytest.raises(RuntimeError):
-        main(["features", "materialize", "--data", str(planted_emb / "data"), "--sids", str(planted_emb / "sid"), "--repo", str(repo)])
+        main(
+            [
+                "features",
+                "materialize",
+                "--data",
+                str(planted_emb / "data"),
+                "--sids",
+                str(planted_emb / "sid"),
+                "--repo",
+                str(repo),
+            ]
+        )
     monkeypatch.undo()
     store, service = open_store(repo)
-    assert_frames_equal(online_features(store, service, user, candidates, users, items), before, feature_columns(before))
-    assert main(["features", "materialize", "--data", str(planted_emb / "data"), "--sids", str(planted_emb / "sid"), "--repo", str(repo)]) == 0
+    assert_frames_equal(
+        online_features(store, service, user, candidates, users, items), before, feature_columns(before)
+    )
+    assert (
+        main(
+            [
+                "features",
+                "materialize",
+                "--data",
+                str(planted_emb / "data"),
+                "--sids",
+                str(planted_emb / "sid"),
+                "--repo",
+                str(repo),
+            ]
+        )
+        == 0
+    )
     for name, frame in tables_before.items():
         pd.testing.assert_frame_equal(pd.read_parquet(repo / "data" / name), frame)
     store, service = open_store(repo)
-    assert_frames_equal(online_features(store, service, user, candidates, users, items), before, feature_columns(before))
+    assert_frames_equal(
+        online_features(store, service, user, candidates, users, items), before, feature_columns(before)
+    )
 
 
 def _free_port() -> int:
@@ -141,8 +181,11 @@ def redis_server():
             pytest.fail("redis-server is not installed; .ci/run installs it")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     port = _free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 10
     while time.time() < deadline:
         with socket.socket() as sock:
@@ -158,8 +201,23 @@ def test_redis_online_store_serves_the_same_features(redis_server, planted_emb, 
     from aktrec.features.retrieval import online_features, open_store
 
     redis_repo = tmp_path / "repo-redis"
-    assert main(["features", "materialize", "--data", str(planted_emb / "data"), "--sids", str(planted_emb / "sid"),
-                 "--repo", str(redis_repo), "--online-store", redis_server]) == 0
+    assert (
+        main(
+            [
+                "features",
+                "materialize",
+                "--data",
+                str(planted_emb / "data"),
+                "--sids",
+                str(planted_emb / "sid"),
+                "--repo",
+                str(redis_repo),
+                "--online-store",
+                redis_server,
+            ]
+        )
+        == 0
+    )
     assert "type: redis" in (redis_repo / "feature_store.yaml").read_text()
     data, users, items = tables
     user, candidates = data.train[S.USER_ID].iloc[3], items.ids[:4].tolist()

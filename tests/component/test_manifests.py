@@ -25,12 +25,16 @@ KUBERNETES_VERSION = "1.33"
 def build(overlay: str) -> list[dict]:
     kubectl = shutil.which("kubectl")
     assert kubectl, "kubectl is needed to build the Kustomize overlays (apt-get install kubectl)"
-    built = subprocess.run([kubectl, "kustomize", str(ROOT / "manifests" / "overlays" / overlay)],
-                           capture_output=True, text=True, check=True).stdout
+    built = subprocess.run(
+        [kubectl, "kustomize", str(ROOT / "manifests" / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [doc for doc in yaml.safe_load_all(built) if doc]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _crd_schema(kind: str, version: str) -> dict:
     for path in CRDS.glob("*.yaml"):
         for crd in yaml.load_all(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
@@ -69,8 +73,17 @@ def test_overlay_builds_and_every_resource_is_valid(overlay):
 
     docs = build(overlay)
     kinds = {doc["kind"] for doc in docs}
-    assert {"InferenceService", "Deployment", "Service", "ServiceAccount", "Role", "RoleBinding", "ConfigMap",
-            "NetworkPolicy", "Namespace"} <= kinds
+    assert {
+        "InferenceService",
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ConfigMap",
+        "NetworkPolicy",
+        "Namespace",
+    } <= kinds
     for doc in docs:
         if doc["apiVersion"].startswith("serving.kserve.io/"):
             schema = crd_schema(doc["kind"], doc["apiVersion"].split("/")[1])
@@ -113,8 +126,11 @@ def test_checkov_static_security_scan_passes(overlay, tmp_path):
     checkov = shutil.which("checkov") or str(ROOT / ".venv-tools" / "bin" / "checkov")
     assert Path(checkov).exists(), "checkov is installed by `make tools` (its own venv: .venv-tools)"
     (tmp_path / "built.yaml").write_text(yaml.safe_dump_all(build(overlay)))
-    result = subprocess.run([checkov, "--quiet", "--compact", "--framework", "kubernetes", "-d", str(tmp_path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [checkov, "--quiet", "--compact", "--framework", "kubernetes", "-d", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout[-4000:]
 
 

@@ -51,8 +51,11 @@ def test_representations_do_not_read_it(planted, tiny_text_model):
     for data in planted[:2]:
         ids, vectors, metrics, _ = embed_items(data, item_config)
         assert metrics["n_pairs"] > 0  # alignment did train on co-occurring pairs
-        catalog = ItemCatalog.build(item_table(data).set_index(S.ITEM_ID).reindex(ids[S.ITEM_ID]).reset_index(), vectors,
-                                    user_config.history_title_words)
+        catalog = ItemCatalog.build(
+            item_table(data).set_index(S.ITEM_ID).reindex(ids[S.ITEM_ID]).reset_index(),
+            vectors,
+            user_config.history_title_words,
+        )
         user_ids, user_vectors, _, _ = embed_users(data, catalog, user_config)
         outputs.append((vectors, user_vectors))
     (items_a, users_a), (items_b, users_b) = outputs
@@ -69,14 +72,21 @@ def test_point_in_time_features_do_not_read_it(planted):
 
     def tables(ids) -> SemanticTables:
         ids = pd.Index(sorted(ids))
-        return SemanticTables(ids=ids, codes=np.arange(len(ids))[:, None] % 5, cluster=np.arange(len(ids)) % 5,
-                              embeddings=rng.normal(size=(len(ids), 4)).astype(np.float32))
+        return SemanticTables(
+            ids=ids,
+            codes=np.arange(len(ids))[:, None] % 5,
+            cluster=np.arange(len(ids)) % 5,
+            embeddings=rng.normal(size=(len(ids), 4)).astype(np.float32),
+        )
 
     users, items = tables(data.train[S.USER_ID].unique()), tables(data.train[S.ITEM_ID].unique())
-    keys = {S.USER_ID: sample[S.USER_ID], S.ITEM_ID: sample[S.ITEM_ID],
-            N.USER_CLUSTER_ID: users.cluster[users.ids.get_loc(sample[S.USER_ID])],
-            N.ITEM_CLUSTER_ID: items.cluster[items.ids.get_loc(sample[S.ITEM_ID])],
-            N.ITEM_TOP_ID: items.codes[items.ids.get_loc(sample[S.ITEM_ID]), 0]}
+    keys = {
+        S.USER_ID: sample[S.USER_ID],
+        S.ITEM_ID: sample[S.ITEM_ID],
+        N.USER_CLUSTER_ID: users.cluster[users.ids.get_loc(sample[S.USER_ID])],
+        N.ITEM_CLUSTER_ID: items.cluster[items.ids.get_loc(sample[S.ITEM_ID])],
+        N.ITEM_TOP_ID: items.codes[items.ids.get_loc(sample[S.ITEM_ID]), 0],
+    }
     read = []
     for prepared in (data, changed):
         views, _ = compute_features(prepared, users, items, FeatureConfig())

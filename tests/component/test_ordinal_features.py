@@ -29,20 +29,56 @@ def ordinal(tmp_path_factory, tiny_raw):
     clicks = tiny_raw.interactions.to_pandas()
     clicks = clicks[clicks[S.LABEL] == 1].sort_values([S.USER_ID, S.TS], kind="stable")
     position = clicks.groupby(S.USER_ID).cumcount()
-    interactions = pa.table({S.USER_ID: clicks[S.USER_ID].to_numpy(), S.ITEM_ID: clicks[S.ITEM_ID].to_numpy(),
-                             S.TS: (pd.Timestamp(0, tz="UTC") + pd.to_timedelta(position, unit="s")).astype("datetime64[us, UTC]")})
+    interactions = pa.table(
+        {
+            S.USER_ID: clicks[S.USER_ID].to_numpy(),
+            S.ITEM_ID: clicks[S.ITEM_ID].to_numpy(),
+            S.TS: (pd.Timestamp(0, tz="UTC") + pd.to_timedelta(position, unit="s")).astype("datetime64[us, UTC]"),
+        }
+    )
     raw = RawData(interactions=interactions, items=tiny_raw.items, users=None, ts_kind="ordinal", source="test")
     config = PrepareConfig(split=SplitConfig(method="leave-last-out"))
     data = prepare(raw, config)
     write_prepared(data, root / "data", config, validate=False)
     write_planted_embeddings(data, root / "emb")
-    (root / "sid.yaml").write_text("items: {codebook_size: 8, epochs: 10}\nusers: {codebook_size: 8, epochs: 10}\n"
-                                   "target_median_cluster_size: 3\n")
-    assert main(["semantic-ids", "--data", str(root / "data"), "--embeddings", str(root / "emb"), "--out", str(root / "sid"),
-                 "--config", str(root / "sid.yaml")]) == 0
-    assert main(["features", "materialize", "--data", str(root / "data"), "--sids", str(root / "sid"),
-                 "--repo", str(root / "repo")]) == 0
-    users, items = semantic_tables(root / "sid", root / "emb", "user"), semantic_tables(root / "sid", root / "emb", "item")
+    (root / "sid.yaml").write_text(
+        "items: {codebook_size: 8, epochs: 10}\nusers: {codebook_size: 8, epochs: 10}\ntarget_median_cluster_size: 3\n"
+    )
+    assert (
+        main(
+            [
+                "semantic-ids",
+                "--data",
+                str(root / "data"),
+                "--embeddings",
+                str(root / "emb"),
+                "--out",
+                str(root / "sid"),
+                "--config",
+                str(root / "sid.yaml"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "features",
+                "materialize",
+                "--data",
+                str(root / "data"),
+                "--sids",
+                str(root / "sid"),
+                "--repo",
+                str(root / "repo"),
+            ]
+        )
+        == 0
+    )
+    users, items = (
+        semantic_tables(root / "sid", root / "emb", "user"),
+        semantic_tables(root / "sid", root / "emb", "item"),
+    )
     return data, root / "repo", users, items
 
 
@@ -73,8 +109,10 @@ def test_training_samples_never_read_their_own_or_a_later_label(ordinal):
     frame = historical_features(repo, samples, users, items)
     representation = data.representation_events()
     # a user's own views: only the positions before the sample
-    before = [int(((representation[S.USER_ID] == user) & (representation[S.TS] < ts)).sum())
-              for user, ts in zip(samples[S.USER_ID], samples[S.TS])]
+    before = [
+        int(((representation[S.USER_ID] == user) & (representation[S.TS] < ts)).sum())
+        for user, ts in zip(samples[S.USER_ID], samples[S.TS])
+    ]
     assert np.array_equal(frame[N.output_column(N.USER_ACTIVITY, "exposures")].to_numpy(), before)
     # shared views (items): the representation events only, none of the CTR training samples
     item_clicks = representation.groupby(S.ITEM_ID).size()
@@ -83,6 +121,8 @@ def test_training_samples_never_read_their_own_or_a_later_label(ordinal):
     # the behaviour sequence: the user's own earlier clicks, in order
     length = 20
     by_user = representation.sort_values([S.USER_ID, S.TS], kind="stable").groupby(S.USER_ID)
-    for user, ts, sequence in zip(samples[S.USER_ID], samples[S.TS], frame[N.output_column(N.USER_SEQUENCE, "recent_items")]):
+    for user, ts, sequence in zip(
+        samples[S.USER_ID], samples[S.TS], frame[N.output_column(N.USER_SEQUENCE, "recent_items")]
+    ):
         history = by_user.get_group(user) if user in by_user.groups else representation.iloc[:0]
         assert list(sequence) == history.loc[history[S.TS] < ts, S.ITEM_ID].tolist()[-length:]

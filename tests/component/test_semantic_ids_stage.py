@@ -44,11 +44,14 @@ def test_cold_start_entity_lands_in_a_populated_cluster(planted_emb):
     assert (stored[S.CLUSTER_ID].head(3).to_numpy() == index.clusters(index.codes(vectors[:3]))).all()
 
 
-@pytest.mark.parametrize("damage, expectation", [
-    ("out_of_range", "code_1"),
-    ("duplicate", "expect_column_values_to_be_unique"),
-    ("collapsed", "semantic_ids.items.levels: expect_column_values_to_be_between on column 'utilisation'"),
-])
+@pytest.mark.parametrize(
+    "damage, expectation",
+    [
+        ("out_of_range", "code_1"),
+        ("duplicate", "expect_column_values_to_be_unique"),
+        ("collapsed", "semantic_ids.items.levels: expect_column_values_to_be_between on column 'utilisation'"),
+    ],
+)
 def test_semantic_id_checks_fail_on_corrupted_codes(planted_emb, tmp_path, damage, expectation):
     from aktrec.validation import run_suites
     from aktrec.validation.suites import semantic_id_suites

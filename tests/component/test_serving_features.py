@@ -21,15 +21,18 @@ def test_online_columns_encode_like_offline_point_in_time_features(planted_model
     reader = OnlineFeatureReader(planted_repo, bundle, refresh_seconds=3600)
     user, items = bundle.vocab.user.ids[3], list(bundle.vocab.item.ids[:40])
     online = bundle.encode(reader.columns(user, items))
-    rows = pd.DataFrame({S.ROW_ID: np.arange(len(items)), S.USER_ID: user, S.ITEM_ID: items,
-                         S.TS: pd.Timestamp.now(tz="UTC")})
-    offline = bundle.encode(historical_features(planted_repo, rows, bundle.semantic_tables("user"),
-                                                bundle.semantic_tables("item")))
+    rows = pd.DataFrame(
+        {S.ROW_ID: np.arange(len(items)), S.USER_ID: user, S.ITEM_ID: items, S.TS: pd.Timestamp.now(tz="UTC")}
+    )
+    offline = bundle.encode(
+        historical_features(planted_repo, rows, bundle.semantic_tables("user"), bundle.semantic_tables("item"))
+    )
     for group in ("ids", "numeric", "sequences"):
         for name, values in getattr(offline, group).items():
             np.testing.assert_allclose(getattr(online, group)[name], values, rtol=1e-6, err_msg=f"{group}.{name}")
     for name, table in offline.tables.items():
-        np.testing.assert_allclose(online.tables[name][online.rows[name]], table[offline.rows[name]], rtol=1e-6,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            online.tables[name][online.rows[name]], table[offline.rows[name]], rtol=1e-6, err_msg=name
+        )
     assert np.count_nonzero(offline.sequences["user_sequence"]) > 0  # the comparison saw real features
     assert np.abs(offline.numeric["cross_user_item_cluster"]).sum() > 0

@@ -22,13 +22,24 @@ def model_dir(planted_model):
 
 def test_train_writes_bundle_metrics_comparison_and_gate(model_dir):
     files = {p.name for p in model_dir.iterdir()}
-    assert {"config.json", "model.safetensors", "vocab", "semantic", "metrics.json", "comparison.md", "gate.json",
-            "validation", "_aktrec.json"} <= files
+    assert {
+        "config.json",
+        "model.safetensors",
+        "vocab",
+        "semantic",
+        "metrics.json",
+        "comparison.md",
+        "gate.json",
+        "validation",
+        "_aktrec.json",
+    } <= files
     assert not any(p.suffix in {".pt", ".pkl", ".bin"} for p in model_dir.rglob("*"))
     metrics = json.loads((model_dir / "metrics.json").read_text())
-    assert {"name", "n_train", "n_test", "tail_user_max_interactions", "tail_item_max_exposures"} <= set(metrics["dataset"])
+    assert {"name", "n_train", "n_test", "tail_user_max_interactions", "tail_item_max_exposures"} <= set(
+        metrics["dataset"]
+    )
     assert set(metrics["models"]) == {"base", "strong_base", "aktrec", "faerec", "lightgbm", "popularity"}
-    for name, model in metrics["models"].items():
+    for model in metrics["models"].values():
         assert set(model) == {"total", "head", "tail"}
         for part in model.values():
             assert set(part) == SLICE_KEYS
@@ -68,8 +79,22 @@ def test_bundle_round_trip_gives_identical_predictions(model_dir, planted_emb, p
 def test_promotion_gate_fails_clearly_on_a_threshold(model_dir, planted_emb, planted_repo, tmp_path):
     (tmp_path / "strict.yaml").write_text("promotion: {min_total_auc: 0.999}\ntrain: {epochs: 1}\n")
     out = tmp_path / "model"
-    assert main(["train", "--data", str(planted_emb / "data"), "--repo", str(planted_repo), "--out", str(out),
-                 "--config", str(tmp_path / "strict.yaml")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(planted_emb / "data"),
+                "--repo",
+                str(planted_repo),
+                "--out",
+                str(out),
+                "--config",
+                str(tmp_path / "strict.yaml"),
+            ]
+        )
+        == 0
+    )
     gate = json.loads((out / "gate.json").read_text())
     assert gate["promote"] is False
     assert "expect_column_values_to_be_between on column 'total_auc'" in gate["failure"]
@@ -93,15 +118,46 @@ def test_bad_input_is_one_line_and_writes_nothing(planted_emb, planted_repo, tmp
 def test_aktrec_beats_base_on_tail_gauc_with_planted_clusters(tmp_path_factory):
     """Items of one category share click behaviour and the semantic clusters follow the
     categories: cluster knowledge must lift the tail (fixed seeds)."""
-    from conftest import build_planted
-
     from aktrec.config import SynthConfig
     from aktrec.data.synth import generate
+    from conftest import build_planted
 
-    root = build_planted(tmp_path_factory.mktemp("planted"), generate(SynthConfig(
-        n_users=1500, n_items=1500, n_interactions=40_000, n_days=20, seed=3)), test_days=3)
-    assert main(["features", "materialize", "--data", str(root / "data"), "--sids", str(root / "sid"), "--repo", str(root / "repo")]) == 0
-    assert main(["train", "--data", str(root / "data"), "--repo", str(root / "repo"), "--out", str(root / "model"), "--seed", "0"]) == 0
+    root = build_planted(
+        tmp_path_factory.mktemp("planted"),
+        generate(SynthConfig(n_users=1500, n_items=1500, n_interactions=40_000, n_days=20, seed=3)),
+        test_days=3,
+    )
+    assert (
+        main(
+            [
+                "features",
+                "materialize",
+                "--data",
+                str(root / "data"),
+                "--sids",
+                str(root / "sid"),
+                "--repo",
+                str(root / "repo"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(root / "data"),
+                "--repo",
+                str(root / "repo"),
+                "--out",
+                str(root / "model"),
+                "--seed",
+                "0",
+            ]
+        )
+        == 0
+    )
     models = json.loads((root / "model" / "metrics.json").read_text())["models"]
     assert models["aktrec"]["tail"]["gauc"] > models["base"]["tail"]["gauc"] + 0.01
     assert models["aktrec"]["total"]["auc"] > models["base"]["total"]["auc"]

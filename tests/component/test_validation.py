@@ -48,7 +48,13 @@ def test_raw_labels_outside_set_fail(tiny_raw, tmp_path):
 
     labels = tiny_raw.interactions[S.LABEL].to_numpy().copy()
     labels[:3] = 7
-    broken = dataclasses.replace(tiny_raw, interactions=tiny_raw.interactions.set_column(
-        tiny_raw.interactions.schema.get_field_index(S.LABEL), S.LABEL, pa.array(labels, pa.int8())))
-    with pytest.raises(ValidationFailed, match=r"raw.interactions: expect_column_values_to_be_in_set on column 'label': 3 unexpected"):
+    broken = dataclasses.replace(
+        tiny_raw,
+        interactions=tiny_raw.interactions.set_column(
+            tiny_raw.interactions.schema.get_field_index(S.LABEL), S.LABEL, pa.array(labels, pa.int8())
+        ),
+    )
+    with pytest.raises(
+        ValidationFailed, match=r"raw.interactions: expect_column_values_to_be_in_set on column 'label': 3 unexpected"
+    ):
         validate_raw(broken, tmp_path / "validation", final_dir=tmp_path / "raw")

@@ -13,11 +13,27 @@ pytestmark = pytest.mark.integration
 AMAZON = SHARED_DATA / "amazon-beauty"
 
 
-@pytest.mark.skipif(not (AMAZON / "user_sequence.txt").is_file(), reason="../shared/data/amazon-beauty is not beside the checkout")
+@pytest.mark.skipif(
+    not (AMAZON / "user_sequence.txt").is_file(), reason="../shared/data/amazon-beauty is not beside the checkout"
+)
 def test_import_and_prepare_amazon_beauty(tmp_path):
     raw, data = tmp_path / "raw", tmp_path / "data"
-    assert main(["data", "import", "amazon", "--sequences", str(AMAZON / "user_sequence.txt"),
-                 "--items", str(AMAZON / "Amazon_Beauty.item"), "--out", str(raw)]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "import",
+                "amazon",
+                "--sequences",
+                str(AMAZON / "user_sequence.txt"),
+                "--items",
+                str(AMAZON / "Amazon_Beauty.item"),
+                "--out",
+                str(raw),
+            ]
+        )
+        == 0
+    )
     assert main(["data", "prepare", "--raw", str(raw), "--out", str(data), "--split", "leave-last-out"]) == 0
     card = json.loads((data / "card.json").read_text())
     assert card["raw"]["n_users"] == 22_363
@@ -28,3 +44,39 @@ def test_import_and_prepare_amazon_beauty(tmp_path):
     assert abs(card["raw"]["top20_item_share"] - 0.581) < 0.001  # the README's measured shape
     # DESIGN §1: popularity against uniform negatives reaches about 0.645
     assert 0.62 < card["popularity_baseline"]["test_auc"] < 0.67
+
+
+@pytest.mark.skipif(
+    not (AMAZON / "Amazon_Beauty.inter").is_file(), reason="../shared/data/amazon-beauty is not beside the checkout"
+)
+def test_import_amazon_beauty_with_real_dates_and_the_shipped_time_split(tmp_path):
+    from aktrec.data.prepare import read_prepared
+
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    assert (
+        main(
+            [
+                "data",
+                "import",
+                "amazon",
+                "--interactions",
+                str(AMAZON / "Amazon_Beauty.inter"),
+                "--sequences",
+                str(AMAZON / "user_sequence.txt"),
+                "--items",
+                str(AMAZON / "Amazon_Beauty.item"),
+                "--out",
+                str(raw),
+            ]
+        )
+        == 0
+    )
+    assert main(["data", "prepare", "--raw", str(raw), "--out", str(data), "--split", "time", "--test-days", "30"]) == 0
+    card = json.loads((data / "card.json").read_text())
+    assert card["timestamps"] == "time" and card["raw"]["n_positive_interactions"] == 198_502
+    assert card["split"]["cutoff"].startswith("2014-06-23") and card["test"]["n_positive"] == 8_275
+    prepared = read_prepared(data)
+    ctr = prepared.ctr_samples()
+    # half of the training reviews build representations, the CTR samples come after them
+    assert prepared.train.loc[ctr, "ts"].min() >= prepared.representation_events()["ts"].max()
+    assert 0.45 < (~prepared.train.loc[~ctr, "is_sampled"]).sum() / (~prepared.train["is_sampled"]).sum() < 0.55

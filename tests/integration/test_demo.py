@@ -17,8 +17,18 @@ pytestmark = pytest.mark.integration
 def test_demo_runs_the_pipeline_and_answers_a_request(tmp_path):
     script = Path(sys.executable).with_name("aktrec")
     work = tmp_path / "work"
-    command = [str(script) if script.exists() else shutil.which("aktrec"), "demo", "--workdir", str(work),
-               "--users", "200", "--items", "100", "--interactions", "5000"]
+    command = [
+        str(script) if script.exists() else shutil.which("aktrec"),
+        "demo",
+        "--workdir",
+        str(work),
+        "--users",
+        "200",
+        "--items",
+        "100",
+        "--interactions",
+        "5000",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("data", "embeddings", "semantic_ids", "feature_repo", "model"):

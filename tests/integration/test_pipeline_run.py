@@ -29,7 +29,21 @@ def raw(tmp_path_factory, tiny_raw):
 def work(raw, tmp_path_factory):
     root = tmp_path_factory.mktemp("work")
     (root / "lenient.yaml").write_text(LENIENT)
-    assert main(["pipeline", "run", "--raw", str(raw), "--workdir", str(root / "work"), "--config", str(root / "lenient.yaml")]) == 0
+    assert (
+        main(
+            [
+                "pipeline",
+                "run",
+                "--raw",
+                str(raw),
+                "--workdir",
+                str(root / "work"),
+                "--config",
+                str(root / "lenient.yaml"),
+            ]
+        )
+        == 0
+    )
     return root / "work"
 
 
@@ -47,8 +61,21 @@ def test_run_publishes_every_artifact_metrics_report_and_deployment(work):
 
 def test_second_run_reuses_unchanged_steps(work, raw):
     before = {name: (work / name).resolve() for name in ("data", "semantic_ids", "model")}
-    assert main(["pipeline", "run", "--raw", str(raw), "--workdir", str(work),
-                 "--config", str(work.parent / "lenient.yaml")]) == 0
+    assert (
+        main(
+            [
+                "pipeline",
+                "run",
+                "--raw",
+                str(raw),
+                "--workdir",
+                str(work),
+                "--config",
+                str(work.parent / "lenient.yaml"),
+            ]
+        )
+        == 0
+    )
     assert {name: (work / name).resolve() for name in before} == before  # served from the cache
 
 
@@ -58,8 +85,11 @@ def test_corrupted_labels_stop_the_run_at_the_first_validation(work, raw, tmp_pa
     broken = tmp_path / "broken"
     raw_data = read_raw(raw)
     labels = raw_data.interactions["label"]
-    interactions = raw_data.interactions.set_column(raw_data.interactions.schema.get_field_index("label"), "label",
-                                                    pc.if_else(pc.equal(pa.array(range(len(labels))), 0), 2, labels))
+    interactions = raw_data.interactions.set_column(
+        raw_data.interactions.schema.get_field_index("label"),
+        "label",
+        pc.if_else(pc.equal(pa.array(range(len(labels))), 0), 2, labels),
+    )
     import shutil
 
     shutil.copytree(raw, broken)
@@ -78,4 +108,6 @@ def test_compiled_pipeline_is_committed_and_current(tmp_path):
     fresh = compile_pipeline(tmp_path / "fresh.yaml").read_text()
     committed = project_root() / COMPILED_FILE
     assert committed.is_file(), "run: aktrec pipeline compile --out pipelines/aktrec_pipeline.yaml"
-    assert committed.read_text() == fresh, "pipelines/aktrec_pipeline.yaml is stale: run aktrec pipeline compile --out pipelines/aktrec_pipeline.yaml"
+    assert committed.read_text() == fresh, (
+        "pipelines/aktrec_pipeline.yaml is stale: run aktrec pipeline compile --out pipelines/aktrec_pipeline.yaml"
+    )

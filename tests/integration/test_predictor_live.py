@@ -60,11 +60,16 @@ def test_v1_scores_equal_offline_predictions_in_order(server, pairs, planted_mod
     assert len(body["predictions"]) == 1 and len(body["predictions"][0]) == len(items)
     assert body["unknown"] == [{"user": False, "item_ids": []}]
     bundle = load_bundle(planted_model)
-    later = pd.DataFrame({S.ROW_ID: np.arange(len(items)), S.USER_ID: user, S.ITEM_ID: items,
-                          S.TS: pd.Timestamp.now(tz="UTC")})
-    offline = bundle.predict(historical_features(planted_repo, later, bundle.semantic_tables("user"), bundle.semantic_tables("item")))
+    later = pd.DataFrame(
+        {S.ROW_ID: np.arange(len(items)), S.USER_ID: user, S.ITEM_ID: items, S.TS: pd.Timestamp.now(tz="UTC")}
+    )
+    offline = bundle.predict(
+        historical_features(planted_repo, later, bundle.semantic_tables("user"), bundle.semantic_tables("item"))
+    )
     np.testing.assert_allclose(body["predictions"][0], offline, atol=1e-5)
-    status, reversed_body = post(f"{server}/v1/models/aktrec:predict", {"instances": [{"user_id": user, "item_ids": items[::-1]}]})
+    status, reversed_body = post(
+        f"{server}/v1/models/aktrec:predict", {"instances": [{"user_id": user, "item_ids": items[::-1]}]}
+    )
     np.testing.assert_allclose(reversed_body["predictions"][0], body["predictions"][0][::-1], atol=1e-6)
 
 
@@ -73,9 +78,15 @@ def test_v2_json_and_tritonclient_agree_with_v1(server, pairs):
 
     user, items = pairs
     _, v1 = post(f"{server}/v1/models/aktrec:predict", {"instances": [{"user_id": user, "item_ids": items}]})
-    status, v2 = post(f"{server}/v2/models/aktrec/infer", {"inputs": [
-        {"name": "user_id", "shape": [1], "datatype": "BYTES", "data": [user]},
-        {"name": "item_ids", "shape": [len(items)], "datatype": "BYTES", "data": items}]})
+    status, v2 = post(
+        f"{server}/v2/models/aktrec/infer",
+        {
+            "inputs": [
+                {"name": "user_id", "shape": [1], "datatype": "BYTES", "data": [user]},
+                {"name": "item_ids", "shape": [len(items)], "datatype": "BYTES", "data": items},
+            ]
+        },
+    )
     assert status == 200, v2
     outputs = {o["name"]: o for o in v2["outputs"]}
     np.testing.assert_allclose(outputs["scores"]["data"], v1["predictions"][0], atol=1e-6)
@@ -88,29 +99,46 @@ def test_v2_json_and_tritonclient_agree_with_v1(server, pairs):
     inputs = [triton.InferInput("user_id", [1], "BYTES"), triton.InferInput("item_ids", [len(items)], "BYTES")]
     inputs[0].set_data_from_numpy(np.array([user], dtype=object))
     inputs[1].set_data_from_numpy(np.array(items, dtype=object))
-    result = client.infer("aktrec", inputs, outputs=[triton.InferRequestedOutput("scores", binary_data=False),
-                                                     triton.InferRequestedOutput("unknown_items", binary_data=False)])
+    result = client.infer(
+        "aktrec",
+        inputs,
+        outputs=[
+            triton.InferRequestedOutput("scores", binary_data=False),
+            triton.InferRequestedOutput("unknown_items", binary_data=False),
+        ],
+    )
     np.testing.assert_allclose(result.as_numpy("scores"), v1["predictions"][0], atol=1e-6)
     assert not result.as_numpy("unknown_items").any()
 
 
 def test_unknown_user_and_items_are_scored_from_cluster_knowledge_and_flagged(server, pairs):
     user, items = pairs
-    body = {"instances": [
-        {"user_id": "never-seen-user", "item_ids": items[:3]},
-        {"user_id": user, "item_ids": [items[0], "brand-new-1", "brand-new-2"],
-         "items": [{"item_id": "brand-new-1", "title": "Hydrating rose face cream", "category": "Beauty"}]},
-    ]}
+    body = {
+        "instances": [
+            {"user_id": "never-seen-user", "item_ids": items[:3]},
+            {
+                "user_id": user,
+                "item_ids": [items[0], "brand-new-1", "brand-new-2"],
+                "items": [{"item_id": "brand-new-1", "title": "Hydrating rose face cream", "category": "Beauty"}],
+            },
+        ]
+    }
     status, response = post(f"{server}/v1/models/aktrec:predict", body)
     assert status == 200, response
     assert response["unknown"][0] == {"user": True, "item_ids": []}
     assert response["unknown"][1] == {"user": False, "item_ids": ["brand-new-1", "brand-new-2"]}
     for scores in response["predictions"]:
         assert all(0.0 < s < 1.0 for s in scores)
-    status, v2 = post(f"{server}/v2/models/aktrec/infer", {"inputs": [
-        {"name": "user_id", "shape": [1], "datatype": "BYTES", "data": [user]},
-        {"name": "item_ids", "shape": [2], "datatype": "BYTES", "data": [items[0], "brand-new-1"]},
-        {"name": "item_titles", "shape": [2], "datatype": "BYTES", "data": ["", "Hydrating rose face cream"]}]})
+    status, v2 = post(
+        f"{server}/v2/models/aktrec/infer",
+        {
+            "inputs": [
+                {"name": "user_id", "shape": [1], "datatype": "BYTES", "data": [user]},
+                {"name": "item_ids", "shape": [2], "datatype": "BYTES", "data": [items[0], "brand-new-1"]},
+                {"name": "item_titles", "shape": [2], "datatype": "BYTES", "data": ["", "Hydrating rose face cream"]},
+            ]
+        },
+    )
     assert status == 200, v2
     outputs = {o["name"]: o["data"] for o in v2["outputs"]}
     assert outputs["unknown_items"] == [False, True]
@@ -130,22 +158,70 @@ BAD_REQUESTS = [
     ("malformed JSON", "/v1/models/aktrec:predict", b'{"instances": [', "Unrecognized request format"),
     ("no instances", "/v1/models/aktrec:predict", {"inputs": []}, 'missing field "instances"'),
     ("missing item_ids", "/v1/models/aktrec:predict", {"instances": [{"user_id": "u"}]}, "missing field 'item_ids'"),
-    ("user_id not a string", "/v1/models/aktrec:predict", {"instances": [{"user_id": 5, "item_ids": ["a"]}]}, "instances[0].user_id"),
-    ("item_ids not a list", "/v1/models/aktrec:predict", {"instances": [{"user_id": "u", "item_ids": "a"}]}, "expected a list"),
-    ("empty candidates", "/v1/models/aktrec:predict", {"instances": [{"user_id": "u", "item_ids": []}]}, "empty candidate list"),
-    ("too many candidates", "/v1/models/aktrec:predict",
-     {"instances": [{"user_id": "u", "item_ids": [f"i{n}" for n in range(MAX_CANDIDATES + 1)]}]}, f"limit of {MAX_CANDIDATES}"),
-    ("unknown field", "/v1/models/aktrec:predict", {"instances": [{"user_id": "u", "item_ids": ["a"], "x": 1}]}, "unknown field"),
-    ("new item without title", "/v1/models/aktrec:predict",
-     {"instances": [{"user_id": "u", "item_ids": ["a"], "items": [{"item_id": "a"}]}]}, "needs a non-empty title"),
-    ("v2 missing tensor", "/v2/models/aktrec/infer",
-     {"inputs": [{"name": "user_id", "shape": [1], "datatype": "BYTES", "data": ["u"]}]}, "missing input tensor 'item_ids'"),
-    ("v2 wrong datatype", "/v2/models/aktrec/infer", {"inputs": [
-        {"name": "user_id", "shape": [1], "datatype": "BYTES", "data": ["u"]},
-        {"name": "item_ids", "shape": [1], "datatype": "FP32", "data": [1.0]}]}, "datatype must be BYTES"),
-    ("v2 shape mismatch", "/v2/models/aktrec/infer", {"inputs": [
-        {"name": "user_id", "shape": [1], "datatype": "BYTES", "data": ["u"]},
-        {"name": "item_ids", "shape": [3], "datatype": "BYTES", "data": ["a"]}]}, "item_ids"),
+    (
+        "user_id not a string",
+        "/v1/models/aktrec:predict",
+        {"instances": [{"user_id": 5, "item_ids": ["a"]}]},
+        "instances[0].user_id",
+    ),
+    (
+        "item_ids not a list",
+        "/v1/models/aktrec:predict",
+        {"instances": [{"user_id": "u", "item_ids": "a"}]},
+        "expected a list",
+    ),
+    (
+        "empty candidates",
+        "/v1/models/aktrec:predict",
+        {"instances": [{"user_id": "u", "item_ids": []}]},
+        "empty candidate list",
+    ),
+    (
+        "too many candidates",
+        "/v1/models/aktrec:predict",
+        {"instances": [{"user_id": "u", "item_ids": [f"i{n}" for n in range(MAX_CANDIDATES + 1)]}]},
+        f"limit of {MAX_CANDIDATES}",
+    ),
+    (
+        "unknown field",
+        "/v1/models/aktrec:predict",
+        {"instances": [{"user_id": "u", "item_ids": ["a"], "x": 1}]},
+        "unknown field",
+    ),
+    (
+        "new item without title",
+        "/v1/models/aktrec:predict",
+        {"instances": [{"user_id": "u", "item_ids": ["a"], "items": [{"item_id": "a"}]}]},
+        "needs a non-empty title",
+    ),
+    (
+        "v2 missing tensor",
+        "/v2/models/aktrec/infer",
+        {"inputs": [{"name": "user_id", "shape": [1], "datatype": "BYTES", "data": ["u"]}]},
+        "missing input tensor 'item_ids'",
+    ),
+    (
+        "v2 wrong datatype",
+        "/v2/models/aktrec/infer",
+        {
+            "inputs": [
+                {"name": "user_id", "shape": [1], "datatype": "BYTES", "data": ["u"]},
+                {"name": "item_ids", "shape": [1], "datatype": "FP32", "data": [1.0]},
+            ]
+        },
+        "datatype must be BYTES",
+    ),
+    (
+        "v2 shape mismatch",
+        "/v2/models/aktrec/infer",
+        {
+            "inputs": [
+                {"name": "user_id", "shape": [1], "datatype": "BYTES", "data": ["u"]},
+                {"name": "item_ids", "shape": [3], "datatype": "BYTES", "data": ["a"]},
+            ]
+        },
+        "item_ids",
+    ),
     ("oversized body", "/v1/models/aktrec:predict", b"{" + b" " * 70_000 + b"}", "over the limit"),
 ]
 
@@ -179,7 +255,9 @@ def test_eight_concurrent_clients_get_no_errors(server, pairs):
         rng = np.random.default_rng(n)
         while time.monotonic() < stop:
             chosen = list(rng.choice(items, size=int(rng.integers(1, len(items) + 1))))
-            status, body = post(f"{server}/v1/models/aktrec:predict", {"instances": [{"user_id": user, "item_ids": chosen}]})
+            status, body = post(
+                f"{server}/v1/models/aktrec:predict", {"instances": [{"user_id": user, "item_ids": chosen}]}
+            )
             if status != 200 or len(body["predictions"][0]) != len(chosen):
                 errors.append((status, body))
             counts[n] += 1

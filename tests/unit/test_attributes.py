@@ -14,9 +14,15 @@ from aktrec.features.compute import SemanticTables
 
 
 def test_item_tokens_are_category_levels_brand_and_price_decile():
-    items = pa.table({"item_id": ["a", "b", "c"], "title": ["x", "y", "z"],
-                      "category": [["Beauty", "Makeup", "Face", "Concealer"], ["Beauty"], None],
-                      "brand": ["Acme", None, " Glow "], "price": [1.0, 50.0, None]})
+    items = pa.table(
+        {
+            "item_id": ["a", "b", "c"],
+            "title": ["x", "y", "z"],
+            "category": [["Beauty", "Makeup", "Face", "Concealer"], ["Beauty"], None],
+            "brand": ["Acme", None, " Glow "],
+            "price": [1.0, 50.0, None],
+        }
+    )
     tokens = item_attributes(items, pd.Index(["c", "a", "zz"]))
     assert tokens[0] == ["brand=Glow"]
     assert tokens[1][:4] == ["category_1=Beauty", "category_2=Makeup", "category_3=Face", "brand=Acme"]
@@ -32,8 +38,9 @@ def test_user_tokens_from_every_profile_column_numbers_as_deciles():
 
 
 def test_cluster_shares_average_the_members_token_shares():
-    sem = SemanticTables(ids=pd.Index(["a", "b", "c"]), codes=np.zeros((3, 1)), cluster=np.array([7, 7, 9]),
-                         embeddings=np.zeros((3, 2)))
+    sem = SemanticTables(
+        ids=pd.Index(["a", "b", "c"]), codes=np.zeros((3, 1)), cluster=np.array([7, 7, 9]), embeddings=np.zeros((3, 2))
+    )
     attributes = [["x", "y"], ["x"], []]
     clusters, tokens = Vocabulary.build([7, 9]), Vocabulary.build(["x", "y"])
     shares = cluster_attribute_shares(sem, attributes, clusters, tokens)

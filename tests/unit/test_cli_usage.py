@@ -18,9 +18,11 @@ def _verbs(command, path=()):
 
 
 VERBS = dict(_verbs(typer.main.get_command(app)))
-NUMERIC = {path: next(p for p in command.params if p.type_descriptor.annotation in (int, float))
-           for path, command in VERBS.items()
-           if any(p.type_descriptor.annotation in (int, float) for p in command.params)}
+NUMERIC = {
+    path: next(p for p in command.params if p.type_descriptor.annotation in (int, float))
+    for path, command in VERBS.items()
+    if any(p.type_descriptor.annotation in (int, float) for p in command.params)
+}
 
 
 def _required_args(command) -> list[str]:
@@ -45,7 +47,9 @@ def test_unknown_option(path, capsys):
     assert "--no-such-option" in error
 
 
-@pytest.mark.parametrize("path", [p for p, command in VERBS.items() if any(o.required for o in command.params)], ids=" ".join)
+@pytest.mark.parametrize(
+    "path", [p for p, command in VERBS.items() if any(o.required for o in command.params)], ids=" ".join
+)
 def test_missing_required_option(path, capsys):
     required = [p for p in VERBS[path].params if p.required]
     args = _required_args(VERBS[path])[2:]  # all but the first required option

@@ -17,7 +17,9 @@ from aktrec.errors import DataError
 
 
 def interactions(**overrides):
-    frame = pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["i1", "i2"], "ts": ["2025-01-01T00:00:00Z", "2025-01-02"]})
+    frame = pd.DataFrame(
+        {"user_id": ["u1", "u2"], "item_id": ["i1", "i2"], "ts": ["2025-01-01T00:00:00Z", "2025-01-02"]}
+    )
     for key, value in overrides.items():
         frame[key] = value
     return frame
@@ -32,12 +34,15 @@ def test_interactions_normalize_to_contract_schema():
     assert table[S.TS][1].as_py().isoformat() == "2025-01-02T00:00:00+00:00"
 
 
-@pytest.mark.parametrize("ts_format, values, expected_kind, expected_seconds", [
-    ("auto", [3, 1], "ordinal", [3, 1]),
-    ("auto", ["3", "1"], "ordinal", [3, 1]),
-    ("unix-s", [1_700_000_000, 1_700_000_001], "time", [1_700_000_000, 1_700_000_001]),
-    ("unix-ms", [1_700_000_000_000, 1_700_000_001_000], "time", [1_700_000_000, 1_700_000_001]),
-])
+@pytest.mark.parametrize(
+    "ts_format, values, expected_kind, expected_seconds",
+    [
+        ("auto", [3, 1], "ordinal", [3, 1]),
+        ("auto", ["3", "1"], "ordinal", [3, 1]),
+        ("unix-s", [1_700_000_000, 1_700_000_001], "time", [1_700_000_000, 1_700_000_001]),
+        ("unix-ms", [1_700_000_000_000, 1_700_000_001_000], "time", [1_700_000_000, 1_700_000_001]),
+    ],
+)
 def test_numeric_timestamps(ts_format, values, expected_kind, expected_seconds):
     table, kind = normalize_interactions(interactions(ts=values), ts_format=ts_format)
     assert kind == expected_kind
@@ -50,13 +55,16 @@ def test_naive_datetimes_are_taken_as_utc():
     assert table[S.TS][0].as_py().isoformat() == "2025-01-01T10:00:00+00:00"
 
 
-@pytest.mark.parametrize("column, value, message", [
-    ("ts", ["yesterday", "2025-01-01"], "interactions.ts: not a timestamp"),
-    ("label", [1, 2], "interactions.label: 1 label(s) outside {0, 1} (e.g. 2)"),
-    ("label", [1, None], "interactions.label"),
-    ("user_id", ["u1", None], "interactions.user_id: 1 null key(s)"),
-    ("item_id", [1.5, 2.5], "interactions.item_id: ids must be strings or integers"),
-])
+@pytest.mark.parametrize(
+    "column, value, message",
+    [
+        ("ts", ["yesterday", "2025-01-01"], "interactions.ts: not a timestamp"),
+        ("label", [1, 2], "interactions.label: 1 label(s) outside {0, 1} (e.g. 2)"),
+        ("label", [1, None], "interactions.label"),
+        ("user_id", ["u1", None], "interactions.user_id: 1 null key(s)"),
+        ("item_id", [1.5, 2.5], "interactions.item_id: ids must be strings or integers"),
+    ],
+)
 def test_bad_interaction_values_name_table_column_and_example(column, value, message):
     with pytest.raises(DataError, match=re.escape(message)):
         normalize_interactions(interactions(**{column: value}))
@@ -68,13 +76,15 @@ def test_missing_required_column():
 
 
 def test_items_categories_prices_and_duplicates():
-    items = pd.DataFrame({
-        "item_id": ["a", "b", "c"],
-        "title": ["A", None, "C"],
-        "category": ["Home > Kitchen", ["Toys", "Lego"], None],
-        "price": ["1.5", None, "3"],
-        "colour": ["red", "blue", "green"],
-    })
+    items = pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c"],
+            "title": ["A", None, "C"],
+            "category": ["Home > Kitchen", ["Toys", "Lego"], None],
+            "price": ["1.5", None, "3"],
+            "colour": ["red", "blue", "green"],
+        }
+    )
     table = normalize_items(items)
     assert table[S.CATEGORY].to_pylist() == [["Home", "Kitchen"], ["Toys", "Lego"], None]
     assert table[S.PRICE].to_pylist() == [1.5, None, 3.0]
@@ -105,8 +115,13 @@ def test_read_table_formats_and_errors(tmp_path):
     (tmp_path / "header.csv").write_text("user_id,item_id,ts\n")
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 this is not parquet")
     (tmp_path / "t.xlsx").write_text("x")
-    for name, message in (("missing.csv", "does not exist"), ("empty.csv", "is empty"), ("header.csv", "has no rows"),
-                          ("broken.parquet", "cannot read"), ("t.xlsx", "unsupported file type")):
+    for name, message in (
+        ("missing.csv", "does not exist"),
+        ("empty.csv", "is empty"),
+        ("header.csv", "has no rows"),
+        ("broken.parquet", "cannot read"),
+        ("t.xlsx", "unsupported file type"),
+    ):
         with pytest.raises(DataError, match=f"^users: .*{message}"):
             read_table(tmp_path / name, "users")
 

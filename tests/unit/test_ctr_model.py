@@ -16,8 +16,17 @@ from aktrec.ctr.modules import ActivityGate, AdaptiveEmbedding, ModelShapes, Tar
 from aktrec.ctr.train import IdPriors, build_model, fit, predict
 from aktrec.errors import AktrecError
 
-SHAPES = ModelShapes(n_users=9, n_items=13, n_user_clusters=4, n_item_clusters=5, user_content_dim=6,
-                     item_content_dim=7, sequence_length=4, n_user_attributes=3, n_item_attributes=6)
+SHAPES = ModelShapes(
+    n_users=9,
+    n_items=13,
+    n_user_clusters=4,
+    n_item_clusters=5,
+    user_content_dim=6,
+    item_content_dim=7,
+    sequence_length=4,
+    n_user_attributes=3,
+    n_item_attributes=6,
+)
 
 
 def priors(seed: int = 0) -> IdPriors:
@@ -39,14 +48,21 @@ def batch(n: int = 32, seed: int = 0, p: IdPriors | None = None) -> dict[str, to
     p = p or priors()
     user = torch.randint(1, SHAPES.n_users, (n,), generator=g)
     item = torch.randint(1, SHAPES.n_items, (n,), generator=g)
-    out = {"user": user, "item": item, "user_cluster": p.user_cluster_of[user], "item_cluster": p.item_cluster_of[item],
-           "user_sequence": torch.randint(0, SHAPES.n_items, (n, 4), generator=g),
-           "cluster_sequence": torch.randint(0, SHAPES.n_items, (n, 4), generator=g),
-           "user_content": torch.randn(n, 6, generator=g), "item_content": torch.randn(n, 7, generator=g),
-           "user_cluster_content": torch.randn(n, 6, generator=g), "item_cluster_content": torch.randn(n, 7, generator=g),
-           "user_attributes": torch.randint(0, SHAPES.n_user_attributes, (n, 2), generator=g),
-           "item_attributes": torch.randint(0, SHAPES.n_item_attributes, (n, 3), generator=g),
-           "label": (torch.rand(n, generator=g) < 0.3).float()}
+    out = {
+        "user": user,
+        "item": item,
+        "user_cluster": p.user_cluster_of[user],
+        "item_cluster": p.item_cluster_of[item],
+        "user_sequence": torch.randint(0, SHAPES.n_items, (n, 4), generator=g),
+        "cluster_sequence": torch.randint(0, SHAPES.n_items, (n, 4), generator=g),
+        "user_content": torch.randn(n, 6, generator=g),
+        "item_content": torch.randn(n, 7, generator=g),
+        "user_cluster_content": torch.randn(n, 6, generator=g),
+        "item_cluster_content": torch.randn(n, 7, generator=g),
+        "user_attributes": torch.randint(0, SHAPES.n_user_attributes, (n, 2), generator=g),
+        "item_attributes": torch.randint(0, SHAPES.n_item_attributes, (n, 3), generator=g),
+        "label": (torch.rand(n, generator=g) < 0.3).float(),
+    }
     for name, columns in NUMERIC_BLOCKS.items():
         out[name] = torch.rand(n, len(columns), generator=g)
     return out
@@ -82,7 +98,9 @@ def test_stop_gradient_blocks_tail_to_head_and_head_to_tail():
 def test_transfer_loss_moves_tail_embeddings_more_than_head_ones():
     config = CtrModelConfig(lambda_head=0.05, lambda_tail=0.5)
     p = priors()
-    embedding = AdaptiveEmbedding(SHAPES.n_items, SHAPES.n_item_clusters, config, p.item_cluster_of, p.item_is_tail, p.item_cluster_init)
+    embedding = AdaptiveEmbedding(
+        SHAPES.n_items, SHAPES.n_item_clusters, config, p.item_cluster_of, p.item_is_tail, p.item_cluster_init
+    )
     torch.manual_seed(0)
     embedding.transfer_loss(torch.arange(1, SHAPES.n_items)).backward()
     grad = embedding.cluster.weight.grad.norm(dim=1)
@@ -97,7 +115,9 @@ def test_orthogonality_and_barlow_twins_by_hand():
     d = torch.tensor([[0.0, 2.0], [1.0, 0.0]])
     assert orthogonality(c, d).item() == pytest.approx((0.0 + 0.5) / 2)
     a = torch.tensor([[1.0, 2.0], [3.0, 1.0], [2.0, 3.0]])
-    assert barlow_twins(a, a, 0.0).item() == pytest.approx((1 - 2 / 3) ** 2 * 2, rel=1e-3)  # std is unbiased: diag = (n-1)/n
+    assert barlow_twins(a, a, 0.0).item() == pytest.approx(
+        (1 - 2 / 3) ** 2 * 2, rel=1e-3
+    )  # std is unbiased: diag = (n-1)/n
     assert barlow_twins(a, a, 1.0).item() > barlow_twins(a, a, 0.0).item()
 
 
@@ -114,7 +134,11 @@ def test_gates_and_attention_shapes_and_ranges():
     changed = keys.clone()
     changed[0, 2:] = 100.0  # padding does not leak into the result
     assert torch.allclose(attention(torch.zeros(3, 16), changed, mask)[0], attention(torch.zeros(3, 16), keys, mask)[0])
-    assert cosine_curriculum(0.0) == 0.0 and cosine_curriculum(1.0) == pytest.approx(1.0) and cosine_curriculum(0.5) == pytest.approx(0.5)
+    assert (
+        cosine_curriculum(0.0) == 0.0
+        and cosine_curriculum(1.0) == pytest.approx(1.0)
+        and cosine_curriculum(0.5) == pytest.approx(0.5)
+    )
 
 
 def test_unknown_ids_read_their_cluster_centroid():
@@ -192,7 +216,9 @@ def test_fit_learns_a_planted_signal_and_keeps_the_best_epoch():
     valid["label"] = (valid["item_activity"][:, 2] > 0.5).float()
     torch.manual_seed(0)
     model = build_model(CtrModelConfig(), SHAPES, priors())
-    history = fit(model, _Inputs(data), _Inputs(valid), CtrTrainConfig(epochs=6, batch_size=64, learning_rate=1e-2, patience=6))
+    history = fit(
+        model, _Inputs(data), _Inputs(valid), CtrTrainConfig(epochs=6, batch_size=64, learning_rate=1e-2, patience=6)
+    )
     assert history["valid_auc"] > 0.9
     assert history["valid_auc"] == max(h["valid_auc"] for h in history["history"])
     scores = predict(model, _Inputs(valid))

@@ -27,10 +27,18 @@ def clicks(rows):
 
 
 def test_item_prompt_renders_content_and_activity_words():
-    item = {S.TITLE: "Rose Lotion", S.CATEGORY: ["Beauty", "Skin Care"], S.BRAND: "Acme", S.PRICE: 5.5, S.DESCRIPTION: "Soft."}
+    item = {
+        S.TITLE: "Rose Lotion",
+        S.CATEGORY: ["Beauty", "Skin Care"],
+        S.BRAND: "Acme",
+        S.PRICE: 5.5,
+        S.DESCRIPTION: "Soft.",
+    }
     text = item_prompt(item, {"clicks": "high", "ctr": "very low"})
-    assert text == ("Product: Rose Lotion. Category: Beauty > Skin Care. Brand: Acme. Price: $5.50. "
-                    "Popularity: high. Click-through rate: very low. Soft.")
+    assert text == (
+        "Product: Rose Lotion. Category: Beauty > Skin Care. Brand: Acme. Price: $5.50. "
+        "Popularity: high. Click-through rate: very low. Soft."
+    )
     assert item_prompt({S.TITLE: None, S.PRICE: float("nan")}, {}) == "Product: untitled."
 
 
@@ -47,13 +55,17 @@ def test_activity_levels_quantize_training_statistics():
 
 def test_user_prompt_puts_history_first_and_ends_with_interest_token():
     text = user_prompt({"age_group": "25-34", "gender": None}, ["Lip Gloss", "Mascara"])
-    assert text == f"Recent clicks, oldest first: Lip Gloss; Mascara. User profile: age group 25-34. Next interest: {INTEREST_TOKEN}"
+    assert (
+        text == "Recent clicks, oldest first: Lip Gloss; Mascara. User profile: age group 25-34. Next interest: "
+        f"{INTEREST_TOKEN}"
+    )
     assert user_prompt({}, []).startswith("No clicks yet. User profile: unknown.")
 
 
 def test_mine_pairs_counts_windowed_cooccurrence_per_user():
-    train = clicks([("u", "a", 0), ("u", "b", 1), ("u", "c", 2), ("u", "a", 3),
-                    ("v", "b", 0), ("v", "a", 1), ("w", "a", 0)])
+    train = clicks(
+        [("u", "a", 0), ("u", "b", 1), ("u", "c", 2), ("u", "a", 3), ("v", "b", 0), ("v", "a", 1), ("w", "a", 0)]
+    )
     index = pd.Index(["a", "b", "c"])
     pairs = mine_pairs(train, index, window=1, min_count=1)
     counted = {(index[a], index[b]): n for a, b, n in pairs.itertuples(index=False)}
@@ -77,10 +89,12 @@ def test_info_nce_matches_hand_computation():
     positive = torch.tensor([[1.0, 0.0], [0.6, 0.8]])
     negative = torch.tensor([[-1.0, 0.0]])
     tau = 0.5
+
     # row 0 logits: [1, 0.6, -1] / tau, target 0; row 1: [0, 0.8, 0] / tau, target 1
     def ce(logits, target):
         logits = [x / tau for x in logits]
         return -logits[target] + math.log(sum(math.exp(x) for x in logits))
+
     expected = (ce([1, 0.6, -1], 0) + ce([0, 0.8, 0], 1)) / 2
     assert math.isclose(float(info_nce(anchor, positive, negative, tau)), expected, rel_tol=1e-6)
     expected_in_batch = (ce([1, 0.6], 0) + ce([0, 0.8], 1)) / 2
@@ -168,8 +182,12 @@ def test_user_training_keeps_the_best_validation_epoch():
 
     parameters = [*layer.parameters(), *classifier.parameters()]
     # a wildly large step makes every epoch worse than the start: the start is kept
-    history = train_user_model(forward, parameters, targets, categories, UserEmbedConfig(epochs=5, learning_rate=1e3, batch_size=8))
+    history = train_user_model(
+        forward, parameters, targets, categories, UserEmbedConfig(epochs=5, learning_rate=1e3, batch_size=8)
+    )
     assert history["best_epoch"] == 0 and len(history["validation_loss"]) == 6
     assert all(torch.equal(p, q) for p, q in zip(parameters, initial))
-    history = train_user_model(forward, parameters, targets, categories, UserEmbedConfig(epochs=20, learning_rate=1e-2, batch_size=8))
+    history = train_user_model(
+        forward, parameters, targets, categories, UserEmbedConfig(epochs=20, learning_rate=1e-2, batch_size=8)
+    )
     assert history["best_epoch"] > 0 and min(history["validation_loss"]) < history["validation_loss"][0]

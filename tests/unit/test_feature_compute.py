@@ -8,7 +8,14 @@ import pandas as pd
 from aktrec import schemas as S
 from aktrec.config import FeatureConfig
 from aktrec.features import names as N
-from aktrec.features.compute import SemanticTables, activity_rows, cross_rows, sequence_rows, snapshot_grid, visible_from
+from aktrec.features.compute import (
+    SemanticTables,
+    activity_rows,
+    cross_rows,
+    sequence_rows,
+    snapshot_grid,
+    visible_from,
+)
 
 DAY = pd.Timedelta(days=1)
 T0 = pd.Timestamp("2025-01-01", tz="UTC")
@@ -31,17 +38,26 @@ def test_snapshot_grid_ends_at_cutoff_or_after_last_event():
 
 def test_an_event_is_visible_only_from_the_first_snapshot_after_it():
     grid = pd.DatetimeIndex([T0, T0 + DAY, T0 + 2 * DAY])
-    ts = pd.Series(pd.to_datetime([T0, T0 + pd.Timedelta(hours=1), T0 + DAY, T0 + 2 * DAY - pd.Timedelta(microseconds=1)]))
+    ts = pd.Series(
+        pd.to_datetime([T0, T0 + pd.Timedelta(hours=1), T0 + DAY, T0 + 2 * DAY - pd.Timedelta(microseconds=1)])
+    )
     assert visible_from(ts, grid).tolist() == [1, 1, 2, 2]
 
 
 def test_no_leakage_of_own_label_or_future_events():
     """u clicks a at day 0 and day 1, sees b at day 2: the sample at day 1 10:00 sees only the
     day-0 click; the one at day 2 sees both clicks, never its own event or a later one."""
-    train = events([("u", "a", T0 + pd.Timedelta(hours=10), 1), ("u", "a", T0 + DAY + pd.Timedelta(hours=10), 1),
-                    ("u", "b", T0 + 2 * DAY + pd.Timedelta(hours=10), 0)])
+    train = events(
+        [
+            ("u", "a", T0 + pd.Timedelta(hours=10), 1),
+            ("u", "a", T0 + DAY + pd.Timedelta(hours=10), 1),
+            ("u", "b", T0 + 2 * DAY + pd.Timedelta(hours=10), 0),
+        ]
+    )
     grid = pd.DatetimeIndex([T0, T0 + DAY, T0 + 2 * DAY, T0 + 3 * DAY])
-    rows = activity_rows(np.zeros(3, dtype=int), train, grid, tail_threshold=5, config=FeatureConfig(window_snapshots=1))
+    rows = activity_rows(
+        np.zeros(3, dtype=int), train, grid, tail_threshold=5, config=FeatureConfig(window_snapshots=1)
+    )
     assert rows["snapshot"].tolist() == [1, 2, 3]  # nothing is visible at snapshot 0: no row
     assert rows["exposures"].tolist() == [1, 2, 3]
     assert rows["clicks"].tolist() == [1, 2, 2]
@@ -57,14 +73,22 @@ def test_no_leakage_of_own_label_or_future_events():
 def test_a_row_where_an_event_leaves_the_recent_window():
     train = events([("u", "a", T0 + pd.Timedelta(hours=1), 1)])
     grid = pd.date_range(T0, periods=10, freq="D")
-    rows = activity_rows(np.zeros(1, dtype=int), train, grid, tail_threshold=5, config=FeatureConfig(window_snapshots=3))
+    rows = activity_rows(
+        np.zeros(1, dtype=int), train, grid, tail_threshold=5, config=FeatureConfig(window_snapshots=3)
+    )
     assert rows["snapshot"].tolist() == [1, 4]
     assert rows["recent_exposures"].tolist() == [1, 0] and rows["exposures"].tolist() == [1, 1]
 
 
 def test_cross_rows_are_cumulative_and_written_on_change():
-    train = events([("u", "a", T0 + pd.Timedelta(hours=1), 1), ("u", "b", T0 + pd.Timedelta(hours=2), 0),
-                    ("u", "a", T0 + DAY + pd.Timedelta(hours=1), 0), ("v", "a", T0 + pd.Timedelta(hours=3), 1)])
+    train = events(
+        [
+            ("u", "a", T0 + pd.Timedelta(hours=1), 1),
+            ("u", "b", T0 + pd.Timedelta(hours=2), 0),
+            ("u", "a", T0 + DAY + pd.Timedelta(hours=1), 0),
+            ("v", "a", T0 + pd.Timedelta(hours=3), 1),
+        ]
+    )
     train[N.ITEM_CLUSTER_ID] = [7, 7, 7, 7]
     grid = pd.DatetimeIndex([T0, T0 + DAY, T0 + 2 * DAY])
     rows = cross_rows(train, [S.USER_ID, N.ITEM_CLUSTER_ID], grid, FeatureConfig())
@@ -74,8 +98,10 @@ def test_cross_rows_are_cumulative_and_written_on_change():
 
 
 def test_sequences_hold_the_last_clicks_before_each_snapshot():
-    clicks = events([("u", f"i{k}", T0 + pd.Timedelta(hours=k), 1) for k in range(5)]
-                    + [("u", "late", T0 + DAY + pd.Timedelta(hours=1), 1)])
+    clicks = events(
+        [("u", f"i{k}", T0 + pd.Timedelta(hours=k), 1) for k in range(5)]
+        + [("u", "late", T0 + DAY + pd.Timedelta(hours=1), 1)]
+    )
     grid = pd.DatetimeIndex([T0, T0 + DAY, T0 + 2 * DAY])
     rows = sequence_rows(clicks, [S.USER_ID], grid, length=3)
     assert rows["recent_items"].tolist() == [["i2", "i3", "i4"], ["i3", "i4", "late"]]
@@ -83,15 +109,18 @@ def test_sequences_hold_the_last_clicks_before_each_snapshot():
 
 
 def test_semantic_lookup_marks_unknown_ids():
-    tables = SemanticTables(ids=pd.Index(["a", "b"]), codes=np.array([[1, 2], [3, 4]]), cluster=np.array([10, 30]),
-                            embeddings=np.zeros((2, 2)))
+    tables = SemanticTables(
+        ids=pd.Index(["a", "b"]),
+        codes=np.array([[1, 2], [3, 4]]),
+        cluster=np.array([10, 30]),
+        embeddings=np.zeros((2, 2)),
+    )
     assert tables.lookup(pd.Series(["b", "zz", "a"]), tables.cluster, -1).tolist() == [30, -1, 10]
 
 
 def test_committed_feature_repo_matches_the_generated_one():
-    from conftest import REPO_ROOT
-
     from aktrec.features.repo import DEFINITIONS_MODULE, LOCAL_STORE_YAML
+    from conftest import REPO_ROOT
 
     assert (REPO_ROOT / "feature_repo" / "definitions.py").read_text() == DEFINITIONS_MODULE
     assert (REPO_ROOT / "feature_repo" / "feature_store.yaml").read_text() == LOCAL_STORE_YAML.format(project=N.PROJECT)

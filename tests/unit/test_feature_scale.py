@@ -25,16 +25,33 @@ def decade():
     rng = np.random.default_rng(11)
     n = 1_200
     ts = T0 + pd.to_timedelta(np.sort(rng.integers(0, YEARS * 365 * 86_400, n)), unit="s")
-    train = pd.DataFrame({S.ROW_ID: np.arange(n), S.USER_ID: rng.choice([f"u{i}" for i in range(12)], n),
-                          S.ITEM_ID: rng.choice([f"i{i}" for i in range(9)], n), S.TS: ts,
-                          S.LABEL: rng.integers(0, 2, n).astype(np.int8), S.IS_SAMPLED: False})
+    train = pd.DataFrame(
+        {
+            S.ROW_ID: np.arange(n),
+            S.USER_ID: rng.choice([f"u{i}" for i in range(12)], n),
+            S.ITEM_ID: rng.choice([f"i{i}" for i in range(9)], n),
+            S.TS: ts,
+            S.LABEL: rng.integers(0, 2, n).astype(np.int8),
+            S.IS_SAMPLED: False,
+        }
+    )
     cutoff = ts.max() + pd.Timedelta(days=1)
-    data = PreparedData(train=train, test=train.iloc[:0], items=None, users=None, card={"tail": TAIL, "timestamps": "time"}, cutoff=cutoff)
+    data = PreparedData(
+        train=train,
+        test=train.iloc[:0],
+        items=None,
+        users=None,
+        card={"tail": TAIL, "timestamps": "time"},
+        cutoff=cutoff,
+    )
 
     def tables(prefix: str, count: int, clusters: int) -> SemanticTables:
-        return SemanticTables(ids=pd.Index([f"{prefix}{i}" for i in range(count)]),
-                              codes=np.arange(count)[:, None] % clusters, cluster=np.arange(count) % clusters,
-                              embeddings=rng.normal(size=(count, 4)).astype(np.float32))
+        return SemanticTables(
+            ids=pd.Index([f"{prefix}{i}" for i in range(count)]),
+            codes=np.arange(count)[:, None] % clusters,
+            cluster=np.arange(count) % clusters,
+            embeddings=rng.normal(size=(count, 4)).astype(np.float32),
+        )
 
     users, items = tables("u", 12, 4), tables("i", 9, 3)
     views, grid = compute_features(data, users, items, CONFIG)
@@ -56,8 +73,14 @@ def test_offline_rows_grow_with_events_and_keys_not_snapshots(decade):
         assert len(views[view]) < 0.25 * n_clusters * len(grid)  # a dense grid: clusters x snapshots
 
 
-def _brute_force(train: pd.DataFrame, column: str, members: list[str], at: pd.Timestamp, grid: pd.DatetimeIndex,
-                 prior_at: pd.Timestamp | None = None) -> dict:
+def _brute_force(
+    train: pd.DataFrame,
+    column: str,
+    members: list[str],
+    at: pd.Timestamp,
+    grid: pd.DatetimeIndex,
+    prior_at: pd.Timestamp | None = None,
+) -> dict:
     """Activity of `members` (their average for several) from the events visible at `at`;
     rates shrink towards the CTR of the events before `prior_at` (the row's own snapshot)."""
     k = np.searchsorted(grid.asi8, at.value, side="right") - 1
@@ -70,9 +93,16 @@ def _brute_force(train: pd.DataFrame, column: str, members: list[str], at: pd.Ti
     for member in members:
         own = seen[seen[column] == member]
         recent = own[own[S.TS] >= recent_from]
-        values.append({"exposures": len(own), "clicks": own[S.LABEL].sum(), "recent_exposures": len(recent),
-                       "recent_clicks": recent[S.LABEL].sum(), "activity_level": min(np.floor(np.log2(1 + len(own))), 10),
-                       "is_tail": float(len(own) < threshold)})
+        values.append(
+            {
+                "exposures": len(own),
+                "clicks": own[S.LABEL].sum(),
+                "recent_exposures": len(recent),
+                "recent_clicks": recent[S.LABEL].sum(),
+                "activity_level": min(np.floor(np.log2(1 + len(own))), 10),
+                "is_tail": float(len(own) < threshold),
+            }
+        )
     out = pd.DataFrame(values).mean().to_dict()
     strength = CONFIG.ctr_prior_strength
     out["ctr"] = (out["clicks"] + strength * prior) / (out["exposures"] + strength)

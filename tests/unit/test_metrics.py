@@ -47,8 +47,14 @@ def test_the_promotion_gate_reads_validation_never_test(tmp_path):
 
     good, bad = slices(0.7, 0.7, 0.7), slices(0.4, 0.4, 0.4)
     config = PromotionConfig(min_total_auc=0.6, min_tail_auc=0.6)
-    passes_on_validation = {"validation": {"aktrec": good, "strong_base": good}, "models": {"aktrec": bad, "strong_base": good}}
-    fails_on_validation = {"validation": {"aktrec": bad, "strong_base": good}, "models": {"aktrec": good, "strong_base": good}}
+    passes_on_validation = {
+        "validation": {"aktrec": good, "strong_base": good},
+        "models": {"aktrec": bad, "strong_base": good},
+    }
+    fails_on_validation = {
+        "validation": {"aktrec": bad, "strong_base": good},
+        "models": {"aktrec": good, "strong_base": good},
+    }
     assert promotion_gate(passes_on_validation, "aktrec", config, tmp_path / "a")["promote"] is True
     refused = promotion_gate(fails_on_validation, "aktrec", config, tmp_path / "b")
     assert refused["promote"] is False and "total_auc" in refused["failure"]

@@ -15,9 +15,13 @@ def test_pipeline_config_is_split_per_stage_and_checked_up_front():
     assert set(sections) == {"prepare", "embed_items", "embed_users", "semantic_ids", "features", "train"}
     assert sections["embed_items"] == "" and section("train", sections["train"]).train.epochs == 2
     assert section("prepare", sections["prepare"]).split.method == "leave-last-out"
-    for text, message in [("nope: {}", "unknown section(s) ['nope']"), ("train: {train: {epochs: x}}", "expected a number"),
-                          ("[1, 2]", "expected a mapping"), ("train: {variants: [base, zzz]}", "unknown variant 'zzz'"),
-                          ("a: [", "not valid YAML")]:
+    for text, message in [
+        ("nope: {}", "unknown section(s) ['nope']"),
+        ("train: {train: {epochs: x}}", "expected a number"),
+        ("[1, 2]", "expected a mapping"),
+        ("train: {variants: [base, zzz]}", "unknown variant 'zzz'"),
+        ("a: [", "not valid YAML"),
+    ]:
         with pytest.raises(AktrecError) as error:
             split_config(text)
         assert message in str(error.value), (text, str(error.value))
@@ -51,7 +55,9 @@ def test_submit_compiles_and_starts_a_run_with_kfp_client(monkeypatch, tmp_path)
     monkeypatch.setattr(kfp, "Client", StandInClient)
     monkeypatch.setenv("KFP_TOKEN", "secret")
     (tmp_path / "c.yaml").write_text("train: {train: {epochs: 1}}\n")
-    run_id = runner.submit("https://kfp.example", "s3://bucket/raw", tmp_path / "c.yaml", "exp", "my-run", "s3://bucket/deploy")
+    run_id = runner.submit(
+        "https://kfp.example", "s3://bucket/raw", tmp_path / "c.yaml", "exp", "my-run", "s3://bucket/deploy"
+    )
     assert run_id == "run-123" and calls["client"] == ("https://kfp.example", "secret")
     package, arguments, run_name, experiment = calls["run"]
     assert "pipelineInfo" in package and "validate-raw" in package
@@ -65,8 +71,10 @@ def test_v1_requests_parse_and_bad_ones_name_the_problem():
     from aktrec.serving.requests import parse_v1
 
     config = ServingConfig(max_candidates=3, max_instances=2)
-    [request] = parse_v1({"instances": [{"user_id": "u", "item_ids": ["a", "b"],
-                                         "items": [{"item_id": "b", "title": "A new thing"}]}]}, config)
+    [request] = parse_v1(
+        {"instances": [{"user_id": "u", "item_ids": ["a", "b"], "items": [{"item_id": "b", "title": "A new thing"}]}]},
+        config,
+    )
     assert request.user_id == "u" and request.item_ids == ["a", "b"] and request.new_items["item_id"].tolist() == ["b"]
     [sent_as_text] = parse_v1(b'{"instances": [{"user_id": "u", "item_ids": ["a"]}]}', config)  # curl -d, no JSON type
     assert sent_as_text.item_ids == ["a"]
@@ -78,7 +86,10 @@ def test_v1_requests_parse_and_bad_ones_name_the_problem():
         ({"instances": [{"user_id": "", "item_ids": ["a"]}]}, "instances[0].user_id"),
         ({"instances": [{"user_id": "u", "item_ids": ["a", 3]}]}, "instances[0].item_ids[1]"),
         ({"instances": [{"user_id": "u", "item_ids": ["a", "b", "c", "d"]}]}, "limit of 3"),
-        ({"instances": [{"user_id": "u", "item_ids": ["a"], "items": [{"item_id": "z", "title": "t"}]}]}, "must be one of"),
+        (
+            {"instances": [{"user_id": "u", "item_ids": ["a"], "items": [{"item_id": "z", "title": "t"}]}]},
+            "must be one of",
+        ),
     ]
     for payload, message in bad:
         with pytest.raises(InvalidInput) as error:
@@ -89,9 +100,20 @@ def test_v1_requests_parse_and_bad_ones_name_the_problem():
 def test_validation_page_escapes_data_and_keeps_its_own_markup():
     from aktrec.report.html import validation_html
 
-    summary = {"success": False, "suites": {"<suite>": {"n_rows": 3, "n_expectations": 2, "success": False, "expectations": [
-        {"success": True, "description": "<script>alert(1)</script> in range"},
-        {"success": False, "description": "ids unique"}]}}}
+    summary = {
+        "success": False,
+        "suites": {
+            "<suite>": {
+                "n_rows": 3,
+                "n_expectations": 2,
+                "success": False,
+                "expectations": [
+                    {"success": True, "description": "<script>alert(1)</script> in range"},
+                    {"success": False, "description": "ids unique"},
+                ],
+            }
+        },
+    }
     page = validation_html("prepare", {"data": summary}, {"data": "gx/index.html"})
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; in range" in page
     assert "&lt;suite&gt;" in page and page.count("<span class='fail'>") == 3  # ✗, the suite, the stage

@@ -56,8 +56,13 @@ def test_popularity_sampling_prefers_popular_items():
     rng = np.random.default_rng(0)
     n_users, n_items = 400, 50
     popular = rng.zipf(1.5, size=4_000) % n_items
-    frame = pd.DataFrame({"user_id": [f"u{k % n_users}" for k in range(4_000)],
-                          "item_id": [f"i{p}" for p in popular], "ts": np.arange(4_000)})
+    frame = pd.DataFrame(
+        {
+            "user_id": [f"u{k % n_users}" for k in range(4_000)],
+            "item_id": [f"i{p}" for p in popular],
+            "ts": np.arange(4_000),
+        }
+    )
     frame = frame.drop_duplicates(["user_id", "item_id"])
     shares = {}
     for strategy in ("uniform", "popularity"):
@@ -74,7 +79,10 @@ def test_time_split_cutoff_and_tail_flags():
     rows += [("late", "i1", ts + pd.Timedelta(days=9), 1), ("late", "i0", ts + pd.Timedelta(days=9, hours=1), 0)]
     rows += [("heavy", "i0", ts + pd.Timedelta(days=9, hours=2), 1)]
     frame = pd.DataFrame(rows, columns=["user_id", "item_id", "ts", "label"])
-    cfg = PrepareConfig(split=SplitConfig(method="time", test_days=1), tail=TailConfig(tail_user_max_interactions=5, tail_item_max_exposures=4))
+    cfg = PrepareConfig(
+        split=SplitConfig(method="time", test_days=1),
+        tail=TailConfig(tail_user_max_interactions=5, tail_item_max_exposures=4),
+    )
     data = prepare(raw_from(frame), cfg)
     assert data.cutoff == ts + pd.Timedelta(days=8, hours=2)
     assert (data.train[S.TS] < data.cutoff).all() and (data.test[S.TS] >= data.cutoff).all()
@@ -95,7 +103,9 @@ def test_time_split_refuses_ordinal_timestamps_and_empty_windows():
     with pytest.raises(DataError, match="interactions.ts: timestamps are ordinal"):
         prepare(raw_from(positives_only()), PrepareConfig())
     ts = pd.Timestamp("2025-01-01", tz="UTC")
-    frame = pd.DataFrame({"user_id": ["a", "b"], "item_id": ["x", "y"], "ts": [ts, ts + pd.Timedelta(hours=1)], "label": [1, 0]})
+    frame = pd.DataFrame(
+        {"user_id": ["a", "b"], "item_id": ["x", "y"], "ts": [ts, ts + pd.Timedelta(hours=1)], "label": [1, 0]}
+    )
     with pytest.raises(DataError, match="leaves no training rows"):
         prepare(raw_from(frame), PrepareConfig(split=SplitConfig(method="time", test_days=2)))
 

@@ -15,8 +15,12 @@ from aktrec.semantic_ids.train import kmeans, reseed_dead_codes, train_rqvae
 
 def test_residual_quantization_on_hand_made_vectors():
     quantizer = ResidualQuantizer(n_levels=2, codebook_size=2, dim=2)
-    quantizer.codebooks.data = torch.tensor([[[0.0, 0.0], [4.0, 0.0]],   # level 1
-                                             [[1.0, 1.0], [-1.0, 0.0]]])  # level 2
+    quantizer.codebooks.data = torch.tensor(
+        [
+            [[0.0, 0.0], [4.0, 0.0]],  # level 1
+            [[1.0, 1.0], [-1.0, 0.0]],
+        ]
+    )  # level 2
     z = torch.tensor([[5.0, 1.0], [-1.2, 0.1]], requires_grad=True)
     out = quantizer(z)
     # [5, 1]: level 1 picks [4, 0] (r = [1, 1]), level 2 picks [1, 1] (r = 0)
@@ -32,7 +36,9 @@ def test_residual_quantization_on_hand_made_vectors():
     assert torch.allclose(quantizer.decode_codes(out.codes), out.quantized.detach())
 
 
-def planted(n_per_cluster: int = 40, n_clusters: int = 6, dim: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def planted(
+    n_per_cluster: int = 40, n_clusters: int = 6, dim: int = 16, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     centers = rng.normal(size=(n_clusters, dim)) * 3
     labels = np.repeat(np.arange(n_clusters), n_per_cluster)
@@ -69,7 +75,7 @@ def test_dead_codes_are_reseeded_onto_residuals():
     after = model.quantizer.codebooks.detach()
     assert torch.equal(after[1], before[1]) and torch.equal(after[0, :2], before[0, :2])
     residuals = model.encoder(batch).detach()
-    assert (torch.cdist(after[0, 2:3], residuals).min() < 1e-5)  # moved onto a residual
+    assert torch.cdist(after[0, 2:3], residuals).min() < 1e-5  # moved onto a residual
 
 
 def test_cluster_ids_calibration_and_cold_start(tmp_path):

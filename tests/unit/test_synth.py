@@ -51,4 +51,3 @@ def test_clicks_follow_interests_shared_within_a_category():
     both = both[(both["size_a"] >= 5) & (both["size_b"] >= 5)]
     assert len(both) > 100
     assert np.corrcoef(both["mean_a"], both["mean_b"])[0, 1] > 0.3
-

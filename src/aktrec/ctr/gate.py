@@ -25,8 +25,14 @@ def gate_frame(metrics: dict[str, Any], deploy: str, compare_with: str) -> pd.Da
         return float("nan") if measured is None else float(measured)
 
     head_change = value(chosen, "head") - value(models[compare_with], "head")
-    return pd.DataFrame({"model": [deploy], "total_auc": [value(chosen, "total")], "tail_auc": [value(chosen, "tail")],
-                         "head_auc_change": [head_change]})
+    return pd.DataFrame(
+        {
+            "model": [deploy],
+            "total_auc": [value(chosen, "total")],
+            "tail_auc": [value(chosen, "tail")],
+            "head_auc_change": [head_change],
+        }
+    )
 
 
 def promotion_gate(metrics: dict[str, Any], deploy: str, config: PromotionConfig, out_dir: Path) -> dict[str, Any]:
@@ -51,6 +57,20 @@ def promotion_gate(metrics: dict[str, Any], deploy: str, config: PromotionConfig
     except ValidationFailed as exc:
         failure = str(exc)
     values = {k: (None if pd.isna(v) else float(v)) for k, v in frame.drop(columns="model").iloc[0].items()}
-    return {"promote": failure is None, "model": deploy, "values": values, "failure": failure,
-            "thresholds": {"min_total_auc": config.min_total_auc, "min_tail_auc": config.min_tail_auc,
-                           "max_head_auc_drop": config.max_head_auc_drop, "compared_with": config.compare_with}}
+    return {
+        "promote": failure is None,
+        "model": deploy,
+        "values": values,
+        "failure": failure,
+        "thresholds": {
+            "min_total_auc": config.min_total_auc,
+            "min_tail_auc": config.min_tail_auc,
+            "max_head_auc_drop": config.max_head_auc_drop,
+            "compared_with": config.compare_with,
+        },
+    }
+
+
+def gate_verdict(gate: dict[str, Any]) -> str:
+    """The one wording of a gate's outcome, for the CLI, the runner and the report."""
+    return "passed" if gate["promote"] else f"failed: {gate['failure']}"

@@ -7,8 +7,8 @@ service's), so what the model reads offline is what it reads online. A frame is 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -26,10 +26,14 @@ NUMERIC_BLOCKS: dict[str, list[str]] = {
     "user_activity": [N.output_column(N.USER_ACTIVITY, f) for f in N.ACTIVITY],
     "item_activity": [N.output_column(N.ITEM_ACTIVITY, f) for f in N.ACTIVITY],
     "cross_user_item_cluster": [N.output_column(N.CROSS_USER_ITEM_CLUSTER, f) for f in N.CROSS],
-    "user_cluster_stats": [N.output_column(N.USER_CLUSTER_PROFILE, "cluster_size"),
-                           *(N.output_column(N.USER_CLUSTER_AVG, f) for f in N.CLUSTER_AVG)],
-    "item_cluster_stats": [N.output_column(N.ITEM_CLUSTER_PROFILE, "cluster_size"),
-                           *(N.output_column(N.ITEM_CLUSTER_AVG, f) for f in N.CLUSTER_AVG)],
+    "user_cluster_stats": [
+        N.output_column(N.USER_CLUSTER_PROFILE, "cluster_size"),
+        *(N.output_column(N.USER_CLUSTER_AVG, f) for f in N.CLUSTER_AVG),
+    ],
+    "item_cluster_stats": [
+        N.output_column(N.ITEM_CLUSTER_PROFILE, "cluster_size"),
+        *(N.output_column(N.ITEM_CLUSTER_AVG, f) for f in N.CLUSTER_AVG),
+    ],
     "cross_cluster": [N.output_column(N.CROSS_USER_CLUSTER_ITEM_CLUSTER, f) for f in N.CROSS],
 }
 # Vector features: block name -> (column, the key an entity's vector is shared by).
@@ -49,9 +53,12 @@ ATTRIBUTE_BLOCKS: dict[str, tuple[str, str]] = {
     "item_attributes": (N.output_column(N.ITEM_SEMANTIC, "attributes"), "item_attribute"),
 }
 MAX_ATTRIBUTES = 16
-FEATURE_COLUMNS = [*(c for block in NUMERIC_BLOCKS.values() for c in block),
-                   *(column for column, _ in CONTENT_BLOCKS.values()), *SEQUENCE_BLOCKS.values(),
-                   *(column for column, _ in ATTRIBUTE_BLOCKS.values())]
+FEATURE_COLUMNS = [
+    *(c for block in NUMERIC_BLOCKS.values() for c in block),
+    *(column for column, _ in CONTENT_BLOCKS.values()),
+    *SEQUENCE_BLOCKS.values(),
+    *(column for column, _ in ATTRIBUTE_BLOCKS.values()),
+]
 
 
 @dataclass
@@ -61,7 +68,7 @@ class Vocabulary:
     ids: pd.Index
 
     @classmethod
-    def build(cls, values) -> "Vocabulary":
+    def build(cls, values) -> Vocabulary:
         return cls(pd.Index(pd.unique(pd.Series(values).dropna())))
 
     def __len__(self) -> int:
@@ -87,7 +94,8 @@ class CtrInputs:
     stored once in `tables` and gathered per batch, so a million rows do not copy them.
 
     ids: (N,) int64 vocabulary indices; numeric: (N, k) float32; sequences: (N, L) int64, 0 =
-    padding (behaviour sequences and attribute tokens); rows: (N,) index into the table of the same name; label: (N,) float32.
+    padding (behaviour sequences and attribute tokens); rows: (N,) index into the table of the
+    same name; label: (N,) float32.
     """
 
     ids: dict[str, np.ndarray]
@@ -102,8 +110,11 @@ class CtrInputs:
 
     def batch(self, index) -> dict[str, torch.Tensor]:
         index = np.asarray(index, dtype=np.int64)
-        out = {name: torch.from_numpy(values[index]) for group in (self.ids, self.numeric, self.sequences)
-               for name, values in group.items()}
+        out = {
+            name: torch.from_numpy(values[index])
+            for group in (self.ids, self.numeric, self.sequences)
+            for name, values in group.items()
+        }
         for name, table in self.tables.items():
             out[name] = torch.from_numpy(table[self.rows[name][index]])
         out["label"] = torch.from_numpy(self.label[index])
@@ -156,11 +167,19 @@ def encode(frame: Frame, vocab: Vocabularies, content_dims: dict[str, int], sequ
         "item_cluster": vocab.item_cluster.index(frame[N.ITEM_CLUSTER_ID]),
     }
     # Column by column: a multi-column selection costs more than the conversion for small frames.
-    numeric = {name: squash(np.column_stack([np.asarray(frame[c], dtype=np.float64) for c in columns]))
-               for name, columns in NUMERIC_BLOCKS.items()}
-    sequences = {name: _sequence_matrix(frame[column], vocab.item, sequence_length) for name, column in SEQUENCE_BLOCKS.items()}
-    sequences.update({name: _sequence_matrix(frame[column], getattr(vocab, vocabulary), MAX_ATTRIBUTES)
-                      for name, (column, vocabulary) in ATTRIBUTE_BLOCKS.items()})
+    numeric = {
+        name: squash(np.column_stack([np.asarray(frame[c], dtype=np.float64) for c in columns]))
+        for name, columns in NUMERIC_BLOCKS.items()
+    }
+    sequences = {
+        name: _sequence_matrix(frame[column], vocab.item, sequence_length) for name, column in SEQUENCE_BLOCKS.items()
+    }
+    sequences.update(
+        {
+            name: _sequence_matrix(frame[column], getattr(vocab, vocabulary), MAX_ATTRIBUTES)
+            for name, (column, vocabulary) in ATTRIBUTE_BLOCKS.items()
+        }
+    )
     tables, rows = {}, {}
     for name, (column, key) in CONTENT_BLOCKS.items():
         tables[name], rows[name] = _content_table(frame, column, key, content_dims[name])

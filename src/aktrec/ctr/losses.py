@@ -8,8 +8,9 @@ from torch.nn import functional as F
 from aktrec.embed.losses import info_nce
 
 
-def asymmetric_info_nce(head: torch.Tensor, tail: torch.Tensor, lambda_head: float, lambda_tail: float,
-                        temperature: float) -> torch.Tensor:
+def asymmetric_info_nce(
+    head: torch.Tensor, tail: torch.Tensor, lambda_head: float, lambda_tail: float, temperature: float
+) -> torch.Tensor:
     """Eq. 4: λ1·InfoNCE(c_head, sg(c_tail)) + λ2·InfoNCE(c_tail, sg(c_head)).
 
     head, tail: (P, d) cluster embeddings of P (head, tail) pairs from the same cluster; the
@@ -17,8 +18,9 @@ def asymmetric_info_nce(head: torch.Tensor, tail: torch.Tensor, lambda_head: flo
     head embeddings and the λ2 term only tail ones, so with λ1 < λ2 knowledge flows head → tail.
     """
     head, tail = F.normalize(head, dim=-1), F.normalize(tail, dim=-1)
-    return (lambda_head * info_nce(head, tail.detach(), None, temperature)
-            + lambda_tail * info_nce(tail, head.detach(), None, temperature))
+    return lambda_head * info_nce(head, tail.detach(), None, temperature) + lambda_tail * info_nce(
+        tail, head.detach(), None, temperature
+    )
 
 
 def orthogonality(cluster: torch.Tensor, individual: torch.Tensor) -> torch.Tensor:

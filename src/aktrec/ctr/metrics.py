@@ -39,7 +39,9 @@ def per_user_auc(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> p
     usable = (per_user["n_pos"] > 0) & (n_neg > 0)
     per_user, n_neg = per_user[usable], n_neg[usable]
     n_pos = per_user["n_pos"]
-    return pd.DataFrame({"auc": (per_user["pos_rank_sum"] - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg), "n": per_user["n"]})
+    return pd.DataFrame(
+        {"auc": (per_user["pos_rank_sum"] - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg), "n": per_user["n"]}
+    )
 
 
 def gauc_with_support(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> tuple[float, int]:
@@ -63,9 +65,13 @@ def slice_metrics(samples: pd.DataFrame, scores: np.ndarray, probabilities: bool
     out = {}
     for name, mask in zip(SLICES, (np.ones_like(tail), ~tail, tail)):
         value, n_users = gauc_with_support(users[mask], labels[mask], scores[mask])
-        out[name] = {"auc": auc(labels[mask], scores[mask]), "gauc": value if n_users >= MIN_GAUC_USERS else float("nan"),
-                     "logloss": logloss(labels[mask], scores[mask]) if probabilities and mask.any() else float("nan"),
-                     "n": int(mask.sum()), "n_users": n_users}
+        out[name] = {
+            "auc": auc(labels[mask], scores[mask]),
+            "gauc": value if n_users >= MIN_GAUC_USERS else float("nan"),
+            "logloss": logloss(labels[mask], scores[mask]) if probabilities and mask.any() else float("nan"),
+            "n": int(mask.sum()),
+            "n_users": n_users,
+        }
     return out
 
 

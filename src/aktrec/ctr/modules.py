@@ -92,14 +92,25 @@ class AdaptiveEmbedding(nn.Module):
     `cluster_of`: (V,) cluster index per id; `is_tail`: (V,) bool; `cluster_init`: (C, d) or None.
     """
 
-    def __init__(self, n_ids: int, n_clusters: int, config: CtrModelConfig, cluster_of: torch.Tensor,
-                 is_tail: torch.Tensor, cluster_init: torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        n_ids: int,
+        n_clusters: int,
+        config: CtrModelConfig,
+        cluster_of: torch.Tensor,
+        is_tail: torch.Tensor,
+        cluster_init: torch.Tensor | None = None,
+    ) -> None:
         super().__init__()
         dim = config.embedding_dim
         self.config = config
         self.register_buffer("cluster_of", cluster_of.long())
         self.register_buffer("is_tail", is_tail.bool())
-        init = cluster_init if cluster_init is not None and config.init_cluster_from_content else torch.zeros(n_clusters, dim)
+        init = (
+            cluster_init
+            if cluster_init is not None and config.init_cluster_from_content
+            else torch.zeros(n_clusters, dim)
+        )
         self.register_buffer("cluster_init", init.float())
         self.individual = nn.Embedding(n_ids, dim, padding_idx=UNKNOWN) if config.individual_embedding else None
         self.cluster = nn.Embedding(n_ids, dim) if config.cluster_embedding else None
@@ -125,7 +136,9 @@ class AdaptiveEmbedding(nn.Module):
         counts = torch.bincount(members, minlength=len(self.cluster_init)).unsqueeze(1)
         return torch.where(counts > 0, sums / counts.clamp(min=1), self.cluster_init)
 
-    def parts(self, ids: torch.Tensor, clusters: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def parts(
+        self, ids: torch.Tensor, clusters: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(c, d) of ids (B,), each (B, d) or None when switched off. Unknown ids read their
         cluster's centroid when `clusters` (B,) is given (sequence padding needs no fallback)."""
         c = d = None
@@ -167,8 +180,13 @@ class AdaptiveEmbedding(nn.Module):
         if len(tail) < 2:
             return ids.new_zeros((), dtype=torch.float32)
         head = self.head_members[start + (torch.rand(len(tail), device=ids.device) * count).long()]
-        return asymmetric_info_nce(self.cluster(head), self.cluster(tail), self.config.lambda_head,
-                                   self.config.lambda_tail, self.config.transfer_temperature)
+        return asymmetric_info_nce(
+            self.cluster(head),
+            self.cluster(tail),
+            self.config.lambda_head,
+            self.config.lambda_tail,
+            self.config.transfer_temperature,
+        )
 
     def orthogonality_loss(self, ids: torch.Tensor) -> torch.Tensor:
         """Eq. 5 over the distinct known ids of a batch."""
@@ -210,8 +228,11 @@ class Tower(nn.Module):
         n_experts = config.n_experts if config.ranker == "mmoe" else 1
         self.experts = nn.ModuleList(self._mlp(n_inputs, config.tower) for _ in range(n_experts))
         self.mixer = nn.Linear(n_inputs, n_experts) if n_experts > 1 else None
-        self.personal = (nn.ModuleList(nn.Linear(N_ACTIVITY, width) for width in config.tower)
-                         if config.activity_gated_tower else None)
+        self.personal = (
+            nn.ModuleList(nn.Linear(N_ACTIVITY, width) for width in config.tower)
+            if config.activity_gated_tower
+            else None
+        )
         self.out = nn.Linear(config.tower[-1], 1)
 
     @staticmethod
@@ -244,10 +265,22 @@ class AktRec(nn.Module):
         super().__init__()
         self.config, self.shapes = config, shapes
         d = config.embedding_dim
-        self.users = AdaptiveEmbedding(shapes.n_users, shapes.n_user_clusters, config, priors.user_cluster_of,
-                                       priors.user_is_tail, priors.user_cluster_init)
-        self.items = AdaptiveEmbedding(shapes.n_items, shapes.n_item_clusters, config, priors.item_cluster_of,
-                                       priors.item_is_tail, priors.item_cluster_init)
+        self.users = AdaptiveEmbedding(
+            shapes.n_users,
+            shapes.n_user_clusters,
+            config,
+            priors.user_cluster_of,
+            priors.user_is_tail,
+            priors.user_cluster_init,
+        )
+        self.items = AdaptiveEmbedding(
+            shapes.n_items,
+            shapes.n_item_clusters,
+            config,
+            priors.item_cluster_of,
+            priors.item_is_tail,
+            priors.item_cluster_init,
+        )
         n_attributes = 2 * d if config.attributes else 0
         if config.attributes:  # u_attr / i_attr: the mean of an entity's attribute-token embeddings
             self.user_attribute = nn.Embedding(shapes.n_user_attributes, d, padding_idx=UNKNOWN)
@@ -259,8 +292,16 @@ class AktRec(nn.Module):
                 self.item_attribute.weight[UNKNOWN].zero_()
             self.register_buffer("user_cluster_attributes", priors.user_cluster_attributes)
             self.register_buffer("item_cluster_attributes", priors.item_cluster_attributes)
-        self.fusion = nn.ModuleDict({"user": ContentFusion(shapes.user_content_dim, config),
-                                     "item": ContentFusion(shapes.item_content_dim, config)}) if config.content_fusion else None
+        self.fusion = (
+            nn.ModuleDict(
+                {
+                    "user": ContentFusion(shapes.user_content_dim, config),
+                    "item": ContentFusion(shapes.item_content_dim, config),
+                }
+            )
+            if config.content_fusion
+            else None
+        )
         self.curriculum = 1.0  # FAERec's alignment weight factor; train.py sets it per step
         if config.instance_level:
             self.user_attention = TargetAttention(d, config.attention_hidden)
@@ -300,26 +341,38 @@ class AktRec(nn.Module):
             if self.config.content_features:
                 parts += [self.user_content(batch["user_content"]), self.item_content(batch["item_content"])]
             if self.config.attributes:
-                parts += [_mean_tokens(self.user_attribute, batch["user_attributes"]),
-                          _mean_tokens(self.item_attribute, batch["item_attributes"])]
+                parts += [
+                    _mean_tokens(self.user_attribute, batch["user_attributes"]),
+                    _mean_tokens(self.item_attribute, batch["item_attributes"]),
+                ]
             levels.append(self.instance(torch.cat(parts, dim=-1)))
         if self.config.cluster_level:
             sequence = batch["cluster_sequence"]
             pooled = self.cluster_attention(item, self.items.sequence(sequence), sequence != UNKNOWN)
-            parts = [batch["user_cluster_stats"], batch["item_cluster_stats"], batch["cross_cluster"],
-                     self.user_cluster_content(batch["user_cluster_content"]),
-                     self.item_cluster_content(batch["item_cluster_content"]), pooled]
+            parts = [
+                batch["user_cluster_stats"],
+                batch["item_cluster_stats"],
+                batch["cross_cluster"],
+                self.user_cluster_content(batch["user_cluster_content"]),
+                self.item_cluster_content(batch["item_cluster_content"]),
+                pooled,
+            ]
             if self.config.attributes:  # eq. 9: the clusters' mean attribute embeddings
-                parts += [self.user_cluster_attributes[batch["user_cluster"]] @ self.user_attribute.weight,
-                          self.item_cluster_attributes[batch["item_cluster"]] @ self.item_attribute.weight]
+                parts += [
+                    self.user_cluster_attributes[batch["user_cluster"]] @ self.user_attribute.weight,
+                    self.item_cluster_attributes[batch["item_cluster"]] @ self.item_attribute.weight,
+                ]
             levels.append(self.cluster(torch.cat(parts, dim=-1)))
         if len(levels) == 1:
             fused = levels[0]
         else:
             instance, cluster = levels
             if self.level_gate is not None:
-                alpha = self.level_gate(torch.cat([batch["user_activity"], batch["item_activity"],
-                                                   batch["cross_user_item_cluster"]], dim=-1))
+                alpha = self.level_gate(
+                    torch.cat(
+                        [batch["user_activity"], batch["item_activity"], batch["cross_user_item_cluster"]], dim=-1
+                    )
+                )
             else:
                 alpha = torch.full_like(instance[:, :1], 0.5)
             fused = alpha * cluster + (1 - alpha) * instance  # eq. 10
@@ -328,16 +381,23 @@ class AktRec(nn.Module):
     def auxiliary_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         loss = self.users.transfer_loss(batch["user"]) + self.items.transfer_loss(batch["item"])
         if self.config.cluster_embedding and self.config.individual_embedding:
-            loss = loss + self.config.lambda_ortho * (self.users.orthogonality_loss(batch["user"])
-                                                      + self.items.orthogonality_loss(batch["item"]))
+            loss = loss + self.config.lambda_ortho * (
+                self.users.orthogonality_loss(batch["user"]) + self.items.orthogonality_loss(batch["item"])
+            )
         if self.fusion is not None:  # over the distinct known items of the batch
             known = torch.nonzero(batch["item"] != UNKNOWN).squeeze(1)
             distinct, inverse = torch.unique(batch["item"][known], return_inverse=True)
             if len(distinct) >= 2:
-                first = torch.full((len(distinct),), len(known)).scatter_reduce(0, inverse, torch.arange(len(known)), reduce="amin")
+                first = torch.full((len(distinct),), len(known)).scatter_reduce(
+                    0, inverse, torch.arange(len(known)), reduce="amin"
+                )
                 rows = known[first]
-                id_embedding = self.items(batch["item"][rows], batch["item_cluster"][rows], batch["item_activity"][rows])
-                loss = loss + self.curriculum * self.fusion["item"].alignment_loss(id_embedding, batch["item_content"][rows])
+                id_embedding = self.items(
+                    batch["item"][rows], batch["item_cluster"][rows], batch["item_activity"][rows]
+                )
+                loss = loss + self.curriculum * self.fusion["item"].alignment_loss(
+                    id_embedding, batch["item_content"][rows]
+                )
         return loss
 
 

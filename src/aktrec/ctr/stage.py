@@ -20,13 +20,12 @@ from aktrec.config import TrainConfig, to_dict
 from aktrec.ctr.bundle import MODEL_KIND, save_bundle
 from aktrec.ctr.gate import GATE_FILE, promotion_gate
 from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, CONTENT_BLOCKS, CtrInputs, Vocabularies, encode
-from aktrec.ctr.modules import AktRec, ModelShapes
 from aktrec.ctr.metrics import slice_metrics
+from aktrec.ctr.modules import AktRec, ModelShapes
 from aktrec.ctr.tabular import STATISTICS, fit_and_score
 from aktrec.ctr.train import IdPriors, build_model, build_vocabularies, fit, id_priors, predict
 from aktrec.data.prepare import PreparedData, read_prepared
 from aktrec.errors import DataError
-from aktrec.features import names as N
 from aktrec.features.attributes import item_attributes, user_attributes
 from aktrec.features.materialize import semantic_tables
 from aktrec.features.repo import REPO_KIND
@@ -48,18 +47,26 @@ def finite(obj: Any) -> Any:
 
 def comparison_markdown(models: dict[str, dict[str, Any]]) -> str:
     """Head/tail table of every model: AUC and GAUC per slice, total logloss."""
+
     def cell(value) -> str:
         return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
-    lines = ["| model | total AUC | total GAUC | head AUC | head GAUC | tail AUC | tail GAUC | logloss |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | total AUC | total GAUC | head AUC | head GAUC | tail AUC | tail GAUC | logloss |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, m in models.items():
-        lines.append(f"| {name} | " + " | ".join(cell(m[s][k]) for s in ("total", "head", "tail") for k in ("auc", "gauc"))
-                     + f" | {cell(m['total']['logloss'])} |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(cell(m[s][k]) for s in ("total", "head", "tail") for k in ("auc", "gauc"))
+            + f" | {cell(m['total']['logloss'])} |"
+        )
     support = next(iter(models.values()))
-    lines.append(f"\nTest samples, reported only (selection reads validation). GAUC over the users with both labels: "
-                 + ", ".join(f"{s} {support[s]['n_users']:,}" for s in ("total", "head", "tail"))
-                 + "; shown as – below 30 users.")
+    lines.append(
+        "\nTest samples, reported only (selection reads validation). GAUC over the users with both labels: "
+        + ", ".join(f"{s} {support[s]['n_users']:,}" for s in ("total", "head", "tail"))
+        + "; shown as – below 30 users."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -92,8 +99,12 @@ def load_training_data(data_dir: Path, repo: Path, config: TrainConfig) -> Train
     is_valid = validation_mask(samples, data.ordinal, config)
     n_valid = int(is_valid.sum())
     if len(samples) - n_valid < 2 or samples.loc[is_valid, S.LABEL].nunique() < 2:
-        raise DataError("train", f"{len(samples)} CTR training samples leave no usable validation slice "
-                        "(it needs both labels); use more data or a larger validation_share", column=S.LABEL)
+        raise DataError(
+            "train",
+            f"{len(samples)} CTR training samples leave no usable validation slice "
+            "(it needs both labels); use more data or a larger validation_share",
+            column=S.LABEL,
+        )
     train_frame = historical_features(repo, samples, users, items)
     test_frame = historical_features(repo, data.test, users, items)
     retrieved = time.perf_counter()
@@ -103,20 +114,52 @@ def load_training_data(data_dir: Path, repo: Path, config: TrainConfig) -> Train
     content_dims = {name: (users if name.startswith("user") else items).embeddings.shape[1] for name in CONTENT_BLOCKS}
     feature_config = repo_marker["config"]
     sequence_length = max(feature_config["user_sequence_length"], feature_config["cluster_sequence_length"])
-    inputs = {name: encode(frame.assign(**{S.LABEL: rows[S.LABEL].to_numpy()}), vocab, content_dims, sequence_length)
-              for name, frame, rows in (("fit", train_frame[~is_valid], fit_rows),
-                                        ("valid", train_frame[is_valid], valid_rows),
-                                        ("test", test_frame, data.test))}
-    shapes = ModelShapes(len(vocab.user), len(vocab.item), len(vocab.user_cluster), len(vocab.item_cluster),
-                         content_dims["user_content"], content_dims["item_content"], sequence_length,
-                         len(vocab.user_attribute), len(vocab.item_attribute))
+    inputs = {
+        name: encode(frame.assign(**{S.LABEL: rows[S.LABEL].to_numpy()}), vocab, content_dims, sequence_length)
+        for name, frame, rows in (
+            ("fit", train_frame[~is_valid], fit_rows),
+            ("valid", train_frame[is_valid], valid_rows),
+            ("test", test_frame, data.test),
+        )
+    }
+    shapes = ModelShapes(
+        len(vocab.user),
+        len(vocab.item),
+        len(vocab.user_cluster),
+        len(vocab.item_cluster),
+        content_dims["user_content"],
+        content_dims["item_content"],
+        sequence_length,
+        len(vocab.user_attribute),
+        len(vocab.item_attribute),
+    )
     priors = id_priors(fit_rows, vocab, users, items, config.model.embedding_dim, user_tokens, item_tokens)
-    log.info("features of %s training and %s test samples retrieved in %.1fs, encoded in %.1fs", f"{len(samples):,}",
-             f"{len(data.test):,}", retrieved - started, time.perf_counter() - retrieved)
+    log.info(
+        "features of %s training and %s test samples retrieved in %.1fs, encoded in %.1fs",
+        f"{len(samples):,}",
+        f"{len(data.test):,}",
+        retrieved - started,
+        time.perf_counter() - retrieved,
+    )
     slim = [S.USER_ID, S.ITEM_ID, *STATISTICS, *(column for column, _ in ATTRIBUTE_BLOCKS.values())]
-    tabular = {"fit": train_frame.loc[~is_valid, slim], "valid": train_frame.loc[is_valid, slim], "test": test_frame[slim]}
-    return TrainingData(data, inputs, {"fit": fit_rows, "valid": valid_rows, "test": data.test}, tabular, vocab,
-                        content_dims, shapes, priors, repo_marker, len(fit_rows), n_valid)
+    tabular = {
+        "fit": train_frame.loc[~is_valid, slim],
+        "valid": train_frame.loc[is_valid, slim],
+        "test": test_frame[slim],
+    }
+    return TrainingData(
+        data,
+        inputs,
+        {"fit": fit_rows, "valid": valid_rows, "test": data.test},
+        tabular,
+        vocab,
+        content_dims,
+        shapes,
+        priors,
+        repo_marker,
+        len(fit_rows),
+        n_valid,
+    )
 
 
 def validation_mask(samples: pd.DataFrame, ordinal: bool, config: TrainConfig) -> np.ndarray:
@@ -152,9 +195,14 @@ def unseen_by_models(training: TrainingData) -> dict[str, Any]:
     test, vocab = training.data.test, training.vocab
     user_unknown = vocab.user.index(test[S.USER_ID]) == 0
     item_unknown = vocab.item.index(test[S.ITEM_ID]) == 0
-    return {"users": int(test.loc[user_unknown, S.USER_ID].nunique()), "of_users": int(test[S.USER_ID].nunique()),
-            "items": int(test.loc[item_unknown, S.ITEM_ID].nunique()), "of_items": int(test[S.ITEM_ID].nunique()),
-            "share_samples_unknown_user": float(user_unknown.mean()), "share_samples_unknown_item": float(item_unknown.mean())}
+    return {
+        "users": int(test.loc[user_unknown, S.USER_ID].nunique()),
+        "of_users": int(test[S.USER_ID].nunique()),
+        "items": int(test.loc[item_unknown, S.ITEM_ID].nunique()),
+        "of_items": int(test[S.ITEM_ID].nunique()),
+        "share_samples_unknown_user": float(user_unknown.mean()),
+        "share_samples_unknown_item": float(item_unknown.mean()),
+    }
 
 
 @dataclass
@@ -179,15 +227,22 @@ def evaluate_models(training: TrainingData, config: TrainConfig, progress: bool 
     for variant in config.variants:
         torch.manual_seed(config.train.seed)
         model = build_model(config.variant(variant), training.shapes, training.priors)
-        result.histories[variant] = fit(model, training.inputs["fit"], training.inputs["valid"], config.train,
-                                        progress=progress, name=variant)
+        result.histories[variant] = fit(
+            model, training.inputs["fit"], training.inputs["valid"], config.train, progress=progress, name=variant
+        )
         result.networks[variant] = model
         result.test_scores[variant] = predict(model, training.inputs["test"])
         result.validation[variant] = slice_metrics(training.samples["valid"], predict(model, training.inputs["valid"]))
         result.test[variant] = slice_metrics(training.samples["test"], result.test_scores[variant])
         test = result.test[variant]
-        log.info("%s: test AUC %.4f (head %.4f, tail %.4f), %.1fs", variant, test["total"]["auc"], test["head"]["auc"],
-                 test["tail"]["auc"], result.histories[variant]["seconds"])
+        log.info(
+            "%s: test AUC %.4f (head %.4f, tail %.4f), %.1fs",
+            variant,
+            test["total"]["auc"],
+            test["head"]["auc"],
+            test["tail"]["auc"],
+            result.histories[variant]["seconds"],
+        )
     if config.lightgbm.enabled:
         labels = {name: rows[S.LABEL].to_numpy() for name, rows in training.samples.items()}
         scores, result.histories[LIGHTGBM] = fit_and_score(training.tabular, labels, config.lightgbm, config.train.seed)
@@ -203,6 +258,7 @@ def popularity_metrics(training: TrainingData) -> dict[str, dict[str, Any]]:
     """The trivial scorer: the candidate item's clicks in the training events the split may
     see (representation events and fit samples for validation, all training for test), as the
     data card computes it."""
+
     def clicks_in(rows: pd.DataFrame) -> pd.Series:
         return rows.loc[rows[S.LABEL] == 1, S.ITEM_ID].value_counts()
 
@@ -223,21 +279,45 @@ def run_train(data_dir: Path, repo: Path, out: Path, config: TrainConfig, progre
     evaluation = evaluate_models(training, config, progress)
     models, deployed = evaluation.test, evaluation.networks[config.deploy]
     tail = training.data.card["tail"]
-    metrics = finite({
-        "dataset": {"name": training.data.card.get("name"), "n_train": int(len(training.data.train)),
-                    "n_test": int(len(training.data.test)), "n_train_used": training.n_fit, "n_validation": training.n_valid,
-                    "tail_user_max_interactions": tail["tail_user_max_interactions"],
-                    "tail_item_max_exposures": tail["tail_item_max_exposures"],
-                    "test_unseen_by_models": unseen_by_models(training)},
-        "models": models, "validation": evaluation.validation, "training": evaluation.histories, "deploy": config.deploy,
-        "seconds": round(time.perf_counter() - started, 1),
-    })
+    metrics = finite(
+        {
+            "dataset": {
+                "name": training.data.card.get("name"),
+                "n_train": int(len(training.data.train)),
+                "n_test": int(len(training.data.test)),
+                "n_train_used": training.n_fit,
+                "n_validation": training.n_valid,
+                "tail_user_max_interactions": tail["tail_user_max_interactions"],
+                "tail_item_max_exposures": tail["tail_item_max_exposures"],
+                "test_unseen_by_models": unseen_by_models(training),
+            },
+            "models": models,
+            "validation": evaluation.validation,
+            "training": evaluation.histories,
+            "deploy": config.deploy,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    )
     marker = training.repo_marker
-    with staged_output(out, MODEL_KIND, data=str(Path(data_dir).absolute()), repo=str(Path(repo).absolute()),
-                       variant=config.deploy, feature_service=marker["feature_service"]) as staging:
-        save_bundle(staging, config.deploy, deployed, training.vocab, training.content_dims, marker["feature_service"],
-                    Path(marker["sids"]), Path(marker["embeddings"]),
-                    {"train_config": to_dict(config), "feature_config": marker["config"]})
+    with staged_output(
+        out,
+        MODEL_KIND,
+        data=str(Path(data_dir).absolute()),
+        repo=str(Path(repo).absolute()),
+        variant=config.deploy,
+        feature_service=marker["feature_service"],
+    ) as staging:
+        save_bundle(
+            staging,
+            config.deploy,
+            deployed,
+            training.vocab,
+            training.content_dims,
+            marker["feature_service"],
+            Path(marker["sids"]),
+            Path(marker["embeddings"]),
+            {"train_config": to_dict(config), "feature_config": marker["config"]},
+        )
         gate = promotion_gate(metrics, config.deploy, config.promotion, staging / "validation")
         metrics["promotion"] = gate
         write_json(metrics, staging / "metrics.json")

@@ -18,7 +18,11 @@ from aktrec.config import LightGBMConfig
 from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, NUMERIC_BLOCKS
 
 log = logging.getLogger("aktrec")
-STATISTICS = [*NUMERIC_BLOCKS["user_activity"], *NUMERIC_BLOCKS["item_activity"], *NUMERIC_BLOCKS["cross_user_item_cluster"]]
+STATISTICS = [
+    *NUMERIC_BLOCKS["user_activity"],
+    *NUMERIC_BLOCKS["item_activity"],
+    *NUMERIC_BLOCKS["cross_user_item_cluster"],
+]
 
 
 class TabularFeatures:
@@ -26,8 +30,9 @@ class TabularFeatures:
     fit samples' values, unseen ones read as missing."""
 
     def __init__(self, fit_frame: pd.DataFrame) -> None:
-        self.categories = {column: pd.Index(pd.unique(values.dropna()))
-                           for column, values in self._categorical(fit_frame).items()}
+        self.categories = {
+            column: pd.Index(pd.unique(values.dropna())) for column, values in self._categorical(fit_frame).items()
+        }
 
     @staticmethod
     def _categorical(frame: pd.DataFrame) -> dict[str, pd.Series]:
@@ -43,29 +48,52 @@ class TabularFeatures:
         categorical = self._categorical(frame)
         for column, known in self.categories.items():
             values = categorical.get(column, pd.Series([None] * len(frame), index=frame.index))
-            out[column] = pd.Categorical.from_codes(np.where(known.get_indexer(values) >= 0, known.get_indexer(values), -1),
-                                                    categories=range(len(known)))
+            out[column] = pd.Categorical.from_codes(
+                np.where(known.get_indexer(values) >= 0, known.get_indexer(values), -1), categories=range(len(known))
+            )
         return out
 
 
-def fit_and_score(frames: dict[str, pd.DataFrame], labels: dict[str, np.ndarray], config: LightGBMConfig,
-                  seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def fit_and_score(
+    frames: dict[str, pd.DataFrame], labels: dict[str, np.ndarray], config: LightGBMConfig, seed: int
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Train on frames["fit"], early-stop on frames["valid"]; click probabilities of every split."""
     import lightgbm
 
     started = time.perf_counter()
     features = TabularFeatures(frames["fit"])
     data = {name: features.transform(frame) for name, frame in frames.items()}
-    params = {"objective": "binary", "metric": "auc", "num_leaves": config.num_leaves, "learning_rate": config.learning_rate,
-              "min_child_samples": config.min_child_samples, "feature_fraction": config.feature_fraction,
-              "num_threads": config.threads, "seed": seed, "verbosity": -1}
+    params = {
+        "objective": "binary",
+        "metric": "auc",
+        "num_leaves": config.num_leaves,
+        "learning_rate": config.learning_rate,
+        "min_child_samples": config.min_child_samples,
+        "feature_fraction": config.feature_fraction,
+        "num_threads": config.threads,
+        "seed": seed,
+        "verbosity": -1,
+    }
     train_set = lightgbm.Dataset(data["fit"], label=labels["fit"])
     valid_set = lightgbm.Dataset(data["valid"], label=labels["valid"], reference=train_set)
-    booster = lightgbm.train(params, train_set, num_boost_round=config.max_rounds, valid_sets=[valid_set],
-                             callbacks=[lightgbm.early_stopping(config.early_stopping_rounds, verbose=False)])
+    booster = lightgbm.train(
+        params,
+        train_set,
+        num_boost_round=config.max_rounds,
+        valid_sets=[valid_set],
+        callbacks=[lightgbm.early_stopping(config.early_stopping_rounds, verbose=False)],
+    )
     scores = {name: booster.predict(frame, num_iteration=booster.best_iteration) for name, frame in data.items()}
-    history = {"best_iteration": booster.best_iteration, "valid_auc": booster.best_score["valid_0"]["auc"],
-               "n_features": data["fit"].shape[1], "seconds": round(time.perf_counter() - started, 2)}
-    log.info("lightgbm: %d rounds, validation AUC %.4f, %.1fs", history["best_iteration"], history["valid_auc"],
-             history["seconds"])
+    history = {
+        "best_iteration": booster.best_iteration,
+        "valid_auc": booster.best_score["valid_0"]["auc"],
+        "n_features": data["fit"].shape[1],
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    log.info(
+        "lightgbm: %d rounds, validation AUC %.4f, %.1fs",
+        history["best_iteration"],
+        history["valid_auc"],
+        history["seconds"],
+    )
     return scores, history

@@ -89,12 +89,19 @@ def order_within_days(dated: pd.DataFrame, sequences: pd.DataFrame) -> pd.DataFr
         missing = joined[joined["_merge"] == side]
         if len(missing):
             example = f"{missing[S.USER_ID].iloc[0]} {missing[S.ITEM_ID].iloc[0]}"
-            raise DataError(table, f"{len(missing)} (user, item) interaction(s) are not in {where}", column=S.ITEM_ID, example=example)
+            raise DataError(
+                table,
+                f"{len(missing)} (user, item) interaction(s) are not in {where}",
+                column=S.ITEM_ID,
+                example=example,
+            )
     joined[S.TS] = joined[S.TS] + pd.to_timedelta(joined["position"].astype(np.int64), unit="us")
     return joined[dated.columns.drop("occurrence")]
 
 
-def import_amazon(items: str | Path, sequences: str | Path | None = None, interactions: str | Path | None = None) -> RawData:
+def import_amazon(
+    items: str | Path, sequences: str | Path | None = None, interactions: str | Path | None = None
+) -> RawData:
     """RAW from the shared Amazon files: `interactions` (a RecBole `.inter` file with real dates,
     the paper's protocol) and/or `sequences` (ordinal positions only)."""
     if interactions is None and sequences is None:
@@ -102,12 +109,20 @@ def import_amazon(items: str | Path, sequences: str | Path | None = None, intera
     if interactions is None:
         table, ts_kind = normalize_interactions(read_sequences(sequences), ts_format="ordinal")
     else:
-        dated = read_table(interactions, "interactions") if Path(interactions).suffix.lower() == ".inter" \
+        dated = (
+            read_table(interactions, "interactions")
+            if Path(interactions).suffix.lower() == ".inter"
             else _read_as_atomic(Path(interactions), "interactions")
+        )
         table, ts_kind = normalize_interactions(dated, ts_format="unix-s")
         if sequences is not None:
             ordered = order_within_days(table.to_pandas(), read_sequences(sequences))
             table, ts_kind = normalize_interactions(ordered, ts_format="iso")
     files = [Path(p).name for p in (interactions, sequences, items) if p is not None]
-    return RawData(interactions=table, items=normalize_items(read_item_table(items)), users=None, ts_kind=ts_kind,
-                   source=f"amazon:{'+'.join(files)}")
+    return RawData(
+        interactions=table,
+        items=normalize_items(read_item_table(items)),
+        users=None,
+        ts_kind=ts_kind,
+        source=f"amazon:{'+'.join(files)}",
+    )

@@ -68,9 +68,12 @@ def build_card(
         "timestamps_note": (
             "ordinal: the position of each interaction in its user's chronological sequence, stored as "
             "seconds after 1970-01-01 UTC; it orders events but carries no real time"
-            if raw.ts_kind == "ordinal" else "time: real event times (UTC)"
+            if raw.ts_kind == "ordinal"
+            else "time: real event times (UTC)"
         ),
-        "labels": "implicit: positives only, negatives sampled" if raw.positives_only else "explicit: clicks and non-clicks",
+        "labels": "implicit: positives only, negatives sampled"
+        if raw.positives_only
+        else "explicit: clicks and non-clicks",
         "raw": {
             "n_users": int(n_users),
             "n_items": int(n_items),
@@ -85,26 +88,38 @@ def build_card(
             "share_items_under_10_interactions": float(np.mean(all_item_counts < 10)),
             "share_users_under_10_interactions": float(np.mean(all_user_counts < 10)),
         },
-        "split": {**to_dict(config.split), "cutoff": str(cutoff) if cutoff is not None else None,
-                  "representation_cutoff": str(representation_cutoff) if representation_cutoff is not None else None,
-                  "representation_rule": (f"representations from training events before {representation_cutoff}, "
-                                          "CTR training samples from then on") if representation_cutoff is not None else
-                                         ("representations from each user's training events but the last, "
-                                          "CTR training samples: each user's last training interaction")},
+        "split": {
+            **to_dict(config.split),
+            "cutoff": str(cutoff) if cutoff is not None else None,
+            "representation_cutoff": str(representation_cutoff) if representation_cutoff is not None else None,
+            "representation_rule": (
+                f"representations from training events before {representation_cutoff}, "
+                "CTR training samples from then on"
+            )
+            if representation_cutoff is not None
+            else (
+                "representations from each user's training events but the last, "
+                "CTR training samples: each user's last training interaction"
+            ),
+        },
         "negatives": to_dict(config.negatives) if raw.positives_only else None,
         "tail": {
             **to_dict(tail),
             "counted_on": "observed training events (clicks for positive-only data, impressions otherwise)",
             "sampled_negatives": "a sampled negative belongs to the slice of the impression it was drawn for: "
-                                 "its positive's user and item status",
+            "its positive's user and item status",
             "share_tail_users": float(np.mean(user_counts.to_numpy() < tail.tail_user_max_interactions)),
-            "share_tail_items": float(np.mean(item_counts.reindex(items_seen, fill_value=0).to_numpy() < tail.tail_item_max_exposures)),
+            "share_tail_items": float(
+                np.mean(item_counts.reindex(items_seen, fill_value=0).to_numpy() < tail.tail_item_max_exposures)
+            ),
             "train_top20_item_share": top_share(item_counts),
         },
         "train": _split_summary(train),
         "test": {
             **_split_summary(test),
-            "n_users_unseen_in_train": int((~test[S.USER_ID].isin(user_counts.index)).groupby(test[S.USER_ID]).any().sum()),
+            "n_users_unseen_in_train": int(
+                (~test[S.USER_ID].isin(user_counts.index)).groupby(test[S.USER_ID]).any().sum()
+            ),
             "n_items_unseen_in_train": int(test.loc[~test[S.ITEM_ID].isin(item_counts.index), S.ITEM_ID].nunique()),
         },
         "popularity_baseline": {
@@ -132,32 +147,41 @@ def render_card_markdown(card: dict[str, Any]) -> str:
         "",
         f"- Labels: {card['labels']}",
         f"- Timestamps: {card['timestamps_note']}",
-        f"- Split: {card['split']['method']}" + (f", test from {card['split']['cutoff']}" if card["split"]["cutoff"] else ""),
+        f"- Split: {card['split']['method']}"
+        + (f", test from {card['split']['cutoff']}" if card["split"]["cutoff"] else ""),
         f"- Training: {card['split']['representation_rule']}",
     ]
     if card["negatives"]:
         neg = card["negatives"]
-        lines.append(f"- Negatives: {neg['ratio']} per positive, {neg['strategy']} sampling"
-                     + (f" (exponent {neg['exponent']})" if neg["strategy"] == "popularity" else "")
-                     + ", never an item the user clicked; a negative is in the head/tail slice of its positive")
+        lines.append(
+            f"- Negatives: {neg['ratio']} per positive, {neg['strategy']} sampling"
+            + (f" (exponent {neg['exponent']})" if neg["strategy"] == "popularity" else "")
+            + ", never an item the user clicked; a negative is in the head/tail slice of its positive"
+        )
     lines += [
         "",
         "## Sizes",
         "",
         "| | users | items | interactions | positives |",
         "|---|---|---|---|---|",
-        f"| raw | {_fmt(raw['n_users'])} | {_fmt(raw['n_items'])} | {_fmt(raw['n_interactions'])} | {_fmt(raw['n_positive_interactions'])} |",
-        f"| train | {_fmt(train['n_users'])} | {_fmt(train['n_items'])} | {_fmt(train['n'])} | {_fmt(train['n_positive'])} |",
-        f"| test | {_fmt(test['n_users'])} | {_fmt(test['n_items'])} | {_fmt(test['n'])} | {_fmt(test['n_positive'])} |",
+        f"| raw | {_fmt(raw['n_users'])} | {_fmt(raw['n_items'])} | {_fmt(raw['n_interactions'])} | "
+        f"{_fmt(raw['n_positive_interactions'])} |",
+        f"| train | {_fmt(train['n_users'])} | {_fmt(train['n_items'])} | {_fmt(train['n'])} | "
+        f"{_fmt(train['n_positive'])} |",
+        f"| test | {_fmt(test['n_users'])} | {_fmt(test['n_items'])} | {_fmt(test['n'])} | "
+        f"{_fmt(test['n_positive'])} |",
         "",
         "## Long tail",
         "",
         f"- Top 20% of items take {raw['top20_item_share']:.1%} of interactions; "
-        f"{raw['share_items_under_10_interactions']:.1%} of items and {raw['share_users_under_10_interactions']:.1%} of users have fewer than 10.",
-        f"- Tail user: < {tail['tail_user_max_interactions']} training interactions ({tail['share_tail_users']:.1%} of training users); "
+        f"{raw['share_items_under_10_interactions']:.1%} of items and "
+        f"{raw['share_users_under_10_interactions']:.1%} of users have fewer than 10.",
+        f"- Tail user: < {tail['tail_user_max_interactions']} training interactions "
+        f"({tail['share_tail_users']:.1%} of training users); "
         f"tail item: < {tail['tail_item_max_exposures']} training exposures ({tail['share_tail_items']:.1%} of items).",
         f"- Tail samples: {train['share_tail_samples']:.1%} of train, {test['share_tail_samples']:.1%} of test.",
-        f"- Test users unseen in training: {_fmt(test['n_users_unseen_in_train'])}; test items unseen in training: {_fmt(test['n_items_unseen_in_train'])}.",
+        f"- Test users unseen in training: {_fmt(test['n_users_unseen_in_train'])}; test items unseen in "
+        f"training: {_fmt(test['n_items_unseen_in_train'])}.",
         "",
         "## What popularity alone predicts",
         "",

@@ -39,7 +39,9 @@ def read_atomic_file(path: Path, table: str) -> pd.DataFrame:
     df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=True)
     names = [column.split(":", 1)[0] for column in df.columns]
     if len(set(names)) != len(names):
-        raise DataError(table, f"{path}: duplicate column names after removing the ':type' suffixes: {list(df.columns)}")
+        raise DataError(
+            table, f"{path}: duplicate column names after removing the ':type' suffixes: {list(df.columns)}"
+        )
     df.columns = names
     return df.rename(columns={k: v for k, v in ATOMIC_RENAMES.items() if v not in names})
 
@@ -64,7 +66,10 @@ def read_table(path: str | Path, table: str) -> pd.DataFrame:
             # Strings everywhere: ids such as "00123" must not turn into numbers.
             df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=True)
         else:
-            raise DataError(table, f"{path}: unsupported file type {suffix!r} (use .parquet, .csv, .tsv or RecBole's .inter/.item/.user)")
+            raise DataError(
+                table,
+                f"{path}: unsupported file type {suffix!r} (use .parquet, .csv, .tsv or RecBole's .inter/.item/.user)",
+            )
     except DataError:
         raise
     except (OSError, pa.ArrowException, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -99,13 +104,21 @@ def _normalize_key(df: pd.DataFrame, table: str, column: str, unique: bool) -> p
     values = df[column]
     null = values.isna()
     if null.any():
-        raise DataError(table, f"{int(null.sum())} null key(s), first at row {int(np.flatnonzero(null.to_numpy())[0])}", column=column)
+        raise DataError(
+            table,
+            f"{int(null.sum())} null key(s), first at row {int(np.flatnonzero(null.to_numpy())[0])}",
+            column=column,
+        )
     if pd.api.types.is_float_dtype(values):
         raise DataError(table, "ids must be strings or integers, got floats", column=column, example=_example(values))
     values = values.astype(str).str.strip()
     blank = values == ""
     if blank.any():
-        raise DataError(table, f"{int(blank.sum())} empty id(s), first at row {int(np.flatnonzero(blank.to_numpy())[0])}", column=column)
+        raise DataError(
+            table,
+            f"{int(blank.sum())} empty id(s), first at row {int(np.flatnonzero(blank.to_numpy())[0])}",
+            column=column,
+        )
     if unique:
         duplicated = values[values.duplicated()]
         if len(duplicated):
@@ -132,7 +145,12 @@ def _normalize_ts(values: pd.Series, ts_format: TsFormat) -> tuple[pd.Series, st
             parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
             bad = parsed.isna()
             if bad.any():
-                raise DataError(table, "not a timestamp (expected ISO 8601, or --ts-format ordinal/unix-s/unix-ms)", column=column, example=_example(values[bad]))
+                raise DataError(
+                    table,
+                    "not a timestamp (expected ISO 8601, or --ts-format ordinal/unix-s/unix-ms)",
+                    column=column,
+                    example=_example(values[bad]),
+                )
         return parsed.astype("datetime64[us, UTC]"), "time"
     numbers = pd.to_numeric(values, errors="coerce")
     bad = numbers.isna() | (numbers != np.floor(numbers))
@@ -151,7 +169,9 @@ def _normalize_label(values: pd.Series) -> pd.Series:
     numbers = pd.to_numeric(values, errors="coerce")
     bad = ~numbers.isin([0, 1])
     if bad.any():
-        raise DataError(table, f"{int(bad.sum())} label(s) outside {{0, 1}}", column=column, example=_example(values[bad]))
+        raise DataError(
+            table, f"{int(bad.sum())} label(s) outside {{0, 1}}", column=column, example=_example(values[bad])
+        )
     return numbers.astype(np.int8)
 
 
@@ -194,10 +214,15 @@ def _to_arrow(df: pd.DataFrame, table: str, schema: pa.Schema) -> pa.Table:
     for name in df.columns:
         field = schema.field(name) if name in schema.names else None
         try:
-            array = pa.array(df[name].tolist() if field is not None and pa.types.is_list(field.type) else df[name],
-                             type=field.type if field is not None else None, from_pandas=True)
+            array = pa.array(
+                df[name].tolist() if field is not None and pa.types.is_list(field.type) else df[name],
+                type=field.type if field is not None else None,
+                from_pandas=True,
+            )
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise DataError(table, f"values of mixed or unsupported type ({str(exc).splitlines()[0]})", column=name) from None
+            raise DataError(
+                table, f"values of mixed or unsupported type ({str(exc).splitlines()[0]})", column=name
+            ) from None
         arrays.append(array)
         fields.append(field if field is not None else pa.field(name, array.type))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

@@ -78,7 +78,9 @@ def representation_cutoff(train: pd.DataFrame, config: PrepareConfig) -> pd.Time
     return observed.iloc[int(config.split.representation_share * (len(observed) - 1))]
 
 
-def split(interactions: pd.DataFrame, config: PrepareConfig, ts_kind: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp | None]:
+def split(
+    interactions: pd.DataFrame, config: PrepareConfig, ts_kind: str
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp | None]:
     """Train and test rows of the observed interactions, and the cutoff of a time split.
 
     time: the last `test_days` days are the test window (the paper's protocol).
@@ -87,12 +89,18 @@ def split(interactions: pd.DataFrame, config: PrepareConfig, ts_kind: str) -> tu
     """
     if config.split.method == "time":
         if ts_kind == "ordinal":
-            raise DataError("interactions", "timestamps are ordinal positions, not times: use --split leave-last-out", column=S.TS)
+            raise DataError(
+                "interactions", "timestamps are ordinal positions, not times: use --split leave-last-out", column=S.TS
+            )
         cutoff = interactions[S.TS].max() - pd.Timedelta(days=config.split.test_days)
         is_test = (interactions[S.TS] >= cutoff).to_numpy()
         if is_test.all() or not is_test.any():
-            raise DataError("interactions", f"a {config.split.test_days}-day test window leaves no {'training' if is_test.all() else 'test'} rows "
-                            f"(data spans {interactions[S.TS].min()} to {interactions[S.TS].max()})", column=S.TS)
+            raise DataError(
+                "interactions",
+                f"a {config.split.test_days}-day test window leaves no {'training' if is_test.all() else 'test'} rows "
+                f"(data spans {interactions[S.TS].min()} to {interactions[S.TS].max()})",
+                column=S.TS,
+            )
         return interactions[~is_test], interactions[is_test], cutoff
     positives = interactions[interactions[S.LABEL] == 1]
     anchor = positives.groupby(S.USER_ID)[S.TS].max()
@@ -125,8 +133,10 @@ def sample_negatives(
         weight = np.ones(n_items)
     cdf = np.cumsum(weight)
     users = pd.Index(all_positive_pairs[S.USER_ID].unique())
-    clicked = np.unique(users.get_indexer(all_positive_pairs[S.USER_ID]).astype(np.int64) * n_items
-                        + item_index.get_indexer(all_positive_pairs[S.ITEM_ID]))
+    clicked = np.unique(
+        users.get_indexer(all_positive_pairs[S.USER_ID]).astype(np.int64) * n_items
+        + item_index.get_indexer(all_positive_pairs[S.ITEM_ID])
+    )
     row_user = np.repeat(users.get_indexer(positives[S.USER_ID]).astype(np.int64), config.ratio)
     drawn = np.empty(len(row_user), dtype=np.int64)
     pending = np.arange(len(row_user))
@@ -140,14 +150,16 @@ def sample_negatives(
     keep = np.ones(len(row_user), dtype=bool)
     keep[pending] = False  # users who clicked (nearly) every item: no negative to be had
     source = positives.iloc[np.repeat(np.arange(len(positives)), config.ratio)[keep]]
-    return pd.DataFrame({
-        S.USER_ID: source[S.USER_ID].to_numpy(),
-        S.ITEM_ID: item_ids[drawn[keep]],
-        S.TS: source[S.TS].to_numpy(),
-        S.LABEL: np.zeros(int(keep.sum()), dtype=np.int8),
-        S.IS_SAMPLED: True,
-        SLICE_ITEM: source[S.ITEM_ID].to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            S.USER_ID: source[S.USER_ID].to_numpy(),
+            S.ITEM_ID: item_ids[drawn[keep]],
+            S.TS: source[S.TS].to_numpy(),
+            S.LABEL: np.zeros(int(keep.sum()), dtype=np.int8),
+            S.IS_SAMPLED: True,
+            SLICE_ITEM: source[S.ITEM_ID].to_numpy(),
+        }
+    )
 
 
 def training_activity(train: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -157,7 +169,9 @@ def training_activity(train: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return observed[S.USER_ID].value_counts(), observed[S.ITEM_ID].value_counts()
 
 
-def add_tail_flags(samples: pd.DataFrame, user_counts: pd.Series, item_counts: pd.Series, config: PrepareConfig) -> pd.DataFrame:
+def add_tail_flags(
+    samples: pd.DataFrame, user_counts: pd.Series, item_counts: pd.Series, config: PrepareConfig
+) -> pd.DataFrame:
     """Tail user: fewer training interactions than the threshold; tail item likewise with
     exposures; tail sample: tail user or tail item. Unseen ids count zero (always tail). A
     sampled negative takes the item flag of the positive it was drawn for (`SLICE_ITEM`)."""
@@ -180,9 +194,19 @@ def prepare(raw: RawData, config: PrepareConfig = PrepareConfig()) -> PreparedDa
     user_counts, item_counts = training_activity(train)
     train_clicks = train.loc[train[S.LABEL] == 1, S.ITEM_ID].value_counts()
     if raw.positives_only:
-        item_ids = np.asarray(raw.items[S.ITEM_ID].to_numpy(zero_copy_only=False) if raw.items is not None else interactions[S.ITEM_ID].unique())
-        train = pd.concat([train, sample_negatives(train, interactions, item_ids, train_clicks, config.negatives, rng)], ignore_index=True)
-        test = pd.concat([test, sample_negatives(test, interactions, item_ids, train_clicks, config.negatives, rng)], ignore_index=True)
+        item_ids = np.asarray(
+            raw.items[S.ITEM_ID].to_numpy(zero_copy_only=False)
+            if raw.items is not None
+            else interactions[S.ITEM_ID].unique()
+        )
+        train = pd.concat(
+            [train, sample_negatives(train, interactions, item_ids, train_clicks, config.negatives, rng)],
+            ignore_index=True,
+        )
+        test = pd.concat(
+            [test, sample_negatives(test, interactions, item_ids, train_clicks, config.negatives, rng)],
+            ignore_index=True,
+        )
     frames = []
     next_row_id = 0
     for frame in (train, test):
@@ -192,8 +216,9 @@ def prepare(raw: RawData, config: PrepareConfig = PrepareConfig()) -> PreparedDa
         next_row_id += len(frame)
         frames.append(frame[S.SAMPLES.names])
     train, test = frames
-    card = build_card(raw, train, test, user_counts, item_counts, train_clicks, config, cutoff,
-                      representation_cutoff(train, config))
+    card = build_card(
+        raw, train, test, user_counts, item_counts, train_clicks, config, cutoff, representation_cutoff(train, config)
+    )
     return PreparedData(train=train, test=test, items=raw.items, users=raw.users, card=card, cutoff=cutoff)
 
 
@@ -201,7 +226,9 @@ def write_prepared(data: PreparedData, out: Path, config: PrepareConfig, validat
     with staged_output(out, PREPARED_KIND, config=to_dict(config), cutoff=data.cutoff) as staging:
         for name in S.PREPARED_SPLITS:
             frame = getattr(data, name)
-            write_parquet(pa.Table.from_pandas(frame, schema=S.SAMPLES, preserve_index=False), S.table_file(staging, name))
+            write_parquet(
+                pa.Table.from_pandas(frame, schema=S.SAMPLES, preserve_index=False), S.table_file(staging, name)
+            )
         for name in ("items", "users"):
             table = getattr(data, name)
             if table is not None:
@@ -217,8 +244,10 @@ def write_prepared(data: PreparedData, out: Path, config: PrepareConfig, validat
 
 def read_prepared(path: Path) -> PreparedData:
     marker = read_marker(path, PREPARED_KIND)
-    optional = {name: pq.read_table(S.table_file(path, name)) if S.table_file(path, name).is_file() else None
-                for name in ("items", "users")}
+    optional = {
+        name: pq.read_table(S.table_file(path, name)) if S.table_file(path, name).is_file() else None
+        for name in ("items", "users")
+    }
     return PreparedData(
         train=pq.read_table(S.table_file(path, "train")).to_pandas(),
         test=pq.read_table(S.table_file(path, "test")).to_pandas(),

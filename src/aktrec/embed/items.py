@@ -69,12 +69,20 @@ class ItemEmbedder:
             encoder_config = EncoderConfig(**{**to_dict(encoder_config), "model": "encoder"})
         save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, directory / "head.safetensors")
         config = {**to_dict(self.config), "encoder": to_dict(encoder_config)}
-        (directory / "item_embedder.json").write_text(json.dumps({
-            "config": config, "levels": {"edges": self.levels.edges, "n_levels": self.levels.n_levels},
-            "positives_only": self.positives_only, "dim": self.encoder.dim}, indent=2))
+        (directory / "item_embedder.json").write_text(
+            json.dumps(
+                {
+                    "config": config,
+                    "levels": {"edges": self.levels.edges, "n_levels": self.levels.n_levels},
+                    "positives_only": self.positives_only,
+                    "dim": self.encoder.dim,
+                },
+                indent=2,
+            )
+        )
 
     @classmethod
-    def load(cls, directory: Path, device: str | None = None) -> "ItemEmbedder":
+    def load(cls, directory: Path, device: str | None = None) -> ItemEmbedder:
         saved = json.loads((directory / "item_embedder.json").read_text())
         config_dict = saved["config"]
         if config_dict["encoder"]["model"] == "encoder":
@@ -84,7 +92,9 @@ class ItemEmbedder:
         config = from_dict(ItemEmbedConfig, config_dict)
         head = ProjectionHead(saved["dim"])
         head.load_state_dict(load_file(directory / "head.safetensors"))
-        return cls(ContentEncoder(config.encoder), head, ActivityLevels(**saved["levels"]), saved["positives_only"], config)
+        return cls(
+            ContentEncoder(config.encoder), head, ActivityLevels(**saved["levels"]), saved["positives_only"], config
+        )
 
 
 def item_table(data: PreparedData) -> pd.DataFrame:
@@ -95,7 +105,9 @@ def item_table(data: PreparedData) -> pd.DataFrame:
     return pd.DataFrame({S.ITEM_ID: ids, S.TITLE: None})
 
 
-def embed_items(data: PreparedData, config: ItemEmbedConfig, progress: bool = False) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any], ItemEmbedder]:
+def embed_items(
+    data: PreparedData, config: ItemEmbedConfig, progress: bool = False
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any], ItemEmbedder]:
     """Item ids (N,), aligned embeddings (N, D), metrics and the embedder for cold start."""
     started = time.perf_counter()
     items = item_table(data)
@@ -104,8 +116,13 @@ def embed_items(data: PreparedData, config: ItemEmbedConfig, progress: bool = Fa
     activity = item_activity(events, item_index, data.positives_only)
     torch.manual_seed(config.seed)  # the head's initialisation: same seed, same embeddings
     encoder = ContentEncoder(config.encoder)
-    embedder = ItemEmbedder(encoder, ProjectionHead(encoder.dim), ActivityLevels.fit(activity, config.activity_levels),
-                            data.positives_only, config)
+    embedder = ItemEmbedder(
+        encoder,
+        ProjectionHead(encoder.dim),
+        ActivityLevels.fit(activity, config.activity_levels),
+        data.positives_only,
+        config,
+    )
     prompts = embedder.prompts(items, activity)
     images = embedder.images(items)
     log.info("encoding %s item prompts with %s", f"{len(items):,}", config.encoder.model)
@@ -121,15 +138,24 @@ def embed_items(data: PreparedData, config: ItemEmbedConfig, progress: bool = Fa
         if config.trainable == "projection":
             encoder.freeze_except_last_layers(0)
             base_t = torch.from_numpy(base)
-            represent = lambda idx: embedder.head(base_t[idx])  # noqa: E731
+
+            def represent(idx):
+                return embedder.head(base_t[idx])
         else:
             encoder.freeze_except_last_layers(config.n_last_layers if config.trainable == "last_layers" else None)
             encoder.model.train()
-            represent = lambda idx: embedder.head(encoder([prompts[i] for i in idx], [images[i] for i in idx] if images else None))  # noqa: E731
+
+            def represent(idx):
+                return embedder.head(encoder([prompts[i] for i in idx], [images[i] for i in idx] if images else None))
+
         parameters = [p for p in list(embedder.head.parameters()) + list(encoder.model.parameters()) if p.requires_grad]
         losses = align_items(represent, parameters, train_pairs, len(items), config, progress=progress)
         encoder.model.eval()
-    aligned = embedder.project(base) if config.trainable == "projection" else embedder.embed(items, activity, progress=progress)
+    aligned = (
+        embedder.project(base)
+        if config.trainable == "projection"
+        else embedder.embed(items, activity, progress=progress)
+    )
     recall_after = recall_at_k(aligned, held_out, config.recall_k)
     k = config.recall_k
     metrics = {

@@ -6,7 +6,9 @@ import torch
 from torch import nn
 
 
-def info_nce(anchor: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor | None, temperature: float) -> torch.Tensor:
+def info_nce(
+    anchor: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor | None, temperature: float
+) -> torch.Tensor:
     """InfoNCE with in-batch negatives plus K shared sampled negatives.
 
     anchor, positive: (B, D) unit vectors, row i of `positive` is the partner of row i;

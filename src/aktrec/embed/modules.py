@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -84,7 +84,9 @@ class UserInterestModel(nn.Module):
         self.eval()
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths, less padding
         states = torch.zeros(len(prompts), self.encoder.model.config.hidden_size)
-        for start in tqdm(range(0, len(prompts), batch_size), desc="interest states", disable=not progress, unit="batch"):
-            chunk = order[start:start + batch_size]
+        for start in tqdm(
+            range(0, len(prompts), batch_size), desc="interest states", disable=not progress, unit="batch"
+        ):
+            chunk = order[start : start + batch_size]
             states[chunk] = self.interest_state([prompts[i] for i in chunk]).cpu()
         return states

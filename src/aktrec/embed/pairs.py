@@ -32,7 +32,9 @@ def mine_pairs(train: pd.DataFrame, item_index: pd.Index, window: int, min_count
     return pairs.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def split_pairs(pairs: pd.DataFrame, holdout_fraction: float, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_pairs(
+    pairs: pd.DataFrame, holdout_fraction: float, rng: np.random.Generator
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Random train / held-out split of pairs."""
     held = rng.random(len(pairs)) < holdout_fraction
     return pairs[~held].reset_index(drop=True), pairs[held].reset_index(drop=True)
@@ -47,7 +49,7 @@ def recall_at_k(embeddings: np.ndarray, pairs: pd.DataFrame, k: int, chunk: int 
     partners = np.concatenate([pairs["b"].to_numpy(), pairs["a"].to_numpy()])
     hits = 0
     for start in range(0, len(queries), chunk):
-        q, p = queries[start:start + chunk], partners[start:start + chunk]
+        q, p = queries[start : start + chunk], partners[start : start + chunk]
         scores = embeddings[q] @ embeddings.T  # (C, N)
         scores[np.arange(len(q)), q] = -np.inf
         partner_score = scores[np.arange(len(q)), p]

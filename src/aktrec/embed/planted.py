@@ -23,8 +23,11 @@ def write_planted_embeddings(data: PreparedData, out: Path, dim: int = 24, noise
     and users of `data` (its users table, or every user of its samples)."""
     rng = np.random.default_rng(seed)
     items = data.items.to_pandas()
-    users = (data.users.to_pandas() if data.users is not None else
-             pd.DataFrame({S.USER_ID: pd.unique(pd.concat([data.train[S.USER_ID], data.test[S.USER_ID]]))}))
+    users = (
+        data.users.to_pandas()
+        if data.users is not None
+        else pd.DataFrame({S.USER_ID: pd.unique(pd.concat([data.train[S.USER_ID], data.test[S.USER_ID]]))})
+    )
     leaf = items[S.CATEGORY].map(lambda path: path[-1])
     centers = {name: rng.normal(size=dim) for name in leaf.unique()}
     item_vectors = np.stack([centers[name] for name in leaf]) + noise * rng.normal(size=(len(items), dim))
@@ -35,6 +38,10 @@ def write_planted_embeddings(data: PreparedData, out: Path, dim: int = 24, noise
     user_vectors = clicked.reindex(users[S.USER_ID]).to_numpy()
     user_vectors = np.where(np.isnan(user_vectors), fallback, user_vectors) + noise * rng.normal(size=(len(users), dim))
     with staged_output(out, EMB_KIND, planted={"dim": dim, "noise": noise, "seed": seed}) as staging:
-        write_parquet(embedding_table(items[S.ITEM_ID], item_vectors, S.ITEM_EMBEDDINGS), staging / "item_embeddings.parquet")
-        write_parquet(embedding_table(users[S.USER_ID], user_vectors, S.USER_EMBEDDINGS), staging / "user_embeddings.parquet")
+        write_parquet(
+            embedding_table(items[S.ITEM_ID], item_vectors, S.ITEM_EMBEDDINGS), staging / "item_embeddings.parquet"
+        )
+        write_parquet(
+            embedding_table(users[S.USER_ID], user_vectors, S.USER_EMBEDDINGS), staging / "user_embeddings.parquet"
+        )
     return Path(out)

@@ -6,8 +6,9 @@ Activity statistics are quantized into levels on the training window and written
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,14 +34,16 @@ class ActivityLevels:
     n_levels: int
 
     @classmethod
-    def fit(cls, stats: pd.DataFrame, n_levels: int) -> "ActivityLevels":
+    def fit(cls, stats: pd.DataFrame, n_levels: int) -> ActivityLevels:
         quantiles = np.linspace(0, 1, n_levels + 1)[1:-1]
         return cls({c: np.quantile(stats[c].to_numpy(), quantiles).tolist() for c in stats.columns}, n_levels)
 
     def words(self, stats: pd.DataFrame) -> pd.DataFrame:
         names = np.array(level_words(self.n_levels))
-        return pd.DataFrame({c: names[np.searchsorted(self.edges[c], stats[c].to_numpy(), side="left")]
-                             for c in self.edges}, index=stats.index)
+        return pd.DataFrame(
+            {c: names[np.searchsorted(self.edges[c], stats[c].to_numpy(), side="left")] for c in self.edges},
+            index=stats.index,
+        )
 
 
 def item_activity(train: pd.DataFrame, item_ids: Sequence[str], positives_only: bool) -> pd.DataFrame:

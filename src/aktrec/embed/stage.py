@@ -26,7 +26,9 @@ USER_FILES = ("user_embeddings.parquet", "user_embedder", "validation/users")
 
 def embedding_table(ids: pd.Series, vectors: np.ndarray, schema: pa.Schema) -> pa.Table:
     """ids (N,) and vectors (N, D) -> `<id>, embedding: list<float32>` (fixed-size rows)."""
-    return pa.Table.from_arrays([pa.array(ids.to_numpy(), pa.string()), list_array(vectors.astype(np.float32))], schema=schema)
+    return pa.Table.from_arrays(
+        [pa.array(ids.to_numpy(), pa.string()), list_array(vectors.astype(np.float32))], schema=schema
+    )
 
 
 def read_embeddings(path: Path, kind: str) -> tuple[pd.Series, np.ndarray]:
@@ -48,11 +50,22 @@ def run_embed_items(data_dir: Path, out: Path, config: ItemEmbedConfig, progress
 
     data = read_prepared(data_dir)
     ids, vectors, metrics, embedder = embed_items(data, config, progress=progress)
-    _write_half(out, "item", ids[S.ITEM_ID], vectors, metrics, embedder, data=str(Path(data_dir).absolute()), item_config=to_dict(config))
+    _write_half(
+        out,
+        "item",
+        ids[S.ITEM_ID],
+        vectors,
+        metrics,
+        embedder,
+        data=str(Path(data_dir).absolute()),
+        item_config=to_dict(config),
+    )
     return metrics
 
 
-def run_embed_users(data_dir: Path, out: Path, config: UserEmbedConfig, items_dir: Path | None = None, progress: bool = False) -> dict[str, Any]:
+def run_embed_users(
+    data_dir: Path, out: Path, config: UserEmbedConfig, items_dir: Path | None = None, progress: bool = False
+) -> dict[str, Any]:
     """User representations; item embeddings come from `items_dir` (default: `out` itself)."""
     from aktrec.embed.items import item_table
     from aktrec.embed.users import ItemCatalog, embed_users
@@ -64,11 +77,22 @@ def run_embed_users(data_dir: Path, out: Path, config: UserEmbedConfig, items_di
     items = item_table(data).set_index(S.ITEM_ID).reindex(item_ids).reset_index()
     catalog = ItemCatalog.build(items, item_vectors, config.history_title_words)
     ids, vectors, metrics, embedder = embed_users(data, catalog, config, progress=progress)
-    _write_half(out, "user", ids[S.USER_ID], vectors, metrics, embedder, data=str(Path(data_dir).absolute()), user_config=to_dict(config))
+    _write_half(
+        out,
+        "user",
+        ids[S.USER_ID],
+        vectors,
+        metrics,
+        embedder,
+        data=str(Path(data_dir).absolute()),
+        user_config=to_dict(config),
+    )
     return metrics
 
 
-def _write_half(out: Path, kind: str, ids: pd.Series, vectors: np.ndarray, metrics: dict[str, Any], embedder, **provenance: Any) -> None:
+def _write_half(
+    out: Path, kind: str, ids: pd.Series, vectors: np.ndarray, metrics: dict[str, Any], embedder, **provenance: Any
+) -> None:
     """Write the `kind` half of EMB (embeddings, embedder, metrics, checks), keeping the other."""
     from aktrec.validation import run_suites
     from aktrec.validation.suites import embedding_suite, failed_docs_dir

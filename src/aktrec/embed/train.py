@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,13 +35,20 @@ def align_items(
         order = torch.randperm(len(a), generator=generator).numpy()
         losses = []
         for start in range(0, len(order), config.batch_size):
-            batch = order[start:start + config.batch_size]
+            batch = order[start : start + config.batch_size]
             if len(batch) < 2:
                 continue
             negatives = rng.integers(0, n_items, size=config.negatives)
             vectors = represent(np.concatenate([a[batch], b[batch], negatives]))
-            anchor, partner, sampled = vectors[: len(batch)], vectors[len(batch): 2 * len(batch)], vectors[2 * len(batch):]
-            loss = 0.5 * (info_nce(anchor, partner, sampled, config.temperature) + info_nce(partner, anchor, sampled, config.temperature))
+            anchor, partner, sampled = (
+                vectors[: len(batch)],
+                vectors[len(batch) : 2 * len(batch)],
+                vectors[2 * len(batch) :],
+            )
+            loss = 0.5 * (
+                info_nce(anchor, partner, sampled, config.temperature)
+                + info_nce(partner, anchor, sampled, config.temperature)
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -79,7 +86,9 @@ def train_user_model(
     def loss_of(batch: np.ndarray) -> torch.Tensor:
         predicted, logits = forward(batch)
         device = predicted.device
-        return user_interest_loss(predicted, targets_t[batch].to(device), logits, categories_t[batch].to(device), config.category_weight)[0]
+        return user_interest_loss(
+            predicted, targets_t[batch].to(device), logits, categories_t[batch].to(device), config.category_weight
+        )[0]
 
     def validation_loss() -> float:
         if not len(validation):
@@ -93,7 +102,7 @@ def train_user_model(
     for epoch in tqdm(range(1, config.epochs + 1), desc="user model", disable=not progress, unit="epoch"):
         losses = []
         for start in range(0, len(training), config.batch_size):
-            loss = loss_of(training[start:start + config.batch_size])
+            loss = loss_of(training[start : start + config.batch_size])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

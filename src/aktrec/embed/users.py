@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,13 +42,15 @@ class ItemCatalog:
     vectors: np.ndarray  # (N, D) aligned item embeddings
 
     @classmethod
-    def build(cls, items: pd.DataFrame, vectors: np.ndarray, title_words: int) -> "ItemCatalog":
+    def build(cls, items: pd.DataFrame, vectors: np.ndarray, title_words: int) -> ItemCatalog:
         leaf = items[S.CATEGORY].map(leaf_category) if S.CATEGORY in items else pd.Series(None, index=items.index)
         categories = sorted(leaf.dropna().unique().tolist())
         codes = pd.Index(categories).get_indexer(leaf.fillna("\0"))
         return cls(
             index=pd.Index(items[S.ITEM_ID]),
-            titles=np.array([short_title(t, title_words) for t in items.get(S.TITLE, pd.Series([None] * len(items)))], dtype=object),
+            titles=np.array(
+                [short_title(t, title_words) for t in items.get(S.TITLE, pd.Series([None] * len(items)))], dtype=object
+            ),
             category=np.where(codes >= 0, codes, UNKNOWN_CATEGORY),
             categories=categories,
             vectors=vectors,
@@ -76,21 +79,27 @@ class UserEmbedder:
     catalog: ItemCatalog
     config: UserEmbedConfig
 
-    def inputs(self, profiles: Sequence[dict[str, Any]], histories: Sequence[np.ndarray]) -> tuple[list[str], np.ndarray]:
+    def inputs(
+        self, profiles: Sequence[dict[str, Any]], histories: Sequence[np.ndarray]
+    ) -> tuple[list[str], np.ndarray]:
         """Prompts and history means of users whose histories are catalog positions (oldest first)."""
-        histories = [np.asarray(h)[-self.config.history_length:] for h in histories]
+        histories = [np.asarray(h)[-self.config.history_length :] for h in histories]
         prompts = [user_prompt(profile, self.catalog.titles[h].tolist()) for profile, h in zip(profiles, histories)]
         return prompts, self.catalog.history_mean(histories)
 
     @torch.no_grad()
-    def embed(self, profiles: Sequence[dict[str, Any]], histories: Sequence[Sequence[str]], progress: bool = False) -> np.ndarray:
+    def embed(
+        self, profiles: Sequence[dict[str, Any]], histories: Sequence[Sequence[str]], progress: bool = False
+    ) -> np.ndarray:
         """(N,) profiles and (N,) lists of clicked item ids (oldest first) -> (N, D) unit vectors.
         A new user is embedded the same way (an empty history reads "No clicks yet")."""
         prompts, means = self.inputs(profiles, [self.catalog.positions(h) for h in histories])
         return self.predict(prompts, means, progress)[0]
 
     @torch.no_grad()
-    def predict(self, prompts: list[str], history_means: np.ndarray, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, prompts: list[str], history_means: np.ndarray, progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Batched inference: ((N, D) user vectors, (N, C) category logits)."""
         self.model.eval()
         states = self.model.interest_states(prompts, self.config.encoder.batch_size, progress)
@@ -105,14 +114,24 @@ class UserEmbedder:
         heads = {f"{name}.{k}": v for name in HEADS for k, v in getattr(self.model, name).state_dict().items()}
         save_file({k: v.contiguous() for k, v in heads.items()}, directory / "heads.safetensors")
         catalog = self.catalog
-        pq.write_table(pa.table({S.ITEM_ID: catalog.index.to_numpy(dtype=str), "title": catalog.titles.astype(str),
-                                 "category": catalog.category.astype(np.int64), S.EMBEDDING: list_array(catalog.vectors.astype(np.float32))}),
-                       directory / "catalog.parquet")
+        pq.write_table(
+            pa.table(
+                {
+                    S.ITEM_ID: catalog.index.to_numpy(dtype=str),
+                    "title": catalog.titles.astype(str),
+                    "category": catalog.category.astype(np.int64),
+                    S.EMBEDDING: list_array(catalog.vectors.astype(np.float32)),
+                }
+            ),
+            directory / "catalog.parquet",
+        )
         config = {**to_dict(self.config), "encoder": {**to_dict(self.config.encoder), "model": "encoder"}}
-        (directory / "user_embedder.json").write_text(json.dumps({"config": config, "categories": catalog.categories}, indent=2))
+        (directory / "user_embedder.json").write_text(
+            json.dumps({"config": config, "categories": catalog.categories}, indent=2)
+        )
 
     @classmethod
-    def load(cls, directory: Path, device: str | None = None) -> "UserEmbedder":
+    def load(cls, directory: Path, device: str | None = None) -> UserEmbedder:
         directory = Path(directory)
         saved = json.loads((directory / "user_embedder.json").read_text())
         saved["config"]["encoder"]["model"] = str(directory / "encoder")
@@ -120,12 +139,19 @@ class UserEmbedder:
             saved["config"]["encoder"]["device"] = device
         config = from_dict(UserEmbedConfig, saved["config"])
         table = pq.read_table(directory / "catalog.parquet")
-        catalog = ItemCatalog(index=pd.Index(table[S.ITEM_ID].to_pylist()), titles=np.array(table["title"].to_pylist(), dtype=object),
-                              category=table["category"].to_numpy(), categories=saved["categories"], vectors=list_matrix(table[S.EMBEDDING]))
+        catalog = ItemCatalog(
+            index=pd.Index(table[S.ITEM_ID].to_pylist()),
+            titles=np.array(table["title"].to_pylist(), dtype=object),
+            category=table["category"].to_numpy(),
+            categories=saved["categories"],
+            vectors=list_matrix(table[S.EMBEDDING]),
+        )
         model = UserInterestModel(ContentEncoder(config.encoder), catalog.vectors.shape[1], len(catalog.categories))
         heads = load_file(directory / "heads.safetensors")
         for name in HEADS:
-            getattr(model, name).load_state_dict({k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith(f"{name}.")})
+            getattr(model, name).load_state_dict(
+                {k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith(f"{name}.")}
+            )
         model.to(config.encoder.device)
         return cls(model.eval(), catalog, config)
 
@@ -157,7 +183,9 @@ def _histories(clicks: pd.DataFrame, rows: np.ndarray, length: int, include_row:
     return [items[s:e] for s, e in zip(start, end)]
 
 
-def embed_users(data: PreparedData, catalog: ItemCatalog, config: UserEmbedConfig, progress: bool = False) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any], UserEmbedder]:
+def embed_users(
+    data: PreparedData, catalog: ItemCatalog, config: UserEmbedConfig, progress: bool = False
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any], UserEmbedder]:
     """User ids (U,), interest embeddings (U, D) in item space, metrics, and the embedder."""
     started = time.perf_counter()
     rng = np.random.default_rng(config.seed)
@@ -166,7 +194,11 @@ def embed_users(data: PreparedData, catalog: ItemCatalog, config: UserEmbedConfi
     is_sample = (clicks["position"] >= 1).to_numpy()
     last_of_user = ~clicks[S.USER_ID].duplicated(keep="last").to_numpy()
     candidates = clicks.loc[is_sample, S.USER_ID].unique()
-    held_users = set(rng.choice(candidates, size=int(round(config.holdout_users * len(candidates))), replace=False)) if len(candidates) else set()
+    held_users = (
+        set(rng.choice(candidates, size=int(round(config.holdout_users * len(candidates))), replace=False))
+        if len(candidates)
+        else set()
+    )
     held_mask = clicks[S.USER_ID].isin(held_users).to_numpy()
     eval_rows = np.flatnonzero(is_sample & held_mask & last_of_user)
     train_rows = np.flatnonzero(is_sample & ~held_mask)
@@ -188,7 +220,11 @@ def embed_users(data: PreparedData, catalog: ItemCatalog, config: UserEmbedConfi
         prompts, means = embedder.inputs(profiles, _histories(clicks, rows, config.history_length))
         return prompts, means, catalog.vectors[items[rows]], catalog.category[items[rows]]
 
-    log.info("training the user interest model on %s samples (%s held-out users)", f"{len(train_rows):,}", f"{len(eval_rows):,}")
+    log.info(
+        "training the user interest model on %s samples (%s held-out users)",
+        f"{len(train_rows):,}",
+        f"{len(eval_rows):,}",
+    )
     prompts, means, targets, categories = samples(train_rows)
     means_t = torch.from_numpy(means).to(encoder.device)
     if config.trainable == "head":
@@ -200,11 +236,18 @@ def embed_users(data: PreparedData, catalog: ItemCatalog, config: UserEmbedConfi
         model.train()
         forward = lambda idx: model([prompts[i] for i in idx], means_t[idx])  # noqa: E731
         parameters = [p for p in model.parameters() if p.requires_grad]
-    training = train_user_model(forward, parameters, targets, categories, config, progress=progress) if len(train_rows) else {}
+    training = (
+        train_user_model(forward, parameters, targets, categories, config, progress=progress) if len(train_rows) else {}
+    )
     model.eval()
     trained_at = time.perf_counter()
-    metrics: dict[str, Any] = {"model": config.encoder.model, "trainable": config.trainable, "n_train_samples": len(train_rows),
-                               "n_eval_samples": len(eval_rows), "training": training}
+    metrics: dict[str, Any] = {
+        "model": config.encoder.model,
+        "trainable": config.trainable,
+        "n_train_samples": len(train_rows),
+        "n_eval_samples": len(eval_rows),
+        "training": training,
+    }
     if len(eval_rows):
         metrics.update(_evaluate(embedder, clicks, eval_rows, samples))
 
@@ -213,12 +256,25 @@ def embed_users(data: PreparedData, catalog: ItemCatalog, config: UserEmbedConfi
     if data.users is not None:
         all_users = all_users.union(pd.Index(data.users[S.USER_ID].to_pylist()), sort=False)
     last_rows = clicks.groupby(S.USER_ID).tail(1)
-    history_of = dict(zip(last_rows[S.USER_ID], _histories(clicks, last_rows.index.to_numpy(), config.history_length, include_row=True)))
+    history_of = dict(
+        zip(
+            last_rows[S.USER_ID],
+            _histories(clicks, last_rows.index.to_numpy(), config.history_length, include_row=True),
+        )
+    )
     empty = np.zeros(0, dtype=np.int64)
-    all_prompts, all_means = embedder.inputs(user_profiles(data, all_users), [history_of.get(u, empty) for u in all_users])
+    all_prompts, all_means = embedder.inputs(
+        user_profiles(data, all_users), [history_of.get(u, empty) for u in all_users]
+    )
     vectors = embedder.predict(all_prompts, all_means, progress=progress)[0]
-    metrics.update({"n_users": len(all_users), "dim": int(vectors.shape[1]), "seconds_train": trained_at - started,
-                    "seconds_total": time.perf_counter() - started})
+    metrics.update(
+        {
+            "n_users": len(all_users),
+            "dim": int(vectors.shape[1]),
+            "seconds_train": trained_at - started,
+            "seconds_total": time.perf_counter() - started,
+        }
+    )
     return pd.DataFrame({S.USER_ID: all_users}), vectors, metrics, embedder
 
 
@@ -230,7 +286,9 @@ def _evaluate(embedder: UserEmbedder, clicks: pd.DataFrame, rows: np.ndarray, sa
     prompts, means, targets, categories = samples(rows)
     predicted, logits = embedder.predict(prompts, means)
     history_mean = means / np.linalg.norm(means, axis=1, keepdims=True).clip(min=1e-12)
-    history_mode = np.array([_mode(catalog.category[h]) for h in _histories(clicks, rows, embedder.config.history_length)])
+    history_mode = np.array(
+        [_mode(catalog.category[h]) for h in _histories(clicks, rows, embedder.config.history_length)]
+    )
     known = categories != UNKNOWN_CATEGORY
     target_items = clicks["item"].to_numpy()[rows]
 

@@ -34,7 +34,9 @@ def _buckets(values: pd.Series, name: str) -> pd.Series:
 
 def _strings(values: pd.Series, name: str) -> pd.Series:
     text = values.astype("string").str.strip()
-    return pd.Series([f"{name}={v}" if isinstance(v, str) and v else None for v in text], index=values.index, dtype=object)
+    return pd.Series(
+        [f"{name}={v}" if isinstance(v, str) and v else None for v in text], index=values.index, dtype=object
+    )
 
 
 def _join(columns: list[pd.Series], index: pd.Index) -> list[list[str]]:
@@ -50,9 +52,16 @@ def item_attributes(items: pa.Table | None, ids: pd.Index) -> list[list[str]]:
     columns = []
     if S.CATEGORY in table:
         for level in range(CATEGORY_LEVELS):
-            columns.append(_strings(table[S.CATEGORY].map(
-                lambda path, level=level: path[level] if isinstance(path, (list, np.ndarray)) and len(path) > level else None),
-                f"category_{level + 1}"))
+            columns.append(
+                _strings(
+                    table[S.CATEGORY].map(
+                        lambda path, level=level: (
+                            path[level] if isinstance(path, (list, np.ndarray)) and len(path) > level else None
+                        )
+                    ),
+                    f"category_{level + 1}",
+                )
+            )
     if S.BRAND in table:
         columns.append(_strings(table[S.BRAND], S.BRAND))
     if S.PRICE in table:
@@ -65,6 +74,8 @@ def user_attributes(users: pa.Table | None, ids: pd.Index) -> list[list[str]]:
     if users is None:
         return [[] for _ in ids]
     table = users.to_pandas().set_index(S.USER_ID).reindex(ids)
-    columns = [_buckets(table[name], name) if pd.api.types.is_numeric_dtype(table[name]) else _strings(table[name], name)
-               for name in table.columns]
+    columns = [
+        _buckets(table[name], name) if pd.api.types.is_numeric_dtype(table[name]) else _strings(table[name], name)
+        for name in table.columns
+    ]
     return _join(columns, table.index)

@@ -39,7 +39,9 @@ class SemanticTables:
         return out
 
 
-def snapshot_grid(train: pd.DataFrame, ts_kind: str, cutoff: pd.Timestamp | None, config: FeatureConfig) -> pd.DatetimeIndex:
+def snapshot_grid(
+    train: pd.DataFrame, ts_kind: str, cutoff: pd.Timestamp | None, config: FeatureConfig
+) -> pd.DatetimeIndex:
     """Snapshot times: daily (time data) or one per position (ordinal data), ending at the
     cutoff or just after the last training event, so the last snapshot sees all of training."""
     first, last = train[S.TS].min(), train[S.TS].max()
@@ -69,10 +71,12 @@ class Clock:
     prior: np.ndarray
 
     @classmethod
-    def of(cls, events: pd.DataFrame, grid: pd.DatetimeIndex) -> "Clock":
+    def of(cls, events: pd.DataFrame, grid: pd.DatetimeIndex) -> Clock:
         visible = visible_from(events[S.TS], grid)
         inside = visible < len(grid)
-        return cls(events, grid, global_prior(visible[inside], events[S.LABEL].to_numpy()[inside].astype(float), len(grid)))
+        return cls(
+            events, grid, global_prior(visible[inside], events[S.LABEL].to_numpy()[inside].astype(float), len(grid))
+        )
 
 
 def clocks(data: PreparedData, events: pd.DataFrame, config: FeatureConfig) -> tuple[Clock, Clock]:
@@ -127,8 +131,14 @@ def _cumulative_at(keys: np.ndarray, cumulative: np.ndarray, probe: np.ndarray, 
     return np.where(found, cumulative[np.maximum(position, 0)], 0.0)
 
 
-def activity_rows(entity: np.ndarray, events: pd.DataFrame, grid: pd.DatetimeIndex, tail_threshold: int,
-                  config: FeatureConfig, prior: np.ndarray | None = None) -> pd.DataFrame:
+def activity_rows(
+    entity: np.ndarray,
+    events: pd.DataFrame,
+    grid: pd.DatetimeIndex,
+    tail_threshold: int,
+    config: FeatureConfig,
+    prior: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Activity features (names in `N.ACTIVITY`) of each entity, one row per snapshot at which
     they change: where one of its events becomes visible, and where one leaves the recent
     window. Memory and rows grow with the events, not with entities x snapshots.
@@ -155,30 +165,46 @@ def activity_rows(entity: np.ndarray, events: pd.DataFrame, grid: pd.DatetimeInd
     change = np.unique(np.concatenate([keys, expiring]))
     change_owner, snapshot = change // k, change % k
     owner_start = change_owner * k
-    at = {name: _cumulative_at(keys, values, change, owner_start) for name, values in
-          (("exposures", cum_exposures), ("clicks", cum_clicks))}
+    at = {
+        name: _cumulative_at(keys, values, change, owner_start)
+        for name, values in (("exposures", cum_exposures), ("clicks", cum_clicks))
+    }
     before_window = np.where(snapshot >= window, change - window, -1)
-    recent = {name: at[name] - np.where(before_window >= 0, _cumulative_at(keys, values, before_window, owner_start), 0.0)
-              for name, values in (("exposures", cum_exposures), ("clicks", cum_clicks))}
+    recent = {
+        name: at[name] - np.where(before_window >= 0, _cumulative_at(keys, values, before_window, owner_start), 0.0)
+        for name, values in (("exposures", cum_exposures), ("clicks", cum_clicks))
+    }
     strength = config.ctr_prior_strength
-    return pd.DataFrame({
-        "entity": change_owner, "snapshot": snapshot,
-        "exposures": at["exposures"], "clicks": at["clicks"],
-        "ctr": _smoothed_ctr(at["clicks"], at["exposures"], prior[snapshot], strength),
-        "recent_exposures": recent["exposures"], "recent_clicks": recent["clicks"],
-        "recent_ctr": _smoothed_ctr(recent["clicks"], recent["exposures"], prior[snapshot], strength),
-        "activity_level": np.minimum(np.floor(np.log2(1 + at["exposures"])), 10),
-        "is_tail": (at["exposures"] < tail_threshold).astype(float),
-    })
+    return pd.DataFrame(
+        {
+            "entity": change_owner,
+            "snapshot": snapshot,
+            "exposures": at["exposures"],
+            "clicks": at["clicks"],
+            "ctr": _smoothed_ctr(at["clicks"], at["exposures"], prior[snapshot], strength),
+            "recent_exposures": recent["exposures"],
+            "recent_clicks": recent["clicks"],
+            "recent_ctr": _smoothed_ctr(recent["clicks"], recent["exposures"], prior[snapshot], strength),
+            "activity_level": np.minimum(np.floor(np.log2(1 + at["exposures"])), 10),
+            "is_tail": (at["exposures"] < tail_threshold).astype(float),
+        }
+    )
 
 
 # What an entity reads before any of its events is visible; the cluster average starts from it.
-UNSEEN = {"exposures": 0.0, "clicks": 0.0, "recent_exposures": 0.0, "recent_clicks": 0.0, "activity_level": 0.0,
-          "is_tail": 1.0}
+UNSEEN = {
+    "exposures": 0.0,
+    "clicks": 0.0,
+    "recent_exposures": 0.0,
+    "recent_clicks": 0.0,
+    "activity_level": 0.0,
+    "is_tail": 1.0,
+}
 
 
-def cluster_activity_rows(activity: pd.DataFrame, member_cluster: np.ndarray, prior: np.ndarray,
-                          config: FeatureConfig) -> pd.DataFrame:
+def cluster_activity_rows(
+    activity: pd.DataFrame, member_cluster: np.ndarray, prior: np.ndarray, config: FeatureConfig
+) -> pd.DataFrame:
     """Eq. 9 over time: the activity features averaged over every member of each cluster
     (members without visible events count as unseen), one row per cluster at the first
     snapshot and wherever a member changes. Each member change adds its difference to its
@@ -204,13 +230,15 @@ def cluster_activity_rows(activity: pd.DataFrame, member_cluster: np.ndarray, pr
     for name, unseen in UNSEEN.items():
         values = rows[name].to_numpy()
         previous = np.where(first_of_member, unseen, np.r_[unseen, values[:-1]])
-        delta = np.bincount(inverse[:len(change_keys)], weights=values - previous, minlength=len(keys))
+        delta = np.bincount(inverse[: len(change_keys)], weights=values - previous, minlength=len(keys))
         running = delta.cumsum() - np.r_[0.0, delta.cumsum()][start]
         out[f"avg_{name}"] = unseen + running / size[owner]
     strength = config.ctr_prior_strength
     snapshot_prior = prior[out["snapshot"].to_numpy()]
     out["avg_ctr"] = _smoothed_ctr(out["avg_clicks"], out["avg_exposures"], snapshot_prior, strength)
-    out["avg_recent_ctr"] = _smoothed_ctr(out["avg_recent_clicks"], out["avg_recent_exposures"], snapshot_prior, strength)
+    out["avg_recent_ctr"] = _smoothed_ctr(
+        out["avg_recent_clicks"], out["avg_recent_exposures"], snapshot_prior, strength
+    )
     return out[["cluster", "snapshot", *N.CLUSTER_AVG]]
 
 
@@ -221,11 +249,18 @@ def cluster_profile(sem: SemanticTables, key: str, timestamp: pd.Timestamp) -> p
     embedding = np.zeros((len(clusters), sem.embeddings.shape[1]), dtype=np.float32)
     np.add.at(embedding, member, sem.embeddings.astype(np.float32))
     embedding /= size[:, None].astype(np.float32)
-    return pd.DataFrame({key: clusters, N.EVENT_TIMESTAMP: timestamp, "cluster_size": size, "avg_embedding": list(embedding)})
+    return pd.DataFrame(
+        {key: clusters, N.EVENT_TIMESTAMP: timestamp, "cluster_size": size, "avg_embedding": list(embedding)}
+    )
 
 
-def cross_rows(events: pd.DataFrame, keys: list[str], grid: pd.DatetimeIndex, config: FeatureConfig,
-               prior: np.ndarray | None = None) -> pd.DataFrame:
+def cross_rows(
+    events: pd.DataFrame,
+    keys: list[str],
+    grid: pd.DatetimeIndex,
+    config: FeatureConfig,
+    prior: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Cumulative exposures/clicks/CTR per key combination, a row whenever they change."""
     frame = events[keys].copy()
     frame["visible"] = visible_from(events[S.TS], grid)
@@ -236,7 +271,9 @@ def cross_rows(events: pd.DataFrame, keys: list[str], grid: pd.DatetimeIndex, co
     per_period[["exposures", "clicks"]] = per_period.groupby(keys)[["exposures", "clicks"]].cumsum()
     if prior is None:
         prior = global_prior(frame["visible"].to_numpy(), frame["clicks"].to_numpy(), len(grid))
-    per_period["ctr"] = _smoothed_ctr(per_period["clicks"], per_period["exposures"], prior[per_period["visible"]], config.ctr_prior_strength)
+    per_period["ctr"] = _smoothed_ctr(
+        per_period["clicks"], per_period["exposures"], prior[per_period["visible"]], config.ctr_prior_strength
+    )
     per_period[N.EVENT_TIMESTAMP] = grid[per_period.pop("visible").to_numpy()]
     return per_period[[*keys, N.EVENT_TIMESTAMP, *N.CROSS]]
 
@@ -252,12 +289,19 @@ def sequence_rows(clicks: pd.DataFrame, keys: list[str], grid: pd.DatetimeIndex,
     first = last - np.minimum(group_start[last], length - 1)
     frame = clicks.loc[last, keys].reset_index(drop=True)
     frame[N.EVENT_TIMESTAMP] = grid[clicks.loc[last, "visible"].to_numpy()]
-    frame["recent_items"] = [items[a:b + 1].tolist() for a, b in zip(first, last)]
+    frame["recent_items"] = [items[a : b + 1].tolist() for a, b in zip(first, last)]
     return frame
 
 
-def compute_features(data: PreparedData, users: SemanticTables, items: SemanticTables,
-                     config: FeatureConfig) -> tuple[dict[str, pd.DataFrame], pd.DatetimeIndex]:
+def _entity_activity(
+    entity: np.ndarray, known: np.ndarray, clock: Clock, threshold: int, config: FeatureConfig
+) -> pd.DataFrame:
+    return activity_rows(entity[known], clock.events[known], clock.grid, threshold, config, clock.prior)
+
+
+def compute_features(
+    data: PreparedData, users: SemanticTables, items: SemanticTables, config: FeatureConfig
+) -> tuple[dict[str, pd.DataFrame], pd.DatetimeIndex]:
     """Every feature view's offline table, keyed as in `names.VIEWS`, and the snapshot times."""
     events = observed_events(data)
     events[N.USER_CLUSTER_ID] = users.lookup(events[S.USER_ID], users.cluster, -1)
@@ -267,42 +311,65 @@ def compute_features(data: PreparedData, users: SemanticTables, items: SemanticT
     start = own.grid[0]
     tail = data.card["tail"]
     views: dict[str, pd.DataFrame] = {}
-    for kind, sem, id_column, threshold in (("user", users, S.USER_ID, tail["tail_user_max_interactions"]),
-                                            ("item", items, S.ITEM_ID, tail["tail_item_max_exposures"])):
+    for kind, sem, id_column, threshold in (
+        ("user", users, S.USER_ID, tail["tail_user_max_interactions"]),
+        ("item", items, S.ITEM_ID, tail["tail_item_max_exposures"]),
+    ):
         ids = sem.ids.to_numpy()
         entity = sem.ids.get_indexer(events[id_column])
         known = entity >= 0
-
-        def activity(clock: Clock) -> pd.DataFrame:
-            return activity_rows(entity[known], clock.events[known], clock.grid, threshold, config, clock.prior)
-
         clock = own if kind == "user" else shared
-        rows = activity(clock)
-        views[f"{kind}_activity"] = pd.DataFrame({id_column: ids[rows["entity"].to_numpy()],
-                                                  N.EVENT_TIMESTAMP: clock.grid[rows["snapshot"].to_numpy()],
-                                                  **{name: rows[name].to_numpy() for name in N.ACTIVITY}})
-        semantic = pd.DataFrame({id_column: ids, N.EVENT_TIMESTAMP: start, "cluster_id": sem.cluster,
-                                 "codes": list(sem.codes.astype(np.int64)), "embedding": list(sem.embeddings.astype(np.float32)),
-                                 "attributes": (user_attributes(data.users, sem.ids) if kind == "user"
-                                                else item_attributes(data.items, sem.ids))})
+        rows = _entity_activity(entity, known, clock, threshold, config)
+        views[f"{kind}_activity"] = pd.DataFrame(
+            {
+                id_column: ids[rows["entity"].to_numpy()],
+                N.EVENT_TIMESTAMP: clock.grid[rows["snapshot"].to_numpy()],
+                **{name: rows[name].to_numpy() for name in N.ACTIVITY},
+            }
+        )
+        semantic = pd.DataFrame(
+            {
+                id_column: ids,
+                N.EVENT_TIMESTAMP: start,
+                "cluster_id": sem.cluster,
+                "codes": list(sem.codes.astype(np.int64)),
+                "embedding": list(sem.embeddings.astype(np.float32)),
+                "attributes": (
+                    user_attributes(data.users, sem.ids) if kind == "user" else item_attributes(data.items, sem.ids)
+                ),
+            }
+        )
         if kind == "item":
             semantic.insert(3, "top_id", sem.codes[:, 0].astype(np.int64))
         views[f"{kind}_semantic"] = semantic
         key = N.USER_CLUSTER_ID if kind == "user" else N.ITEM_CLUSTER_ID
         clusters, member_cluster = np.unique(sem.cluster, return_inverse=True)
-        averaged = cluster_activity_rows(rows if clock is shared else activity(shared), member_cluster, shared.prior, config)
-        views[f"{kind}_cluster_features"] = pd.DataFrame({key: clusters[averaged["cluster"].to_numpy()],
-                                                          N.EVENT_TIMESTAMP: shared.grid[averaged["snapshot"].to_numpy()],
-                                                          **{name: averaged[name].to_numpy() for name in N.CLUSTER_AVG}})
+        shared_rows = rows if clock is shared else _entity_activity(entity, known, shared, threshold, config)
+        averaged = cluster_activity_rows(shared_rows, member_cluster, shared.prior, config)
+        views[f"{kind}_cluster_features"] = pd.DataFrame(
+            {
+                key: clusters[averaged["cluster"].to_numpy()],
+                N.EVENT_TIMESTAMP: shared.grid[averaged["snapshot"].to_numpy()],
+                **{name: averaged[name].to_numpy() for name in N.CLUSTER_AVG},
+            }
+        )
         views[f"{kind}_cluster_profile"] = cluster_profile(sem, key, start)
-    views[N.CROSS_USER_ITEM_CLUSTER] = cross_rows(own.events, [S.USER_ID, N.ITEM_CLUSTER_ID], own.grid, config, own.prior)
-    views[N.CROSS_USER_CLUSTER_ITEM_CLUSTER] = cross_rows(shared.events, [N.USER_CLUSTER_ID, N.ITEM_CLUSTER_ID], shared.grid,
-                                                          config, shared.prior)
-    views[N.USER_SEQUENCE] = sequence_rows(own.events[own.events[S.LABEL] == 1], [S.USER_ID], own.grid,
-                                           config.user_sequence_length)
+    views[N.CROSS_USER_ITEM_CLUSTER] = cross_rows(
+        own.events, [S.USER_ID, N.ITEM_CLUSTER_ID], own.grid, config, own.prior
+    )
+    views[N.CROSS_USER_CLUSTER_ITEM_CLUSTER] = cross_rows(
+        shared.events, [N.USER_CLUSTER_ID, N.ITEM_CLUSTER_ID], shared.grid, config, shared.prior
+    )
+    views[N.USER_SEQUENCE] = sequence_rows(
+        own.events[own.events[S.LABEL] == 1], [S.USER_ID], own.grid, config.user_sequence_length
+    )
     # Clicks in time order (ordinal: by position), before the shared clock evens their times.
     order = np.argsort(events[S.TS].to_numpy(), kind="stable")
     shared_clicks = shared.events.iloc[order]
-    views[N.CLUSTER_SEQUENCE] = sequence_rows(shared_clicks[shared_clicks[S.LABEL] == 1], [N.USER_CLUSTER_ID, N.ITEM_TOP_ID],
-                                              shared.grid, config.cluster_sequence_length)
+    views[N.CLUSTER_SEQUENCE] = sequence_rows(
+        shared_clicks[shared_clicks[S.LABEL] == 1],
+        [N.USER_CLUSTER_ID, N.ITEM_TOP_ID],
+        shared.grid,
+        config.cluster_sequence_length,
+    )
     return views, own.grid.union(shared.grid)

@@ -18,7 +18,14 @@ from aktrec.embed.stage import read_embeddings
 from aktrec.errors import ArtifactError
 from aktrec.features import names as N
 from aktrec.features.compute import SemanticTables, compute_features
-from aktrec.features.repo import DATA_DIR, DEFINITIONS_MODULE, LOCAL_STORE_YAML, REDIS_STORE_YAML, REPO_KIND, feast_objects
+from aktrec.features.repo import (
+    DATA_DIR,
+    DEFINITIONS_MODULE,
+    LOCAL_STORE_YAML,
+    REDIS_STORE_YAML,
+    REPO_KIND,
+    feast_objects,
+)
 from aktrec.semantic_ids.stage import SID_KIND
 
 log = logging.getLogger("aktrec")
@@ -31,9 +38,13 @@ def semantic_tables(sid_dir: Path, emb_dir: Path, kind: str) -> SemanticTables:
     emb_ids, vectors = read_embeddings(emb_dir, kind)
     position = pd.Index(emb_ids).get_indexer(ids)
     if (position < 0).any():
-        raise ArtifactError(f"{emb_dir}: {int((position < 0).sum())} {kind}(s) of the semantic IDs have no embedding, e.g. {ids[position < 0][0]!r}")
-    return SemanticTables(ids=ids, codes=list_matrix(table[S.CODES]), cluster=table[S.CLUSTER_ID].to_numpy(),
-                          embeddings=vectors[position])
+        raise ArtifactError(
+            f"{emb_dir}: {int((position < 0).sum())} {kind}(s) of the semantic IDs have no embedding, e.g. "
+            f"{ids[position < 0][0]!r}"
+        )
+    return SemanticTables(
+        ids=ids, codes=list_matrix(table[S.CODES]), cluster=table[S.CLUSTER_ID].to_numpy(), embeddings=vectors[position]
+    )
 
 
 def store_yaml(online_store: str | None) -> str:
@@ -56,11 +67,17 @@ def fill_online_store(store, views: dict[str, pd.DataFrame]) -> None:
         keys = [N.ENTITIES[entity] for entity in N.VIEWS[name][0]]
         latest = frame.sort_values(N.EVENT_TIMESTAMP, kind="stable").drop_duplicates(keys, keep="last")
         for start in range(0, len(latest), ONLINE_WRITE_CHUNK):
-            store.write_to_online_store(name, latest.iloc[start:start + ONLINE_WRITE_CHUNK])
+            store.write_to_online_store(name, latest.iloc[start : start + ONLINE_WRITE_CHUNK])
 
 
-def materialize(data_dir: Path, sid_dir: Path, repo: Path, config: FeatureConfig = FeatureConfig(),
-                emb_dir: Path | None = None, online_store: str | None = None) -> dict[str, Any]:
+def materialize(
+    data_dir: Path,
+    sid_dir: Path,
+    repo: Path,
+    config: FeatureConfig = FeatureConfig(),
+    emb_dir: Path | None = None,
+    online_store: str | None = None,
+) -> dict[str, Any]:
     """Compute every view, write the Feast repository REPO, apply it and fill the online store.
 
     REPO is built in a staging directory (relative paths only) and swapped in when complete:
@@ -79,9 +96,17 @@ def materialize(data_dir: Path, sid_dir: Path, repo: Path, config: FeatureConfig
     views, grid = compute_features(data, users, items, config)
     computed = time.perf_counter()
     service = N.feature_service_name(config.model_version)
-    with staged_output(repo, REPO_KIND, data=str(Path(data_dir).absolute()), sids=str(Path(sid_dir).absolute()),
-                       embeddings=str(emb_dir.absolute()), feature_service=service, config=to_dict(config),
-                       first_snapshot=str(grid[0]), last_snapshot=str(grid[-1])) as staging:
+    with staged_output(
+        repo,
+        REPO_KIND,
+        data=str(Path(data_dir).absolute()),
+        sids=str(Path(sid_dir).absolute()),
+        embeddings=str(emb_dir.absolute()),
+        feature_service=service,
+        config=to_dict(config),
+        first_snapshot=str(grid[0]),
+        last_snapshot=str(grid[-1]),
+    ) as staging:
         (staging / DATA_DIR).mkdir()
         for name, frame in views.items():
             frame.to_parquet(staging / DATA_DIR / f"{name}.parquet", index=False)
@@ -90,9 +115,15 @@ def materialize(data_dir: Path, sid_dir: Path, repo: Path, config: FeatureConfig
         store = FeatureStore(repo_path=str(staging))
         store.apply(list(feast_objects(config.model_version).values()))
         fill_online_store(store, views)
-        metrics = {"feature_service": service, "n_snapshots": len(grid), "first_snapshot": str(grid[0]),
-                   "last_snapshot": str(grid[-1]), "rows": {name: len(frame) for name, frame in views.items()},
-                   "seconds_compute": computed - started, "seconds_total": time.perf_counter() - started}
+        metrics = {
+            "feature_service": service,
+            "n_snapshots": len(grid),
+            "first_snapshot": str(grid[0]),
+            "last_snapshot": str(grid[-1]),
+            "rows": {name: len(frame) for name, frame in views.items()},
+            "seconds_compute": computed - started,
+            "seconds_total": time.perf_counter() - started,
+        }
         write_json(metrics, staging / "metrics.json")
         run_suites("features", feature_suites(views), staging / "validation", failed_docs_dir=failed_docs_dir(repo))
     log.info("materialized %d views over %d snapshots into %s", len(views), len(grid), repo)

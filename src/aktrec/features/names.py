@@ -15,11 +15,25 @@ EVENT_TIMESTAMP = "event_timestamp"
 USER_CLUSTER_ID = "user_cluster_id"
 ITEM_CLUSTER_ID = "item_cluster_id"
 ITEM_TOP_ID = "item_top_id"  # id_1 of the item's semantic ID, for SIM-hard retrieval
-ENTITIES = {"user": S.USER_ID, "item": S.ITEM_ID, "user_cluster": USER_CLUSTER_ID,
-            "item_cluster": ITEM_CLUSTER_ID, "item_top": ITEM_TOP_ID}
+ENTITIES = {
+    "user": S.USER_ID,
+    "item": S.ITEM_ID,
+    "user_cluster": USER_CLUSTER_ID,
+    "item_cluster": ITEM_CLUSTER_ID,
+    "item_top": ITEM_TOP_ID,
+}
 
 # Activity statistics shared by users and items (and averaged over clusters).
-ACTIVITY = ["exposures", "clicks", "ctr", "recent_exposures", "recent_clicks", "recent_ctr", "activity_level", "is_tail"]
+ACTIVITY = [
+    "exposures",
+    "clicks",
+    "ctr",
+    "recent_exposures",
+    "recent_clicks",
+    "recent_ctr",
+    "activity_level",
+    "is_tail",
+]
 CROSS = ["exposures", "clicks", "ctr"]
 
 # Feature views: name -> (entities, feature names). Embedding columns are list<float32>.

@@ -12,7 +12,7 @@ REPO_KIND = "feature_repo"  # artifact kind of a materialized repository
 DATA_DIR = "data"  # offline tables live in <repo>/data/<view>.parquet (paths relative to the repo)
 
 # The repository's definitions module: Feast scans its globals for objects.
-DEFINITIONS_MODULE = '''"""Feast definitions of aktrec: every object comes from aktrec.features (one source of names)."""
+DEFINITIONS_MODULE = '''"""Feast definitions of aktrec: every object comes from aktrec.features (one source)."""
 
 from aktrec.features.repo import feast_objects
 
@@ -61,7 +61,11 @@ def feast_objects(model_version: str = "v1") -> dict[str, object]:
     from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 
     entities = {
-        name: Entity(name=name, join_keys=[key], value_type=ValueType.STRING if key in (S.USER_ID, S.ITEM_ID) else ValueType.INT64)
+        name: Entity(
+            name=name,
+            join_keys=[key],
+            value_type=ValueType.STRING if key in (S.USER_ID, S.ITEM_ID) else ValueType.INT64,
+        )
         for name, key in N.ENTITIES.items()
     }
     views = {}
@@ -71,7 +75,9 @@ def feast_objects(model_version: str = "v1") -> dict[str, object]:
             entities=[entities[e] for e in entity_names],
             ttl=timedelta(0),  # no expiry: the latest snapshot at or before a sample's time holds
             schema=[Field(name=f, dtype=_dtype(view, f)) for f in features],
-            source=FileSource(name=f"{view}_source", path=f"{DATA_DIR}/{view}.parquet", timestamp_field=N.EVENT_TIMESTAMP),
+            source=FileSource(
+                name=f"{view}_source", path=f"{DATA_DIR}/{view}.parquet", timestamp_field=N.EVENT_TIMESTAMP
+            ),
             online=True,
         )
     service = FeatureService(name=N.feature_service_name(model_version), features=list(views.values()))

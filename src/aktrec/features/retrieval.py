@@ -48,8 +48,9 @@ def fill_defaults(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def historical_features(repo: Path, samples: pd.DataFrame, users: SemanticTables, items: SemanticTables,
-                        engine: str = "asof") -> pd.DataFrame:
+def historical_features(
+    repo: Path, samples: pd.DataFrame, users: SemanticTables, items: SemanticTables, engine: str = "asof"
+) -> pd.DataFrame:
     """Point-in-time features of `samples` (row_id, user_id, item_id, ts), one row per sample
     in the samples' order (joined back on `row_id`: Feast drops rows older than all feature data
     and reorders the rest).
@@ -95,21 +96,28 @@ def _asof_join(repo: Path, entities: pd.DataFrame) -> pd.DataFrame:
         keys = [N.ENTITIES[e] for e in entity_names]
         right = pd.read_parquet(repo / DATA_DIR / f"{view}.parquet")
         right[N.EVENT_TIMESTAMP] = right[N.EVENT_TIMESTAMP].astype("datetime64[ns, UTC]")
-        right = right.sort_values(N.EVENT_TIMESTAMP, kind="stable").rename(columns={f: N.output_column(view, f) for f in features})
+        right = right.sort_values(N.EVENT_TIMESTAMP, kind="stable").rename(
+            columns={f: N.output_column(view, f) for f in features}
+        )
         probe = left[keys].assign(**{N.EVENT_TIMESTAMP: left_ts})
-        joined = pd.merge_asof(probe, right, on=N.EVENT_TIMESTAMP, by=keys, direction="backward", allow_exact_matches=True)
+        joined = pd.merge_asof(
+            probe, right, on=N.EVENT_TIMESTAMP, by=keys, direction="backward", allow_exact_matches=True
+        )
         for feature in features:
             out[N.output_column(view, feature)] = joined[N.output_column(view, feature)].to_numpy()
     return out
 
 
-def online_features(store, service: str, user_id: str, item_ids: list[str], users: SemanticTables, items: SemanticTables) -> pd.DataFrame:
+def online_features(
+    store, service: str, user_id: str, item_ids: list[str], users: SemanticTables, items: SemanticTables
+) -> pd.DataFrame:
     """Features of one user and its candidates from the online store, in the candidates' order."""
     now = pd.Timestamp.now(tz="UTC")
     samples = pd.DataFrame({S.ROW_ID: np.arange(len(item_ids)), S.USER_ID: user_id, S.ITEM_ID: item_ids, S.TS: now})
     entities = entity_frame(samples, users, items)
     rows = entities[[S.USER_ID, S.ITEM_ID, N.USER_CLUSTER_ID, N.ITEM_CLUSTER_ID, N.ITEM_TOP_ID]].to_dict("records")
-    response = store.get_online_features(features=store.get_feature_service(service), entity_rows=rows,
-                                         full_feature_names=True).to_dict()
+    response = store.get_online_features(
+        features=store.get_feature_service(service), entity_rows=rows, full_feature_names=True
+    ).to_dict()
     values = pd.DataFrame({k: v for k, v in response.items() if "__" in k})
     return fill_defaults(pd.concat([entities.reset_index(drop=True), values], axis=1))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from aktrec.artifacts import read_marker
+from aktrec.ctr.gate import gate_verdict
 from aktrec.data.raw import RAW_KIND
 from aktrec.errors import AktrecError
 from aktrec.pipeline.steps import FAILURE_ENV, split_config
@@ -37,8 +38,10 @@ def project_root() -> Path:
     for candidate in candidates:
         if (candidate / PIPELINE_FILE).is_file():
             return candidate
-    raise AktrecError(f"cannot find {PIPELINE_FILE} (the KFP components and pipeline): run from the aktrec "
-                      "repository or set AKTREC_PROJECT_ROOT")
+    raise AktrecError(
+        f"cannot find {PIPELINE_FILE} (the KFP components and pipeline): run from the aktrec "
+        "repository or set AKTREC_PROJECT_ROOT"
+    )
 
 
 def load_pipeline():
@@ -101,8 +104,13 @@ def run_local(raw: Path, workdir: Path, config: Path | None = None, cache: bool 
     failure_file = workdir / "runs" / "last_failure.json"
     failure_file.unlink(missing_ok=True)
     os.environ[FAILURE_ENV] = str(failure_file)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(workdir / "runs"),
-               enable_caching=cache, cache_root=str(workdir / "runs" / ".kfp_cache"), raise_on_error=True)
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(workdir / "runs"),
+        enable_caching=cache,
+        cache_root=str(workdir / "runs" / ".kfp_cache"),
+        raise_on_error=True,
+    )
     started = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -128,13 +136,23 @@ def run_local(raw: Path, workdir: Path, config: Path | None = None, cache: bool 
     shutil.copyfile(outputs["run_report"], workdir / "reports" / "index.html")
     shutil.copyfile(outputs["run_metrics"], workdir / "metrics.json")
     metrics = json.loads((workdir / "metrics.json").read_text())
-    log.info("pipeline finished in %.0fs; promotion gate %s", time.perf_counter() - started,
-             "passed" if metrics["promotion"]["promote"] else "failed: " + str(metrics["promotion"]["failure"]))
+    log.info(
+        "pipeline finished in %.0fs; promotion gate %s",
+        time.perf_counter() - started,
+        gate_verdict(metrics["promotion"]),
+    )
     return metrics
 
 
-def submit(host: str, raw_uri: str, config: Path | None, experiment: str, run_name: str | None,
-           storage_uri: str, package: Path | None = None) -> str:
+def submit(
+    host: str,
+    raw_uri: str,
+    config: Path | None,
+    experiment: str,
+    run_name: str | None,
+    storage_uri: str,
+    package: Path | None = None,
+) -> str:
     """Compile (or take `package`) and start a run on a Kubeflow Pipelines API at `host`.
     The bearer token, if the cluster needs one, comes from KFP_TOKEN."""
     import tempfile
@@ -146,6 +164,9 @@ def submit(host: str, raw_uri: str, config: Path | None, experiment: str, run_na
         package_path = package or compile_pipeline(Path(scratch) / "aktrec_pipeline.yaml")
         client = kfp.Client(host=host, existing_token=os.environ.get("KFP_TOKEN") or None)
         result = client.create_run_from_pipeline_package(
-            str(package_path), arguments={"raw_uri": raw_uri, "storage_uri": storage_uri, **arguments},
-            run_name=run_name or f"aktrec-{time.strftime('%Y%m%d-%H%M%S')}", experiment_name=experiment)
+            str(package_path),
+            arguments={"raw_uri": raw_uri, "storage_uri": storage_uri, **arguments},
+            run_name=run_name or f"aktrec-{time.strftime('%Y%m%d-%H%M%S')}",
+            experiment_name=experiment,
+        )
     return result.run_id

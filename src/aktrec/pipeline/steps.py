@@ -19,8 +19,15 @@ from typing import Any
 
 import yaml
 
-from aktrec.config import (FeatureConfig, ItemEmbedConfig, PrepareConfig, SemanticIdConfig, TrainConfig, UserEmbedConfig,
-                           from_dict)
+from aktrec.config import (
+    FeatureConfig,
+    ItemEmbedConfig,
+    PrepareConfig,
+    SemanticIdConfig,
+    TrainConfig,
+    UserEmbedConfig,
+    from_dict,
+)
 from aktrec.errors import AktrecError
 from aktrec.features.materialize import store_yaml
 from aktrec.report.html import DOCS_INDEX, read_summary, run_report, validation_html, validation_markdown
@@ -31,8 +38,14 @@ FAILURE_ENV = "AKTREC_FAILURE_FILE"  # where a step records why it failed (read 
 # bookkeeping there, thousands of lines that bury the stage's progress in the task log.
 for _library in ("great_expectations", "feast"):
     logging.getLogger(_library).setLevel(logging.WARNING)
-SECTIONS: dict[str, type] = {"prepare": PrepareConfig, "embed_items": ItemEmbedConfig, "embed_users": UserEmbedConfig,
-                             "semantic_ids": SemanticIdConfig, "features": FeatureConfig, "train": TrainConfig}
+SECTIONS: dict[str, type] = {
+    "prepare": PrepareConfig,
+    "embed_items": ItemEmbedConfig,
+    "embed_users": UserEmbedConfig,
+    "semantic_ids": SemanticIdConfig,
+    "features": FeatureConfig,
+    "train": TrainConfig,
+}
 
 
 def split_config(config_yaml: str) -> dict[str, str]:
@@ -62,14 +75,18 @@ def section(name: str, text: str):
 def records_failure(step):
     """Write the step's name and error to $AKTREC_FAILURE_FILE before failing the task, so the
     local runner's caller can say which step and which check stopped the run."""
+
     @functools.wraps(step)
     def wrapper(*args, **kwargs):
         try:
             return step(*args, **kwargs)
         except AktrecError as exc:
             if os.environ.get(FAILURE_ENV):
-                Path(os.environ[FAILURE_ENV]).write_text(json.dumps({"step": step.__name__.removesuffix("_step"), "error": str(exc)}))
+                Path(os.environ[FAILURE_ENV]).write_text(
+                    json.dumps({"step": step.__name__.removesuffix("_step"), "error": str(exc)})
+                )
             raise
+
     return wrapper
 
 
@@ -105,25 +122,37 @@ def embed_items_step(data: str, embeddings: str, config: str, html_path: str, ma
     from aktrec.embed.stage import run_embed_items
 
     metrics = run_embed_items(Path(data), Path(embeddings), section("embed_items", config))
-    _pages("Item embedding validation", {"item embeddings": Path(embeddings) / "validation" / "items"}, html_path, markdown_path)
+    _pages(
+        "Item embedding validation",
+        {"item embeddings": Path(embeddings) / "validation" / "items"},
+        html_path,
+        markdown_path,
+    )
     return metrics
 
 
 @records_failure
-def embed_users_step(data: str, item_embeddings: str, embeddings: str, config: str, html_path: str,
-                     markdown_path: str) -> dict[str, Any]:
+def embed_users_step(
+    data: str, item_embeddings: str, embeddings: str, config: str, html_path: str, markdown_path: str
+) -> dict[str, Any]:
     """User representations, written next to a copy of the item half (one EMB for what follows)."""
     from aktrec.embed.stage import run_embed_users
 
     shutil.copytree(item_embeddings, embeddings, dirs_exist_ok=True)
     metrics = run_embed_users(Path(data), Path(embeddings), section("embed_users", config))
-    _pages("User embedding validation", {"user embeddings": Path(embeddings) / "validation" / "users"}, html_path, markdown_path)
+    _pages(
+        "User embedding validation",
+        {"user embeddings": Path(embeddings) / "validation" / "users"},
+        html_path,
+        markdown_path,
+    )
     return metrics
 
 
 @records_failure
-def semantic_ids_step(data: str, embeddings: str, semantic_ids: str, config: str, html_path: str,
-                      markdown_path: str) -> dict[str, Any]:
+def semantic_ids_step(
+    data: str, embeddings: str, semantic_ids: str, config: str, html_path: str, markdown_path: str
+) -> dict[str, Any]:
     from aktrec.semantic_ids.stage import run_semantic_ids
 
     metrics = run_semantic_ids(Path(data), Path(embeddings), Path(semantic_ids), section("semantic_ids", config))
@@ -132,18 +161,22 @@ def semantic_ids_step(data: str, embeddings: str, semantic_ids: str, config: str
 
 
 @records_failure
-def materialize_step(data: str, semantic_ids: str, embeddings: str, feature_repo: str, config: str, html_path: str,
-                     markdown_path: str) -> dict[str, Any]:
+def materialize_step(
+    data: str, semantic_ids: str, embeddings: str, feature_repo: str, config: str, html_path: str, markdown_path: str
+) -> dict[str, Any]:
     from aktrec.features.materialize import materialize
 
-    metrics = materialize(Path(data), Path(semantic_ids), Path(feature_repo), section("features", config),
-                          emb_dir=Path(embeddings))
+    metrics = materialize(
+        Path(data), Path(semantic_ids), Path(feature_repo), section("features", config), emb_dir=Path(embeddings)
+    )
     _pages("Feature validation", {"features": Path(feature_repo) / "validation"}, html_path, markdown_path)
     return metrics
 
 
 @records_failure
-def train_step(data: str, feature_repo: str, model: str, config: str, html_path: str, markdown_path: str) -> dict[str, Any]:
+def train_step(
+    data: str, feature_repo: str, model: str, config: str, html_path: str, markdown_path: str
+) -> dict[str, Any]:
     """Train and evaluate; the returned metrics carry the promotion decision (`promotion.promote`)."""
     from aktrec.ctr.stage import run_train
 
@@ -153,13 +186,17 @@ def train_step(data: str, feature_repo: str, model: str, config: str, html_path:
 
 
 @records_failure
-def report_step(artifacts: dict[str, str], validation_pages: dict[str, str], report_path: str, metrics_path: str) -> None:
+def report_step(
+    artifacts: dict[str, str], validation_pages: dict[str, str], report_path: str, metrics_path: str
+) -> None:
     """The run report (HTML) and the run's metrics.json (DESIGN §7 shape plus stage metrics)."""
     paths = {name: Path(path) for name, path in artifacts.items()}
     Path(report_path).write_text(run_report(paths, validation_pages))
     model = json.loads((paths["model"] / "metrics.json").read_text())
-    stages = {name: json.loads((paths[key] / "metrics.json").read_text())
-              for name, key in (("embeddings", "emb"), ("semantic_ids", "sid"), ("features", "feature_repo"))}
+    stages = {
+        name: json.loads((paths[key] / "metrics.json").read_text())
+        for name, key in (("embeddings", "emb"), ("semantic_ids", "sid"), ("features", "feature_repo"))
+    }
     Path(metrics_path).write_text(json.dumps({**model, "stages": stages}, indent=2, default=str) + "\n")
 
 

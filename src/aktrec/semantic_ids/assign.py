@@ -52,8 +52,10 @@ class SemanticIndex:
     def codes(self, vectors: np.ndarray, batch_size: int = 8192) -> np.ndarray:
         """(N, D) -> (N, L) int32 codes."""
         x = torch.tensor(vectors, dtype=torch.float32)
-        return np.concatenate([self.model.encode(x[s:s + batch_size]).numpy() for s in range(0, len(x), batch_size)]
-                              or [np.zeros((0, self.config.n_levels), np.int64)]).astype(np.int32)
+        return np.concatenate(
+            [self.model.encode(x[s : s + batch_size]).numpy() for s in range(0, len(x), batch_size)]
+            or [np.zeros((0, self.config.n_levels), np.int64)]
+        ).astype(np.int32)
 
     def clusters(self, codes: np.ndarray) -> np.ndarray:
         """(N, L) codes -> (N,) cluster ids; a prefix with no members falls back to the member
@@ -66,19 +68,35 @@ class SemanticIndex:
         return ids
 
     def _nearest_known(self, code: np.ndarray) -> int:
-        known_digits = np.stack([(self.known_clusters // self.config.codebook_size ** (self.prefix - 1 - level))
-                                 % self.config.codebook_size for level in range(self.prefix)], axis=1)
+        known_digits = np.stack(
+            [
+                (self.known_clusters // self.config.codebook_size ** (self.prefix - 1 - level))
+                % self.config.codebook_size
+                for level in range(self.prefix)
+            ],
+            axis=1,
+        )
         matches = np.cumprod(known_digits == code[: self.prefix], axis=1).sum(axis=1)
         return int(self.known_clusters[np.argmax(matches)])
 
     def save(self, directory: Path, name: str) -> None:
-        save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, directory / f"{name}_quantizer.safetensors")
-        (directory / f"{name}_quantizer.json").write_text(json.dumps({
-            "config": to_dict(self.config), "input_dim": self.model.input_dim, "prefix": self.prefix,
-            "known_clusters": self.known_clusters.tolist()}, indent=2))
+        save_file(
+            {k: v.contiguous() for k, v in self.model.state_dict().items()}, directory / f"{name}_quantizer.safetensors"
+        )
+        (directory / f"{name}_quantizer.json").write_text(
+            json.dumps(
+                {
+                    "config": to_dict(self.config),
+                    "input_dim": self.model.input_dim,
+                    "prefix": self.prefix,
+                    "known_clusters": self.known_clusters.tolist(),
+                },
+                indent=2,
+            )
+        )
 
     @classmethod
-    def load(cls, directory: Path, name: str) -> "SemanticIndex":
+    def load(cls, directory: Path, name: str) -> SemanticIndex:
         saved = json.loads((Path(directory) / f"{name}_quantizer.json").read_text())
         config = from_dict(RQVAEConfig, saved["config"])
         model = RQVAE(saved["input_dim"], config)

@@ -16,7 +16,10 @@ def reconstruction(model: RQVAE, vectors: np.ndarray) -> dict[str, float]:
     x = torch.tensor(vectors, dtype=torch.float32)
     out = model(x)
     cosine = torch.nn.functional.cosine_similarity(out.reconstruction, x, dim=1)
-    return {"reconstruction_mse": float(out.reconstruction_loss) / x.shape[1], "reconstruction_cosine": float(cosine.mean())}
+    return {
+        "reconstruction_mse": float(out.reconstruction_loss) / x.shape[1],
+        "reconstruction_cosine": float(cosine.mean()),
+    }
 
 
 def codebook_usage(codes: np.ndarray, codebook_size: int) -> list[dict[str, float]]:
@@ -25,7 +28,13 @@ def codebook_usage(codes: np.ndarray, codebook_size: int) -> list[dict[str, floa
     for level in range(codes.shape[1]):
         counts = np.bincount(codes[:, level], minlength=codebook_size)
         p = counts[counts > 0] / counts.sum()
-        levels.append({"level": level + 1, "utilisation": float((counts > 0).mean()), "perplexity": float(np.exp(-(p * np.log(p)).sum()))})
+        levels.append(
+            {
+                "level": level + 1,
+                "utilisation": float((counts > 0).mean()),
+                "perplexity": float(np.exp(-(p * np.log(p)).sum())),
+            }
+        )
     return levels
 
 
@@ -38,8 +47,12 @@ def collision_rate(codes: np.ndarray) -> float:
 def cluster_sizes(cluster: np.ndarray) -> dict[str, float]:
     _, sizes = np.unique(cluster, return_counts=True)
     return {
-        "n_clusters": int(len(sizes)), "min": int(sizes.min()), "median": float(np.median(sizes)),
-        "mean": float(sizes.mean()), "p90": float(np.quantile(sizes, 0.9)), "max": int(sizes.max()),
+        "n_clusters": int(len(sizes)),
+        "min": int(sizes.min()),
+        "median": float(np.median(sizes)),
+        "mean": float(sizes.mean()),
+        "p90": float(np.quantile(sizes, 0.9)),
+        "max": int(sizes.max()),
         "share_entities_in_singletons": float((sizes == 1).sum() / len(cluster)),
         "median_size_seen_by_entity": float(np.median(np.repeat(sizes, sizes))),
     }
@@ -70,8 +83,16 @@ def purity_against_random(cluster: np.ndarray, labels: np.ndarray, seed: int = 0
     return {"purity": purity(cluster, labels), "random_purity": float(np.mean(random))}
 
 
-def semantic_id_metrics(model: RQVAE, vectors: np.ndarray, codes: np.ndarray, cluster: np.ndarray, codebook_size: int,
-                        prefix: int, is_tail: np.ndarray, labels: dict[str, np.ndarray]) -> dict[str, Any]:
+def semantic_id_metrics(
+    model: RQVAE,
+    vectors: np.ndarray,
+    codes: np.ndarray,
+    cluster: np.ndarray,
+    codebook_size: int,
+    prefix: int,
+    is_tail: np.ndarray,
+    labels: dict[str, np.ndarray],
+) -> dict[str, Any]:
     return {
         "n_entities": int(len(codes)),
         "cluster_prefix": prefix,

@@ -62,7 +62,9 @@ def train_rqvae(vectors: np.ndarray, config: RQVAEConfig, name: str = "rq-vae") 
     x = torch.tensor(vectors, dtype=torch.float32)
     model = RQVAE(x.shape[1], config)
     order = torch.randperm(len(x), generator=generator)
-    init_codebooks(model, x[order[: max(config.batch_size, 4 * config.codebook_size)]], config.kmeans_iterations, generator)
+    init_codebooks(
+        model, x[order[: max(config.batch_size, 4 * config.codebook_size)]], config.kmeans_iterations, generator
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     usage = torch.zeros(config.n_levels, config.codebook_size)
     history = []
@@ -71,7 +73,7 @@ def train_rqvae(vectors: np.ndarray, config: RQVAEConfig, name: str = "rq-vae") 
         sums = {"reconstruction": 0.0, "codebook": 0.0, "commitment": 0.0}
         n_batches = 0
         for start in range(0, len(x), config.batch_size):
-            batch = x[order[start:start + config.batch_size]]
+            batch = x[order[start : start + config.batch_size]]
             out = model(batch)
             loss = out.loss(config.commitment_weight)
             optimizer.zero_grad()

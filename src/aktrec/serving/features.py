@@ -58,8 +58,10 @@ def _column(values: list, is_list: bool) -> np.ndarray:
 
 def _defaults(view: str, values: list) -> list:
     """Absent features read as training reads them: zeros and empty lists."""
-    return [([] if v is None else v) if feature in LIST_FEATURES else (0.0 if v is None else v)
-            for feature, v in zip(N.VIEWS[view][1], values)]
+    return [
+        ([] if v is None else v) if feature in LIST_FEATURES else (0.0 if v is None else v)
+        for feature, v in zip(N.VIEWS[view][1], values)
+    ]
 
 
 class OnlineFeatureReader:
@@ -77,8 +79,10 @@ class OnlineFeatureReader:
 
         marker = read_marker(self.repo, REPO_KIND)
         if marker["feature_service"] != self.bundle.feature_service:
-            raise ArtifactError(f"{self.repo}: serves feature service {marker['feature_service']!r}, but the model was "
-                                f"trained with {self.bundle.feature_service!r}")
+            raise ArtifactError(
+                f"{self.repo}: serves feature service {marker['feature_service']!r}, but the model was "
+                f"trained with {self.bundle.feature_service!r}"
+            )
         started = time.perf_counter()
         self.store = FeatureStore(repo_path=str(self.repo))
         self.version, self.checked = marker["created_at"], time.monotonic()
@@ -87,21 +91,31 @@ class OnlineFeatureReader:
         self.cross_refs = [f"{CROSS_VIEW}:{feature}" for feature in N.VIEWS[CROSS_VIEW][1]]
         item_clusters = [(int(c),) for c in np.unique(self.items.cluster)]
         user_clusters = [(int(c),) for c in np.unique(self.users.cluster)]
-        known = {N.ITEM_ACTIVITY: [(i,) for i in self.items.ids], N.ITEM_SEMANTIC: [(i,) for i in self.items.ids],
-                 N.ITEM_CLUSTER_AVG: item_clusters, N.ITEM_CLUSTER_PROFILE: item_clusters,
-                 N.USER_CLUSTER_AVG: user_clusters, N.USER_CLUSTER_PROFILE: user_clusters}
+        known = {
+            N.ITEM_ACTIVITY: [(i,) for i in self.items.ids],
+            N.ITEM_SEMANTIC: [(i,) for i in self.items.ids],
+            N.ITEM_CLUSTER_AVG: item_clusters,
+            N.ITEM_CLUSTER_PROFILE: item_clusters,
+            N.USER_CLUSTER_AVG: user_clusters,
+            N.USER_CLUSTER_PROFILE: user_clusters,
+        }
         for view, keys in known.items():
             self._fill(view, keys)
-        log.info("feature cache: %s rows from %s in %.1fs", f"{sum(len(c) for c in self.cache.values()):,}", self.repo,
-                 time.perf_counter() - started)
+        log.info(
+            "feature cache: %s rows from %s in %.1fs",
+            f"{sum(len(c) for c in self.cache.values()):,}",
+            self.repo,
+            time.perf_counter() - started,
+        )
 
     def _fill(self, view: str, keys: list[tuple]) -> None:
         """Read `keys` of a shared view from the online store into the cache."""
         names, refs = _keys(view), [f"{view}:{feature}" for feature in N.VIEWS[view][1]]
         for start in range(0, len(keys), READ_CHUNK):
-            chunk = keys[start:start + READ_CHUNK]
-            response = self.store.get_online_features(features=refs, entity_rows=[dict(zip(names, k)) for k in chunk],
-                                                      full_feature_names=True).to_dict()
+            chunk = keys[start : start + READ_CHUNK]
+            response = self.store.get_online_features(
+                features=refs, entity_rows=[dict(zip(names, k)) for k in chunk], full_feature_names=True
+            ).to_dict()
             columns = [response[c] for c in _columns(view)]
             for n, key in enumerate(chunk):
                 self.cache[view][key] = _defaults(view, [column[n] for column in columns])
@@ -118,10 +132,14 @@ class OnlineFeatureReader:
         """Representation, cluster and top-level id of items described in the request."""
         if new_items is None or self.item_embedder is None:
             return
-        todo = new_items[~new_items[S.ITEM_ID].isin(self.new_items.keys()) & (self.items.ids.get_indexer(new_items[S.ITEM_ID]) < 0)]
+        todo = new_items[
+            ~new_items[S.ITEM_ID].isin(self.new_items.keys()) & (self.items.ids.get_indexer(new_items[S.ITEM_ID]) < 0)
+        ]
         if todo.empty:
             return
-        todo = todo.assign(**{column: None for column in (S.CATEGORY, "description", "brand", "price") if column not in todo})
+        todo = todo.assign(
+            **{column: None for column in (S.CATEGORY, "description", "brand", "price") if column not in todo}
+        )
         vectors = self.item_embedder.embed(todo)
         codes = self.item_index.codes(vectors)
         clusters = self.item_index.clusters(codes)
@@ -130,7 +148,9 @@ class OnlineFeatureReader:
         while len(self.new_items) > NEW_ITEM_CACHE:
             self.new_items.popitem(last=False)
 
-    def columns(self, user_id: str, item_ids: list[str], new_items: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
+    def columns(
+        self, user_id: str, item_ids: list[str], new_items: pd.DataFrame | None = None
+    ) -> dict[str, np.ndarray]:
         """One row per candidate, in order, with every feature column of the feature service:
         column name -> (K,) array (list-valued features: one object per row). Plain arrays, not
         a DataFrame: building one costs more than the model's forward pass at these sizes."""
@@ -143,9 +163,17 @@ class OnlineFeatureReader:
         for n, item_id in enumerate(item_ids):
             if item_id in self.new_items:
                 _, item_cluster[n], item_top[n] = self.new_items[item_id]
-        keys = {S.USER_ID: [user_id] * len(ids), S.ITEM_ID: item_ids, N.USER_CLUSTER_ID: [user_cluster] * len(ids),
-                N.ITEM_CLUSTER_ID: item_cluster.tolist(), N.ITEM_TOP_ID: item_top.tolist()}
-        columns = {S.ROW_ID: np.arange(len(ids)), **{key: _column(values, is_list=False) for key, values in keys.items()}}
+        keys = {
+            S.USER_ID: [user_id] * len(ids),
+            S.ITEM_ID: item_ids,
+            N.USER_CLUSTER_ID: [user_cluster] * len(ids),
+            N.ITEM_CLUSTER_ID: item_cluster.tolist(),
+            N.ITEM_TOP_ID: item_top.tolist(),
+        }
+        columns = {
+            S.ROW_ID: np.arange(len(ids)),
+            **{key: _column(values, is_list=False) for key, values in keys.items()},
+        }
         for view in SHARED_VIEWS:
             row_keys = list(zip(*(keys[k] for k in _keys(view))))
             missing = list({k for k in row_keys if k not in self.cache[view]})
@@ -165,12 +193,15 @@ class OnlineFeatureReader:
         """User-keyed views for every candidate: the user's own views in one single-row read, the
         user x item-cluster view in one read over the distinct clusters (one combined read would
         fetch and convert the user's vectors once per cluster)."""
-        own = self.store.get_online_features(features=self.user_refs, entity_rows=[{S.USER_ID: user_id}],
-                                             full_feature_names=True).to_dict()
+        own = self.store.get_online_features(
+            features=self.user_refs, entity_rows=[{S.USER_ID: user_id}], full_feature_names=True
+        ).to_dict()
         distinct = list(dict.fromkeys(item_clusters))
         cross = self.store.get_online_features(
-            features=self.cross_refs, entity_rows=[{S.USER_ID: user_id, N.ITEM_CLUSTER_ID: c} for c in distinct],
-            full_feature_names=True).to_dict()
+            features=self.cross_refs,
+            entity_rows=[{S.USER_ID: user_id, N.ITEM_CLUSTER_ID: c} for c in distinct],
+            full_feature_names=True,
+        ).to_dict()
         out = {}
         for view in USER_VIEWS:
             for feature, value in zip(N.VIEWS[view][1], _defaults(view, [own[c][0] for c in _columns(view)])):

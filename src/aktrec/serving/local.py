@@ -10,8 +10,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 
@@ -28,13 +29,25 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_predictor(model: Path, repo: Path, extra_args: list[str] | None = None,
-                      lifetime_s: int | None = None) -> Iterator[str]:
+def running_predictor(
+    model: Path, repo: Path, extra_args: list[str] | None = None, lifetime_s: int | None = None
+) -> Iterator[str]:
     """`aktrec serve` on a free loopback port until the block ends; yields its base URL.
     `lifetime_s`: the server also exits by itself after that long (if this process dies)."""
     port = free_port()
-    command = [sys.executable, "-m", "aktrec", "serve", "--model", str(model), "--repo", str(repo),
-               "--http-port", str(port), *(extra_args or [])]
+    command = [
+        sys.executable,
+        "-m",
+        "aktrec",
+        "serve",
+        "--model",
+        str(model),
+        "--repo",
+        str(repo),
+        "--http-port",
+        str(port),
+        *(extra_args or []),
+    ]
     if lifetime_s:
         command = ["timeout", str(lifetime_s), *command]
     # The server logs every request: to a file, never to a pipe nobody drains (it would block).
@@ -68,9 +81,19 @@ def example_request(url: str, data_dir: Path) -> tuple[dict[str, Any], dict[str,
     test = pd.read_parquet(S.table_file(data_dir, "test"), columns=[S.USER_ID, S.ITEM_ID])
     user = test[S.USER_ID].value_counts().index[0]
     items = test[S.ITEM_ID].drop_duplicates().head(5).tolist() + ["new-item-1"]
-    request = {"instances": [{"user_id": user, "item_ids": items,
-                              "items": [{"item_id": "new-item-1", "title": "Organic lavender face cream, 50 ml"}]}]}
-    http = urllib.request.Request(f"{url}/v1/models/aktrec:predict", data=json.dumps(request).encode(),
-                                  headers={"Content-Type": "application/json"})
+    request = {
+        "instances": [
+            {
+                "user_id": user,
+                "item_ids": items,
+                "items": [{"item_id": "new-item-1", "title": "Organic lavender face cream, 50 ml"}],
+            }
+        ]
+    }
+    http = urllib.request.Request(
+        f"{url}/v1/models/aktrec:predict",
+        data=json.dumps(request).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(http, timeout=60) as response:
         return request, json.loads(response.read())

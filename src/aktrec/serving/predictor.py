@@ -68,12 +68,19 @@ class AktrecPredictor(Model):
     def predict(self, payload: Prepared, headers: dict[str, str] | None = None) -> dict[str, Any] | InferResponse:
         results = [self.score(columns) for columns in payload.columns]
         if payload.v2_request is None:
-            return {"predictions": [scores.tolist() for scores, _, _ in results],
-                    "unknown": [{"user": user, "item_ids": [i for i, u in zip(r.item_ids, items) if u]}
-                                for r, (_, items, user) in zip(payload.requests, results)]}
+            return {
+                "predictions": [scores.tolist() for scores, _, _ in results],
+                "unknown": [
+                    {"user": user, "item_ids": [i for i, u in zip(r.item_ids, items) if u]}
+                    for r, (_, items, user) in zip(payload.requests, results)
+                ],
+            }
         scores, items, user = results[0]
-        outputs = [InferOutput("scores", [len(scores)], "FP32", scores.astype(np.float32).tolist()),
-                   InferOutput("unknown_items", [len(items)], "BOOL", items.tolist()),
-                   InferOutput("unknown_user", [1], "BOOL", [user])]
-        return InferResponse(response_id=payload.v2_request.id or str(uuid.uuid4()), model_name=self.name,
-                             infer_outputs=outputs)
+        outputs = [
+            InferOutput("scores", [len(scores)], "FP32", scores.astype(np.float32).tolist()),
+            InferOutput("unknown_items", [len(items)], "BOOL", items.tolist()),
+            InferOutput("unknown_user", [1], "BOOL", [user]),
+        ]
+        return InferResponse(
+            response_id=payload.v2_request.id or str(uuid.uuid4()), model_name=self.name, infer_outputs=outputs
+        )

@@ -66,11 +66,13 @@ def _new_items(value: Any, item_ids: list[str], where: str) -> pd.DataFrame | No
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
-        raise InvalidInput(f"{where}: expected a list of item objects like {{\"item_id\": \"i9\", \"title\": \"...\"}}")
+        raise InvalidInput(f'{where}: expected a list of item objects like {{"item_id": "i9", "title": "..."}}')
     candidates = set(item_ids)
     for i, row in enumerate(value):
         if not isinstance(row.get(S.ITEM_ID), str) or row[S.ITEM_ID] not in candidates:
-            raise InvalidInput(f"{where}[{i}].item_id: must be one of the request's item_ids, got {row.get(S.ITEM_ID)!r}")
+            raise InvalidInput(
+                f"{where}[{i}].item_id: must be one of the request's item_ids, got {row.get(S.ITEM_ID)!r}"
+            )
         if not isinstance(row.get(S.TITLE), str) or not row[S.TITLE].strip():
             raise InvalidInput(f"{where}[{i}].title: a new item needs a non-empty title string")
         unknown = sorted(set(row) - {S.ITEM_ID, *ITEM_TEXT_FIELDS})
@@ -84,8 +86,9 @@ def parse_v1(payload: Any, config: ServingConfig) -> list[ScoringRequest]:
         try:
             payload = json.loads(payload)
         except ValueError:
-            raise InvalidInput('the request body is not JSON: expected {"instances": [...]} '
-                               '(Content-Type: application/json)') from None
+            raise InvalidInput(
+                'the request body is not JSON: expected {"instances": [...]} (Content-Type: application/json)'
+            ) from None
     if not isinstance(payload, dict):
         raise InvalidInput('expected a JSON object {"instances": [...]}')
     instances = payload.get("instances")
@@ -107,8 +110,13 @@ def parse_v1(payload: Any, config: ServingConfig) -> list[ScoringRequest]:
         if unknown:
             raise InvalidInput(f"{where}: unknown field(s) {unknown}; allowed: user_id, item_ids, items")
         item_ids = _ids(instance["item_ids"], f"{where}.item_ids", config.max_candidates)
-        requests.append(ScoringRequest(_user(instance["user_id"], f"{where}.user_id"), item_ids,
-                                       _new_items(instance.get("items"), item_ids, f"{where}.items")))
+        requests.append(
+            ScoringRequest(
+                _user(instance["user_id"], f"{where}.user_id"),
+                item_ids,
+                _new_items(instance.get("items"), item_ids, f"{where}.items"),
+            )
+        )
     return requests
 
 

@@ -51,9 +51,16 @@ class BodyLimit:
         return await self.app(scope, replay, send)
 
     async def _reject(self, send, size: int) -> None:
-        content = json.dumps({"error": f"request body of {size} bytes is over the limit of {self.max_bytes} bytes"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]})
+        content = json.dumps(
+            {"error": f"request body of {size} bytes is over the limit of {self.max_bytes} bytes"}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": content})
 
 
@@ -94,5 +101,11 @@ def serve(model_dir: Path, repo: Path, config: ServingConfig = ServingConfig()) 
     logging.getLogger("kserve").addFilter(BadRequestsInOneLine(InvalidInput))
     rest = RESTServer("kserve.model_server:app", server.dataplane, server.model_repository_extension, config.http_port)
     rest.config.host = config.host
-    log.info("serving model %r (%s) on http://%s:%d", config.model_name, predictor.bundle.variant, config.host, config.http_port)
+    log.info(
+        "serving model %r (%s) on http://%s:%d",
+        config.model_name,
+        predictor.bundle.variant,
+        config.host,
+        config.http_port,
+    )
     asyncio.run(rest.start())

@@ -63,7 +63,9 @@ def _describe(expectation_result) -> str:
     return f"{config.type}{where}{detail}"
 
 
-def run_suites(stage: str, specs: list[SuiteSpec], out_dir: Path, failed_docs_dir: Path | None = None) -> ValidationReport:
+def run_suites(
+    stage: str, specs: list[SuiteSpec], out_dir: Path, failed_docs_dir: Path | None = None
+) -> ValidationReport:
     """Validate every spec; write `out_dir/gx` (Data Docs) and `out_dir/summary.json`.
 
     Raises `ValidationFailed` when any expectation fails, after copying the Data Docs to
@@ -95,13 +97,19 @@ def run_suites(stage: str, specs: list[SuiteSpec], out_dir: Path, failed_docs_di
             )
         )
         result = checkpoint.run(batch_parameters={"dataframe": spec.frame})
-        outcomes = [expectation_result for run_result in result.run_results.values() for expectation_result in run_result.results]
+        outcomes = [
+            expectation_result
+            for run_result in result.run_results.values()
+            for expectation_result in run_result.results
+        ]
         report.suites[spec.name] = {
             "success": bool(result.success),
             "n_expectations": len(spec.expectations),
             "n_rows": len(spec.frame),
             "failures": [_describe(outcome) for outcome in outcomes if not outcome.success],
-            "expectations": [{"success": bool(outcome.success), "description": _describe(outcome)} for outcome in outcomes],
+            "expectations": [
+                {"success": bool(outcome.success), "description": _describe(outcome)} for outcome in outcomes
+            ],
         }
         report.success &= bool(result.success)
     docs_root = out_dir / "gx" / "uncommitted" / "data_docs" / "local_site"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +35,7 @@ def _key_expectations(columns: list[str], unique: str | None = None) -> list:
 def raw_suites(raw: RawData) -> list[SuiteSpec]:
     gxe = _gxe()
     interactions = raw.interactions.to_pandas()
-    latest = datetime.now(timezone.utc) + timedelta(days=1)
+    latest = datetime.now(UTC) + timedelta(days=1)
     checks = _key_expectations([S.USER_ID, S.ITEM_ID, S.TS]) + [
         gxe.ExpectColumnValuesToBeBetween(column=S.TS, min_value=pd.Timestamp(0, tz="UTC"), max_value=latest),
     ]
@@ -64,19 +64,31 @@ def prepared_suites(data: PreparedData) -> list[SuiteSpec]:
         checks += [gxe.ExpectColumnValuesToBeInSet(column=S.LABEL, value_set=[0, 1])]
         # Both classes must be present, or AUC is undefined.
         checks += [gxe.ExpectColumnMeanToBeBetween(column=S.LABEL, min_value=1e-9, max_value=1 - 1e-9)]
-        checks += [gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[True, False])
-                   for c in (S.IS_SAMPLED, S.IS_TAIL_USER, S.IS_TAIL_ITEM, S.IS_TAIL_SAMPLE)]
+        checks += [
+            gxe.ExpectColumnValuesToBeInSet(column=c, value_set=[True, False])
+            for c in (S.IS_SAMPLED, S.IS_TAIL_USER, S.IS_TAIL_ITEM, S.IS_TAIL_SAMPLE)
+        ]
         if data.cutoff is not None:
             cutoff = pd.Timestamp(data.cutoff)
             if name == "train":
-                checks.append(gxe.ExpectColumnMaxToBeBetween(column=S.TS, max_value=cutoff - pd.Timedelta(microseconds=1)))
+                checks.append(
+                    gxe.ExpectColumnMaxToBeBetween(column=S.TS, max_value=cutoff - pd.Timedelta(microseconds=1))
+                )
             else:
                 checks.append(gxe.ExpectColumnMinToBeBetween(column=S.TS, min_value=cutoff))
         specs.append(SuiteSpec(f"prepared.{name}", frame, checks))
     order = _temporal_order_frame(data.train, data.test)
-    specs.append(SuiteSpec("prepared.split_order", order, [
-        gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="first_test_ts", column_B="last_train_ts", or_equal=False),
-    ]))
+    specs.append(
+        SuiteSpec(
+            "prepared.split_order",
+            order,
+            [
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A="first_test_ts", column_B="last_train_ts", or_equal=False
+                ),
+            ],
+        )
+    )
     row_ids = pd.concat([data.train[S.ROW_ID], data.test[S.ROW_ID]], ignore_index=True).to_frame()
     specs.append(SuiteSpec("prepared.row_ids", row_ids, [gxe.ExpectColumnValuesToBeUnique(column=S.ROW_ID)]))
     return specs
@@ -102,8 +114,15 @@ def failed_docs_dir(final_dir: Path) -> Path:
     return final_dir.parent / f"{final_dir.name}.validation-failed"
 
 
-def embedding_suite(name: str, id_column: str, ids: pd.Series, vectors, expected_ids, dim: int,
-                    norm_range: tuple[float, float] = (0.5, 1.5)) -> SuiteSpec:
+def embedding_suite(
+    name: str,
+    id_column: str,
+    ids: pd.Series,
+    vectors,
+    expected_ids,
+    dim: int,
+    norm_range: tuple[float, float] = (0.5, 1.5),
+) -> SuiteSpec:
     """One row per id and every expected id covered, fixed dimension, finite values, sane norms.
 
     `vectors` (N, D) are summarized per row (dimension, finiteness, norm) so GX checks them
@@ -112,12 +131,14 @@ def embedding_suite(name: str, id_column: str, ids: pd.Series, vectors, expected
     import numpy as np
 
     gxe = _gxe()
-    frame = pd.DataFrame({
-        id_column: ids.to_numpy(),
-        "dim": [len(v) for v in vectors],
-        "finite": [bool(np.isfinite(v).all()) for v in vectors],
-        "norm": [float(np.linalg.norm(v)) if np.isfinite(v).all() else float("nan") for v in vectors],
-    })
+    frame = pd.DataFrame(
+        {
+            id_column: ids.to_numpy(),
+            "dim": [len(v) for v in vectors],
+            "finite": [bool(np.isfinite(v).all()) for v in vectors],
+            "norm": [float(np.linalg.norm(v)) if np.isfinite(v).all() else float("nan") for v in vectors],
+        }
+    )
     expected = list(expected_ids)
     checks = _key_expectations([id_column], unique=id_column) + [
         gxe.ExpectTableRowCountToEqual(value=len(expected)),
@@ -129,8 +150,16 @@ def embedding_suite(name: str, id_column: str, ids: pd.Series, vectors, expected
     return SuiteSpec(name, frame, checks)
 
 
-def semantic_id_suites(name: str, id_column: str, ids: pd.Series, codes, cluster, codebook_size: int,
-                       min_level_utilisation: float, max_cluster_share: float) -> list[SuiteSpec]:
+def semantic_id_suites(
+    name: str,
+    id_column: str,
+    ids: pd.Series,
+    codes,
+    cluster,
+    codebook_size: int,
+    min_level_utilisation: float,
+    max_cluster_share: float,
+) -> list[SuiteSpec]:
     """Codes in range and every entity once; no collapsed level; no cluster swallowing the rest."""
     import numpy as np
 
@@ -141,16 +170,32 @@ def semantic_id_suites(name: str, id_column: str, ids: pd.Series, codes, cluster
     frame["cluster_id"] = cluster
     checks = _key_expectations([id_column, "cluster_id", *code_columns], unique=id_column)
     checks += [gxe.ExpectTableRowCountToEqual(value=len(ids))]
-    checks += [gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=codebook_size - 1) for c in code_columns]
-    levels = pd.DataFrame({"level": np.arange(1, codes.shape[1] + 1),
-                           "utilisation": [len(np.unique(codes[:, k])) / codebook_size for k in range(codes.shape[1])]})
+    checks += [
+        gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=codebook_size - 1) for c in code_columns
+    ]
+    levels = pd.DataFrame(
+        {
+            "level": np.arange(1, codes.shape[1] + 1),
+            "utilisation": [len(np.unique(codes[:, k])) / codebook_size for k in range(codes.shape[1])],
+        }
+    )
     _, sizes = np.unique(cluster, return_counts=True)
     clusters = pd.DataFrame({"size": sizes, "share": sizes / len(cluster)})
     return [
         SuiteSpec(f"{name}.codes", frame, checks),
-        SuiteSpec(f"{name}.levels", levels, [gxe.ExpectColumnValuesToBeBetween(column="utilisation", min_value=min_level_utilisation)]),
-        SuiteSpec(f"{name}.clusters", clusters, [gxe.ExpectColumnValuesToBeBetween(column="size", min_value=1),
-                                                 gxe.ExpectColumnValuesToBeBetween(column="share", max_value=max_cluster_share)]),
+        SuiteSpec(
+            f"{name}.levels",
+            levels,
+            [gxe.ExpectColumnValuesToBeBetween(column="utilisation", min_value=min_level_utilisation)],
+        ),
+        SuiteSpec(
+            f"{name}.clusters",
+            clusters,
+            [
+                gxe.ExpectColumnValuesToBeBetween(column="size", min_value=1),
+                gxe.ExpectColumnValuesToBeBetween(column="share", max_value=max_cluster_share),
+            ],
+        ),
     ]
 
 
@@ -170,7 +215,11 @@ def feature_suites(views: dict[str, pd.DataFrame]) -> list[SuiteSpec]:
         for prefix in ("", "avg_"):
             if f"{prefix}exposures" in scalar:
                 checks.append(gxe.ExpectColumnValuesToBeBetween(column=f"{prefix}exposures", min_value=0))
-                checks.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A=f"{prefix}exposures", column_B=f"{prefix}clicks", or_equal=True))
+                checks.append(
+                    gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                        column_A=f"{prefix}exposures", column_B=f"{prefix}clicks", or_equal=True
+                    )
+                )
             for rate in (f"{prefix}ctr", f"{prefix}recent_ctr"):
                 if rate in scalar:
                     checks.append(gxe.ExpectColumnValuesToBeBetween(column=rate, min_value=0, max_value=1))
