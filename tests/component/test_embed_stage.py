@@ -101,7 +101,7 @@ def test_cold_start_embedders_reload_and_match(emb):
     item_ids, stored = read_embeddings(emb / "emb", "item")
     embedder = ItemEmbedder.load(emb / "emb" / "item_embedder")
     items = data.items.to_pandas().head(5)
-    activity = item_activity(data.train, pd.Index(items[S.ITEM_ID]), data.positives_only)
+    activity = item_activity(data.representation_events(), pd.Index(items[S.ITEM_ID]), data.positives_only)
     assert np.allclose(embedder.embed(items, activity), stored[:5], atol=1e-4)
     new_item = pd.DataFrame(
         {
@@ -117,7 +117,8 @@ def test_cold_start_embedders_reload_and_match(emb):
     fresh = users.embed([{"gender": "female", "age_group": "25-34"}], [[]])
     assert fresh.shape == (1, 384) and abs(np.linalg.norm(fresh) - 1) < 1e-4
     user_ids, stored_users = read_embeddings(emb / "emb", "user")
-    clicks = data.train[(data.train[S.LABEL] == 1)].sort_values(S.TS)
+    events = data.representation_events()
+    clicks = events[events[S.LABEL] == 1].sort_values(S.TS)
     user = clicks[S.USER_ID].value_counts().index[0]
     history = clicks.loc[clicks[S.USER_ID] == user, S.ITEM_ID].tolist()
     profile = data.users.to_pandas().set_index(S.USER_ID).loc[user].to_dict()
