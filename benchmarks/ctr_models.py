@@ -48,7 +48,7 @@ def prepared_with_seed(raw: Path, data: Path, seed: int, workdir: Path) -> Path:
 def user_stats(samples: pd.DataFrame, scores: np.ndarray) -> dict[str, pd.DataFrame]:
     """Per slice: AUC and weight of every user with both labels."""
     from aktrec import schemas as S
-    from aktrec.ctr.metrics import per_user_auc
+    from aktrec.metrics import per_user_auc
 
     tail = samples[S.IS_TAIL_SAMPLE].to_numpy(bool)
     out = {}
@@ -114,8 +114,8 @@ def main() -> None:
 
     from aktrec import schemas as S
     from aktrec.config import CTR_VARIANTS, CtrTrainConfig, TrainConfig
-    from aktrec.ctr.metrics import MIN_GAUC_USERS
     from aktrec.ctr.stage import LIGHTGBM, POPULARITY, evaluate_models, load_training_data
+    from aktrec.metrics import MIN_GAUC_USERS
 
     variants = tuple(CTR_VARIANTS) if args.variants == "all" else tuple(args.variants.split(","))
     if REFERENCE not in variants:

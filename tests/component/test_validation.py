@@ -8,9 +8,9 @@ import pytest
 
 from aktrec import schemas as S
 from aktrec.config import PrepareConfig, SplitConfig
+from aktrec.data.checks import validate_prepared, validate_raw
 from aktrec.data.prepare import prepare
 from aktrec.errors import ValidationFailed
-from aktrec.validation import validate_prepared, validate_raw
 
 pytestmark = pytest.mark.component
 

@@ -103,7 +103,8 @@ def test_corrupted_labels_stop_the_run_at_the_first_validation(work, raw, tmp_pa
 
 
 def test_compiled_pipeline_is_committed_and_current(tmp_path):
-    from aktrec.pipeline.runner import COMPILED_FILE, compile_pipeline, project_root
+    from aktrec.pipeline import project_root
+    from aktrec.pipeline.runner import COMPILED_FILE, compile_pipeline
 
     fresh = compile_pipeline(tmp_path / "fresh.yaml").read_text()
     committed = project_root() / COMPILED_FILE

@@ -5,7 +5,7 @@ import pandas as pd
 
 from aktrec.config import PromotionConfig
 from aktrec.ctr.gate import promotion_gate
-from aktrec.ctr.metrics import auc, gauc, logloss, slice_metrics
+from aktrec.metrics import auc, gauc, logloss, slice_metrics
 
 
 def test_auc_matches_pair_counting_with_ties():

@@ -40,8 +40,7 @@ def promotion_gate(metrics: dict[str, Any], deploy: str, config: PromotionConfig
     reports it: {"promote": bool, "model": deploy, "values": {...}, "failure": str | None}."""
     import great_expectations.expectations as gxe
 
-    from aktrec.validation import run_suites
-    from aktrec.validation.runner import SuiteSpec
+    from aktrec.validation import SuiteSpec, run_suites
 
     frame = gate_frame(metrics, deploy, config.compare_with)
     expectations = [

@@ -20,7 +20,6 @@ from aktrec.config import TrainConfig, to_dict
 from aktrec.ctr.bundle import MODEL_KIND, save_bundle
 from aktrec.ctr.gate import GATE_FILE, promotion_gate
 from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, CONTENT_BLOCKS, CtrInputs, Vocabularies, encode
-from aktrec.ctr.metrics import slice_metrics
 from aktrec.ctr.modules import AktRec, ModelShapes
 from aktrec.ctr.tabular import STATISTICS, fit_and_score
 from aktrec.ctr.train import IdPriors, build_model, build_vocabularies, fit, id_priors, predict
@@ -30,6 +29,7 @@ from aktrec.features.attributes import item_attributes, user_attributes
 from aktrec.features.materialize import semantic_tables
 from aktrec.features.repo import REPO_KIND
 from aktrec.features.retrieval import historical_features
+from aktrec.metrics import slice_metrics
 
 log = logging.getLogger("aktrec")
 POPULARITY = "popularity"  # trivial scorer reported next to the models (DESIGN §1)

@@ -16,9 +16,9 @@ from tqdm.auto import tqdm
 from aktrec import schemas as S
 from aktrec.config import CtrModelConfig, CtrTrainConfig
 from aktrec.ctr.inputs import UNKNOWN, CtrInputs, Vocabularies, Vocabulary
-from aktrec.ctr.metrics import auc
 from aktrec.ctr.modules import EMBEDDING_STD, AktRec, IdPriors, ModelShapes, cosine_curriculum
 from aktrec.features.compute import SemanticTables
+from aktrec.metrics import auc
 
 log = logging.getLogger("aktrec")
 

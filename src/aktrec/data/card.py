@@ -9,7 +9,7 @@ import pandas as pd
 
 from aktrec import schemas as S
 from aktrec.config import PrepareConfig, to_dict
-from aktrec.ctr.metrics import auc, gauc
+from aktrec.metrics import auc, gauc
 
 if TYPE_CHECKING:
     from aktrec.data.raw import RawData

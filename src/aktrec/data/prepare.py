@@ -236,7 +236,7 @@ def write_prepared(data: PreparedData, out: Path, config: PrepareConfig, validat
         write_json(data.card, staging / "card.json")
         (staging / "card.md").write_text(render_card_markdown(data.card))
         if validate:
-            from aktrec.validation import validate_prepared
+            from aktrec.data.checks import validate_prepared
 
             validate_prepared(data, staging / "validation", final_dir=Path(out))
     return Path(out)

@@ -40,7 +40,7 @@ def write_raw(raw: RawData, out: Path, validate: bool = True, **provenance: Any)
         for name, table in raw.tables().items():
             write_parquet(table, S.table_file(staging, name))
         if validate:
-            from aktrec.validation import validate_raw
+            from aktrec.data.checks import validate_raw
 
             validate_raw(raw, staging / "validation", final_dir=Path(out))
     return Path(out)

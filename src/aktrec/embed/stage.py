@@ -94,8 +94,8 @@ def _write_half(
     out: Path, kind: str, ids: pd.Series, vectors: np.ndarray, metrics: dict[str, Any], embedder, **provenance: Any
 ) -> None:
     """Write the `kind` half of EMB (embeddings, embedder, metrics, checks), keeping the other."""
-    from aktrec.validation import run_suites
-    from aktrec.validation.suites import embedding_suite, failed_docs_dir
+    from aktrec.embed.checks import embedding_suite
+    from aktrec.validation import failed_docs_dir, run_suites
 
     files, other = (ITEM_FILES, USER_FILES) if kind == "item" else (USER_FILES, ITEM_FILES)
     id_column, schema = (S.ITEM_ID, S.ITEM_EMBEDDINGS) if kind == "item" else (S.USER_ID, S.USER_EMBEDDINGS)

@@ -85,8 +85,8 @@ def materialize(
     """
     from feast import FeatureStore
 
-    from aktrec.validation import run_suites
-    from aktrec.validation.suites import failed_docs_dir, feature_suites
+    from aktrec.features.checks import feature_suites
+    from aktrec.validation import failed_docs_dir, run_suites
 
     started = time.perf_counter()
     sid_marker = read_marker(sid_dir, SID_KIND)

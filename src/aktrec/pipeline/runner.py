@@ -24,24 +24,12 @@ from aktrec.artifacts import read_marker
 from aktrec.ctr.gate import gate_verdict
 from aktrec.data.raw import RAW_KIND
 from aktrec.errors import AktrecError
+from aktrec.pipeline import project_root
 from aktrec.pipeline.steps import FAILURE_ENV, split_config
 
 log = logging.getLogger("aktrec")
-PIPELINE_FILE = Path("pipelines") / "aktrec_pipeline.py"
 COMPILED_FILE = Path("pipelines") / "aktrec_pipeline.yaml"
 PUBLISHED = ("data", "embeddings", "semantic_ids", "feature_repo", "model")
-
-
-def project_root() -> Path:
-    candidates = [Path(os.environ["AKTREC_PROJECT_ROOT"])] if os.environ.get("AKTREC_PROJECT_ROOT") else []
-    candidates += [Path.cwd(), *Path.cwd().parents, *Path(__file__).resolve().parents]
-    for candidate in candidates:
-        if (candidate / PIPELINE_FILE).is_file():
-            return candidate
-    raise AktrecError(
-        f"cannot find {PIPELINE_FILE} (the KFP components and pipeline): run from the aktrec "
-        "repository or set AKTREC_PROJECT_ROOT"
-    )
 
 
 def load_pipeline():

@@ -100,8 +100,8 @@ def _pages(title: str, validation_dirs: dict[str, Path], html_path: str, markdow
 @records_failure
 def validate_raw_step(raw: str, validation: str, html_path: str, markdown_path: str) -> None:
     """Re-check RAW against the input contract's suites (a RAW directory may have been edited)."""
+    from aktrec.data.checks import validate_raw
     from aktrec.data.raw import read_raw
-    from aktrec.validation.suites import validate_raw
 
     validate_raw(read_raw(Path(raw)), Path(validation), final_dir=Path(validation))
     _pages("Raw data validation", {"raw data": Path(validation)}, html_path, markdown_path)
@@ -226,8 +226,7 @@ def inference_service_yaml(storage_uri: str) -> str:
     """manifests/base's InferenceService with this release's image and the deployment's storage
     URI. The rest of the base (Redis, the serving ConfigMap, service accounts) is applied once per
     namespace; a deployment replaces only the InferenceService."""
-    from aktrec.pipeline import IMAGE
-    from aktrec.pipeline.runner import project_root
+    from aktrec.pipeline import IMAGE, project_root
 
     path = project_root() / INFERENCE_SERVICE_MANIFEST
     service = next(doc for doc in yaml.safe_load_all(path.read_text()) if doc and doc["kind"] == "InferenceService")

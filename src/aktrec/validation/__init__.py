@@ -1,6 +1,16 @@
-"""Great Expectations suites per stage and the runner that writes Data Docs."""
+"""The generic Great Expectations runner: suites run on frames, Data Docs written, failures named.
 
-from aktrec.validation.runner import SuiteSpec, ValidationReport, run_suites
-from aktrec.validation.suites import validate_prepared, validate_raw
+Each domain owns its suites beside its code (`data/checks.py`, `embed/checks.py`,
+`semantic_ids/checks.py`, `features/checks.py`, `ctr/gate.py`); this package imports none of them.
+"""
 
-__all__ = ["SuiteSpec", "ValidationReport", "run_suites", "validate_prepared", "validate_raw"]
+from aktrec.validation.runner import (
+    SuiteSpec,
+    ValidationReport,
+    failed_docs_dir,
+    gx_expectations,
+    key_expectations,
+    run_suites,
+)
+
+__all__ = ["SuiteSpec", "ValidationReport", "failed_docs_dir", "gx_expectations", "key_expectations", "run_suites"]

@@ -123,3 +123,26 @@ def run_suites(
             where = f" (Data Docs: {Path(failed_docs_dir) / report.docs_index})"
         raise ValidationFailed(f"validation of {stage} failed: {report.first_failure()}{where}")
     return report
+
+
+def gx_expectations():
+    """great_expectations.expectations, imported on first use (it takes seconds)."""
+    import great_expectations.expectations as gxe
+
+    return gxe
+
+
+def key_expectations(columns: list[str], unique: str | None = None) -> list:
+    gxe = gx_expectations()
+    expectations = [gxe.ExpectTableRowCountToBeBetween(min_value=1)]
+    for column in columns:
+        expectations += [gxe.ExpectColumnToExist(column=column), gxe.ExpectColumnValuesToNotBeNull(column=column)]
+    if unique:
+        expectations.append(gxe.ExpectColumnValuesToBeUnique(column=unique))
+    return expectations
+
+
+def failed_docs_dir(final_dir: Path) -> Path:
+    """Where a failed validation's Data Docs are kept, beside the artifact that was not written."""
+    final_dir = Path(final_dir).absolute()
+    return final_dir.parent / f"{final_dir.name}.validation-failed"

@@ -1,4 +1,4 @@
-"""Ranking metrics: AUC, GAUC and logloss, vectorized with numpy."""
+"""Ranking metrics: AUC, GAUC (with its support), logloss, per slice; shared by the data card and training."""
 
 from __future__ import annotations
 
