@@ -9,13 +9,11 @@ WORKDIR /opt/aktrec
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install ".[all]"
-# The project files `aktrec pipeline` and the deploy step read (components, pipeline, manifests).
-COPY feature_repo ./feature_repo
+# Installed into the package as aktrec.components / aktrec.pipelines / aktrec.manifests.
 COPY components ./components
 COPY pipelines ./pipelines
 COPY manifests ./manifests
-ENV AKTREC_PROJECT_ROOT=/opt/aktrec
+RUN pip install ".[all]"
 
 # Non-root (a numeric uid, so `runAsNonRoot` can verify it). The default command is the
 # predictor; KFP components replace the command with their own `aktrec` call.

@@ -2,17 +2,18 @@
 
 from typing import NamedTuple
 
-from components.deploy.component import deploy
-from components.embed_items.component import embed_items
-from components.embed_users.component import embed_users
-from components.materialize_features.component import materialize_features
-from components.prepare.component import prepare
-from components.report.component import report
-from components.semantic_ids.component import semantic_ids
-from components.train.component import train
-from components.validate_raw.component import validate_raw
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Model
+
+from aktrec.components.deploy.component import deploy
+from aktrec.components.embed_items.component import embed_items
+from aktrec.components.embed_users.component import embed_users
+from aktrec.components.materialize_features.component import materialize_features
+from aktrec.components.prepare.component import prepare
+from aktrec.components.report.component import report
+from aktrec.components.semantic_ids.component import semantic_ids
+from aktrec.components.train.component import train
+from aktrec.components.validate_raw.component import validate_raw
 
 PIPELINE_NAME = "aktrec"
 

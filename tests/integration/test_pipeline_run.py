@@ -103,11 +103,11 @@ def test_corrupted_labels_stop_the_run_at_the_first_validation(work, raw, tmp_pa
 
 
 def test_compiled_pipeline_is_committed_and_current(tmp_path):
-    from aktrec.pipeline import project_root
-    from aktrec.pipeline.runner import COMPILED_FILE, compile_pipeline
+    from aktrec.pipeline.runner import compile_pipeline
+    from conftest import REPO_ROOT
 
     fresh = compile_pipeline(tmp_path / "fresh.yaml").read_text()
-    committed = project_root() / COMPILED_FILE
+    committed = REPO_ROOT / "pipelines" / "aktrec_pipeline.yaml"
     assert committed.is_file(), "run: aktrec pipeline compile --out pipelines/aktrec_pipeline.yaml"
     assert committed.read_text() == fresh, (
         "pipelines/aktrec_pipeline.yaml is stale: run aktrec pipeline compile --out pipelines/aktrec_pipeline.yaml"

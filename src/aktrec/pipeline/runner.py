@@ -1,10 +1,10 @@
 """`aktrec pipeline compile | run | submit`: the same pipeline as IR YAML, on the local KFP
 runner, or on a Kubeflow cluster.
 
-The components and the pipeline live in the repository's `components/` and `pipelines/`
-folders (one folder per component, as KFP projects keep them); they are imported from the
-project root: `AKTREC_PROJECT_ROOT`, else the first parent of the working directory or of this
-package that holds `pipelines/aktrec_pipeline.py` (the image sets the variable).
+The components and the pipeline are the repository's `components/` and `pipelines/` folders
+(one folder per component, as KFP projects keep them), installed inside the package as
+`aktrec.components` and `aktrec.pipelines` (pyproject's `package-dir`), so an installed aktrec
+needs no checkout.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -24,19 +23,14 @@ from aktrec.artifacts import read_marker
 from aktrec.ctr.gate import gate_verdict
 from aktrec.data.raw import RAW_KIND
 from aktrec.errors import AktrecError
-from aktrec.pipeline import project_root
 from aktrec.pipeline.steps import FAILURE_ENV, split_config
 
 log = logging.getLogger("aktrec")
-COMPILED_FILE = Path("pipelines") / "aktrec_pipeline.yaml"
 PUBLISHED = ("data", "embeddings", "semantic_ids", "feature_repo", "model")
 
 
 def load_pipeline():
-    root = str(project_root())
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    from pipelines.aktrec_pipeline import aktrec_pipeline
+    from aktrec.pipelines.aktrec_pipeline import aktrec_pipeline
 
     return aktrec_pipeline
 

@@ -32,7 +32,7 @@ from aktrec.errors import AktrecError
 from aktrec.features.materialize import store_yaml
 from aktrec.report.html import DOCS_INDEX, read_summary, run_report, validation_html, validation_markdown
 
-INFERENCE_SERVICE_MANIFEST = Path("manifests") / "base" / "inferenceservice.yaml"
+INFERENCE_SERVICE_MANIFEST = ("base", "inferenceservice.yaml")  # in the aktrec.manifests package
 FAILURE_ENV = "AKTREC_FAILURE_FILE"  # where a step records why it failed (read by `aktrec pipeline run`)
 # KFP's executor logs everything at INFO; GX (from its import on) and Feast log their own
 # bookkeeping there, thousands of lines that bury the stage's progress in the task log.
@@ -226,9 +226,11 @@ def inference_service_yaml(storage_uri: str) -> str:
     """manifests/base's InferenceService with this release's image and the deployment's storage
     URI. The rest of the base (Redis, the serving ConfigMap, service accounts) is applied once per
     namespace; a deployment replaces only the InferenceService."""
-    from aktrec.pipeline import IMAGE, project_root
+    from importlib.resources import files
 
-    path = project_root() / INFERENCE_SERVICE_MANIFEST
+    from aktrec.pipeline import IMAGE
+
+    path = files("aktrec.manifests").joinpath(*INFERENCE_SERVICE_MANIFEST)
     service = next(doc for doc in yaml.safe_load_all(path.read_text()) if doc and doc["kind"] == "InferenceService")
     container = service["spec"]["predictor"]["containers"][0]
     container["image"] = IMAGE

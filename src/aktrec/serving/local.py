@@ -30,13 +30,19 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_predictor(
-    model: Path, repo: Path, extra_args: list[str] | None = None, lifetime_s: int | None = None
+    model: Path,
+    repo: Path,
+    extra_args: list[str] | None = None,
+    lifetime_s: int | None = None,
+    python: str = sys.executable,
+    cwd: Path | None = None,
 ) -> Iterator[str]:
     """`aktrec serve` on a free loopback port until the block ends; yields its base URL.
-    `lifetime_s`: the server also exits by itself after that long (if this process dies)."""
+    `lifetime_s`: the server also exits by itself after that long (if this process dies);
+    `python` and `cwd`: the interpreter (environment) and directory it runs in."""
     port = free_port()
     command = [
-        sys.executable,
+        python,
         "-m",
         "aktrec",
         "serve",
@@ -52,7 +58,7 @@ def running_predictor(
         command = ["timeout", str(lifetime_s), *command]
     # The server logs every request: to a file, never to a pipe nobody drains (it would block).
     with tempfile.TemporaryFile(mode="w+") as server_log:
-        process = subprocess.Popen(command, stdout=server_log, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(command, stdout=server_log, stderr=subprocess.STDOUT, text=True, cwd=cwd)
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + READY_TIMEOUT_S

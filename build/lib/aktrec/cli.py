@@ -1,0 +1,487 @@
+"""`aktrec` command line: one verb per job (DESIGN §7). Thin: parse, call the library, report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+# Typer vendors its own copy of click: the exceptions it raises are these, not the `click` package's.
+from typer._click import exceptions as click_exceptions
+
+from aktrec.errors import AktrecError
+
+app = typer.Typer(
+    help="AKT-Rec long-tail CTR prediction: data, pipeline, serving.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Input data: synthesize, import, prepare.", no_args_is_help=True)
+import_app = typer.Typer(help="Import tables into the input contract (RAW).", no_args_is_help=True)
+features_app = typer.Typer(help="Feast features: materialize offline and online.", no_args_is_help=True)
+embed_app = typer.Typer(help="Item and user representations (paper eq. 1 and 2).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+data_app.add_typer(import_app, name="import")
+app.add_typer(embed_app, name="embed")
+app.add_typer(features_app, name="features")
+pipeline_app = typer.Typer(
+    help="The Kubeflow pipeline: compile, run locally, submit to a cluster.", no_args_is_help=True
+)
+app.add_typer(pipeline_app, name="pipeline")
+
+log = logging.getLogger("aktrec")
+
+OUT_HELP = "Output artifact directory; written atomically, replaces an earlier aktrec artifact."
+
+
+def _parse_mapping(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        source, sep, target = pair.partition("=")
+        if not sep or not source or not target:
+            raise AktrecError(f"--rename {pair!r}: expected SOURCE=TARGET, e.g. userId=user_id")
+        mapping[source] = target
+    return mapping
+
+
+def _config(cls, path: Path | None, **overrides):
+    """Config `cls` from an optional YAML file, then command-line overrides. Keys are field
+    paths with "__" for nesting (split__method); None means "not given"."""
+    from aktrec.config import from_dict, load_config, to_dict
+
+    merged = to_dict(load_config(cls, path))
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        *parents, key = dotted.split("__")
+        target = merged
+        for parent in parents:
+            target = target[parent]
+        target[key] = value
+    return from_dict(cls, merged, where="options")
+
+
+def _verdict(gate: dict) -> str:
+    from aktrec.ctr.gate import gate_verdict
+
+    return gate_verdict(gate)
+
+
+def _done(what: str, path: Path, started: float) -> None:
+    log.info("%s written to %s (%.1fs)", what, path, time.perf_counter() - started)
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Path = typer.Option(..., help=OUT_HELP),
+    users: int | None = typer.Option(None, help="Number of users (default from config)."),
+    items: int | None = typer.Option(None, help="Number of items."),
+    interactions: int | None = typer.Option(None, help="Number of impressions (clicks and non-clicks)."),
+    days: int | None = typer.Option(None, help="Days the impressions span."),
+    seed: int | None = typer.Option(None, help="Random seed; same seed, same data."),
+    config: Path | None = typer.Option(None, help="YAML file with SynthConfig fields."),
+) -> None:
+    """Write a synthetic long-tail data set (real impressions) in the input contract."""
+    import dataclasses
+
+    from aktrec.config import SynthConfig
+    from aktrec.data.raw import write_raw
+    from aktrec.data.synth import generate
+
+    started = time.perf_counter()
+    synth_config = _config(
+        SynthConfig, config, n_users=users, n_items=items, n_interactions=interactions, n_days=days, seed=seed
+    )
+    log.info(
+        "generating %s impressions for %s users and %s items",
+        f"{synth_config.n_interactions:,}",
+        f"{synth_config.n_users:,}",
+        f"{synth_config.n_items:,}",
+    )
+    raw = generate(synth_config)
+    write_raw(raw, out, synth_config=dataclasses.asdict(synth_config))
+    _done("RAW", out, started)
+
+
+@import_app.command("amazon")
+def import_amazon(
+    items: Path = typer.Option(..., help="RecBole .item file (tab separated, name:type headers)."),
+    out: Path = typer.Option(..., help=OUT_HELP),
+    interactions: Path | None = typer.Option(None, help="RecBole .inter file with real review dates (unix seconds)."),
+    sequences: Path | None = typer.Option(
+        None,
+        help="user_sequence.txt: `USER ITEM ITEM ...` per line, chronological; "
+        "alone: ordinal time; with --interactions: the order inside a day.",
+    ),
+) -> None:
+    """Import the shared Amazon review format (positives only): real dates from --interactions,
+    or ordinal positions from --sequences alone."""
+    from aktrec.data.amazon import import_amazon as run
+    from aktrec.data.raw import write_raw
+
+    started = time.perf_counter()
+    write_raw(run(items, sequences=sequences, interactions=interactions), out)
+    _done("RAW", out, started)
+
+
+@import_app.command("tables")
+def import_tables(
+    interactions: Path = typer.Option(..., help="Interactions: user_id, item_id, ts [, label, event]."),
+    out: Path = typer.Option(..., help=OUT_HELP),
+    items: Path | None = typer.Option(
+        None, help="Items: item_id, title [, description, category, brand, price, image_uri, ...]."
+    ),
+    users: Path | None = typer.Option(None, help="Users: user_id [, attributes ...]."),
+    rename: list[str] = typer.Option([], help="Column mapping SOURCE=TARGET, repeatable (e.g. userId=user_id)."),
+    ts_format: str = typer.Option("auto", help="auto | iso | ordinal | unix-s | unix-ms."),
+) -> None:
+    """Import parquet/CSV/TSV tables in the data contract, validated and normalized."""
+    from aktrec.data.contract import TS_FORMATS
+    from aktrec.data.raw import write_raw
+    from aktrec.data.tables import import_tables as run
+
+    if ts_format not in TS_FORMATS:
+        raise AktrecError(f"--ts-format {ts_format!r}: expected one of {', '.join(TS_FORMATS)}")
+    started = time.perf_counter()
+    write_raw(run(interactions, items, users, rename=_parse_mapping(rename), ts_format=ts_format), out)
+    _done("RAW", out, started)
+
+
+@data_app.command("prepare")
+def data_prepare(
+    raw: Path = typer.Option(..., help="RAW artifact directory."),
+    out: Path = typer.Option(..., help=OUT_HELP),
+    split: str | None = typer.Option(None, help="time | leave-last-out (default: time)."),
+    test_days: float | None = typer.Option(None, help="Time split: days at the end that form the test window."),
+    negatives: int | None = typer.Option(None, help="Positive-only data: sampled negatives per positive."),
+    negative_sampling: str | None = typer.Option(None, help="uniform | popularity."),
+    seed: int | None = typer.Option(None, help="Seed of the negative sampler."),
+    config: Path | None = typer.Option(None, help="YAML file with PrepareConfig fields."),
+) -> None:
+    """Split, sample negatives, flag head/tail and write the data card (DATA)."""
+    from aktrec.config import PrepareConfig
+    from aktrec.data.prepare import prepare, write_prepared
+    from aktrec.data.raw import read_raw
+
+    started = time.perf_counter()
+    prepare_config = _config(
+        PrepareConfig,
+        config,
+        split__method=split,
+        split__test_days=test_days,
+        negatives__ratio=negatives,
+        negatives__strategy=negative_sampling,
+        seed=seed,
+    )
+    data = prepare(read_raw(raw), prepare_config)
+    write_prepared(data, out, prepare_config)
+    _done("DATA", out, started)
+    card = data.card
+    log.info(
+        "train %s rows, test %s rows; tail samples in test: %.1f%%; popularity AUC on test %.3f",
+        f"{card['train']['n']:,}",
+        f"{card['test']['n']:,}",
+        100 * card["test"]["share_tail_samples"],
+        card["popularity_baseline"]["test_auc"],
+    )
+
+
+@embed_app.command("items")
+def embed_items(
+    data: Path = typer.Option(..., help="DATA artifact directory (from `aktrec data prepare`)."),
+    out: Path = typer.Option(..., help="EMB artifact directory; user embeddings already there are kept."),
+    model: str | None = typer.Option(
+        None, help="Encoder: local path or offline model name (default: bundled all-MiniLM-L6-v2)."
+    ),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, ..."),
+    epochs: int | None = typer.Option(None, help="Contrastive alignment epochs."),
+    config: Path | None = typer.Option(None, help="YAML file with ItemEmbedConfig fields."),
+) -> None:
+    """Embed item prompts and align them on co-occurring pairs (InfoNCE)."""
+    from aktrec.config import ItemEmbedConfig
+    from aktrec.embed.stage import run_embed_items
+
+    started = time.perf_counter()
+    metrics = run_embed_items(
+        data,
+        out,
+        _config(ItemEmbedConfig, config, encoder__model=model, encoder__device=device, epochs=epochs),
+        progress=True,
+    )
+    _done("item embeddings", out, started)
+    k = [key for key in metrics if key.endswith("_before")][0]
+    log.info(
+        "held-out pair %s: %.4f -> %.4f",
+        k.removesuffix("_before").removeprefix("holdout_"),
+        metrics[k],
+        metrics[k.replace("_before", "_after")],
+    )
+
+
+@embed_app.command("users")
+def embed_users(
+    data: Path = typer.Option(..., help="DATA artifact directory."),
+    out: Path = typer.Option(..., help="EMB artifact directory; item embeddings already there are kept."),
+    items: Path | None = typer.Option(None, help="EMB directory with the item embeddings (default: --out)."),
+    model: str | None = typer.Option(
+        None, help="Language model: local path or offline name (default: bundled all-MiniLM-L6-v2)."
+    ),
+    device: str | None = typer.Option(None, help="cpu, cuda, ..."),
+    epochs: int | None = typer.Option(None, help="Fine-tuning epochs."),
+    config: Path | None = typer.Option(None, help="YAML file with UserEmbedConfig fields."),
+) -> None:
+    """Fine-tune the interest-token user model and embed every user."""
+    from aktrec.config import UserEmbedConfig
+    from aktrec.embed.stage import run_embed_users
+
+    started = time.perf_counter()
+    metrics = run_embed_users(
+        data,
+        out,
+        _config(UserEmbedConfig, config, encoder__model=model, encoder__device=device, epochs=epochs),
+        items_dir=items,
+        progress=True,
+    )
+    _done("user embeddings", out, started)
+    if "heldout_next_item_cosine" in metrics:
+        log.info(
+            "held-out next-item cosine %.4f (history mean %.4f); category accuracy %.3f (history mode %.3f)",
+            metrics["heldout_next_item_cosine"],
+            metrics["heldout_next_item_cosine_history_mean"],
+            metrics["heldout_category_accuracy"],
+            metrics["heldout_category_accuracy_history_mode"],
+        )
+
+
+@app.command("semantic-ids")
+def semantic_ids(
+    data: Path = typer.Option(..., help="DATA artifact directory."),
+    embeddings: Path = typer.Option(..., help="EMB artifact directory with item and user embeddings."),
+    out: Path = typer.Option(..., help=OUT_HELP),
+    cluster_prefix: int | None = typer.Option(None, help="Code prefix that defines a cluster (default: calibrated)."),
+    config: Path | None = typer.Option(None, help="YAML file with SemanticIdConfig fields."),
+) -> None:
+    """Quantize item and user representations into semantic IDs (RQ-VAE) and clusters."""
+    from aktrec.config import SemanticIdConfig
+    from aktrec.semantic_ids.stage import run_semantic_ids
+
+    started = time.perf_counter()
+    metrics = run_semantic_ids(data, embeddings, out, _config(SemanticIdConfig, config, cluster_prefix=cluster_prefix))
+    _done("semantic IDs", out, started)
+    for kind, m in metrics.items():
+        coherence = "; ".join(
+            f"{name} purity {v['purity']:.3f} vs random {v['random_purity']:.3f}" for name, v in m["coherence"].items()
+        )
+        log.info(
+            "%s: %d clusters, median size %.0f, tail-with-head %.2f; %s",
+            kind,
+            m["cluster_sizes"]["n_clusters"],
+            m["cluster_sizes"]["median"],
+            m["tail_with_head_share"],
+            coherence or "no category labels",
+        )
+
+
+@features_app.command("materialize")
+def features_materialize(
+    data: Path = typer.Option(..., help="DATA artifact directory."),
+    sids: Path = typer.Option(..., help="SID artifact directory."),
+    repo: Path = typer.Option(..., help="Feast repository to (re)build: offline tables, registry, online store."),
+    embeddings: Path | None = typer.Option(
+        None, help="EMB directory (default: the one the semantic IDs were built from)."
+    ),
+    online_store: str | None = typer.Option(None, help="sqlite (default) or redis://HOST:PORT."),
+    config: Path | None = typer.Option(None, help="YAML file with FeatureConfig fields."),
+) -> None:
+    """Compute activity, semantic-ID, cluster-averaged, cross and sequence features into Feast."""
+    from aktrec.config import FeatureConfig
+    from aktrec.features.materialize import materialize
+
+    started = time.perf_counter()
+    metrics = materialize(
+        data, sids, repo, _config(FeatureConfig, config), emb_dir=embeddings, online_store=online_store
+    )
+    _done("Feast repository", repo, started)
+    log.info(
+        "feature service %s; rows per view: %s",
+        metrics["feature_service"],
+        ", ".join(f"{k} {v:,}" for k, v in metrics["rows"].items()),
+    )
+
+
+@app.command("train")
+def train(
+    data: Path = typer.Option(..., help="DATA artifact directory (training and test samples)."),
+    repo: Path = typer.Option(..., help="Materialized Feast repository (features of those samples)."),
+    out: Path = typer.Option(..., help=OUT_HELP),
+    variants: str | None = typer.Option(
+        None, help="Comma-separated variants to train and compare (default: base,strong_base,aktrec)."
+    ),
+    deploy: str | None = typer.Option(None, help="The variant whose bundle is written (default: aktrec)."),
+    epochs: int | None = typer.Option(None, help="Training epochs (early stopping may end sooner)."),
+    seed: int | None = typer.Option(None, help="Seed of initialisation and batch order."),
+    config: Path | None = typer.Option(None, help="YAML file with TrainConfig fields (model, train, promotion)."),
+) -> None:
+    """Train AKT-Rec and the compared variants; write the bundle, metrics.json and the promotion gate."""
+    from aktrec.config import TrainConfig
+    from aktrec.ctr.stage import run_train
+
+    started = time.perf_counter()
+    chosen = tuple(v.strip() for v in variants.split(",") if v.strip()) if variants else None
+    train_config = _config(TrainConfig, config, variants=chosen, deploy=deploy, train__epochs=epochs, train__seed=seed)
+    metrics = run_train(data, repo, out, train_config, progress=sys.stderr.isatty())
+    _done("model bundle", out, started)
+    print((out / "comparison.md").read_text(), end="")
+    print(f"Promotion gate: {_verdict(metrics['promotion'])}")
+
+
+@app.command("serve")
+def serve(
+    model: Path = typer.Option(..., help="Model bundle directory written by `aktrec train`."),
+    repo: Path = typer.Option(..., help="Materialized Feast repository with the bundle's feature service."),
+    http_port: int | None = typer.Option(None, help="HTTP port (default 8080)."),
+    host: str | None = typer.Option(None, help="Interface to listen on (default 127.0.0.1; 0.0.0.0 in a container)."),
+    config: Path | None = typer.Option(None, help="YAML file with ServingConfig fields (limits, cache refresh)."),
+) -> None:
+    """Run the KServe predictor: v1 and v2 (Open Inference Protocol) on one HTTP port."""
+    from aktrec.config import ServingConfig
+    from aktrec.serving.server import serve as run_server
+
+    run_server(model, repo, _config(ServingConfig, config, http_port=http_port, host=host))
+
+
+@pipeline_app.command("compile")
+def pipeline_compile(out: Path = typer.Option(..., help="Where to write the KFP IR YAML.")) -> None:
+    """Compile the pipeline to KFP IR YAML (the committed copy is pipelines/aktrec_pipeline.yaml)."""
+    from aktrec.pipeline.runner import compile_pipeline
+
+    log.info("pipeline compiled to %s", compile_pipeline(out))
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    raw: Path = typer.Option(..., help="RAW artifact directory (aktrec data synth | import ...)."),
+    workdir: Path = typer.Option(..., help="Work directory: pipeline root, published artifacts, metrics, reports."),
+    config: Path | None = typer.Option(
+        None, help="YAML with sections prepare, embed_items, embed_users, semantic_ids, features, train."
+    ),
+    cache: bool = typer.Option(True, help="Reuse the outputs of steps whose inputs did not change."),
+) -> None:
+    """Run the whole pipeline locally (kfp.local SubprocessRunner)."""
+    from aktrec.pipeline.runner import run_local
+
+    metrics = run_local(raw, workdir, config, cache=cache)
+    print((workdir / "model" / "comparison.md").read_text(), end="")
+    print(f"Run report: {workdir / 'reports' / 'index.html'}")
+    print(f"Metrics:    {workdir / 'metrics.json'}")
+    print(f"Promotion gate: {_verdict(metrics['promotion'])}")
+
+
+@pipeline_app.command("submit")
+def pipeline_submit(
+    host: str = typer.Option(
+        ..., help="Kubeflow Pipelines API, e.g. https://kubeflow.example.com/pipeline (token: $KFP_TOKEN)."
+    ),
+    raw_uri: str = typer.Option(..., help="RAW artifact location as the cluster sees it (e.g. a mounted path)."),
+    config: Path | None = typer.Option(None, help="YAML with per-stage sections (as for `pipeline run`)."),
+    experiment: str = typer.Option("aktrec", help="Experiment to file the run under."),
+    run_name: str | None = typer.Option(None, help="Run name (default aktrec-<timestamp>)."),
+    storage_uri: str = typer.Option("s3://aktrec/deploy/latest", help="Where the deploy step publishes for KServe."),
+    package: Path | None = typer.Option(None, help="A compiled IR YAML to submit instead of compiling now."),
+) -> None:
+    """Submit a run of the pipeline to a Kubeflow cluster."""
+    from aktrec.pipeline.runner import submit
+
+    run_id = submit(host, raw_uri, config, experiment, run_name, storage_uri, package)
+    print(f"submitted run {run_id} to {host}")
+
+
+@app.command("demo")
+def demo(
+    workdir: Path = typer.Option(Path("work/demo"), help="Where every artifact of the run goes."),
+    users: int = typer.Option(1_000, help="Synthetic users."),
+    items: int = typer.Option(500, help="Synthetic items."),
+    interactions: int = typer.Option(30_000, help="Synthetic impressions."),
+    seed: int = typer.Option(0, help="Seed of the synthetic data."),
+) -> None:
+    """The main job: synthetic data -> the whole pipeline locally -> the predictor -> one request."""
+    from aktrec.config import SynthConfig
+    from aktrec.data.raw import write_raw
+    from aktrec.data.synth import generate
+    from aktrec.pipeline.runner import run_local
+    from aktrec.serving.local import example_request, running_predictor
+
+    started = time.perf_counter()
+    workdir.mkdir(parents=True, exist_ok=True)
+    log.info(
+        "[1/3] synthetic data: %s impressions, %s users, %s items", f"{interactions:,}", f"{users:,}", f"{items:,}"
+    )
+    write_raw(
+        generate(SynthConfig(n_users=users, n_items=items, n_interactions=interactions, seed=seed)), workdir / "raw"
+    )
+    log.info(
+        "[2/3] the pipeline on the local KFP runner: validate, prepare, embed, semantic IDs, features, train, report"
+    )
+    metrics = run_local(workdir / "raw", workdir)
+    print((workdir / "model" / "comparison.md").read_text(), end="")
+    deployed = f" (deployment written to {workdir / 'deployment'})" if metrics["promotion"]["promote"] else ""
+    print(f"Promotion gate: {_verdict(metrics['promotion'])}{deployed}")
+    log.info("[3/3] the predictor (KServe, 127.0.0.1) and one v1 request")
+    with running_predictor(workdir / "model", workdir / "feature_repo") as url:
+        request, response = example_request(url, workdir / "data")
+    print(f"POST {url}/v1/models/aktrec:predict")
+    print(f"  request:  {json.dumps(request)}")
+    print(f"  response: {json.dumps(response)}")
+    print(f"Run report: {workdir / 'reports' / 'index.html'}")
+    print(f"Metrics:    {workdir / 'metrics.json'}")
+    print(f"Serve it yourself: aktrec serve --model {workdir / 'model'} --repo {workdir / 'feature_repo'}")
+    log.info("demo finished in %.0fs", time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: a usage or domain failure is one line on stderr and exit code 2. Anything
+    else is a bug and keeps its traceback; AKTREC_DEBUG=1 shows the traceback of domain
+    failures too."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[aktrec] %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="aktrec", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except click_exceptions.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help(), file=sys.stderr)
+        return 2
+    except click_exceptions.UsageError as exc:
+        if exc.ctx is not None:
+            print(exc.ctx.get_usage(), file=sys.stderr)
+        print(f"aktrec: error: {exc.format_message()}", file=sys.stderr)
+        return 2
+    except click_exceptions.ClickException as exc:
+        print(f"aktrec: error: {exc.format_message()}", file=sys.stderr)
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        print("aktrec: aborted", file=sys.stderr)
+        return 130
+    except AktrecError as exc:
+        if os.environ.get("AKTREC_DEBUG"):
+            raise
+        print(f"aktrec: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"aktrec: error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

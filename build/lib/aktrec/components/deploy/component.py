@@ -1,0 +1,13 @@
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+from aktrec.pipeline import IMAGE
+
+
+@dsl.component(base_image=IMAGE)
+def deploy(model: Input[Model], feature_repo: Input[Dataset], storage_uri: str, deployment: Output[Artifact]):
+    """The deployable unit (bundle + cluster Feast repository + InferenceService); runs only
+    when the promotion gate passed."""
+    from aktrec.pipeline.steps import deploy_step
+
+    deploy_step(model.path, feature_repo.path, deployment.path, storage_uri)

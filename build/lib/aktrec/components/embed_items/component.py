@@ -1,0 +1,26 @@
+from kfp import dsl
+from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Output
+
+from aktrec.pipeline import IMAGE
+
+
+@dsl.component(base_image=IMAGE)
+def embed_items(
+    data: Input[Dataset],
+    config: str,
+    embeddings: Output[Dataset],
+    metrics: Output[Metrics],
+    validation_report: Output[HTML],
+    validation_summary: Output[Markdown],
+):
+    """Item representations (eq. 1): encoder + contrastive alignment on co-occurring pairs."""
+    import json
+
+    from aktrec.pipeline.steps import embed_items_step
+
+    result = embed_items_step(data.path, embeddings.path, config, validation_report.path, validation_summary.path)
+    metrics.log_metric("holdout_recall_at_10_before", result["holdout_recall@10_before"])
+    metrics.log_metric("holdout_recall_at_10_after", result["holdout_recall@10_after"])
+    # The file too: KFP's local cache treats an output whose file is missing as not cached.
+    with open(metrics.path, "w") as out:
+        json.dump(metrics.metadata, out)

@@ -1,0 +1,28 @@
+from kfp import dsl
+from kfp.dsl import HTML, Dataset, Input, Markdown, Output
+
+from aktrec.pipeline import IMAGE
+
+
+@dsl.component(base_image=IMAGE)
+def materialize_features(
+    data: Input[Dataset],
+    semantic_ids: Input[Dataset],
+    embeddings: Input[Dataset],
+    config: str,
+    feature_repo: Output[Dataset],
+    validation_report: Output[HTML],
+    validation_summary: Output[Markdown],
+):
+    """Activity, cluster-averaged, cross and sequence features into Feast (offline + online)."""
+    from aktrec.pipeline.steps import materialize_step
+
+    materialize_step(
+        data.path,
+        semantic_ids.path,
+        embeddings.path,
+        feature_repo.path,
+        config,
+        validation_report.path,
+        validation_summary.path,
+    )

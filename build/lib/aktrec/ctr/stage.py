@@ -1,0 +1,326 @@
+"""`aktrec train`: features from Feast, every configured variant trained and evaluated, the
+deployed variant's bundle, metrics.json (DESIGN §7), a comparison table and the promotion gate."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from aktrec import schemas as S
+from aktrec.artifacts import read_marker, staged_output, write_json
+from aktrec.config import TrainConfig, to_dict
+from aktrec.ctr.bundle import MODEL_KIND, save_bundle
+from aktrec.ctr.gate import GATE_FILE, promotion_gate
+from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, CONTENT_BLOCKS, CtrInputs, Vocabularies, encode
+from aktrec.ctr.modules import AktRec, ModelShapes
+from aktrec.ctr.tabular import STATISTICS, fit_and_score
+from aktrec.ctr.train import IdPriors, build_model, build_vocabularies, fit, id_priors, predict
+from aktrec.data.prepare import PreparedData, read_prepared
+from aktrec.errors import DataError
+from aktrec.features.attributes import item_attributes, user_attributes
+from aktrec.features.materialize import semantic_tables
+from aktrec.features.repo import REPO_KIND
+from aktrec.features.retrieval import historical_features
+from aktrec.metrics import slice_metrics
+
+log = logging.getLogger("aktrec")
+POPULARITY = "popularity"  # trivial scorer reported next to the models (DESIGN §1)
+LIGHTGBM = "lightgbm"  # the tabular peer
+
+
+def finite(obj: Any) -> Any:
+    """NaN (e.g. AUC of a slice with one class) as JSON null."""
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj
+
+
+def comparison_markdown(models: dict[str, dict[str, Any]]) -> str:
+    """Head/tail table of every model: AUC and GAUC per slice, total logloss."""
+
+    def cell(value) -> str:
+        return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+    lines = [
+        "| model | total AUC | total GAUC | head AUC | head GAUC | tail AUC | tail GAUC | logloss |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in models.items():
+        lines.append(
+            f"| {name} | "
+            + " | ".join(cell(m[s][k]) for s in ("total", "head", "tail") for k in ("auc", "gauc"))
+            + f" | {cell(m['total']['logloss'])} |"
+        )
+    support = next(iter(models.values()))
+    lines.append(
+        "\nTest samples, reported only (selection reads validation). GAUC over the users with both labels: "
+        + ", ".join(f"{s} {support[s]['n_users']:,}" for s in ("total", "head", "tail"))
+        + "; shown as – below 30 users."
+    )
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class TrainingData:
+    """Everything the variants share: encoded fit/validation/test inputs, vocabularies, priors."""
+
+    data: PreparedData
+    inputs: dict[str, CtrInputs]  # "fit", "valid", "test"
+    samples: dict[str, pd.DataFrame]  # the same splits' sample rows
+    tabular: dict[str, pd.DataFrame]  # the same splits' ids, statistics and attributes (the tabular peer's inputs)
+    vocab: Vocabularies
+    content_dims: dict[str, int]
+    shapes: ModelShapes
+    priors: IdPriors
+    repo_marker: dict[str, Any]
+    n_fit: int
+    n_valid: int
+
+
+def load_training_data(data_dir: Path, repo: Path, config: TrainConfig) -> TrainingData:
+    """DATA's CTR training samples (a validation split held out for early stopping and the
+    gate) and test samples with their point-in-time features from REPO, encoded for the model."""
+    started = time.perf_counter()
+    repo_marker = read_marker(repo, REPO_KIND)
+    sid_dir, emb_dir = Path(repo_marker["sids"]), Path(repo_marker["embeddings"])
+    data = read_prepared(data_dir)
+    users, items = semantic_tables(sid_dir, emb_dir, "user"), semantic_tables(sid_dir, emb_dir, "item")
+    samples = subsample(data.train[data.ctr_samples()], config).sort_values(S.TS, kind="stable").reset_index(drop=True)
+    is_valid = validation_mask(samples, data.ordinal, config)
+    n_valid = int(is_valid.sum())
+    if len(samples) - n_valid < 2 or samples.loc[is_valid, S.LABEL].nunique() < 2:
+        raise DataError(
+            "train",
+            f"{len(samples)} CTR training samples leave no usable validation slice "
+            "(it needs both labels); use more data or a larger validation_share",
+            column=S.LABEL,
+        )
+    train_frame = historical_features(repo, samples, users, items)
+    test_frame = historical_features(repo, data.test, users, items)
+    retrieved = time.perf_counter()
+    fit_rows, valid_rows = samples[~is_valid], samples[is_valid]
+    user_tokens, item_tokens = user_attributes(data.users, users.ids), item_attributes(data.items, items.ids)
+    vocab = build_vocabularies(fit_rows, users, items, user_tokens, item_tokens)
+    content_dims = {name: (users if name.startswith("user") else items).embeddings.shape[1] for name in CONTENT_BLOCKS}
+    feature_config = repo_marker["config"]
+    sequence_length = max(feature_config["user_sequence_length"], feature_config["cluster_sequence_length"])
+    inputs = {
+        name: encode(frame.assign(**{S.LABEL: rows[S.LABEL].to_numpy()}), vocab, content_dims, sequence_length)
+        for name, frame, rows in (
+            ("fit", train_frame[~is_valid], fit_rows),
+            ("valid", train_frame[is_valid], valid_rows),
+            ("test", test_frame, data.test),
+        )
+    }
+    shapes = ModelShapes(
+        len(vocab.user),
+        len(vocab.item),
+        len(vocab.user_cluster),
+        len(vocab.item_cluster),
+        content_dims["user_content"],
+        content_dims["item_content"],
+        sequence_length,
+        len(vocab.user_attribute),
+        len(vocab.item_attribute),
+    )
+    priors = id_priors(fit_rows, vocab, users, items, config.model.embedding_dim, user_tokens, item_tokens)
+    log.info(
+        "features of %s training and %s test samples retrieved in %.1fs, encoded in %.1fs",
+        f"{len(samples):,}",
+        f"{len(data.test):,}",
+        retrieved - started,
+        time.perf_counter() - retrieved,
+    )
+    slim = [S.USER_ID, S.ITEM_ID, *STATISTICS, *(column for column, _ in ATTRIBUTE_BLOCKS.values())]
+    tabular = {
+        "fit": train_frame.loc[~is_valid, slim],
+        "valid": train_frame.loc[is_valid, slim],
+        "test": test_frame[slim],
+    }
+    return TrainingData(
+        data,
+        inputs,
+        {"fit": fit_rows, "valid": valid_rows, "test": data.test},
+        tabular,
+        vocab,
+        content_dims,
+        shapes,
+        priors,
+        repo_marker,
+        len(fit_rows),
+        n_valid,
+    )
+
+
+def validation_mask(samples: pd.DataFrame, ordinal: bool, config: TrainConfig) -> np.ndarray:
+    """The validation split: the latest `validation_share` of the samples by time, so it
+    precedes the test window. Ordinal data has no shared clock (each user's CTR sample is the
+    last before that user's test): a seeded `validation_share` of the users."""
+    share = config.train.validation_share
+    if not ordinal:
+        return np.arange(len(samples)) >= len(samples) - max(1, int(len(samples) * share))
+    users = samples[S.USER_ID].unique()
+    rng = np.random.default_rng(config.train.subsample_seed)
+    chosen = rng.choice(users, size=max(1, int(len(users) * share)), replace=False)
+    return samples[S.USER_ID].isin(chosen).to_numpy()
+
+
+def subsample(train: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
+    """At most `max_train_samples` training samples, drawn uniformly (seeded) over samples or
+    over whole users; never by time, which would keep only the late clicks of heavy users."""
+    limit = config.train.max_train_samples
+    if not limit or len(train) <= limit:
+        return train
+    rng = np.random.default_rng(config.train.subsample_seed)
+    if config.train.subsample == "samples":
+        return train.iloc[np.sort(rng.choice(len(train), size=limit, replace=False))]
+    sizes = train[S.USER_ID].value_counts()
+    order = sizes.index.to_numpy()[rng.permutation(len(sizes))]
+    kept = order[np.cumsum(sizes.reindex(order).to_numpy()) <= limit]
+    return train[train[S.USER_ID].isin(kept)]
+
+
+def unseen_by_models(training: TrainingData) -> dict[str, Any]:
+    """How many test users and items no model has an ID embedding for (not in the fit samples)."""
+    test, vocab = training.data.test, training.vocab
+    user_unknown = vocab.user.index(test[S.USER_ID]) == 0
+    item_unknown = vocab.item.index(test[S.ITEM_ID]) == 0
+    return {
+        "users": int(test.loc[user_unknown, S.USER_ID].nunique()),
+        "of_users": int(test[S.USER_ID].nunique()),
+        "items": int(test.loc[item_unknown, S.ITEM_ID].nunique()),
+        "of_items": int(test[S.ITEM_ID].nunique()),
+        "share_samples_unknown_user": float(user_unknown.mean()),
+        "share_samples_unknown_item": float(item_unknown.mean()),
+    }
+
+
+@dataclass
+class Evaluation:
+    """Every compared model of one training run: metrics per slice on validation (what
+    selection reads) and test (reported only), training histories, test scores, and the
+    trained networks by variant."""
+
+    validation: dict[str, dict[str, Any]]
+    test: dict[str, dict[str, Any]]
+    histories: dict[str, Any]
+    test_scores: dict[str, np.ndarray]
+    networks: dict[str, AktRec]
+
+
+def evaluate_models(training: TrainingData, config: TrainConfig, progress: bool = False) -> Evaluation:
+    """Train every variant of `config` (seeded by `config.train.seed`) and the LightGBM peer,
+    and score them and the popularity scorer on validation and test."""
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    result = Evaluation({}, {}, {}, {}, {})
+    for variant in config.variants:
+        torch.manual_seed(config.train.seed)
+        model = build_model(config.variant(variant), training.shapes, training.priors)
+        result.histories[variant] = fit(
+            model, training.inputs["fit"], training.inputs["valid"], config.train, progress=progress, name=variant
+        )
+        result.networks[variant] = model
+        result.test_scores[variant] = predict(model, training.inputs["test"])
+        result.validation[variant] = slice_metrics(training.samples["valid"], predict(model, training.inputs["valid"]))
+        result.test[variant] = slice_metrics(training.samples["test"], result.test_scores[variant])
+        test = result.test[variant]
+        log.info(
+            "%s: test AUC %.4f (head %.4f, tail %.4f), %.1fs",
+            variant,
+            test["total"]["auc"],
+            test["head"]["auc"],
+            test["tail"]["auc"],
+            result.histories[variant]["seconds"],
+        )
+    if config.lightgbm.enabled:
+        labels = {name: rows[S.LABEL].to_numpy() for name, rows in training.samples.items()}
+        scores, result.histories[LIGHTGBM] = fit_and_score(training.tabular, labels, config.lightgbm, config.train.seed)
+        result.test_scores[LIGHTGBM] = scores["test"]
+        result.validation[LIGHTGBM] = slice_metrics(training.samples["valid"], scores["valid"])
+        result.test[LIGHTGBM] = slice_metrics(training.samples["test"], scores["test"])
+    popularity = popularity_metrics(training)
+    result.test[POPULARITY], result.validation[POPULARITY] = popularity["test"], popularity["validation"]
+    return result
+
+
+def popularity_metrics(training: TrainingData) -> dict[str, dict[str, Any]]:
+    """The trivial scorer: the candidate item's clicks in the training events the split may
+    see (representation events and fit samples for validation, all training for test), as the
+    data card computes it."""
+
+    def clicks_in(rows: pd.DataFrame) -> pd.Series:
+        return rows.loc[rows[S.LABEL] == 1, S.ITEM_ID].value_counts()
+
+    out = {}
+    before_validation = pd.concat([training.data.representation_events(), training.samples["fit"]])
+    for split, counted in (("validation", before_validation), ("test", training.data.train)):
+        rows = training.samples["valid" if split == "validation" else "test"]
+        scores = rows[S.ITEM_ID].map(clicks_in(counted)).fillna(0).to_numpy(dtype=np.float64)
+        out[split] = slice_metrics(rows, scores, probabilities=False)
+    return out
+
+
+def run_train(data_dir: Path, repo: Path, out: Path, config: TrainConfig, progress: bool = False) -> dict[str, Any]:
+    """Train `config.variants` on DATA's training samples (features from REPO, point in time),
+    evaluate on DATA's test samples, write the bundle of `config.deploy` to OUT atomically."""
+    started = time.perf_counter()
+    training = load_training_data(data_dir, repo, config)
+    evaluation = evaluate_models(training, config, progress)
+    models, deployed = evaluation.test, evaluation.networks[config.deploy]
+    tail = training.data.card["tail"]
+    metrics = finite(
+        {
+            "dataset": {
+                "name": training.data.card.get("name"),
+                "n_train": int(len(training.data.train)),
+                "n_test": int(len(training.data.test)),
+                "n_train_used": training.n_fit,
+                "n_validation": training.n_valid,
+                "tail_user_max_interactions": tail["tail_user_max_interactions"],
+                "tail_item_max_exposures": tail["tail_item_max_exposures"],
+                "test_unseen_by_models": unseen_by_models(training),
+            },
+            "models": models,
+            "validation": evaluation.validation,
+            "training": evaluation.histories,
+            "deploy": config.deploy,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    )
+    marker = training.repo_marker
+    with staged_output(
+        out,
+        MODEL_KIND,
+        data=str(Path(data_dir).absolute()),
+        repo=str(Path(repo).absolute()),
+        variant=config.deploy,
+        feature_service=marker["feature_service"],
+    ) as staging:
+        save_bundle(
+            staging,
+            config.deploy,
+            deployed,
+            training.vocab,
+            training.content_dims,
+            marker["feature_service"],
+            Path(marker["sids"]),
+            Path(marker["embeddings"]),
+            {"train_config": to_dict(config), "feature_config": marker["config"]},
+        )
+        gate = promotion_gate(metrics, config.deploy, config.promotion, staging / "validation")
+        metrics["promotion"] = gate
+        write_json(metrics, staging / "metrics.json")
+        write_json(gate, staging / GATE_FILE)
+        (staging / "comparison.md").write_text(comparison_markdown(models))
+    return metrics

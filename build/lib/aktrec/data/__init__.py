@@ -1,0 +1,1 @@
+"""Input tables: reading, the data contract, importers, synthetic data and preparation."""

@@ -1,0 +1,312 @@
+"""Deterministic synthetic long-tail data with real impressions (clicks and non-clicks).
+
+Items come from a beauty-shop taxonomy, so their text (category, product noun, benefit words,
+brand) carries the same signal as their latent vector; users have attributes and interests
+over a few leaf categories. A click depends on the match of user and item latents, and items
+of one leaf share most of their latent, so what is learned on head items of a leaf transfers
+to its tail items, which is the structure AKT-Rec exploits.
+
+Shapes: items N_i, users N_u, impressions N; everything is vectorized over impressions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from aktrec import schemas as S
+from aktrec.config import SynthConfig
+from aktrec.data.contract import normalize_interactions, normalize_items, normalize_users
+from aktrec.data.raw import RawData
+
+START = pd.Timestamp("2026-01-01", tz="UTC")
+
+# top category -> leaf -> (product nouns, benefit words, (min price, max price))
+TAXONOMY: dict[str, dict[str, tuple[list[str], list[str], tuple[float, float]]]] = {
+    "Skin Care": {
+        "Moisturizers": (
+            ["Face Cream", "Night Cream", "Gel Moisturizer", "Day Lotion"],
+            ["hydrating", "nourishing", "oil-free"],
+            (12, 60),
+        ),
+        "Cleansers": (
+            ["Foaming Cleanser", "Cleansing Balm", "Micellar Water", "Face Wash"],
+            ["gentle", "purifying", "pore-clearing"],
+            (8, 35),
+        ),
+        "Sunscreen": (
+            ["Sunscreen SPF 50", "Mineral Sunscreen", "Sun Fluid SPF 30"],
+            ["broad-spectrum", "water-resistant", "non-greasy"],
+            (10, 40),
+        ),
+        "Serums": (
+            ["Vitamin C Serum", "Retinol Serum", "Hyaluronic Serum"],
+            ["brightening", "anti-aging", "plumping"],
+            (18, 90),
+        ),
+    },
+    "Makeup": {
+        "Lipstick": (
+            ["Matte Lipstick", "Lip Gloss", "Lip Tint", "Liquid Lipstick"],
+            ["long-wear", "velvet", "high-shine"],
+            (6, 30),
+        ),
+        "Mascara": (
+            ["Volumizing Mascara", "Lengthening Mascara", "Waterproof Mascara"],
+            ["clump-free", "smudge-proof", "dramatic"],
+            (7, 28),
+        ),
+        "Foundation": (
+            ["Liquid Foundation", "Cushion Compact", "BB Cream", "Concealer"],
+            ["full-coverage", "natural-finish", "buildable"],
+            (10, 48),
+        ),
+        "Eyeshadow": (
+            ["Eyeshadow Palette", "Cream Eyeshadow", "Glitter Shadow"],
+            ["shimmering", "blendable", "pigmented"],
+            (9, 55),
+        ),
+    },
+    "Hair Care": {
+        "Shampoo": (
+            ["Clarifying Shampoo", "Volume Shampoo", "Sulfate-Free Shampoo"],
+            ["strengthening", "color-safe", "moisturizing"],
+            (6, 30),
+        ),
+        "Conditioner": (
+            ["Deep Conditioner", "Leave-In Conditioner", "Hair Mask"],
+            ["repairing", "detangling", "smoothing"],
+            (7, 34),
+        ),
+        "Styling": (
+            ["Hair Spray", "Styling Gel", "Texturizing Paste", "Heat Protectant"],
+            ["strong-hold", "frizz-control", "flexible"],
+            (6, 26),
+        ),
+    },
+    "Fragrance": {
+        "Women's Perfume": (
+            ["Eau de Parfum", "Floral Perfume", "Body Mist"],
+            ["floral", "sensual", "fresh"],
+            (25, 120),
+        ),
+        "Men's Cologne": (
+            ["Eau de Toilette", "Woody Cologne", "Aftershave Splash"],
+            ["woody", "citrus", "musky"],
+            (22, 110),
+        ),
+    },
+    "Men's Grooming": {
+        "Shaving": (["Shaving Cream", "Safety Razor", "Shave Gel"], ["close-shave", "soothing", "cooling"], (5, 45)),
+        "Beard Care": (
+            ["Beard Oil", "Beard Balm", "Beard Trimmer"],
+            ["conditioning", "softening", "precision"],
+            (9, 70),
+        ),
+    },
+    "Nails": {
+        "Nail Polish": (
+            ["Gel Nail Polish", "Nail Lacquer", "Top Coat"],
+            ["chip-resistant", "glossy", "quick-dry"],
+            (4, 18),
+        ),
+        "Nail Care": (
+            ["Cuticle Oil", "Nail Strengthener", "Nail File Set"],
+            ["strengthening", "restorative", "salon-grade"],
+            (4, 22),
+        ),
+    },
+}
+BRAND_STEMS = [
+    "Lumi",
+    "Vela",
+    "Nora",
+    "Aster",
+    "Kiko",
+    "Sola",
+    "Mira",
+    "Oro",
+    "Zen",
+    "Elle",
+    "Bay",
+    "Iris",
+    "Nova",
+    "Rhea",
+    "Tova",
+    "Una",
+    "Wren",
+    "Yara",
+    "Cleo",
+    "Dara",
+]
+BRAND_SUFFIXES = ["Beauty", "Labs", "Botanics", "Paris", "Skin", "& Co"]
+SIZES = ["30 ml", "50 ml", "100 ml", "1.7 oz", "3.4 oz", "8 oz", "Travel Size", "Value Pack"]
+AGE_GROUPS = ["18-24", "25-34", "35-44", "45-54", "55+"]
+GENDERS = ["female", "male", "unspecified"]
+REGIONS = ["north", "south", "east", "west"]
+# Users of each gender lean towards some top categories (multiplier on the leaf choice).
+GENDER_LEAN = {
+    "female": {"Makeup": 2.0, "Women's Perfume": 2.0, "Men's Grooming": 0.1, "Men's Cologne": 0.2},
+    "male": {"Men's Grooming": 4.0, "Men's Cologne": 3.0, "Makeup": 0.2, "Women's Perfume": 0.2, "Nails": 0.2},
+    "unspecified": {},
+}
+
+
+def _leaves() -> list[tuple[str, str]]:
+    return [(top, leaf) for top, leaves in TAXONOMY.items() for leaf in leaves]
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def generate(config: SynthConfig = SynthConfig()) -> RawData:
+    """The synthetic data set of `config` as RAW tables (deterministic for `config.seed`)."""
+    rng = np.random.default_rng(config.seed)
+    leaves = _leaves()
+    n_leaves, dim = len(leaves), config.latent_dim
+    tops = sorted(TAXONOMY)
+
+    # Latents: leaf = its top category's direction plus its own; items add brand and noise.
+    top_latent = rng.normal(size=(len(tops), dim))
+    leaf_latent = _unit(0.8 * top_latent[[tops.index(t) for t, _ in leaves]] + 0.6 * rng.normal(size=(n_leaves, dim)))
+    brands = [f"{stem} {suffix}" for stem in BRAND_STEMS for suffix in BRAND_SUFFIXES[:2]]
+    brand_latent = rng.normal(size=(len(brands), dim))
+    brand_tier = rng.lognormal(0.0, 0.3, size=len(brands))
+
+    item_leaf = rng.integers(0, n_leaves, size=config.n_items)
+    item_leaf[: min(n_leaves, config.n_items)] = np.arange(min(n_leaves, config.n_items))  # every leaf used
+    item_brand = rng.integers(0, len(brands), size=config.n_items)
+    item_latent = _unit(
+        leaf_latent[item_leaf] + 0.3 * _unit(brand_latent[item_brand]) + 0.25 * rng.normal(size=(config.n_items, dim))
+    )
+    item_quality = rng.normal(0.0, 0.3, size=config.n_items)
+    # Zipf exposure weights over a random order of items: a few head items, a long tail.
+    item_weight = 1.0 / rng.permutation(np.arange(1, config.n_items + 1)) ** config.item_popularity_exponent
+    items = _item_table(rng, leaves, brands, brand_tier, item_leaf, item_brand)
+
+    # Users: attributes, 1-3 favourite leaves (leaning by gender), latent = their mix.
+    gender = rng.choice(len(GENDERS), size=config.n_users, p=[0.55, 0.35, 0.10])
+    lean = np.ones((len(GENDERS), n_leaves))
+    for g, name in enumerate(GENDERS):
+        for position, (top, leaf) in enumerate(leaves):
+            lean[g, position] = GENDER_LEAN[name].get(top, 1.0) * GENDER_LEAN[name].get(leaf, 1.0)
+    used = np.bincount(item_leaf, minlength=n_leaves) > 0
+    leaf_probs = lean[gender] * used
+    leaf_probs /= leaf_probs.sum(axis=1, keepdims=True)
+    favourites = _sample_without_replacement(rng, leaf_probs, k=3)  # (N_u, 3)
+    n_favourites = rng.integers(1, 4, size=config.n_users)
+    fav_weight = rng.dirichlet(np.ones(3), size=config.n_users) * (np.arange(3) < n_favourites[:, None])
+    fav_weight /= fav_weight.sum(axis=1, keepdims=True)
+    user_latent = _unit(
+        np.einsum("uk,ukd->ud", fav_weight, leaf_latent[favourites]) + 0.3 * rng.normal(size=(config.n_users, dim))
+    )
+    user_bias = rng.normal(0.0, 0.3, size=config.n_users)
+    users = pd.DataFrame(
+        {
+            S.USER_ID: [f"u{u:07d}" for u in range(config.n_users)],
+            "age_group": np.array(AGE_GROUPS)[rng.integers(0, len(AGE_GROUPS), size=config.n_users)],
+            "gender": np.array(GENDERS)[gender],
+            "region": np.array(REGIONS)[rng.integers(0, len(REGIONS), size=config.n_users)],
+        }
+    )
+
+    # Impressions per user: heavy-tailed (log-normal) activity, at least one each.
+    activity = rng.lognormal(0.0, config.user_activity_sigma, size=config.n_users)
+    counts = 1 + rng.multinomial(config.n_interactions - config.n_users, activity / activity.sum())
+    user = np.repeat(np.arange(config.n_users), counts)
+    n = len(user)
+
+    # Exposed item: from one of the user's favourite leaves, or from global popularity.
+    item = _draw_by_weight(rng, item_weight, n)
+    from_interest = rng.random(n) < config.interest_exposure_share
+    choice = (rng.random(n)[:, None] > np.cumsum(fav_weight[user], axis=1)[:, :2]).sum(axis=1)
+    leaf = favourites[user, choice]
+    item[from_interest] = _draw_within_group(rng, item_weight, item_leaf, leaf[from_interest], n_leaves)
+
+    logit = (
+        config.base_click_logit
+        + config.interest_affinity * np.einsum("nd,nd->n", user_latent[user], item_latent[item])
+        + item_quality[item]
+        + user_bias[user]
+    )
+    label = (rng.random(n) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int8)
+    seconds = rng.random(n) * config.n_days * 86_400
+    order = np.argsort(seconds, kind="stable")
+    interactions = pd.DataFrame(
+        {
+            S.USER_ID: users[S.USER_ID].to_numpy()[user[order]],
+            S.ITEM_ID: items[S.ITEM_ID].to_numpy()[item[order]],
+            S.TS: START + pd.to_timedelta(np.round(seconds[order]).astype(np.int64), unit="s"),
+            S.LABEL: label[order],
+        }
+    )
+    interactions_table, ts_kind = normalize_interactions(interactions)
+    return RawData(
+        interactions=interactions_table,
+        items=normalize_items(items),
+        users=normalize_users(users),
+        ts_kind=ts_kind,
+        source=f"synth:seed={config.seed}",
+    )
+
+
+def _sample_without_replacement(rng: np.random.Generator, probs: np.ndarray, k: int) -> np.ndarray:
+    """k distinct columns per row, drawn by `probs` (Gumbel top-k). (R, C) -> (R, k)."""
+    keys = np.log(np.maximum(probs, 1e-30)) + rng.gumbel(size=probs.shape)
+    return np.argsort(-keys, axis=1)[:, :k]
+
+
+def _draw_by_weight(rng: np.random.Generator, weight: np.ndarray, n: int) -> np.ndarray:
+    cdf = np.cumsum(weight)
+    return np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"), len(weight) - 1)
+
+
+def _draw_within_group(
+    rng: np.random.Generator, weight: np.ndarray, group: np.ndarray, wanted: np.ndarray, n_groups: int
+) -> np.ndarray:
+    """For each entry of `wanted` (a group id), an index drawn by `weight` among that group.
+
+    Sort members by group; a draw inside group g is a point in g's slice of the cumulative
+    weight, so all draws are one searchsorted.
+    """
+    members = np.argsort(group, kind="stable")
+    cdf = np.cumsum(weight[members])
+    group_total = np.bincount(group, weights=weight, minlength=n_groups)
+    group_start = np.concatenate([[0.0], np.cumsum(group_total)[:-1]])
+    target = group_start[wanted] + rng.random(len(wanted)) * group_total[wanted]
+    position = np.minimum(np.searchsorted(cdf, target, side="right"), len(members) - 1)
+    return members[position]
+
+
+def _item_table(rng, leaves, brands, brand_tier, item_leaf, item_brand) -> pd.DataFrame:
+    n_items = len(item_leaf)
+    titles, descriptions, categories, prices = [], [], [], []
+    size_pick = rng.integers(0, len(SIZES), size=n_items)
+    noun_pick = rng.integers(0, 1_000, size=n_items)
+    benefit_pick = rng.integers(0, 1_000, size=n_items)
+    price_noise = rng.lognormal(0.0, 0.25, size=n_items)
+    for i in range(n_items):
+        top, leaf = leaves[item_leaf[i]]
+        nouns, benefits, (low, high) = TAXONOMY[top][leaf]
+        noun = nouns[noun_pick[i] % len(nouns)]
+        benefit = benefits[benefit_pick[i] % len(benefits)]
+        brand = brands[item_brand[i]]
+        titles.append(f"{brand} {benefit.title()} {noun}, {SIZES[size_pick[i]]}")
+        descriptions.append(
+            f"A {benefit} {noun.lower()} by {brand}, part of our {leaf.lower()} range for everyday {top.lower()}."
+        )
+        categories.append(["Beauty", top, leaf])
+        prices.append(
+            round(float(np.clip((low + high) / 2 * brand_tier[item_brand[i]] * price_noise[i], low, high * 1.5)), 2)
+        )
+    return pd.DataFrame(
+        {
+            S.ITEM_ID: [f"i{i:06d}" for i in range(n_items)],
+            S.TITLE: titles,
+            S.DESCRIPTION: descriptions,
+            S.CATEGORY: categories,
+            S.BRAND: [brands[b] for b in item_brand],
+            S.PRICE: prices,
+        }
+    )

@@ -1,0 +1,1 @@
+"""Content and user representations: encoder, prompts, pair mining, contrastive training."""

@@ -1,0 +1,42 @@
+"""Contrastive and user-representation losses."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def info_nce(
+    anchor: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor | None, temperature: float
+) -> torch.Tensor:
+    """InfoNCE with in-batch negatives plus K shared sampled negatives.
+
+    anchor, positive: (B, D) unit vectors, row i of `positive` is the partner of row i;
+    negatives: (K, D) unit vectors or None. Logits of row i: [a_i·p_j for all j, a_i·n_k for
+    all k] / temperature, target j = i.
+    """
+    logits = anchor @ positive.T
+    if negatives is not None and len(negatives):
+        logits = torch.cat([logits, anchor @ negatives.T], dim=1)
+    target = torch.arange(anchor.shape[0], device=anchor.device)
+    return nn.functional.cross_entropy(logits / temperature, target)
+
+
+def user_interest_loss(
+    predicted: torch.Tensor,
+    target: torch.Tensor,
+    category_logits: torch.Tensor,
+    category: torch.Tensor,
+    category_weight: float,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Eq. 2: L_u = -cos(ê_t, e_t) + w · CE(category of the next item).
+
+    predicted, target: (B, D); category_logits: (B, C); category: (B,) with -100 = unknown.
+    """
+    cosine = nn.functional.cosine_similarity(predicted, target, dim=-1).mean()
+    loss = -cosine
+    ce = torch.zeros((), device=predicted.device)
+    if (category >= 0).any():
+        ce = nn.functional.cross_entropy(category_logits, category, ignore_index=-100)
+        loss = loss + category_weight * ce
+    return loss, {"cosine": float(cosine.detach()), "category_ce": float(ce.detach())}

@@ -1,0 +1,1 @@
+"""Features: computation (activity, semantic IDs, cluster-averaged, cross, sequences) and Feast."""

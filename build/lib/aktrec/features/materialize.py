@@ -1,0 +1,130 @@
+"""`aktrec features materialize`: offline tables, `feast apply`, online store, atomically."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from aktrec import schemas as S
+from aktrec.artifacts import list_matrix, read_marker, staged_output, write_json
+from aktrec.config import FeatureConfig, to_dict
+from aktrec.data.prepare import read_prepared
+from aktrec.embed.stage import read_embeddings
+from aktrec.errors import ArtifactError
+from aktrec.features import names as N
+from aktrec.features.compute import SemanticTables, compute_features
+from aktrec.features.repo import (
+    DATA_DIR,
+    DEFINITIONS_MODULE,
+    LOCAL_STORE_YAML,
+    REDIS_STORE_YAML,
+    REPO_KIND,
+    feast_objects,
+)
+from aktrec.semantic_ids.stage import SID_KIND
+
+log = logging.getLogger("aktrec")
+
+
+def semantic_tables(sid_dir: Path, emb_dir: Path, kind: str) -> SemanticTables:
+    """Codes and clusters of `kind` from SID, with the embeddings of EMB in the same order."""
+    table = pq.read_table(Path(sid_dir) / f"{kind}_semantic_ids.parquet")
+    ids = pd.Index(table.column(0).to_pylist())
+    emb_ids, vectors = read_embeddings(emb_dir, kind)
+    position = pd.Index(emb_ids).get_indexer(ids)
+    if (position < 0).any():
+        raise ArtifactError(
+            f"{emb_dir}: {int((position < 0).sum())} {kind}(s) of the semantic IDs have no embedding, e.g. "
+            f"{ids[position < 0][0]!r}"
+        )
+    return SemanticTables(
+        ids=ids, codes=list_matrix(table[S.CODES]), cluster=table[S.CLUSTER_ID].to_numpy(), embeddings=vectors[position]
+    )
+
+
+def store_yaml(online_store: str | None) -> str:
+    """Local SQLite by default; `redis://host:port` selects the Redis online store."""
+    if online_store is None or online_store == "sqlite":
+        return LOCAL_STORE_YAML.format(project=N.PROJECT)
+    if online_store.startswith("redis://"):
+        return REDIS_STORE_YAML.format(project=N.PROJECT, connection_string=online_store.removeprefix("redis://"))
+    raise ArtifactError(f"online store {online_store!r}: use 'sqlite' or 'redis://HOST:PORT'")
+
+
+ONLINE_WRITE_CHUNK = 100_000
+
+
+def fill_online_store(store, views: dict[str, pd.DataFrame]) -> None:
+    """Write each key's latest row of every view to the online store (what Feast's
+    `materialize` computes, without reading the whole history back from the offline files:
+    memory grows with the keys, not with the change rows)."""
+    for name, frame in views.items():
+        keys = [N.ENTITIES[entity] for entity in N.VIEWS[name][0]]
+        latest = frame.sort_values(N.EVENT_TIMESTAMP, kind="stable").drop_duplicates(keys, keep="last")
+        for start in range(0, len(latest), ONLINE_WRITE_CHUNK):
+            store.write_to_online_store(name, latest.iloc[start : start + ONLINE_WRITE_CHUNK])
+
+
+def materialize(
+    data_dir: Path,
+    sid_dir: Path,
+    repo: Path,
+    config: FeatureConfig = FeatureConfig(),
+    emb_dir: Path | None = None,
+    online_store: str | None = None,
+) -> dict[str, Any]:
+    """Compute every view, write the Feast repository REPO, apply it and fill the online store.
+
+    REPO is built in a staging directory (relative paths only) and swapped in when complete:
+    a killed run leaves the previous repository, registry and SQLite online store readable.
+    """
+    from feast import FeatureStore
+
+    from aktrec.features.checks import feature_suites
+    from aktrec.validation import failed_docs_dir, run_suites
+
+    started = time.perf_counter()
+    sid_marker = read_marker(sid_dir, SID_KIND)
+    emb_dir = Path(emb_dir or sid_marker["embeddings"])
+    data = read_prepared(data_dir)
+    users, items = semantic_tables(sid_dir, emb_dir, "user"), semantic_tables(sid_dir, emb_dir, "item")
+    views, grid = compute_features(data, users, items, config)
+    computed = time.perf_counter()
+    service = N.feature_service_name(config.model_version)
+    with staged_output(
+        repo,
+        REPO_KIND,
+        data=str(Path(data_dir).absolute()),
+        sids=str(Path(sid_dir).absolute()),
+        embeddings=str(emb_dir.absolute()),
+        feature_service=service,
+        config=to_dict(config),
+        first_snapshot=str(grid[0]),
+        last_snapshot=str(grid[-1]),
+    ) as staging:
+        (staging / DATA_DIR).mkdir()
+        for name, frame in views.items():
+            frame.to_parquet(staging / DATA_DIR / f"{name}.parquet", index=False)
+        (staging / "feature_store.yaml").write_text(store_yaml(online_store))
+        (staging / "definitions.py").write_text(DEFINITIONS_MODULE)
+        store = FeatureStore(repo_path=str(staging))
+        store.apply(list(feast_objects(config.model_version).values()))
+        fill_online_store(store, views)
+        metrics = {
+            "feature_service": service,
+            "n_snapshots": len(grid),
+            "first_snapshot": str(grid[0]),
+            "last_snapshot": str(grid[-1]),
+            "rows": {name: len(frame) for name, frame in views.items()},
+            "seconds_compute": computed - started,
+            "seconds_total": time.perf_counter() - started,
+        }
+        write_json(metrics, staging / "metrics.json")
+        run_suites("features", feature_suites(views), staging / "validation", failed_docs_dir=failed_docs_dir(repo))
+    log.info("materialized %d views over %d snapshots into %s", len(views), len(grid), repo)
+    return metrics

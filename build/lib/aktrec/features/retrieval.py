@@ -1,0 +1,123 @@
+"""Reading features back: point-in-time training sets and online lookups, same columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from aktrec import schemas as S
+from aktrec.artifacts import read_marker
+from aktrec.features import names as N
+from aktrec.features.compute import SemanticTables
+from aktrec.features.repo import DATA_DIR, REPO_KIND
+
+LIST_FEATURES = {"codes", "embedding", "avg_embedding", "recent_items", "attributes"}
+
+
+def open_store(repo: Path):
+    """The Feast store of a materialized repository, and its feature service name."""
+    from feast import FeatureStore
+
+    marker = read_marker(repo, REPO_KIND)
+    return FeatureStore(repo_path=str(repo)), marker["feature_service"]
+
+
+def entity_frame(samples: pd.DataFrame, users: SemanticTables, items: SemanticTables) -> pd.DataFrame:
+    """Samples with the join keys every view needs; unknown ids get cluster -1 (no features)."""
+    frame = samples[[S.ROW_ID, S.USER_ID, S.ITEM_ID]].copy()
+    frame[N.EVENT_TIMESTAMP] = samples[S.TS].to_numpy()
+    frame[N.USER_CLUSTER_ID] = users.lookup(frame[S.USER_ID], users.cluster, -1)
+    frame[N.ITEM_CLUSTER_ID] = items.lookup(frame[S.ITEM_ID], items.cluster, -1)
+    frame[N.ITEM_TOP_ID] = items.lookup(frame[S.ITEM_ID], items.codes[:, 0].astype(np.int64), -1)
+    return frame
+
+
+def fill_defaults(frame: pd.DataFrame) -> pd.DataFrame:
+    """Absent features (an entity not seen before the sample's time) read as zeros / empty lists."""
+    for view, (_, features) in N.VIEWS.items():
+        for feature in features:
+            column = N.output_column(view, feature)
+            if column not in frame:
+                continue
+            if feature in LIST_FEATURES:
+                frame[column] = [v if isinstance(v, (list, np.ndarray)) else [] for v in frame[column]]
+            else:
+                frame[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0)
+    return frame
+
+
+def historical_features(
+    repo: Path, samples: pd.DataFrame, users: SemanticTables, items: SemanticTables, engine: str = "asof"
+) -> pd.DataFrame:
+    """Point-in-time features of `samples` (row_id, user_id, item_id, ts), one row per sample
+    in the samples' order (joined back on `row_id`: Feast drops rows older than all feature data
+    and reorders the rest).
+
+    engine "feast": Feast's `get_historical_features` on the repository's offline store.
+    engine "asof": the same point-in-time join (latest row with the same keys at or before the
+    sample's time, no TTL) done with `pandas.merge_asof` on the repository's offline tables;
+    Feast's file offline store costs ~30 s plus ~4 ms per row on 2 cores, this one seconds per
+    million rows. Tests hold the two engines equal.
+    """
+    entities = entity_frame(samples, users, items)
+    if engine == "feast":
+        retrieved = _feast_join(Path(repo), entities)
+    elif engine == "asof":
+        read_marker(repo, REPO_KIND)
+        retrieved = _asof_join(Path(repo), entities)
+    else:
+        raise ValueError(f"engine must be 'asof' or 'feast', got {engine!r}")
+    feature_columns = [c for c in retrieved.columns if "__" in c]
+    out = entities.merge(retrieved[[S.ROW_ID, *feature_columns]], on=S.ROW_ID, how="left", validate="one_to_one")
+    return fill_defaults(out)
+
+
+def _feast_join(repo: Path, entities: pd.DataFrame) -> pd.DataFrame:
+    """Feast's retrieval, one view at a time: the file offline store drops an entity row that
+    has no feature row at or before its time in a view, so one call per view limits that loss
+    to that view's features (they read as defaults after the join on row_id)."""
+    store, service = open_store(repo)
+    out = entities[[S.ROW_ID]].copy()
+    for projection in store.get_feature_service(service).feature_view_projections:
+        refs = [f"{projection.name}:{feature.name}" for feature in projection.features]
+        retrieved = store.get_historical_features(entity_df=entities, features=refs, full_feature_names=True).to_df()
+        columns = [N.output_column(projection.name, feature.name) for feature in projection.features]
+        out = out.merge(retrieved[[S.ROW_ID, *columns]], on=S.ROW_ID, how="left", validate="one_to_one")
+    return out
+
+
+def _asof_join(repo: Path, entities: pd.DataFrame) -> pd.DataFrame:
+    left = entities.sort_values(N.EVENT_TIMESTAMP, kind="stable")
+    left_ts = left[N.EVENT_TIMESTAMP].astype("datetime64[ns, UTC]")
+    out = left[[S.ROW_ID]].copy()
+    for view, (entity_names, features) in N.VIEWS.items():
+        keys = [N.ENTITIES[e] for e in entity_names]
+        right = pd.read_parquet(repo / DATA_DIR / f"{view}.parquet")
+        right[N.EVENT_TIMESTAMP] = right[N.EVENT_TIMESTAMP].astype("datetime64[ns, UTC]")
+        right = right.sort_values(N.EVENT_TIMESTAMP, kind="stable").rename(
+            columns={f: N.output_column(view, f) for f in features}
+        )
+        probe = left[keys].assign(**{N.EVENT_TIMESTAMP: left_ts})
+        joined = pd.merge_asof(
+            probe, right, on=N.EVENT_TIMESTAMP, by=keys, direction="backward", allow_exact_matches=True
+        )
+        for feature in features:
+            out[N.output_column(view, feature)] = joined[N.output_column(view, feature)].to_numpy()
+    return out
+
+
+def online_features(
+    store, service: str, user_id: str, item_ids: list[str], users: SemanticTables, items: SemanticTables
+) -> pd.DataFrame:
+    """Features of one user and its candidates from the online store, in the candidates' order."""
+    now = pd.Timestamp.now(tz="UTC")
+    samples = pd.DataFrame({S.ROW_ID: np.arange(len(item_ids)), S.USER_ID: user_id, S.ITEM_ID: item_ids, S.TS: now})
+    entities = entity_frame(samples, users, items)
+    rows = entities[[S.USER_ID, S.ITEM_ID, N.USER_CLUSTER_ID, N.ITEM_CLUSTER_ID, N.ITEM_TOP_ID]].to_dict("records")
+    response = store.get_online_features(
+        features=store.get_feature_service(service), entity_rows=rows, full_feature_names=True
+    ).to_dict()
+    values = pd.DataFrame({k: v for k, v in response.items() if "__" in k})
+    return fill_defaults(pd.concat([entities.reset_index(drop=True), values], axis=1))

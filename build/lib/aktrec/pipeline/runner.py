@@ -1,0 +1,154 @@
+"""`aktrec pipeline compile | run | submit`: the same pipeline as IR YAML, on the local KFP
+runner, or on a Kubeflow cluster.
+
+The components and the pipeline are the repository's `components/` and `pipelines/` folders
+(one folder per component, as KFP projects keep them), installed inside the package as
+`aktrec.components` and `aktrec.pipelines` (pyproject's `package-dir`), so an installed aktrec
+needs no checkout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from aktrec.artifacts import read_marker
+from aktrec.ctr.gate import gate_verdict
+from aktrec.data.raw import RAW_KIND
+from aktrec.errors import AktrecError
+from aktrec.pipeline.steps import FAILURE_ENV, split_config
+
+log = logging.getLogger("aktrec")
+PUBLISHED = ("data", "embeddings", "semantic_ids", "feature_repo", "model")
+
+
+def load_pipeline():
+    from aktrec.pipelines.aktrec_pipeline import aktrec_pipeline
+
+    return aktrec_pipeline
+
+
+def compile_pipeline(out: Path) -> Path:
+    from kfp import compiler
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(load_pipeline(), str(out))
+    return out
+
+
+def raw_fingerprint(raw: Path) -> str:
+    """Changes whenever RAW's files change (their names, sizes and modification times)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(raw).rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(raw)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def config_arguments(config: Path | None) -> dict[str, str]:
+    """Pipeline arguments `<stage>_config` from one overrides file (checked before any stage runs)."""
+    if config is not None and not Path(config).is_file():
+        raise AktrecError(f"pipeline config {config}: no such file")
+    sections = split_config(Path(config).read_text() if config is not None else "")
+    return {f"{name}_config": text for name, text in sections.items()}
+
+
+def _publish(link: Path, target: Path) -> None:
+    """WORK/<name> -> the run's artifact, replaced atomically (a symlink swap)."""
+    temporary = link.with_name(f".{link.name}.new")
+    if temporary.is_symlink() or temporary.exists():
+        temporary.unlink()
+    temporary.symlink_to(target.resolve(), target_is_directory=target.is_dir())
+    if link.exists() and not link.is_symlink():
+        raise AktrecError(f"{link}: exists and is not a link to a pipeline artifact; refusing to replace it")
+    os.replace(temporary, link)
+
+
+def run_local(raw: Path, workdir: Path, config: Path | None = None, cache: bool = True) -> dict[str, Any]:
+    """Run the whole pipeline on kfp.local's SubprocessRunner (this environment, no venv per
+    task) with WORK/runs as pipeline root. On success WORK/<artifact> links point at this run's
+    artifacts, with WORK/metrics.json and WORK/reports/index.html; on failure nothing published
+    earlier changes and the error names the failed step and check."""
+    from kfp import local
+
+    read_marker(raw, RAW_KIND)
+    arguments = config_arguments(config)
+    pipeline = load_pipeline()
+    workdir = Path(workdir).absolute()
+    (workdir / "runs").mkdir(parents=True, exist_ok=True)
+    failure_file = workdir / "runs" / "last_failure.json"
+    failure_file.unlink(missing_ok=True)
+    os.environ[FAILURE_ENV] = str(failure_file)
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(workdir / "runs"),
+        enable_caching=cache,
+        cache_root=str(workdir / "runs" / ".kfp_cache"),
+        raise_on_error=True,
+    )
+    started = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            # kfp warns per task that the image is not used: by design here, this environment has its package
+            warnings.filterwarnings("ignore", message=".*non-Python base image", category=RuntimeWarning)
+            run = pipeline(raw_uri=str(Path(raw).absolute()), raw_fingerprint=raw_fingerprint(raw), **arguments)
+    except Exception as exc:  # kfp raises RuntimeError naming the task; the step recorded why
+        if failure_file.is_file():
+            failure = json.loads(failure_file.read_text())
+            raise AktrecError(f"pipeline stopped at step {failure['step']}: {failure['error']}") from None
+        raise AktrecError(f"pipeline failed: {exc}") from None
+    finally:
+        os.environ.pop(FAILURE_ENV, None)
+    outputs = {name: Path(run.outputs[name].path) for name in (*PUBLISHED, "run_report", "run_metrics")}
+    for name in PUBLISHED:
+        _publish(workdir / name, outputs[name])
+    deployment = outputs["model"].parent.parent / "deploy" / "deployment"  # inside dsl.If: not a pipeline output
+    if deployment.is_dir():
+        _publish(workdir / "deployment", deployment)
+    elif (workdir / "deployment").is_symlink():  # this run's model was not promoted
+        (workdir / "deployment").unlink()
+    (workdir / "reports").mkdir(exist_ok=True)
+    shutil.copyfile(outputs["run_report"], workdir / "reports" / "index.html")
+    shutil.copyfile(outputs["run_metrics"], workdir / "metrics.json")
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    log.info(
+        "pipeline finished in %.0fs; promotion gate %s",
+        time.perf_counter() - started,
+        gate_verdict(metrics["promotion"]),
+    )
+    return metrics
+
+
+def submit(
+    host: str,
+    raw_uri: str,
+    config: Path | None,
+    experiment: str,
+    run_name: str | None,
+    storage_uri: str,
+    package: Path | None = None,
+) -> str:
+    """Compile (or take `package`) and start a run on a Kubeflow Pipelines API at `host`.
+    The bearer token, if the cluster needs one, comes from KFP_TOKEN."""
+    import tempfile
+
+    import kfp
+
+    arguments = config_arguments(config)
+    with tempfile.TemporaryDirectory() as scratch:
+        package_path = package or compile_pipeline(Path(scratch) / "aktrec_pipeline.yaml")
+        client = kfp.Client(host=host, existing_token=os.environ.get("KFP_TOKEN") or None)
+        result = client.create_run_from_pipeline_package(
+            str(package_path),
+            arguments={"raw_uri": raw_uri, "storage_uri": storage_uri, **arguments},
+            run_name=run_name or f"aktrec-{time.strftime('%Y%m%d-%H%M%S')}",
+            experiment_name=experiment,
+        )
+    return result.run_id

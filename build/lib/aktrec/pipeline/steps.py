@@ -1,0 +1,241 @@
+"""What each KFP component runs: plain paths in, artifacts out, one call per component.
+
+Every step writes a self-contained validation page (HTML, shown by the KFP UI) and a Markdown
+summary of the checks it ran; a failed check raises `ValidationFailed`, which fails the task
+and the run with the expectation's name. `config` is the stage's section of the
+pipeline's overrides (YAML text, "" = defaults).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aktrec.config import (
+    FeatureConfig,
+    ItemEmbedConfig,
+    PrepareConfig,
+    SemanticIdConfig,
+    TrainConfig,
+    UserEmbedConfig,
+    from_dict,
+)
+from aktrec.errors import AktrecError
+from aktrec.features.materialize import store_yaml
+from aktrec.report.html import DOCS_INDEX, read_summary, run_report, validation_html, validation_markdown
+
+INFERENCE_SERVICE_MANIFEST = ("base", "inferenceservice.yaml")  # in the aktrec.manifests package
+FAILURE_ENV = "AKTREC_FAILURE_FILE"  # where a step records why it failed (read by `aktrec pipeline run`)
+# KFP's executor logs everything at INFO; GX (from its import on) and Feast log their own
+# bookkeeping there, thousands of lines that bury the stage's progress in the task log.
+for _library in ("great_expectations", "feast"):
+    logging.getLogger(_library).setLevel(logging.WARNING)
+SECTIONS: dict[str, type] = {
+    "prepare": PrepareConfig,
+    "embed_items": ItemEmbedConfig,
+    "embed_users": UserEmbedConfig,
+    "semantic_ids": SemanticIdConfig,
+    "features": FeatureConfig,
+    "train": TrainConfig,
+}
+
+
+def split_config(config_yaml: str) -> dict[str, str]:
+    """The pipeline's overrides file -> one YAML text per stage section, each checked in full
+    before any stage runs. Each component gets only its own section, so changing the training
+    settings re-runs training and leaves the cached stages before it alone."""
+    try:
+        data = yaml.safe_load(config_yaml or "") or {}
+    except yaml.YAMLError as exc:
+        raise AktrecError(f"pipeline config: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise AktrecError("pipeline config: expected a mapping of stage sections")
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise AktrecError(f"pipeline config: unknown section(s) {unknown}; known: {sorted(SECTIONS)}")
+    for name, cls in SECTIONS.items():
+        from_dict(cls, data.get(name), where=f"pipeline config.{name}")
+    return {name: yaml.safe_dump(data[name]) if data.get(name) else "" for name in SECTIONS}
+
+
+def section(name: str, text: str):
+    """The `name` stage's config from its section text ("" = defaults)."""
+    data = yaml.safe_load(text or "") or {}
+    return from_dict(SECTIONS[name], data, where=f"pipeline config.{name}")
+
+
+def records_failure(step):
+    """Write the step's name and error to $AKTREC_FAILURE_FILE before failing the task, so the
+    local runner's caller can say which step and which check stopped the run."""
+
+    @functools.wraps(step)
+    def wrapper(*args, **kwargs):
+        try:
+            return step(*args, **kwargs)
+        except AktrecError as exc:
+            if os.environ.get(FAILURE_ENV):
+                Path(os.environ[FAILURE_ENV]).write_text(
+                    json.dumps({"step": step.__name__.removesuffix("_step"), "error": str(exc)})
+                )
+            raise
+
+    return wrapper
+
+
+def _pages(title: str, validation_dirs: dict[str, Path], html_path: str, markdown_path: str) -> None:
+    summaries = {name: read_summary(path) for name, path in validation_dirs.items()}
+    docs = {name: str(Path(path) / DOCS_INDEX) for name, path in validation_dirs.items()}
+    Path(html_path).write_text(validation_html(title, summaries, docs))
+    Path(markdown_path).write_text(validation_markdown(title, summaries))
+
+
+@records_failure
+def validate_raw_step(raw: str, validation: str, html_path: str, markdown_path: str) -> None:
+    """Re-check RAW against the input contract's suites (a RAW directory may have been edited)."""
+    from aktrec.data.checks import validate_raw
+    from aktrec.data.raw import read_raw
+
+    validate_raw(read_raw(Path(raw)), Path(validation), final_dir=Path(validation))
+    _pages("Raw data validation", {"raw data": Path(validation)}, html_path, markdown_path)
+
+
+@records_failure
+def prepare_step(raw: str, data: str, config: str, html_path: str, markdown_path: str) -> None:
+    from aktrec.data.prepare import prepare, write_prepared
+    from aktrec.data.raw import read_raw
+
+    config = section("prepare", config)
+    write_prepared(prepare(read_raw(Path(raw)), config), Path(data), config)
+    _pages("Prepared data validation", {"prepared data": Path(data) / "validation"}, html_path, markdown_path)
+
+
+@records_failure
+def embed_items_step(data: str, embeddings: str, config: str, html_path: str, markdown_path: str) -> dict[str, Any]:
+    from aktrec.embed.stage import run_embed_items
+
+    metrics = run_embed_items(Path(data), Path(embeddings), section("embed_items", config))
+    _pages(
+        "Item embedding validation",
+        {"item embeddings": Path(embeddings) / "validation" / "items"},
+        html_path,
+        markdown_path,
+    )
+    return metrics
+
+
+@records_failure
+def embed_users_step(
+    data: str, item_embeddings: str, embeddings: str, config: str, html_path: str, markdown_path: str
+) -> dict[str, Any]:
+    """User representations, written next to a copy of the item half (one EMB for what follows)."""
+    from aktrec.embed.stage import run_embed_users
+
+    shutil.copytree(item_embeddings, embeddings, dirs_exist_ok=True)
+    metrics = run_embed_users(Path(data), Path(embeddings), section("embed_users", config))
+    _pages(
+        "User embedding validation",
+        {"user embeddings": Path(embeddings) / "validation" / "users"},
+        html_path,
+        markdown_path,
+    )
+    return metrics
+
+
+@records_failure
+def semantic_ids_step(
+    data: str, embeddings: str, semantic_ids: str, config: str, html_path: str, markdown_path: str
+) -> dict[str, Any]:
+    from aktrec.semantic_ids.stage import run_semantic_ids
+
+    metrics = run_semantic_ids(Path(data), Path(embeddings), Path(semantic_ids), section("semantic_ids", config))
+    _pages("Semantic ID validation", {"semantic IDs": Path(semantic_ids) / "validation"}, html_path, markdown_path)
+    return metrics
+
+
+@records_failure
+def materialize_step(
+    data: str, semantic_ids: str, embeddings: str, feature_repo: str, config: str, html_path: str, markdown_path: str
+) -> dict[str, Any]:
+    from aktrec.features.materialize import materialize
+
+    metrics = materialize(
+        Path(data), Path(semantic_ids), Path(feature_repo), section("features", config), emb_dir=Path(embeddings)
+    )
+    _pages("Feature validation", {"features": Path(feature_repo) / "validation"}, html_path, markdown_path)
+    return metrics
+
+
+@records_failure
+def train_step(
+    data: str, feature_repo: str, model: str, config: str, html_path: str, markdown_path: str
+) -> dict[str, Any]:
+    """Train and evaluate; the returned metrics carry the promotion decision (`promotion.promote`)."""
+    from aktrec.ctr.stage import run_train
+
+    metrics = run_train(Path(data), Path(feature_repo), Path(model), section("train", config))
+    _pages("Promotion gate", {"promotion gate": Path(model) / "validation"}, html_path, markdown_path)
+    return metrics
+
+
+@records_failure
+def report_step(
+    artifacts: dict[str, str], validation_pages: dict[str, str], report_path: str, metrics_path: str
+) -> None:
+    """The run report (HTML) and the run's metrics.json (DESIGN §7 shape plus stage metrics)."""
+    paths = {name: Path(path) for name, path in artifacts.items()}
+    Path(report_path).write_text(run_report(paths, validation_pages))
+    model = json.loads((paths["model"] / "metrics.json").read_text())
+    stages = {
+        name: json.loads((paths[key] / "metrics.json").read_text())
+        for name, key in (("embeddings", "emb"), ("semantic_ids", "sid"), ("features", "feature_repo"))
+    }
+    Path(metrics_path).write_text(json.dumps({**model, "stages": stages}, indent=2, default=str) + "\n")
+
+
+@records_failure
+def deploy_step(model: str, feature_repo: str, deployment: str, storage_uri: str) -> None:
+    """The deployable unit: the bundle, the Feast repository for the cluster (Redis online
+    store, no local data) and the InferenceService pointing at it (`kubectl apply -f`)."""
+    from aktrec.ctr.gate import GATE_FILE
+
+    gate = json.loads((Path(model) / GATE_FILE).read_text())
+    if not gate["promote"]:
+        raise AktrecError(f"{model}: the promotion gate did not pass ({gate['failure']}); refusing to deploy")
+    out = Path(deployment)
+    with tempfile.TemporaryDirectory(dir=out.parent) as staging:
+        staging = Path(staging)
+        shutil.copytree(model, staging / "model")
+        repo = staging / "feature_repo"
+        shutil.copytree(feature_repo, repo, ignore=shutil.ignore_patterns("data", "online_store.db", "validation"))
+        # Feast expands ${AKTREC_REDIS} from the predictor's environment (manifests/base).
+        (repo / "feature_store.yaml").write_text(store_yaml("redis://${AKTREC_REDIS}"))
+        (staging / "inferenceservice.yaml").write_text(inference_service_yaml(storage_uri))
+        shutil.rmtree(out, ignore_errors=True)
+        staging.rename(out)
+
+
+def inference_service_yaml(storage_uri: str) -> str:
+    """manifests/base's InferenceService with this release's image and the deployment's storage
+    URI. The rest of the base (Redis, the serving ConfigMap, service accounts) is applied once per
+    namespace; a deployment replaces only the InferenceService."""
+    from importlib.resources import files
+
+    from aktrec.pipeline import IMAGE
+
+    path = files("aktrec.manifests").joinpath(*INFERENCE_SERVICE_MANIFEST)
+    service = next(doc for doc in yaml.safe_load_all(path.read_text()) if doc and doc["kind"] == "InferenceService")
+    container = service["spec"]["predictor"]["containers"][0]
+    container["image"] = IMAGE
+    storage = [variable for variable in container["env"] if variable["name"] == "STORAGE_URI"]
+    if len(storage) != 1:
+        raise AktrecError(f"{path}: the predictor container must set STORAGE_URI exactly once")
+    storage[0]["value"] = storage_uri
+    return yaml.safe_dump(service, sort_keys=False)

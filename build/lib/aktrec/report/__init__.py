@@ -1,0 +1,1 @@
+"""Reports for people: validation pages (KFP HTML/Markdown artifacts) and the run report."""

@@ -1,0 +1,1 @@
+"""Semantic IDs: an RQ-VAE quantizes representations into codes; code prefixes are clusters."""

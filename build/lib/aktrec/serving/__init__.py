@@ -1,0 +1,1 @@
+"""The KServe predictor: request parsing, Feast online features, scoring, the HTTP server."""

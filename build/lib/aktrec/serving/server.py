@@ -1,0 +1,111 @@
+"""Start the predictor on KServe's REST server (its v1/v2, health and metadata endpoints).
+
+KServe's `ModelServer.start` always listens on 0.0.0.0; `serve` runs the same `RESTServer`
+with the host chosen here (127.0.0.1 for local use, 0.0.0.0 in a container) and adds a
+request-body limit (413) in front of KServe's handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from aktrec.config import ServingConfig
+
+log = logging.getLogger("aktrec")
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `max_bytes` gets 413 before any handler runs."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._reject(send, int(declared))
+        body, more = b"", True
+        while more:  # bodies are small: read (at most max_bytes + 1) and replay
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                return await self._reject(send, len(body))
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)
+
+    async def _reject(self, send, size: int) -> None:
+        content = json.dumps(
+            {"error": f"request body of {size} bytes is over the limit of {self.max_bytes} bytes"}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
+
+
+class BadRequestsInOneLine(logging.Filter):
+    """KServe logs every 400 as an ERROR with a traceback; a client's bad request is not a server
+    error: log it as one WARNING line saying what was wrong."""
+
+    def __init__(self, invalid_input: type[Exception]) -> None:
+        super().__init__()
+        self.invalid_input = invalid_input
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, self.invalid_input):
+            record.msg, record.args, record.exc_info, record.exc_text = "bad request: %s", (error,), None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def serve(model_dir: Path, repo: Path, config: ServingConfig = ServingConfig()) -> None:
+    """Load the predictor and answer HTTP until SIGINT/SIGTERM."""
+    # kserve.model_server parses sys.argv when imported; our flags are not its flags.
+    argv, sys.argv = sys.argv, sys.argv[:1]
+    try:
+        from kserve import ModelServer
+        from kserve.errors import InvalidInput
+        from kserve.model_server import app
+        from kserve.protocol.rest.server import RESTServer
+    finally:
+        sys.argv = argv
+    from aktrec.serving.predictor import AktrecPredictor
+
+    predictor = AktrecPredictor(model_dir, repo, config)
+    predictor.load()
+    server = ModelServer(http_port=config.http_port, enable_grpc=False, workers=1)
+    server.register_model(predictor)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    logging.getLogger("kserve").addFilter(BadRequestsInOneLine(InvalidInput))
+    rest = RESTServer("kserve.model_server:app", server.dataplane, server.model_repository_extension, config.http_port)
+    rest.config.host = config.host
+    log.info(
+        "serving model %r (%s) on http://%s:%d",
+        config.model_name,
+        predictor.bundle.variant,
+        config.host,
+        config.http_port,
+    )
+    asyncio.run(rest.start())
