@@ -411,7 +411,7 @@ def demo(
     seed: int = typer.Option(0, help="Seed of the synthetic data."),
 ) -> None:
     """The main job: synthetic data -> the whole pipeline locally -> the predictor -> one request."""
-    from aktrec.config import SynthConfig
+    from aktrec.config import ServingConfig, SynthConfig
     from aktrec.data.raw import write_raw
     from aktrec.data.synth import generate
     from aktrec.pipeline.runner import run_local
@@ -435,7 +435,7 @@ def demo(
     log.info("[3/3] the predictor (KServe, 127.0.0.1) and one v1 request")
     with running_predictor(workdir / "model", workdir / "feature_repo") as url:
         request, response = example_request(url, workdir / "data")
-    print(f"POST {url}/v1/models/aktrec:predict")
+    print(f"POST {url}{ServingConfig().v1_predict_path}")
     print(f"  request:  {json.dumps(request)}")
     print(f"  response: {json.dumps(response)}")
     print(f"Run report: {workdir / 'reports' / 'index.html'}")

@@ -399,6 +399,14 @@ class ServingConfig:
     host: str = "127.0.0.1"  # KServe itself binds 0.0.0.0; `aktrec serve` chooses
     http_port: int = 8080
 
+    @property
+    def v1_predict_path(self) -> str:
+        return f"/v1/models/{self.model_name}:predict"
+
+    @property
+    def v2_infer_path(self) -> str:
+        return f"/v2/models/{self.model_name}/infer"
+
     def __post_init__(self) -> None:
         if self.max_candidates < 1 or self.max_instances < 1 or self.max_body_bytes < 1024:
             raise AktrecError("serving config: max_candidates and max_instances must be >= 1, max_body_bytes >= 1024")

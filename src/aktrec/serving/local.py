@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from aktrec import schemas as S
+from aktrec.config import ServingConfig
 from aktrec.errors import AktrecError
 
 READY_TIMEOUT_S = 180
@@ -97,7 +98,7 @@ def example_request(url: str, data_dir: Path) -> tuple[dict[str, Any], dict[str,
         ]
     }
     http = urllib.request.Request(
-        f"{url}/v1/models/aktrec:predict",
+        f"{url}{ServingConfig().v1_predict_path}",
         data=json.dumps(request).encode(),
         headers={"Content-Type": "application/json"},
     )
