@@ -63,8 +63,10 @@ def test_the_promotion_gate_reads_validation_never_test(tmp_path):
 def test_the_comparison_table_shows_a_gauc_of_too_few_users_as_a_dash():
     from aktrec.ctr.stage import comparison_markdown
 
-    slices = {name: {"auc": 0.6, "gauc": None if name == "tail" else 0.61, "logloss": 0.5, "n": 10, "n_users": users}
-              for name, users in (("total", 40), ("head", 31), ("tail", 9))}
+    slices = {
+        name: {"auc": 0.6, "gauc": None if name == "tail" else 0.61, "logloss": 0.5, "n": 10, "n_users": users}
+        for name, users in (("total", 40), ("head", 31), ("tail", 9))
+    }
     table = comparison_markdown({"aktrec": slices})
     assert "| aktrec | 0.6000 | 0.6100 | 0.6000 | 0.6100 | 0.6000 | – | 0.5000 |" in table
     assert "tail 9" in table
