@@ -4,6 +4,7 @@ compiles the pipeline and serves a bundle from an empty directory, with no check
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -21,22 +22,14 @@ def installed(tmp_path_factory):
     """A fresh venv with the aktrec wheel; its dependencies come from this environment (a .pth
     line: an editable install here is not on that path, only the installed packages)."""
     root = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(root / "dist"),
-            str(REPO_ROOT),
-        ],
-        check=True,
-        timeout=300,
-    )
+    source = root / "source"  # a copy: building in place would leave build/ in the checkout
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO_ROOT / name, source / name)
+    for name in ("src", "components", "pipelines", "manifests"):
+        shutil.copytree(REPO_ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*pip_wheel, "-w", str(root / "dist"), str(source)], check=True, timeout=300)
     [wheel] = (root / "dist").glob("aktrec-*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True, timeout=120)
     python = root / "venv" / "bin" / "python"

@@ -1,7 +1,0 @@
-"""`python -m aktrec` = the `aktrec` console script."""
-
-import sys
-
-from aktrec.cli import main
-
-sys.exit(main())

@@ -1,1 +1,0 @@
-"""CTR models, losses, training and evaluation."""

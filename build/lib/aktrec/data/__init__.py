@@ -1,1 +1,0 @@
-"""Input tables: reading, the data contract, importers, synthetic data and preparation."""

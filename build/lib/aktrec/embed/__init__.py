@@ -1,1 +1,0 @@
-"""Content and user representations: encoder, prompts, pair mining, contrastive training."""

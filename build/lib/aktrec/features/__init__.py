@@ -1,1 +1,0 @@
-"""Features: computation (activity, semantic IDs, cluster-averaged, cross, sequences) and Feast."""

@@ -1,6 +1,0 @@
-"""The Kubeflow pipeline's library side: one step function per component, compile/run/submit."""
-
-from aktrec import __version__
-
-# The one image of every component and the predictor (built from the repository's Dockerfile).
-IMAGE = f"ghcr.io/aktrec/aktrec:{__version__}"

@@ -1,1 +1,0 @@
-"""Reports for people: validation pages (KFP HTML/Markdown artifacts) and the run report."""

@@ -1,1 +1,0 @@
-"""Semantic IDs: an RQ-VAE quantizes representations into codes; code prefixes are clusters."""

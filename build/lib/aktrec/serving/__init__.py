@@ -1,1 +1,0 @@
-"""The KServe predictor: request parsing, Feast online features, scoring, the HTTP server."""
