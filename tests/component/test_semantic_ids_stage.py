@@ -53,7 +53,8 @@ def test_cold_start_entity_lands_in_a_populated_cluster(planted_emb):
     ],
 )
 def test_semantic_id_checks_fail_on_corrupted_codes(planted_emb, tmp_path, damage, expectation):
-    from aktrec.validation import run_suites, semantic_id_suites
+    from aktrec.semantic_ids.checks import semantic_id_suites
+    from aktrec.validation import run_suites
 
     stored = pq.read_table(planted_emb / "sid" / "item_semantic_ids.parquet").to_pandas()
     ids, codes, cluster = stored[S.ITEM_ID], np.stack(stored[S.CODES].to_numpy()), stored[S.CLUSTER_ID].to_numpy()
