@@ -6,6 +6,7 @@ never executed) are not edges."""
 from __future__ import annotations
 
 import ast
+from importlib.resources import files
 from pathlib import Path
 
 import aktrec
@@ -14,11 +15,14 @@ PACKAGE = Path(aktrec.__file__).parent
 
 
 def _imports() -> dict[str, set[str]]:
-    """Module -> the aktrec modules it imports (`from aktrec import x` names module aktrec.x)."""
+    """Module -> the aktrec modules it imports (`from aktrec import x` names module aktrec.x).
+    The components and the pipeline are installed into the package from their own folders."""
+    roots = {"aktrec": PACKAGE, **{name: Path(str(files(name))) for name in ("aktrec.components", "aktrec.pipelines")}}
     modules = {}
-    for path in PACKAGE.rglob("*.py"):
-        name = ".".join(("aktrec", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
-        modules[name] = path
+    for root_name, root in roots.items():
+        for path in root.rglob("*.py"):
+            name = ".".join((root_name, *path.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+            modules[name] = path
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         targets = set()
@@ -41,8 +45,13 @@ def _imports() -> dict[str, set[str]]:
     return graph
 
 
+# The Kubeflow layer is one part: the runner loads the pipeline, whose components call the steps.
+KFP_LAYER = {"aktrec.pipeline", "aktrec.pipelines", "aktrec.components"}
+
+
 def _part(module: str) -> str:
-    return ".".join(module.split(".")[:2])
+    part = ".".join(module.split(".")[:2])
+    return "aktrec.pipeline" if part in KFP_LAYER else part
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
