@@ -1,5 +1,5 @@
-"""Feast definitions of aktrec: every object comes from aktrec.features (one source)."""
+"""Feast definitions of aktrec: declared once in aktrec.features.definitions."""
 
-from aktrec.features.repo import feast_objects
+from aktrec.features.definitions import feast_objects
 
-globals().update(feast_objects())
+globals().update(feast_objects("v1"))

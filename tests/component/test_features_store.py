@@ -17,7 +17,7 @@ import pytest
 
 from aktrec import schemas as S
 from aktrec.cli import main
-from aktrec.features import names as N
+from aktrec.features.contract import declared_contract
 
 pytestmark = pytest.mark.component
 
@@ -67,8 +67,8 @@ def test_feast_lists_the_views_and_the_online_store_answers(repo, tables):
         timeout=120,
     )
     assert listing.returncode == 0, listing.stderr
-    for view in N.VIEWS:
-        assert view in listing.stdout
+    for view in declared_contract("v1"):
+        assert view.name in listing.stdout
     data, users, items = tables
     store, service = open_store(repo)
     user = data.train[S.USER_ID].value_counts().index[0]  # the most active user
@@ -91,7 +91,7 @@ def test_training_set_keeps_every_sample_in_order_and_engines_agree(repo, tables
     asof = historical_features(repo, samples, users, items, engine="asof")
     feast = historical_features(repo, samples, users, items, engine="feast")
     assert asof[S.ROW_ID].tolist() == samples[S.ROW_ID].tolist() == feast[S.ROW_ID].tolist()
-    assert len(feature_columns(asof)) == sum(len(f) for _, f in N.VIEWS.values())
+    assert len(feature_columns(asof)) == sum(len(view.features) for view in declared_contract("v1"))
     assert_frames_equal(asof, feast, feature_columns(asof))
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from aktrec import schemas as S
 from aktrec.features import names as N
+from aktrec.features.contract import declared_contract
 
 pytestmark = pytest.mark.component
 
@@ -91,13 +92,13 @@ def test_point_in_time_features_do_not_read_it(planted):
     for prepared in (data, changed):
         views, _ = compute_features(prepared, users, items, FeatureConfig())
         features = {}
-        for view, (entities, names) in N.VIEWS.items():
-            frame = views[view]
+        for view in declared_contract("v1"):
+            frame = views[view.name]
             mask = frame[N.EVENT_TIMESTAMP] <= sample[S.TS]
-            for entity in entities:
-                mask &= frame[N.ENTITIES[entity]] == keys[N.ENTITIES[entity]]
+            for key in view.join_keys:
+                mask &= frame[key] == keys[key]
             rows = frame[mask].sort_values(N.EVENT_TIMESTAMP)
-            features[view] = None if rows.empty else rows.iloc[-1][names].to_dict()
+            features[view.name] = None if rows.empty else rows.iloc[-1][list(view.features)].to_dict()
         read.append(features)
     assert read[0].keys() == read[1].keys()
     for view in read[0]:

@@ -119,8 +119,8 @@ def test_semantic_lookup_marks_unknown_ids():
 
 
 def test_committed_feature_repo_matches_the_generated_one():
-    from aktrec.features.repo import DEFINITIONS_MODULE, LOCAL_STORE_YAML
+    from aktrec.features.repo import definitions_module, store_yaml
     from conftest import REPO_ROOT
 
-    assert (REPO_ROOT / "feature_repo" / "definitions.py").read_text() == DEFINITIONS_MODULE
-    assert (REPO_ROOT / "feature_repo" / "feature_store.yaml").read_text() == LOCAL_STORE_YAML.format(project=N.PROJECT)
+    assert (REPO_ROOT / "feature_repo" / "definitions.py").read_text() == definitions_module("v1")
+    assert (REPO_ROOT / "feature_repo" / "feature_store.yaml").read_text() == store_yaml("sqlite")

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pandas as pd
 
 from aktrec.features import names as N
+from aktrec.features.contract import ViewContract
 from aktrec.validation import SuiteSpec, gx_expectations, key_expectations
 
 
-def feature_suites(views: dict[str, pd.DataFrame]) -> list[SuiteSpec]:
+def feature_suites(contract: list[ViewContract], views: dict[str, pd.DataFrame]) -> list[SuiteSpec]:
     """Offline feature tables: keys present, one row per key and snapshot, counts and rates sane."""
     gxe = gx_expectations()
     specs = []
-    for view, frame in views.items():
-        entity_names, features = N.VIEWS[view]
-        keys = [N.ENTITIES[e] for e in entity_names]
+    for view in contract:
+        frame, keys = views[view.name], list(view.join_keys)
         # List columns (representations, codes, sequences) are checked by earlier stages.
         scalar = frame[[c for c in frame.columns if c in (*keys, N.EVENT_TIMESTAMP) or frame[c].dtype != object]]
         checks = key_expectations([*keys, N.EVENT_TIMESTAMP])
@@ -32,5 +32,5 @@ def feature_suites(views: dict[str, pd.DataFrame]) -> list[SuiteSpec]:
                     checks.append(gxe.ExpectColumnValuesToBeBetween(column=rate, min_value=0, max_value=1))
         if "cluster_size" in scalar:
             checks.append(gxe.ExpectColumnValuesToBeBetween(column="cluster_size", min_value=1))
-        specs.append(SuiteSpec(f"features.{view}", scalar, checks))
+        specs.append(SuiteSpec(f"features.{view.name}", scalar, checks))
     return specs

@@ -302,7 +302,7 @@ def _entity_activity(
 def compute_features(
     data: PreparedData, users: SemanticTables, items: SemanticTables, config: FeatureConfig
 ) -> tuple[dict[str, pd.DataFrame], pd.DatetimeIndex]:
-    """Every feature view's offline table, keyed as in `names.VIEWS`, and the snapshot times."""
+    """Every feature view's offline table, keyed by view name (the views of `definitions`), and the snapshot times."""
     events = observed_events(data)
     events[N.USER_CLUSTER_ID] = users.lookup(events[S.USER_ID], users.cluster, -1)
     events[N.ITEM_CLUSTER_ID] = items.lookup(events[S.ITEM_ID], items.cluster, -1)

@@ -18,14 +18,8 @@ from aktrec.embed.stage import read_embeddings
 from aktrec.errors import ArtifactError
 from aktrec.features import names as N
 from aktrec.features.compute import SemanticTables, compute_features
-from aktrec.features.repo import (
-    DATA_DIR,
-    DEFINITIONS_MODULE,
-    LOCAL_STORE_YAML,
-    REDIS_STORE_YAML,
-    REPO_KIND,
-    feast_objects,
-)
+from aktrec.features.contract import ViewContract, declared_contract
+from aktrec.features.repo import DATA_DIR, REPO_KIND, definitions_module, store_yaml
 from aktrec.semantic_ids.stage import SID_KIND
 
 log = logging.getLogger("aktrec")
@@ -47,27 +41,21 @@ def semantic_tables(sid_dir: Path, emb_dir: Path, kind: str) -> SemanticTables:
     )
 
 
-def store_yaml(online_store: str | None) -> str:
-    """Local SQLite by default; `redis://host:port` selects the Redis online store."""
-    if online_store is None or online_store == "sqlite":
-        return LOCAL_STORE_YAML.format(project=N.PROJECT)
-    if online_store.startswith("redis://"):
-        return REDIS_STORE_YAML.format(project=N.PROJECT, connection_string=online_store.removeprefix("redis://"))
-    raise ArtifactError(f"online store {online_store!r}: use 'sqlite' or 'redis://HOST:PORT'")
-
-
 ONLINE_WRITE_CHUNK = 100_000
 
 
-def fill_online_store(store, views: dict[str, pd.DataFrame]) -> None:
+def fill_online_store(store, contract: list[ViewContract], views: dict[str, pd.DataFrame]) -> None:
     """Write each key's latest row of every view to the online store (what Feast's
     `materialize` computes, without reading the whole history back from the offline files:
     memory grows with the keys, not with the change rows)."""
-    for name, frame in views.items():
-        keys = [N.ENTITIES[entity] for entity in N.VIEWS[name][0]]
-        latest = frame.sort_values(N.EVENT_TIMESTAMP, kind="stable").drop_duplicates(keys, keep="last")
+    for view in contract:
+        latest = (
+            views[view.name]
+            .sort_values(N.EVENT_TIMESTAMP, kind="stable")
+            .drop_duplicates(list(view.join_keys), keep="last")
+        )
         for start in range(0, len(latest), ONLINE_WRITE_CHUNK):
-            store.write_to_online_store(name, latest.iloc[start : start + ONLINE_WRITE_CHUNK])
+            store.write_to_online_store(view.name, latest.iloc[start : start + ONLINE_WRITE_CHUNK])
 
 
 def materialize(
@@ -86,6 +74,7 @@ def materialize(
     from feast import FeatureStore
 
     from aktrec.features.checks import feature_suites
+    from aktrec.features.definitions import feast_objects
     from aktrec.validation import failed_docs_dir, run_suites
 
     started = time.perf_counter()
@@ -94,6 +83,12 @@ def materialize(
     data = read_prepared(data_dir)
     users, items = semantic_tables(sid_dir, emb_dir, "user"), semantic_tables(sid_dir, emb_dir, "item")
     views, grid = compute_features(data, users, items, config)
+    contract = declared_contract(config.model_version)
+    missing = sorted({view.name for view in contract} - set(views))
+    if missing:
+        raise ArtifactError(
+            f"feature service {N.feature_service_name(config.model_version)}: no table computed for {missing}"
+        )
     computed = time.perf_counter()
     service = N.feature_service_name(config.model_version)
     with staged_output(
@@ -111,10 +106,10 @@ def materialize(
         for name, frame in views.items():
             frame.to_parquet(staging / DATA_DIR / f"{name}.parquet", index=False)
         (staging / "feature_store.yaml").write_text(store_yaml(online_store))
-        (staging / "definitions.py").write_text(DEFINITIONS_MODULE)
+        (staging / "definitions.py").write_text(definitions_module(config.model_version))
         store = FeatureStore(repo_path=str(staging))
         store.apply(list(feast_objects(config.model_version).values()))
-        fill_online_store(store, views)
+        fill_online_store(store, contract, views)
         metrics = {
             "feature_service": service,
             "n_snapshots": len(grid),
@@ -125,6 +120,8 @@ def materialize(
             "seconds_total": time.perf_counter() - started,
         }
         write_json(metrics, staging / "metrics.json")
-        run_suites("features", feature_suites(views), staging / "validation", failed_docs_dir=failed_docs_dir(repo))
+        run_suites(
+            "features", feature_suites(contract, views), staging / "validation", failed_docs_dir=failed_docs_dir(repo)
+        )
     log.info("materialized %d views over %d snapshots into %s", len(views), len(grid), repo)
     return metrics

@@ -1,27 +1,18 @@
-"""Feast names in one place: entities, join keys, feature views, features, services.
+"""Names of the feature contract: join keys, feature views, features, services.
 
-`feature_repo/`, training and serving all import these, so the features a model is trained
-with are the features it is served with.
+Plain strings, importable without Feast; the Feast objects built from them are declared in
+`definitions`.
 """
 
 from __future__ import annotations
 
-from aktrec import schemas as S
-
 PROJECT = "aktrec"
 EVENT_TIMESTAMP = "event_timestamp"
 
-# Join keys (entity name -> join key)
+# Join keys beyond user_id and item_id
 USER_CLUSTER_ID = "user_cluster_id"
 ITEM_CLUSTER_ID = "item_cluster_id"
 ITEM_TOP_ID = "item_top_id"  # id_1 of the item's semantic ID, for SIM-hard retrieval
-ENTITIES = {
-    "user": S.USER_ID,
-    "item": S.ITEM_ID,
-    "user_cluster": USER_CLUSTER_ID,
-    "item_cluster": ITEM_CLUSTER_ID,
-    "item_top": ITEM_TOP_ID,
-}
 
 # Activity statistics shared by users and items (and averaged over clusters).
 ACTIVITY = [
@@ -36,7 +27,7 @@ ACTIVITY = [
 ]
 CROSS = ["exposures", "clicks", "ctr"]
 
-# Feature views: name -> (entities, feature names). Embedding columns are list<float32>.
+# Feature views (declared with their schemas in `definitions`).
 USER_ACTIVITY = "user_activity"
 ITEM_ACTIVITY = "item_activity"
 USER_SEMANTIC = "user_semantic"
@@ -50,26 +41,7 @@ CROSS_USER_CLUSTER_ITEM_CLUSTER = "user_cluster_x_item_cluster"
 USER_SEQUENCE = "user_sequence"
 CLUSTER_SEQUENCE = "user_cluster_top_sequence"
 
-SEMANTIC_USER = ["cluster_id", "codes", "embedding", "attributes"]
-SEMANTIC_ITEM = ["cluster_id", "top_id", "codes", "embedding", "attributes"]
 CLUSTER_AVG = [f"avg_{name}" for name in ACTIVITY]  # eq. 9 over time
-CLUSTER_PROFILE = ["cluster_size", "avg_embedding"]  # what a cluster is; no time dependence
-SEQUENCE = ["recent_items"]
-
-VIEWS: dict[str, tuple[list[str], list[str]]] = {
-    USER_ACTIVITY: (["user"], ACTIVITY),
-    ITEM_ACTIVITY: (["item"], ACTIVITY),
-    USER_SEMANTIC: (["user"], SEMANTIC_USER),
-    ITEM_SEMANTIC: (["item"], SEMANTIC_ITEM),
-    USER_CLUSTER_AVG: (["user_cluster"], CLUSTER_AVG),
-    ITEM_CLUSTER_AVG: (["item_cluster"], CLUSTER_AVG),
-    USER_CLUSTER_PROFILE: (["user_cluster"], CLUSTER_PROFILE),
-    ITEM_CLUSTER_PROFILE: (["item_cluster"], CLUSTER_PROFILE),
-    CROSS_USER_ITEM_CLUSTER: (["user", "item_cluster"], CROSS),
-    CROSS_USER_CLUSTER_ITEM_CLUSTER: (["user_cluster", "item_cluster"], CROSS),
-    USER_SEQUENCE: (["user"], SEQUENCE),
-    CLUSTER_SEQUENCE: (["user_cluster", "item_top"], SEQUENCE),
-}
 
 
 def feature_service_name(model_version: str) -> str:

@@ -11,9 +11,8 @@ from aktrec import schemas as S
 from aktrec.artifacts import read_marker
 from aktrec.features import names as N
 from aktrec.features.compute import SemanticTables
+from aktrec.features.contract import ViewContract, stored_contract
 from aktrec.features.repo import DATA_DIR, REPO_KIND
-
-LIST_FEATURES = {"codes", "embedding", "avg_embedding", "recent_items", "attributes"}
 
 
 def open_store(repo: Path):
@@ -34,14 +33,13 @@ def entity_frame(samples: pd.DataFrame, users: SemanticTables, items: SemanticTa
     return frame
 
 
-def fill_defaults(frame: pd.DataFrame) -> pd.DataFrame:
+def fill_defaults(frame: pd.DataFrame, contract: list[ViewContract]) -> pd.DataFrame:
     """Absent features (an entity not seen before the sample's time) read as zeros / empty lists."""
-    for view, (_, features) in N.VIEWS.items():
-        for feature in features:
-            column = N.output_column(view, feature)
+    for view in contract:
+        for feature, column in zip(view.features, view.columns):
             if column not in frame:
                 continue
-            if feature in LIST_FEATURES:
+            if feature in view.list_features:
                 frame[column] = [v if isinstance(v, (list, np.ndarray)) else [] for v in frame[column]]
             else:
                 frame[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0)
@@ -61,50 +59,52 @@ def historical_features(
     Feast's file offline store costs ~30 s plus ~4 ms per row on 2 cores, this one seconds per
     million rows. Tests hold the two engines equal.
     """
-    entities = entity_frame(samples, users, items)
-    if engine == "feast":
-        retrieved = _feast_join(Path(repo), entities)
-    elif engine == "asof":
-        read_marker(repo, REPO_KIND)
-        retrieved = _asof_join(Path(repo), entities)
-    else:
+    if engine not in ("asof", "feast"):
         raise ValueError(f"engine must be 'asof' or 'feast', got {engine!r}")
-    feature_columns = [c for c in retrieved.columns if "__" in c]
+    entities = entity_frame(samples, users, items)
+    store, service = open_store(Path(repo))
+    contract = stored_contract(store, service)
+    if engine == "feast":
+        retrieved = _feast_join(store, contract, entities)
+    else:
+        retrieved = _asof_join(Path(repo), contract, entities)
+    feature_columns = [column for view in contract for column in view.columns]
     out = entities.merge(retrieved[[S.ROW_ID, *feature_columns]], on=S.ROW_ID, how="left", validate="one_to_one")
-    return fill_defaults(out)
+    return fill_defaults(out, contract)
 
 
-def _feast_join(repo: Path, entities: pd.DataFrame) -> pd.DataFrame:
+def _feast_join(store, contract: list[ViewContract], entities: pd.DataFrame) -> pd.DataFrame:
     """Feast's retrieval, one view at a time: the file offline store drops an entity row that
     has no feature row at or before its time in a view, so one call per view limits that loss
     to that view's features (they read as defaults after the join on row_id)."""
-    store, service = open_store(repo)
     out = entities[[S.ROW_ID]].copy()
-    for projection in store.get_feature_service(service).feature_view_projections:
-        refs = [f"{projection.name}:{feature.name}" for feature in projection.features]
-        retrieved = store.get_historical_features(entity_df=entities, features=refs, full_feature_names=True).to_df()
-        columns = [N.output_column(projection.name, feature.name) for feature in projection.features]
-        out = out.merge(retrieved[[S.ROW_ID, *columns]], on=S.ROW_ID, how="left", validate="one_to_one")
+    for view in contract:
+        retrieved = store.get_historical_features(
+            entity_df=entities, features=view.refs, full_feature_names=True
+        ).to_df()
+        out = out.merge(retrieved[[S.ROW_ID, *view.columns]], on=S.ROW_ID, how="left", validate="one_to_one")
     return out
 
 
-def _asof_join(repo: Path, entities: pd.DataFrame) -> pd.DataFrame:
+def _asof_join(repo: Path, contract: list[ViewContract], entities: pd.DataFrame) -> pd.DataFrame:
     left = entities.sort_values(N.EVENT_TIMESTAMP, kind="stable")
     left_ts = left[N.EVENT_TIMESTAMP].astype("datetime64[ns, UTC]")
     out = left[[S.ROW_ID]].copy()
-    for view, (entity_names, features) in N.VIEWS.items():
-        keys = [N.ENTITIES[e] for e in entity_names]
-        right = pd.read_parquet(repo / DATA_DIR / f"{view}.parquet")
+    for view in contract:
+        keys = list(view.join_keys)
+        right = pd.read_parquet(
+            repo / DATA_DIR / f"{view.name}.parquet", columns=[*keys, N.EVENT_TIMESTAMP, *view.features]
+        )
         right[N.EVENT_TIMESTAMP] = right[N.EVENT_TIMESTAMP].astype("datetime64[ns, UTC]")
         right = right.sort_values(N.EVENT_TIMESTAMP, kind="stable").rename(
-            columns={f: N.output_column(view, f) for f in features}
+            columns=dict(zip(view.features, view.columns))
         )
         probe = left[keys].assign(**{N.EVENT_TIMESTAMP: left_ts})
         joined = pd.merge_asof(
             probe, right, on=N.EVENT_TIMESTAMP, by=keys, direction="backward", allow_exact_matches=True
         )
-        for feature in features:
-            out[N.output_column(view, feature)] = joined[N.output_column(view, feature)].to_numpy()
+        for column in view.columns:
+            out[column] = joined[column].to_numpy()
     return out
 
 
@@ -120,4 +120,4 @@ def online_features(
         features=store.get_feature_service(service), entity_rows=rows, full_feature_names=True
     ).to_dict()
     values = pd.DataFrame({k: v for k, v in response.items() if "__" in k})
-    return fill_defaults(pd.concat([entities.reset_index(drop=True), values], axis=1))
+    return fill_defaults(pd.concat([entities.reset_index(drop=True), values], axis=1), stored_contract(store, service))

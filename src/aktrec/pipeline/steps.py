@@ -29,7 +29,7 @@ from aktrec.config import (
     from_dict,
 )
 from aktrec.errors import AktrecError
-from aktrec.features.materialize import store_yaml
+from aktrec.features.repo import store_yaml
 from aktrec.report.html import DOCS_INDEX, read_summary, run_report, validation_html, validation_markdown
 
 INFERENCE_SERVICE_MANIFEST = ("base", "inferenceservice.yaml")  # in the aktrec.manifests package

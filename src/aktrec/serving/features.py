@@ -1,13 +1,14 @@
 """Features of one user and its candidates from the Feast online store, in the same columns
 as training's point-in-time retrieval (so the model reads what it was trained on).
 
-Views keyed by items or clusters (item activity, item semantic IDs and representations,
-cluster averages, cluster x cluster cross features, cluster sequences) are the same for every
-user: they are read through an in-memory cache (item- and cluster-keyed ones in bulk at load,
+The views, their keys and features come from the repository's FeatureService. Views whose
+join keys do not include the user (item activity and representations, cluster averages and
+profiles, cluster x cluster cross features, cluster sequences) are the same for every user:
+they are read through an in-memory cache (item- and cluster-keyed ones in bulk at load,
 composite keys on first use). Refresh rule: every `cache_refresh_seconds` the repository's
 marker is checked, and a rematerialized repository (new `created_at`) reopens the store and
-empties the cache. User-keyed views (activity, representation, sequence) and the user x
-item-cluster cross features are read per request: two `get_online_features` calls.
+empties the cache. Views keyed by the user are read per request: one read of the user's own
+views, one per view keyed by the user and a candidate's key (today: user x item cluster).
 """
 
 from __future__ import annotations
@@ -26,24 +27,13 @@ from aktrec.ctr.bundle import ModelBundle
 from aktrec.embed.items import ItemEmbedder
 from aktrec.errors import ArtifactError
 from aktrec.features import names as N
+from aktrec.features.contract import ViewContract, stored_contract
 from aktrec.features.repo import REPO_KIND
-from aktrec.features.retrieval import LIST_FEATURES
 from aktrec.semantic_ids.assign import SemanticIndex
 
 log = logging.getLogger("aktrec")
-USER_VIEWS = [N.USER_ACTIVITY, N.USER_SEMANTIC, N.USER_SEQUENCE]  # keyed by the user alone
-CROSS_VIEW = N.CROSS_USER_ITEM_CLUSTER  # keyed by the user and the candidate's cluster
-SHARED_VIEWS = [view for view in N.VIEWS if view not in (*USER_VIEWS, CROSS_VIEW)]
 READ_CHUNK = 1000
 NEW_ITEM_CACHE = 10_000
-
-
-def _keys(view: str) -> list[str]:
-    return [N.ENTITIES[entity] for entity in N.VIEWS[view][0]]
-
-
-def _columns(view: str) -> list[str]:
-    return [N.output_column(view, feature) for feature in N.VIEWS[view][1]]
 
 
 def _column(values: list, is_list: bool) -> np.ndarray:
@@ -54,14 +44,6 @@ def _column(values: list, is_list: bool) -> np.ndarray:
     for n, value in enumerate(values):
         out[n] = value
     return out
-
-
-def _defaults(view: str, values: list) -> list:
-    """Absent features read as training reads them: zeros and empty lists."""
-    return [
-        ([] if v is None else v) if feature in LIST_FEATURES else (0.0 if v is None else v)
-        for feature, v in zip(N.VIEWS[view][1], values)
-    ]
 
 
 class OnlineFeatureReader:
@@ -86,21 +68,23 @@ class OnlineFeatureReader:
         started = time.perf_counter()
         self.store = FeatureStore(repo_path=str(self.repo))
         self.version, self.checked = marker["created_at"], time.monotonic()
-        self.cache: dict[str, dict[tuple, list]] = {view: {} for view in SHARED_VIEWS}
-        self.user_refs = [f"{view}:{feature}" for view in USER_VIEWS for feature in N.VIEWS[view][1]]
-        self.cross_refs = [f"{CROSS_VIEW}:{feature}" for feature in N.VIEWS[CROSS_VIEW][1]]
-        item_clusters = [(int(c),) for c in np.unique(self.items.cluster)]
-        user_clusters = [(int(c),) for c in np.unique(self.users.cluster)]
-        known = {
-            N.ITEM_ACTIVITY: [(i,) for i in self.items.ids],
-            N.ITEM_SEMANTIC: [(i,) for i in self.items.ids],
-            N.ITEM_CLUSTER_AVG: item_clusters,
-            N.ITEM_CLUSTER_PROFILE: item_clusters,
-            N.USER_CLUSTER_AVG: user_clusters,
-            N.USER_CLUSTER_PROFILE: user_clusters,
+        contract = stored_contract(self.store, self.bundle.feature_service)
+        # Key groups from the views' join keys: the user's own views are one single-row read,
+        # views keyed by the user and a candidate's key one read over the distinct keys, and
+        # every view not keyed by the user is the same for all users: cached.
+        self.own_views = [view for view in contract if view.join_keys == (S.USER_ID,)]
+        self.user_x_views = [view for view in contract if S.USER_ID in view.join_keys and len(view.join_keys) > 1]
+        self.shared_views = [view for view in contract if S.USER_ID not in view.join_keys]
+        self.own_refs = [ref for view in self.own_views for ref in view.refs]
+        self.cache: dict[str, dict[tuple, list]] = {view.name: {} for view in self.shared_views}
+        known_keys = {
+            S.ITEM_ID: [(i,) for i in self.items.ids],
+            N.ITEM_CLUSTER_ID: [(int(c),) for c in np.unique(self.items.cluster)],
+            N.USER_CLUSTER_ID: [(int(c),) for c in np.unique(self.users.cluster)],
         }
-        for view, keys in known.items():
-            self._fill(view, keys)
+        for view in self.shared_views:
+            if len(view.join_keys) == 1 and view.join_keys[0] in known_keys:
+                self._fill(view, known_keys[view.join_keys[0]])
         log.info(
             "feature cache: %s rows from %s in %.1fs",
             f"{sum(len(c) for c in self.cache.values()):,}",
@@ -108,17 +92,20 @@ class OnlineFeatureReader:
             time.perf_counter() - started,
         )
 
-    def _fill(self, view: str, keys: list[tuple]) -> None:
+    def _fill(self, view: ViewContract, keys: list[tuple]) -> None:
         """Read `keys` of a shared view from the online store into the cache."""
-        names, refs = _keys(view), [f"{view}:{feature}" for feature in N.VIEWS[view][1]]
         for start in range(0, len(keys), READ_CHUNK):
             chunk = keys[start : start + READ_CHUNK]
-            response = self.store.get_online_features(
-                features=refs, entity_rows=[dict(zip(names, k)) for k in chunk], full_feature_names=True
-            ).to_dict()
-            columns = [response[c] for c in _columns(view)]
-            for n, key in enumerate(chunk):
-                self.cache[view][key] = _defaults(view, [column[n] for column in columns])
+            for key, values in zip(chunk, self._read(view, [dict(zip(view.join_keys, k)) for k in chunk])):
+                self.cache[view.name][key] = values
+
+    def _read(self, view: ViewContract, rows: list[dict]) -> list[list]:
+        """Feature values of one view for entity rows, one list per row, absent ones as defaults."""
+        response = self.store.get_online_features(
+            features=view.refs, entity_rows=rows, full_feature_names=True
+        ).to_dict()
+        columns = [response[column] for column in view.columns]
+        return [view.defaults([column[n] for column in columns]) for n in range(len(rows))]
 
     def refresh_if_rematerialized(self) -> None:
         if time.monotonic() - self.checked < self.refresh_seconds:
@@ -174,41 +161,38 @@ class OnlineFeatureReader:
             S.ROW_ID: np.arange(len(ids)),
             **{key: _column(values, is_list=False) for key, values in keys.items()},
         }
-        for view in SHARED_VIEWS:
-            row_keys = list(zip(*(keys[k] for k in _keys(view))))
-            missing = list({k for k in row_keys if k not in self.cache[view]})
+        for view in self.shared_views:
+            row_keys = list(zip(*(keys[k] for k in view.join_keys)))
+            missing = list({k for k in row_keys if k not in self.cache[view.name]})
             if missing:
                 self._fill(view, missing)
-            values = [self.cache[view][k] for k in row_keys]
-            for n, (feature, column) in enumerate(zip(N.VIEWS[view][1], _columns(view))):
-                columns[column] = _column([v[n] for v in values], feature in LIST_FEATURES)
-        columns.update(self._user_features(user_id, keys[N.ITEM_CLUSTER_ID]))
+            self._put(columns, view, [self.cache[view.name][k] for k in row_keys])
+        self._user_features(columns, keys)
         embedding = columns[N.output_column(N.ITEM_SEMANTIC, "embedding")]
         for n, item_id in enumerate(item_ids):
             if item_id in self.new_items:
                 embedding[n] = self.new_items[item_id][0]
         return columns
 
-    def _user_features(self, user_id: str, item_clusters: list[int]) -> dict[str, np.ndarray]:
-        """User-keyed views for every candidate: the user's own views in one single-row read, the
-        user x item-cluster view in one read over the distinct clusters (one combined read would
-        fetch and convert the user's vectors once per cluster)."""
+    @staticmethod
+    def _put(columns: dict[str, np.ndarray], view: ViewContract, rows: list[list]) -> None:
+        """Store one view's values (one list per candidate) as feature columns."""
+        for n, (feature, column) in enumerate(zip(view.features, view.columns)):
+            columns[column] = _column([values[n] for values in rows], feature in view.list_features)
+
+    def _user_features(self, columns: dict[str, np.ndarray], keys: dict[str, list]) -> None:
+        """User-keyed views for every candidate: the user's own views in one single-row read,
+        each view keyed by the user and a candidate's key in one read over the distinct keys
+        (one combined read would fetch and convert the user's vectors once per candidate)."""
+        n_rows = len(keys[S.USER_ID])
         own = self.store.get_online_features(
-            features=self.user_refs, entity_rows=[{S.USER_ID: user_id}], full_feature_names=True
+            features=self.own_refs, entity_rows=[{S.USER_ID: keys[S.USER_ID][0]}], full_feature_names=True
         ).to_dict()
-        distinct = list(dict.fromkeys(item_clusters))
-        cross = self.store.get_online_features(
-            features=self.cross_refs,
-            entity_rows=[{S.USER_ID: user_id, N.ITEM_CLUSTER_ID: c} for c in distinct],
-            full_feature_names=True,
-        ).to_dict()
-        out = {}
-        for view in USER_VIEWS:
-            for feature, value in zip(N.VIEWS[view][1], _defaults(view, [own[c][0] for c in _columns(view)])):
-                out[N.output_column(view, feature)] = _column([value] * len(item_clusters), feature in LIST_FEATURES)
-        position = {c: n for n, c in enumerate(distinct)}
-        rows = np.fromiter((position[c] for c in item_clusters), dtype=np.int64, count=len(item_clusters))
-        per_cluster = [_defaults(CROSS_VIEW, [cross[c][n] for c in _columns(CROSS_VIEW)]) for n in range(len(distinct))]
-        for k, column in enumerate(_columns(CROSS_VIEW)):
-            out[column] = np.asarray([values[k] for values in per_cluster], dtype=np.float64)[rows]
-        return out
+        for view in self.own_views:
+            values = view.defaults([own[column][0] for column in view.columns])
+            self._put(columns, view, [values] * n_rows)
+        for view in self.user_x_views:
+            row_keys = list(zip(*(keys[k] for k in view.join_keys)))
+            distinct = list(dict.fromkeys(row_keys))
+            read = dict(zip(distinct, self._read(view, [dict(zip(view.join_keys, k)) for k in distinct])))
+            self._put(columns, view, [read[k] for k in row_keys])
