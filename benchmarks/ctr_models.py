@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SLICES = ("total", "head", "tail")
+from aktrec.metrics import MIN_GAUC_USERS, SLICES, comparison_table, markdown_table, per_user_auc
+
 REFERENCE = "strong_base"
 
 
@@ -48,7 +49,6 @@ def prepared_with_seed(raw: Path, data: Path, seed: int, workdir: Path) -> Path:
 def user_stats(samples: pd.DataFrame, scores: np.ndarray) -> dict[str, pd.DataFrame]:
     """Per slice: AUC and weight of every user with both labels."""
     from aktrec import schemas as S
-    from aktrec.metrics import per_user_auc
 
     tail = samples[S.IS_TAIL_SAMPLE].to_numpy(bool)
     out = {}
@@ -115,7 +115,6 @@ def main() -> None:
     from aktrec import schemas as S
     from aktrec.config import CTR_VARIANTS, CtrTrainConfig, TrainConfig
     from aktrec.ctr.stage import LIGHTGBM, POPULARITY, evaluate_models, load_training_data
-    from aktrec.metrics import MIN_GAUC_USERS
 
     variants = tuple(CTR_VARIANTS) if args.variants == "all" else tuple(args.variants.split(","))
     if REFERENCE not in variants:
@@ -165,24 +164,20 @@ def main() -> None:
         f"{args.name}: {description}; model seeds {seeds} x data seeds {data_seeds} (negatives re-drawn); "
         f"at most {args.epochs} epochs, early stopping on validation AUC; {seconds / 60:.0f} min in all\n"
     )
-    header = [f"{s} {k}" for s in SLICES for k in ("AUC", "GAUC")]
-    print(
-        "| model | "
-        + " | ".join(header)
-        + " | GAUC users total / head / tail | validation AUC | best epoch | train s |"
-    )
-    print("|---|" + "---|" * (len(header) + 4))
     order = [*variants, LIGHTGBM, POPULARITY]
-    for name in [n for n in order if n in measured]:
-        runs = measured[name]
-        cells = [cell([r["test"][s][k] for r in runs]) for s in SLICES for k in ("auc", "gauc")]
-        support = " / ".join(f"{int(np.mean([r['test'][s]['n_users'] for r in runs])):,}" for s in SLICES)
-        extra = [
-            cell([r["valid_auc"] for r in runs]),
-            cell([r["epoch"] for r in runs], 1),
-            cell([r["seconds"] for r in runs], 0),
-        ]
-        print(f"| {name} | " + " | ".join(cells) + f" | {support} | " + " | ".join(extra) + " |")
+    header, rows = comparison_table(
+        {name: measured[name] for name in order if name in measured},
+        value=lambda runs, part, metric: cell([r["test"][part][metric] for r in runs]),
+        extra={
+            "GAUC users total / head / tail": lambda runs: " / ".join(
+                f"{int(np.mean([r['test'][part]['n_users'] for r in runs])):,}" for part in SLICES
+            ),
+            "validation AUC": lambda runs: cell([r["valid_auc"] for r in runs]),
+            "best epoch": lambda runs: cell([r["epoch"] for r in runs], 1),
+            "train s": lambda runs: cell([r["seconds"] for r in runs], 0),
+        },
+    )
+    print(markdown_table(header, rows), end="")
 
     print(
         f"\nGAUC minus {REFERENCE}'s, paired bootstrap over test users ({args.bootstrap} draws), mean over all seed "

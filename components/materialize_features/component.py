@@ -15,9 +15,9 @@ def materialize_features(
     validation_summary: Output[Markdown],
 ):
     """Activity, cluster-averaged, cross and sequence features into Feast (offline + online)."""
-    from aktrec.pipeline.steps import materialize_step
+    from aktrec.pipeline.steps import materialize_features_step
 
-    materialize_step(
+    materialize_features_step(
         data.path,
         semantic_ids.path,
         embeddings.path,

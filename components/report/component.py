@@ -33,13 +33,13 @@ def report(
         "feature_repo": feature_repo.path,
         "model": model.path,
     }
-    pages = {
-        "raw data": raw_page.path,
-        "prepared data": data_page.path,
-        "item embeddings": items_page.path,
-        "user embeddings": users_page.path,
-        "semantic IDs": semantic_ids_page.path,
-        "features": features_page.path,
-        "promotion gate": gate_page.path,
+    pages = {  # stage name (aktrec.stages) -> its validation page
+        "validate_raw": raw_page.path,
+        "prepare": data_page.path,
+        "embed_items": items_page.path,
+        "embed_users": users_page.path,
+        "semantic_ids": semantic_ids_page.path,
+        "materialize_features": features_page.path,
+        "train": gate_page.path,
     }
     report_step(artifacts, pages, run_report.path, run_metrics.path)

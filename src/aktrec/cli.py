@@ -15,6 +15,7 @@ import typer
 from typer._click import exceptions as click_exceptions
 
 from aktrec.errors import AktrecError
+from aktrec.stages import CONFIG_SECTIONS
 
 app = typer.Typer(
     help="AKT-Rec long-tail CTR prediction: data, pipeline, serving.",
@@ -369,7 +370,7 @@ def pipeline_run(
     raw: Path = typer.Option(..., help="RAW artifact directory (aktrec data synth | import ...)."),
     workdir: Path = typer.Option(..., help="Work directory: pipeline root, published artifacts, metrics, reports."),
     config: Path | None = typer.Option(
-        None, help="YAML with sections prepare, embed_items, embed_users, semantic_ids, features, train."
+        None, help=f"YAML with sections {', '.join(CONFIG_SECTIONS)} (each as that stage's config)."
     ),
     cache: bool = typer.Option(True, help="Reuse the outputs of steps whose inputs did not change."),
 ) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
@@ -79,3 +82,30 @@ def logloss(labels: np.ndarray, probabilities: np.ndarray, eps: float = 1e-7) ->
     p = np.clip(np.asarray(probabilities, dtype=np.float64), eps, 1 - eps)
     y = np.asarray(labels, dtype=np.float64)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def comparison_table(
+    models: Mapping[str, Any],
+    value: Callable[[Any, str, str], Any] = lambda model, part, metric: model[part][metric],
+    extra: Mapping[str, Callable[[Any], Any]] | None = None,
+) -> tuple[list[str], list[list[Any]]]:
+    """The head/tail comparison: a row per model with AUC and GAUC of every slice
+    (`value(model, slice, "auc" | "gauc")`), then the `extra` columns (name -> value of a model).
+    The training stage, the run report and the benchmarks all lay their tables out with it."""
+    extra = extra or {}
+    header = ["model", *(f"{part} {metric}" for part in SLICES for metric in ("AUC", "GAUC")), *extra]
+    rows = [
+        [
+            name,
+            *(value(model, part, metric) for part in SLICES for metric in ("auc", "gauc")),
+            *(column(model) for column in extra.values()),
+        ]
+        for name, model in models.items()
+    ]
+    return header, rows
+
+
+def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

@@ -29,7 +29,7 @@ from aktrec.features.attributes import item_attributes, user_attributes
 from aktrec.features.materialize import semantic_tables
 from aktrec.features.repo import REPO_KIND
 from aktrec.features.retrieval import historical_features
-from aktrec.metrics import slice_metrics
+from aktrec.metrics import MIN_GAUC_USERS, SLICES, comparison_table, markdown_table, slice_metrics
 
 log = logging.getLogger("aktrec")
 POPULARITY = "popularity"  # trivial scorer reported next to the models (DESIGN §1)
@@ -51,23 +51,18 @@ def comparison_markdown(models: dict[str, dict[str, Any]]) -> str:
     def cell(value) -> str:
         return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
-    lines = [
-        "| model | total AUC | total GAUC | head AUC | head GAUC | tail AUC | tail GAUC | logloss |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, m in models.items():
-        lines.append(
-            f"| {name} | "
-            + " | ".join(cell(m[s][k]) for s in ("total", "head", "tail") for k in ("auc", "gauc"))
-            + f" | {cell(m['total']['logloss'])} |"
-        )
-    support = next(iter(models.values()))
-    lines.append(
-        "\nTest samples, reported only (selection reads validation). GAUC over the users with both labels: "
-        + ", ".join(f"{s} {support[s]['n_users']:,}" for s in ("total", "head", "tail"))
-        + "; shown as – below 30 users."
+    header, rows = comparison_table(
+        models,
+        value=lambda model, part, metric: cell(model[part][metric]),
+        extra={"logloss": lambda model: cell(model["total"]["logloss"])},
     )
-    return "\n".join(lines) + "\n"
+    support = next(iter(models.values()))
+    return (
+        markdown_table(header, rows)
+        + "\nTest samples, reported only (selection reads validation). GAUC over the users with both labels: "
+        + ", ".join(f"{part} {support[part]['n_users']:,}" for part in SLICES)
+        + f"; shown as – below {MIN_GAUC_USERS} users.\n"
+    )
 
 
 @dataclass

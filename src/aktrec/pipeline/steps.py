@@ -19,18 +19,11 @@ from typing import Any
 
 import yaml
 
-from aktrec.config import (
-    FeatureConfig,
-    ItemEmbedConfig,
-    PrepareConfig,
-    SemanticIdConfig,
-    TrainConfig,
-    UserEmbedConfig,
-    from_dict,
-)
+from aktrec.config import from_dict
 from aktrec.errors import AktrecError
 from aktrec.features.repo import store_yaml
 from aktrec.report.html import DOCS_INDEX, read_summary, run_report, validation_html, validation_markdown
+from aktrec.stages import CONFIG_SECTIONS, stage
 
 INFERENCE_SERVICE_MANIFEST = ("base", "inferenceservice.yaml")  # in the aktrec.manifests package
 FAILURE_ENV = "AKTREC_FAILURE_FILE"  # where a step records why it failed (read by `aktrec pipeline run`)
@@ -38,14 +31,6 @@ FAILURE_ENV = "AKTREC_FAILURE_FILE"  # where a step records why it failed (read 
 # bookkeeping there, thousands of lines that bury the stage's progress in the task log.
 for _library in ("great_expectations", "feast"):
     logging.getLogger(_library).setLevel(logging.WARNING)
-SECTIONS: dict[str, type] = {
-    "prepare": PrepareConfig,
-    "embed_items": ItemEmbedConfig,
-    "embed_users": UserEmbedConfig,
-    "semantic_ids": SemanticIdConfig,
-    "features": FeatureConfig,
-    "train": TrainConfig,
-}
 
 
 def split_config(config_yaml: str) -> dict[str, str]:
@@ -58,18 +43,18 @@ def split_config(config_yaml: str) -> dict[str, str]:
         raise AktrecError(f"pipeline config: not valid YAML ({exc})") from None
     if not isinstance(data, dict):
         raise AktrecError("pipeline config: expected a mapping of stage sections")
-    unknown = sorted(set(data) - set(SECTIONS))
+    unknown = sorted(set(data) - set(CONFIG_SECTIONS))
     if unknown:
-        raise AktrecError(f"pipeline config: unknown section(s) {unknown}; known: {sorted(SECTIONS)}")
-    for name, cls in SECTIONS.items():
+        raise AktrecError(f"pipeline config: unknown section(s) {unknown}; known: {sorted(CONFIG_SECTIONS)}")
+    for name, cls in CONFIG_SECTIONS.items():
         from_dict(cls, data.get(name), where=f"pipeline config.{name}")
-    return {name: yaml.safe_dump(data[name]) if data.get(name) else "" for name in SECTIONS}
+    return {name: yaml.safe_dump(data[name]) if data.get(name) else "" for name in CONFIG_SECTIONS}
 
 
 def section(name: str, text: str):
     """The `name` stage's config from its section text ("" = defaults)."""
     data = yaml.safe_load(text or "") or {}
-    return from_dict(SECTIONS[name], data, where=f"pipeline config.{name}")
+    return from_dict(CONFIG_SECTIONS[name], data, where=f"pipeline config.{name}")
 
 
 def records_failure(step):
@@ -90,10 +75,13 @@ def records_failure(step):
     return wrapper
 
 
-def _pages(title: str, validation_dirs: dict[str, Path], html_path: str, markdown_path: str) -> None:
-    summaries = {name: read_summary(path) for name, path in validation_dirs.items()}
-    docs = {name: str(Path(path) / DOCS_INDEX) for name, path in validation_dirs.items()}
-    Path(html_path).write_text(validation_html(title, summaries, docs))
+def _pages(stage_name: str, artifact_dir: str, html_path: str, markdown_path: str) -> None:
+    """The stage's validation page (HTML, for the KFP UI) and its Markdown summary."""
+    current = stage(stage_name)
+    directory = current.validation_dir(artifact_dir)
+    summaries = {current.title: read_summary(directory)}
+    title = f"Validation: {current.title}"
+    Path(html_path).write_text(validation_html(title, summaries, {current.title: str(directory / DOCS_INDEX)}))
     Path(markdown_path).write_text(validation_markdown(title, summaries))
 
 
@@ -104,7 +92,7 @@ def validate_raw_step(raw: str, validation: str, html_path: str, markdown_path: 
     from aktrec.data.raw import read_raw
 
     validate_raw(read_raw(Path(raw)), Path(validation), final_dir=Path(validation))
-    _pages("Raw data validation", {"raw data": Path(validation)}, html_path, markdown_path)
+    _pages("validate_raw", validation, html_path, markdown_path)
 
 
 @records_failure
@@ -114,7 +102,7 @@ def prepare_step(raw: str, data: str, config: str, html_path: str, markdown_path
 
     config = section("prepare", config)
     write_prepared(prepare(read_raw(Path(raw)), config), Path(data), config)
-    _pages("Prepared data validation", {"prepared data": Path(data) / "validation"}, html_path, markdown_path)
+    _pages("prepare", data, html_path, markdown_path)
 
 
 @records_failure
@@ -122,12 +110,7 @@ def embed_items_step(data: str, embeddings: str, config: str, html_path: str, ma
     from aktrec.embed.stage import run_embed_items
 
     metrics = run_embed_items(Path(data), Path(embeddings), section("embed_items", config))
-    _pages(
-        "Item embedding validation",
-        {"item embeddings": Path(embeddings) / "validation" / "items"},
-        html_path,
-        markdown_path,
-    )
+    _pages("embed_items", embeddings, html_path, markdown_path)
     return metrics
 
 
@@ -140,12 +123,7 @@ def embed_users_step(
 
     shutil.copytree(item_embeddings, embeddings, dirs_exist_ok=True)
     metrics = run_embed_users(Path(data), Path(embeddings), section("embed_users", config))
-    _pages(
-        "User embedding validation",
-        {"user embeddings": Path(embeddings) / "validation" / "users"},
-        html_path,
-        markdown_path,
-    )
+    _pages("embed_users", embeddings, html_path, markdown_path)
     return metrics
 
 
@@ -156,12 +134,12 @@ def semantic_ids_step(
     from aktrec.semantic_ids.stage import run_semantic_ids
 
     metrics = run_semantic_ids(Path(data), Path(embeddings), Path(semantic_ids), section("semantic_ids", config))
-    _pages("Semantic ID validation", {"semantic IDs": Path(semantic_ids) / "validation"}, html_path, markdown_path)
+    _pages("semantic_ids", semantic_ids, html_path, markdown_path)
     return metrics
 
 
 @records_failure
-def materialize_step(
+def materialize_features_step(
     data: str, semantic_ids: str, embeddings: str, feature_repo: str, config: str, html_path: str, markdown_path: str
 ) -> dict[str, Any]:
     from aktrec.features.materialize import materialize
@@ -169,7 +147,7 @@ def materialize_step(
     metrics = materialize(
         Path(data), Path(semantic_ids), Path(feature_repo), section("features", config), emb_dir=Path(embeddings)
     )
-    _pages("Feature validation", {"features": Path(feature_repo) / "validation"}, html_path, markdown_path)
+    _pages("materialize_features", feature_repo, html_path, markdown_path)
     return metrics
 
 
@@ -181,7 +159,7 @@ def train_step(
     from aktrec.ctr.stage import run_train
 
     metrics = run_train(Path(data), Path(feature_repo), Path(model), section("train", config))
-    _pages("Promotion gate", {"promotion gate": Path(model) / "validation"}, html_path, markdown_path)
+    _pages("train", model, html_path, markdown_path)
     return metrics
 
 

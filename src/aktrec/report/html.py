@@ -13,7 +13,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from aktrec import schemas as S
+from aktrec.metrics import comparison_table
 from aktrec.report.svg import bar_chart, line_chart
+from aktrec.stages import STAGES
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -220,29 +222,17 @@ def _model_section(model_dir: Path) -> str:
     metrics = json.loads((model_dir / "metrics.json").read_text())
     models = metrics["models"]
 
-    def rows_of(measured: dict[str, Any]) -> list[list[Any]]:
-        return [
-            [name]
-            + [
-                m[s][k] if m[s][k] is not None else float("nan")
-                for s in ("total", "head", "tail")
-                for k in ("auc", "gauc")
-            ]
-            + [m["tail"]["n"], m["tail"].get("n_users", 0)]
-            for name, m in measured.items()
-        ]
+    def table(measured: dict[str, Any]) -> str:
+        header, rows = comparison_table(
+            measured,
+            value=lambda model, part, metric: float("nan") if model[part][metric] is None else model[part][metric],
+            extra={
+                "tail n": lambda model: model["tail"]["n"],
+                "tail GAUC users": lambda model: model["tail"]["n_users"],
+            },
+        )
+        return _table(header, rows)
 
-    header = [
-        "model",
-        "total AUC",
-        "total GAUC",
-        "head AUC",
-        "head GAUC",
-        "tail AUC",
-        "tail GAUC",
-        "tail n",
-        "tail GAUC users",
-    ]
     chart_auc = bar_chart(
         ["total", "head", "tail"],
         {n: [m[s]["auc"] for s in ("total", "head", "tail")] for n, m in models.items()},
@@ -258,7 +248,7 @@ def _model_section(model_dir: Path) -> str:
     gate = metrics["promotion"]
     return (
         "<h2>Models: click prediction on the test samples</h2>"
-        + _table(header, rows_of(models))
+        + table(models)
         + f"<div class='charts'>{chart_auc}{chart_gauc}</div>"
         + f"<p>Promotion gate for <code>{escape(gate['model'])}</code>: {_verdict(gate['promote'])}"
         + (f" — {escape(gate['failure'])}" if gate["failure"] else "")
@@ -268,30 +258,22 @@ def _model_section(model_dir: Path) -> str:
         "(thresholds in the data card); a sampled negative is in its positive's slice. GAUC is shown as – where "
         "fewer than 30 users have both labels. <code>popularity</code> scores by the item's training clicks and "
         "<code>lightgbm</code> is the tabular peer: read gains against them and <code>strong_base</code>.</p>"
-        "<h3>Validation (what selection reads)</h3>" + _table(header, rows_of(metrics.get("validation", {})))
+        "<h3>Validation (what selection reads)</h3>" + table(metrics.get("validation", {}))
     )
 
 
 def run_report(artifacts: dict[str, Path], validation_pages: dict[str, str], title: str = "aktrec run") -> str:
     """The report of a pipeline run. `artifacts`: raw_validation, data, emb, sid, feature_repo, model directories;
-    `validation_pages`: stage -> link to its validation page."""
+    `validation_pages`: stage name -> link to its validation page."""
     checks = []
-    for stage, key, sub in (
-        ("raw data", "raw_validation", ""),
-        ("prepared data", "data", "validation"),
-        ("item embeddings", "emb", "validation/items"),
-        ("user embeddings", "emb", "validation/users"),
-        ("semantic IDs", "sid", "validation"),
-        ("features", "feature_repo", "validation"),
-        ("promotion gate", "model", "validation"),
-    ):
-        directory = Path(artifacts[key]) / sub
+    for stage in STAGES:
+        directory = stage.validation_dir(artifacts[stage.artifact])
         summary = read_summary(directory)
         docs = directory / DOCS_INDEX
-        page = validation_pages.get(stage)
+        page = validation_pages.get(stage.name)
         checks.append(
             [
-                stage,
+                stage.title,
                 _verdict(summary["success"]),
                 sum(s["n_expectations"] for s in summary["suites"].values()),
                 Html(
