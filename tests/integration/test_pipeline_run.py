@@ -56,7 +56,7 @@ def test_run_publishes_every_artifact_metrics_report_and_deployment(work):
     assert "type: redis" in (work / "deployment" / "feature_repo" / "feature_store.yaml").read_text()
     assert "kind: InferenceService" in (work / "deployment" / "inferenceservice.yaml").read_text()
     report = (work / "reports" / "index.html").read_text()
-    assert report.count("class='pass'") >= 7 and "FAILED" not in report
+    assert report.count('class="pass"') >= 7 and "FAILED" not in report
 
 
 def test_second_run_reuses_unchanged_steps(work, raw):

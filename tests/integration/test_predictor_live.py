@@ -156,7 +156,7 @@ def test_a_v1_body_sent_without_the_json_content_type_is_read_as_json(server, pa
 
 BAD_REQUESTS = [
     ("malformed JSON", "/v1/models/aktrec:predict", b'{"instances": [', "Unrecognized request format"),
-    ("no instances", "/v1/models/aktrec:predict", {"inputs": []}, 'missing field "instances"'),
+    ("no instances", "/v1/models/aktrec:predict", {"inputs": []}, "missing field 'instances'; unknown field 'inputs'"),
     ("missing item_ids", "/v1/models/aktrec:predict", {"instances": [{"user_id": "u"}]}, "missing field 'item_ids'"),
     (
         "user_id not a string",
@@ -168,7 +168,7 @@ BAD_REQUESTS = [
         "item_ids not a list",
         "/v1/models/aktrec:predict",
         {"instances": [{"user_id": "u", "item_ids": "a"}]},
-        "expected a list",
+        "instances[0].item_ids: Input should be a valid list",
     ),
     (
         "empty candidates",
@@ -192,7 +192,7 @@ BAD_REQUESTS = [
         "new item without title",
         "/v1/models/aktrec:predict",
         {"instances": [{"user_id": "u", "item_ids": ["a"], "items": [{"item_id": "a"}]}]},
-        "needs a non-empty title",
+        "instances[0].items[0]: missing field 'title'",
     ),
     (
         "v2 missing tensor",

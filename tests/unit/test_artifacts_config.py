@@ -40,15 +40,21 @@ def test_staged_output_refuses_foreign_directories(tmp_path):
 def test_config_from_dict_and_yaml(tmp_path):
     config = from_dict(PrepareConfig, {"split": {"method": "leave-last-out"}, "negatives": {"ratio": 2}})
     assert config.split.method == "leave-last-out" and config.negatives.ratio == 2
-    with pytest.raises(AktrecError, match=r"unknown key\(s\) \['ratoi'\]"):
+    with pytest.raises(AktrecError, match=r"config.negatives.ratoi: unknown key; known: \['exponent', 'ratio'"):
         from_dict(PrepareConfig, {"negatives": {"ratoi": 2}})
-    with pytest.raises(AktrecError, match="is not one of"):
+    with pytest.raises(AktrecError, match="config.split.method: Input should be 'time' or"):
         from_dict(PrepareConfig, {"split": {"method": "random"}})
-    with pytest.raises(AktrecError, match="expected a number"):
-        from_dict(SynthConfig, {"n_users": "many"})
+    for wrong in ("many", True, 2.5):  # a number where a count is due, not a string, a boolean or a fraction
+        with pytest.raises(AktrecError, match="config.n_users: Input should be a valid integer"):
+            from_dict(SynthConfig, {"n_users": wrong})
+    with pytest.raises(AktrecError, match="config.negatives: Input should be an object"):
+        from_dict(PrepareConfig, {"negatives": 4})
+    assert from_dict(PrepareConfig, {"negatives": {"exponent": 1}}).negatives.exponent == 1.0  # an int is a number
     path = tmp_path / "synth.yaml"
     path.write_text("n_users: 10\nn_items: 5\nn_interactions: 100\n")
     assert load_config(SynthConfig, path).n_users == 10
+    path.write_text("n_users: 10\nn_items: 5\nn_interactions: 100\nitem_popularity_exponent: 12e-1\n")
+    assert load_config(SynthConfig, path).item_popularity_exponent == 1.2  # YAML 1.2 numbers
     path.write_text("- not a mapping\n")
     with pytest.raises(AktrecError, match="expected a mapping"):
         load_config(SynthConfig, path)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from aktrec.config import ServingConfig
@@ -17,7 +20,7 @@ def test_pipeline_config_is_split_per_stage_and_checked_up_front():
     assert section("prepare", sections["prepare"]).split.method == "leave-last-out"
     for text, message in [
         ("nope: {}", "unknown section(s) ['nope']"),
-        ("train: {train: {epochs: x}}", "expected a number"),
+        ("train: {train: {epochs: x}}", "pipeline config.train.train.epochs: Input should be a valid integer"),
         ("[1, 2]", "expected a mapping"),
         ("train: {variants: [base, zzz]}", "unknown variant 'zzz'"),
         ("a: [", "not valid YAML"),
@@ -82,6 +85,8 @@ def test_v1_requests_parse_and_bad_ones_name_the_problem():
         ([], "expected a JSON object"),
         (b"user_id=u", "the request body is not JSON"),
         ({"instances": []}, "non-empty list"),
+        ({"instances": [{"user_id": "u", "item_ids": ["a"], "x": 1}]}, "instances[0]: unknown field 'x'"),
+        ({"instances": [{"user_id": "u", "item_ids": "a"}]}, "instances[0].item_ids: Input should be a valid list"),
         ({"instances": [{"user_id": "u", "item_ids": ["a"]}] * 3}, "limit of 2"),
         ({"instances": [{"user_id": "", "item_ids": ["a"]}]}, "instances[0].user_id"),
         ({"instances": [{"user_id": "u", "item_ids": ["a", 3]}]}, "instances[0].item_ids[1]"),
@@ -116,8 +121,8 @@ def test_validation_page_escapes_data_and_keeps_its_own_markup():
     }
     page = validation_html("prepare", {"data": summary}, {"data": "gx/index.html"})
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; in range" in page
-    assert "&lt;suite&gt;" in page and page.count("<span class='fail'>") == 3  # ✗, the suite, the stage
-    assert "<span class='pass'>✓</span>" in page and "<a href='gx/index.html'>" in page
+    assert "&lt;suite&gt;" in page and page.count('<span class="fail">') == 3  # ✗, the suite, the stage
+    assert '<span class="pass">✓</span>' in page and '<a href="gx/index.html">' in page
 
 
 def test_bad_requests_are_logged_as_one_warning_line_and_server_errors_keep_their_traceback():
@@ -142,3 +147,14 @@ def test_bad_requests_are_logged_as_one_warning_line_and_server_errors_keep_thei
     broken = record(RuntimeError("model failed"))
     assert only_ours.filter(broken) and broken.levelname == "ERROR"
     assert "Traceback" in logging.Formatter().format(broken)
+
+
+def test_documented_request_schemas_are_the_models_schemas():
+    from aktrec.serving.requests import request_schemas
+
+    documented = json.loads((Path(__file__).resolve().parents[2] / "docs" / "request-schemas.json").read_text())
+    assert documented == request_schemas(), (
+        "docs/request-schemas.json is stale: python -c 'import json; from aktrec.serving.requests import "
+        "request_schemas; print(json.dumps(request_schemas(), indent=2))' > docs/request-schemas.json"
+    )
+    assert documented["v1"]["required"] == ["instances"]

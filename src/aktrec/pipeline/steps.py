@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from aktrec.config import from_dict
+from aktrec.config import from_dict, read_yaml
 from aktrec.errors import AktrecError
 from aktrec.features.repo import store_yaml
 from aktrec.report.html import DOCS_INDEX, read_summary, run_report, validation_html, validation_markdown
@@ -37,10 +37,7 @@ def split_config(config_yaml: str) -> dict[str, str]:
     """The pipeline's overrides file -> one YAML text per stage section, each checked in full
     before any stage runs. Each component gets only its own section, so changing the training
     settings re-runs training and leaves the cached stages before it alone."""
-    try:
-        data = yaml.safe_load(config_yaml or "") or {}
-    except yaml.YAMLError as exc:
-        raise AktrecError(f"pipeline config: not valid YAML ({exc})") from None
+    data = read_yaml(config_yaml or "", "pipeline config") or {}
     if not isinstance(data, dict):
         raise AktrecError("pipeline config: expected a mapping of stage sections")
     unknown = sorted(set(data) - set(CONFIG_SECTIONS))
@@ -53,7 +50,7 @@ def split_config(config_yaml: str) -> dict[str, str]:
 
 def section(name: str, text: str):
     """The `name` stage's config from its section text ("" = defaults)."""
-    data = yaml.safe_load(text or "") or {}
+    data = read_yaml(text or "", f"pipeline config.{name}") or {}
     return from_dict(CONFIG_SECTIONS[name], data, where=f"pipeline config.{name}")
 
 

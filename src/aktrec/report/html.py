@@ -1,65 +1,52 @@
-"""Self-contained HTML (and Markdown) for people: a validation page per stage and the run report."""
+"""Self-contained HTML (and Markdown) for people: a validation page per stage and the run report,
+rendered from the jinja2 templates beside this module (autoescaped; the inline SVG charts are
+the only markup passed in, marked as such)."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from html import escape
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from aktrec import schemas as S
-from aktrec.metrics import comparison_table
+from aktrec.metrics import MIN_GAUC_USERS, comparison_table
 from aktrec.report.svg import bar_chart, line_chart
 from aktrec.stages import STAGES
 
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
-color:#222}
-h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}
-th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
-.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}.note{color:#555;font-size:.92em}
-.charts{display:flex;flex-wrap:wrap;gap:1em}code{background:#f4f4f4;padding:1px 4px}
-"""
+TEMPLATES = Environment(
+    loader=PackageLoader("aktrec.report", "templates"),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    undefined=StrictUndefined,
+)
 DOCS_INDEX = Path("gx/uncommitted/data_docs/local_site/index.html")
 
 
-def _page(title: str, body: str) -> str:
-    return (
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
-        f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{body}"
-        f"<p class='note'>Written {datetime.now(UTC):%Y-%m-%d %H:%M UTC} by aktrec.</p></body></html>"
-    )
+def _cell(value: Any) -> str:
+    """A table cell: numbers formatted, None and NaN as –; the template escapes the result."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return "–" if np.isnan(value) else f"{value:,.4f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return "–" if value is None else str(value)
 
 
-class Html(str):
-    """Markup built here (verdicts, links): table cells pass it through; any other text is escaped."""
+TEMPLATES.filters["cell"] = _cell
 
 
-def _verdict(ok: bool) -> Html:
-    return Html("<span class='pass'>passed</span>" if ok else "<span class='fail'>FAILED</span>")
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    def cell(v: Any) -> str:
-        if isinstance(v, float):
-            return "–" if np.isnan(v) else f"{v:,.4f}" if abs(v) < 10 else f"{v:,.1f}"
-        if isinstance(v, int):
-            return f"{v:,}"
-        return v if isinstance(v, Html) else escape("–" if v is None else str(v))
-
-    return (
-        "<table><tr>"
-        + "".join(f"<th>{escape(h)}</th>" for h in header)
-        + "</tr>"
-        + "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
-        + "</table>"
-    )
+def _render(template: str, title: str, **context: Any) -> str:
+    written = f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}"
+    return TEMPLATES.get_template(template).render(title=title, written=written, **context)
 
 
 # -- validation pages (one per stage: KFP HTML and Markdown artifacts) -------------------------
@@ -71,26 +58,7 @@ def read_summary(validation_dir: Path) -> dict[str, Any]:
 
 def validation_html(title: str, summaries: dict[str, dict[str, Any]], docs: dict[str, str] | None = None) -> str:
     """Every suite of every summary with each expectation's outcome; `docs`: links to full Data Docs."""
-    body = []
-    for name, summary in summaries.items():
-        body.append(f"<h2>{escape(name)}: {_verdict(summary['success'])}</h2>")
-        if docs and name in docs:
-            body.append(
-                f"<p>Full Great Expectations Data Docs: <a href='{escape(docs[name])}'>{escape(docs[name])}</a></p>"
-            )
-        for suite, result in summary["suites"].items():
-            rows = [
-                [
-                    Html("<span class='pass'>✓</span>" if e["success"] else "<span class='fail'>✗</span>"),
-                    e["description"],
-                ]
-                for e in result.get("expectations", [])
-            ]
-            body.append(
-                f"<h3>{escape(suite)} — {result['n_rows']:,} rows, {result['n_expectations']} expectations, "
-                f"{_verdict(result['success'])}</h3>" + _table(["", "expectation"], rows)
-            )
-    return _page(title, "".join(body))
+    return _render("validation.html.j2", title, summaries=summaries, docs=docs or {})
 
 
 def validation_markdown(title: str, summaries: dict[str, dict[str, Any]]) -> str:
@@ -113,7 +81,7 @@ def _rank_curve(counts: pd.Series, points: int = 200) -> list[tuple[float, float
     return [(float(r), float(values[r - 1])) for r in ranks]
 
 
-def _data_section(data_dir: Path) -> str:
+def _data_section(data_dir: Path) -> dict[str, Any]:
     card = json.loads((data_dir / "card.json").read_text())
     train = pq.read_table(
         S.table_file(data_dir, "train"), columns=[S.USER_ID, S.ITEM_ID, S.LABEL, S.IS_SAMPLED]
@@ -148,14 +116,10 @@ def _data_section(data_dir: Path) -> str:
         "rank",
         "training interactions",
     )
-    return (
-        f"<h2>Data: {escape(str(card['name']))}</h2>" + _table(["", ""], rows) + f"<div class='charts'>{curve}</div>"
-        "<p class='note'>Interactions per item and per user in training, by rank: the flatter the right end, "
-        "the longer the tail.</p>"
-    )
+    return {"name": card["name"], "rows": rows, "chart": Markup(curve)}
 
 
-def _representation_section(emb_dir: Path, sid_dir: Path) -> str:
+def _representation_section(emb_dir: Path, sid_dir: Path) -> dict[str, Any]:
     emb = json.loads((emb_dir / "metrics.json").read_text())
     sid = json.loads((sid_dir / "metrics.json").read_text())
     items, users = emb.get("items", {}), emb.get("users", {})
@@ -196,70 +160,44 @@ def _representation_section(emb_dir: Path, sid_dir: Path) -> str:
         table = pq.read_table(sid_dir / f"{kind[:-1]}_semantic_ids.parquet", columns=[S.CLUSTER_ID]).to_pandas()
         curves[kind] = _rank_curve(table[S.CLUSTER_ID].value_counts())
     chart = line_chart(curves, "Cluster sizes", "cluster rank", "entities in the cluster")
-    return (
-        "<h2>Representations and semantic IDs</h2>"
-        + _table(["", ""], rows)
-        + _table(
-            [
-                "",
-                "clusters",
-                "median size",
-                "collision rate",
-                "tail with a head member",
-                "reconstruction cosine",
-                "codebook use per level",
-                "coherence: purity (random)",
-            ],
-            sid_rows,
-        )
-        + f"<div class='charts'>{chart}</div>"
-        "<p class='note'>Purity: share of a cluster's members in its majority category, against the same "
-        "clusters with shuffled labels.</p>"
-    )
+    sid_header = [
+        "",
+        "clusters",
+        "median size",
+        "collision rate",
+        "tail with a head member",
+        "reconstruction cosine",
+        "codebook use per level",
+        "coherence: purity (random)",
+    ]
+    return {"rows": rows, "sid_header": sid_header, "sid_rows": sid_rows, "chart": Markup(chart)}
 
 
-def _model_section(model_dir: Path) -> str:
+def _model_section(model_dir: Path) -> dict[str, Any]:
     metrics = json.loads((model_dir / "metrics.json").read_text())
     models = metrics["models"]
 
-    def table(measured: dict[str, Any]) -> str:
-        header, rows = comparison_table(
+    def table(measured: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+        return comparison_table(
             measured,
             value=lambda model, part, metric: float("nan") if model[part][metric] is None else model[part][metric],
             extra={
                 "tail n": lambda model: model["tail"]["n"],
-                "tail GAUC users": lambda model: model["tail"]["n_users"],
+                "tail GAUC users": lambda model: model["tail"].get("n_users", 0),
             },
         )
-        return _table(header, rows)
 
-    chart_auc = bar_chart(
-        ["total", "head", "tail"],
-        {n: [m[s]["auc"] for s in ("total", "head", "tail")] for n, m in models.items()},
-        "AUC",
-        "AUC",
-    )
-    chart_gauc = bar_chart(
-        ["total", "head", "tail"],
-        {n: [m[s]["gauc"] for s in ("total", "head", "tail")] for n, m in models.items()},
-        "GAUC",
-        "GAUC",
-    )
-    gate = metrics["promotion"]
-    return (
-        "<h2>Models: click prediction on the test samples</h2>"
-        + table(models)
-        + f"<div class='charts'>{chart_auc}{chart_gauc}</div>"
-        + f"<p>Promotion gate for <code>{escape(gate['model'])}</code>: {_verdict(gate['promote'])}"
-        + (f" — {escape(gate['failure'])}" if gate["failure"] else "")
-        + "</p>"
-        "<p class='note'>Test numbers are reported, never selected on: early stopping and the promotion gate read "
-        "the validation split below, which precedes the test window. Tail sample: a tail user or a tail item "
-        "(thresholds in the data card); a sampled negative is in its positive's slice. GAUC is shown as – where "
-        "fewer than 30 users have both labels. <code>popularity</code> scores by the item's training clicks and "
-        "<code>lightgbm</code> is the tabular peer: read gains against them and <code>strong_base</code>.</p>"
-        "<h3>Validation (what selection reads)</h3>" + table(metrics.get("validation", {}))
-    )
+    def chart(metric: str, title: str) -> Markup:
+        slices = ["total", "head", "tail"]
+        return Markup(bar_chart(slices, {n: [m[s][metric] for s in slices] for n, m in models.items()}, title, title))
+
+    return {
+        "test": table(models),
+        "validation": table(metrics.get("validation", {})),
+        "chart_auc": chart("auc", "AUC"),
+        "chart_gauc": chart("gauc", "GAUC"),
+        "gate": metrics["promotion"],
+    }
 
 
 def run_report(artifacts: dict[str, Path], validation_pages: dict[str, str], title: str = "aktrec run") -> str:
@@ -269,24 +207,21 @@ def run_report(artifacts: dict[str, Path], validation_pages: dict[str, str], tit
     for stage in STAGES:
         directory = stage.validation_dir(artifacts[stage.artifact])
         summary = read_summary(directory)
-        docs = directory / DOCS_INDEX
-        page = validation_pages.get(stage.name)
         checks.append(
-            [
-                stage.title,
-                _verdict(summary["success"]),
-                sum(s["n_expectations"] for s in summary["suites"].values()),
-                Html(
-                    f"<a href='{escape(str(docs))}'>Data Docs</a>"
-                    + (f" · <a href='{escape(page)}'>summary</a>" if page else "")
-                ),
-            ]
+            {
+                "title": stage.title,
+                "success": summary["success"],
+                "n_expectations": sum(s["n_expectations"] for s in summary["suites"].values()),
+                "docs": str(directory / DOCS_INDEX),
+                "page": validation_pages.get(stage.name),
+            }
         )
-    body = (
-        "<h2>Validation</h2>"
-        + _table(["stage", "result", "expectations", "details"], checks)
-        + _model_section(Path(artifacts["model"]))
-        + _data_section(Path(artifacts["data"]))
-        + _representation_section(Path(artifacts["emb"]), Path(artifacts["sid"]))
+    return _render(
+        "run_report.html.j2",
+        title,
+        checks=checks,
+        models=_model_section(Path(artifacts["model"])),
+        data=_data_section(Path(artifacts["data"])),
+        representations=_representation_section(Path(artifacts["emb"]), Path(artifacts["sid"])),
+        min_gauc_users=MIN_GAUC_USERS,
     )
-    return _page(title, body)
