@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: demo test venv tools clean
+.PHONY: demo test rehearsal venv tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: $(STAMP) $(TOOLS_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest -q
+
+# The cluster path on this machine: moto S3 + redis-server on 127.0.0.1, RAW from s3://, the
+# release published to s3://, the predictor started from it (also part of `make test`).
+rehearsal: $(STAMP)
+	$(VENV)/bin/python -m pytest -q tests/integration/test_cluster_path.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) work

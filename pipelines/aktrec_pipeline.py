@@ -40,13 +40,18 @@ def aktrec_pipeline(
     semantic_ids_config: str = "",
     features_config: str = "",
     train_config: str = "",
-    storage_uri: str = "s3://aktrec/deploy/latest",
+    storage_uri: str = "",
+    online_store: str = "",
 ) -> RunOutputs:
     """Every stage's output is validated before the next runs; deployment needs the promotion gate.
-    `<stage>_config`: YAML overrides of that stage's config (`aktrec pipeline run --config` splits
-    one file into them), so a change re-runs only that stage and what depends on it."""
-    raw_check = validate_raw(raw_uri=raw_uri, raw_fingerprint=raw_fingerprint)
-    prepared = prepare(raw_uri=raw_uri, raw_fingerprint=raw_fingerprint, config=prepare_config).after(raw_check)
+    `raw_uri`: the RAW directory (a local path, or s3://, gs://, minio:// on a cluster), imported
+    as an artifact. `<stage>_config`: YAML overrides of that stage's config (`aktrec pipeline run
+    --config` splits one file into them), so a change re-runs only that stage and what depends on
+    it. `storage_uri`: where the deploy step publishes releases for KServe; `online_store`: the
+    Redis it fills (redis://HOST:PORT); "" = neither (a local run)."""
+    raw = dsl.importer(artifact_uri=raw_uri, artifact_class=Dataset, reimport=False).set_display_name("raw")
+    raw_check = validate_raw(raw=raw.output, raw_fingerprint=raw_fingerprint)
+    prepared = prepare(raw=raw.output, raw_fingerprint=raw_fingerprint, config=prepare_config).after(raw_check)
     data = prepared.outputs["data"]
     items = embed_items(data=data, config=embed_items_config)
     users = embed_users(data=data, item_embeddings=items.outputs["embeddings"], config=embed_users_config)
@@ -73,7 +78,12 @@ def aktrec_pipeline(
         gate_page=trained.outputs[page],
     )
     with dsl.If(trained.outputs["Output"] == True, name="promotion-gate-passed"):  # noqa: E712 (a KFP condition)
-        deploy(model=trained.outputs["model"], feature_repo=features.outputs["feature_repo"], storage_uri=storage_uri)
+        deploy(
+            model=trained.outputs["model"],
+            feature_repo=features.outputs["feature_repo"],
+            storage_uri=storage_uri,
+            online_store=online_store,
+        )
     return RunOutputs(
         data,
         embeddings,

@@ -5,9 +5,16 @@ from aktrec.pipeline import IMAGE
 
 
 @dsl.component(base_image=IMAGE)
-def deploy(model: Input[Model], feature_repo: Input[Dataset], storage_uri: str, deployment: Output[Artifact]):
+def deploy(
+    model: Input[Model],
+    feature_repo: Input[Dataset],
+    storage_uri: str,
+    online_store: str,
+    deployment: Output[Artifact],
+):
     """The deployable unit (bundle + cluster Feast repository + InferenceService); runs only
-    when the promotion gate passed."""
+    when the promotion gate passed. Fills `online_store` (redis://HOST:PORT, "" = none) with the
+    promoted features and publishes the unit to `storage_uri` ("" = keep it in the run)."""
     from aktrec.pipeline.steps import deploy_step
 
-    deploy_step(model.path, feature_repo.path, deployment.path, storage_uri)
+    deploy_step(model.path, feature_repo.path, deployment.path, storage_uri, online_store)

@@ -1,12 +1,12 @@
 from kfp import dsl
-from kfp.dsl import HTML, Dataset, Markdown, Output
+from kfp.dsl import HTML, Dataset, Input, Markdown, Output
 
 from aktrec.pipeline import IMAGE
 
 
 @dsl.component(base_image=IMAGE)
 def prepare(
-    raw_uri: str,
+    raw: Input[Dataset],
     raw_fingerprint: str,
     config: str,
     data: Output[Dataset],
@@ -16,4 +16,4 @@ def prepare(
     """Split, negatives, head/tail flags and the data card (DATA), validated."""
     from aktrec.pipeline.steps import prepare_step
 
-    prepare_step(raw_uri, data.path, config, validation_report.path, validation_summary.path)
+    prepare_step(raw.path, raw.uri, data.path, config, validation_report.path, validation_summary.path)

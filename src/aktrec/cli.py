@@ -367,17 +367,19 @@ def pipeline_compile(out: Path = typer.Option(..., help="Where to write the KFP 
 
 @pipeline_app.command("run")
 def pipeline_run(
-    raw: Path = typer.Option(..., help="RAW artifact directory (aktrec data synth | import ...)."),
+    raw: str = typer.Option(..., help="RAW artifact: a directory (aktrec data synth | import ...) or s3://..."),
     workdir: Path = typer.Option(..., help="Work directory: pipeline root, published artifacts, metrics, reports."),
     config: Path | None = typer.Option(
         None, help=f"YAML with sections {', '.join(CONFIG_SECTIONS)} (each as that stage's config)."
     ),
     cache: bool = typer.Option(True, help="Reuse the outputs of steps whose inputs did not change."),
+    storage_uri: str = typer.Option("", help="Publish the promoted release there (s3://... or a directory)."),
+    online_store: str = typer.Option("", help="Fill this Redis with the promoted features (redis://HOST:PORT)."),
 ) -> None:
     """Run the whole pipeline locally (kfp.local SubprocessRunner)."""
     from aktrec.pipeline.runner import run_local
 
-    metrics = run_local(raw, workdir, config, cache=cache)
+    metrics = run_local(raw, workdir, config, cache=cache, storage_uri=storage_uri, online_store=online_store)
     print((workdir / "model" / "comparison.md").read_text(), end="")
     print(f"Run report: {workdir / 'reports' / 'index.html'}")
     print(f"Metrics:    {workdir / 'metrics.json'}")
@@ -389,17 +391,20 @@ def pipeline_submit(
     host: str = typer.Option(
         ..., help="Kubeflow Pipelines API, e.g. https://kubeflow.example.com/pipeline (token: $KFP_TOKEN)."
     ),
-    raw_uri: str = typer.Option(..., help="RAW artifact location as the cluster sees it (e.g. a mounted path)."),
+    raw_uri: str = typer.Option(..., help="RAW artifact in object storage (s3://, gs://, minio://)."),
     config: Path | None = typer.Option(None, help="YAML with per-stage sections (as for `pipeline run`)."),
     experiment: str = typer.Option("aktrec", help="Experiment to file the run under."),
     run_name: str | None = typer.Option(None, help="Run name (default aktrec-<timestamp>)."),
-    storage_uri: str = typer.Option("s3://aktrec/deploy/latest", help="Where the deploy step publishes for KServe."),
+    storage_uri: str = typer.Option(..., help="Where the deploy step publishes releases for KServe (s3://...)."),
+    online_store: str = typer.Option(
+        ..., help="The Redis the deploy step fills, as the cluster sees it (redis://...)."
+    ),
     package: Path | None = typer.Option(None, help="A compiled IR YAML to submit instead of compiling now."),
 ) -> None:
     """Submit a run of the pipeline to a Kubeflow cluster."""
     from aktrec.pipeline.runner import submit
 
-    run_id = submit(host, raw_uri, config, experiment, run_name, storage_uri, package)
+    run_id = submit(host, raw_uri, config, experiment, run_name, storage_uri, online_store, package)
     print(f"submitted run {run_id} to {host}")
 
 

@@ -115,7 +115,7 @@ def test_predictor_is_hardened_and_probed():
     assert predictor["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
-    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/models/aktrec/ready"
     assert container["resources"]["limits"]["memory"]
     assert container["image"] == "ghcr.io/aktrec/aktrec:0.1.0"
     assert container["args"][0] == "serve" and "--config" in container["args"]

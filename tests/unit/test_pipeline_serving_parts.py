@@ -40,34 +40,6 @@ def test_shipped_pipeline_configs_are_valid(name):
     assert section("train", sections["train"]).train.max_train_samples == 300_000
 
 
-def test_submit_compiles_and_starts_a_run_with_kfp_client(monkeypatch, tmp_path):
-    import kfp
-
-    from aktrec.pipeline import runner
-
-    calls = {}
-
-    class StandInClient:  # records what a real kfp.Client would be asked to do
-        def __init__(self, host, existing_token=None):
-            calls["client"] = (host, existing_token)
-
-        def create_run_from_pipeline_package(self, package, arguments, run_name, experiment_name):
-            calls["run"] = (open(package).read(), arguments, run_name, experiment_name)
-            return type("Result", (), {"run_id": "run-123"})()
-
-    monkeypatch.setattr(kfp, "Client", StandInClient)
-    monkeypatch.setenv("KFP_TOKEN", "secret")
-    (tmp_path / "c.yaml").write_text("train: {train: {epochs: 1}}\n")
-    run_id = runner.submit(
-        "https://kfp.example", "s3://bucket/raw", tmp_path / "c.yaml", "exp", "my-run", "s3://bucket/deploy"
-    )
-    assert run_id == "run-123" and calls["client"] == ("https://kfp.example", "secret")
-    package, arguments, run_name, experiment = calls["run"]
-    assert "pipelineInfo" in package and "validate-raw" in package
-    assert arguments["raw_uri"] == "s3://bucket/raw" and "epochs: 1" in arguments["train_config"]
-    assert (run_name, experiment) == ("my-run", "exp")
-
-
 def test_v1_requests_parse_and_bad_ones_name_the_problem():
     from kserve.errors import InvalidInput
 

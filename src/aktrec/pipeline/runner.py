@@ -9,7 +9,6 @@ needs no checkout.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from aktrec.ctr.gate import gate_verdict
 from aktrec.data.raw import RAW_KIND
 from aktrec.errors import AktrecError
 from aktrec.pipeline.steps import FAILURE_ENV, split_config
+from aktrec.storage import fingerprint, is_remote, read_marker_at
 
 log = logging.getLogger("aktrec")
 PUBLISHED = ("data", "embeddings", "semantic_ids", "feature_repo", "model")
@@ -41,15 +41,6 @@ def compile_pipeline(out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(load_pipeline(), str(out))
     return out
-
-
-def raw_fingerprint(raw: Path) -> str:
-    """Changes whenever RAW's files change (their names, sizes and modification times)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in Path(raw).rglob("*") if p.is_file()):
-        stat = path.stat()
-        digest.update(f"{path.relative_to(raw)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
 
 
 def config_arguments(config: Path | None) -> dict[str, str]:
@@ -71,14 +62,28 @@ def _publish(link: Path, target: Path) -> None:
     os.replace(temporary, link)
 
 
-def run_local(raw: Path, workdir: Path, config: Path | None = None, cache: bool = True) -> dict[str, Any]:
+def run_local(
+    raw: str | Path,
+    workdir: Path,
+    config: Path | None = None,
+    cache: bool = True,
+    storage_uri: str = "",
+    online_store: str = "",
+) -> dict[str, Any]:
     """Run the whole pipeline on kfp.local's SubprocessRunner (this environment, no venv per
-    task) with WORK/runs as pipeline root. On success WORK/<artifact> links point at this run's
-    artifacts, with WORK/metrics.json and WORK/reports/index.html; on failure nothing published
-    earlier changes and the error names the failed step and check."""
+    task) with WORK/runs as pipeline root. RAW is a local directory or an object-storage URL
+    (s3://...), imported into the run as an artifact. On success WORK/<artifact> links point at
+    this run's artifacts, with WORK/metrics.json and WORK/reports/index.html; on failure nothing
+    published earlier changes and the error names the failed step and check. `storage_uri` and
+    `online_store` go to the deploy step (publish the release, fill the online store)."""
     from kfp import local
 
-    read_marker(raw, RAW_KIND)
+    if is_remote(str(raw)):
+        read_marker_at(str(raw), RAW_KIND)
+        raw_uri = str(raw)
+    else:
+        read_marker(Path(raw), RAW_KIND)
+        raw_uri = str(Path(raw).absolute())
     arguments = config_arguments(config)
     pipeline = load_pipeline()
     workdir = Path(workdir).absolute()
@@ -98,7 +103,13 @@ def run_local(raw: Path, workdir: Path, config: Path | None = None, cache: bool 
         with warnings.catch_warnings():
             # kfp warns per task that the image is not used: by design here, this environment has its package
             warnings.filterwarnings("ignore", message=".*non-Python base image", category=RuntimeWarning)
-            run = pipeline(raw_uri=str(Path(raw).absolute()), raw_fingerprint=raw_fingerprint(raw), **arguments)
+            run = pipeline(
+                raw_uri=raw_uri,
+                raw_fingerprint=fingerprint(raw_uri),
+                storage_uri=storage_uri,
+                online_store=online_store,
+                **arguments,
+            )
     except Exception as exc:  # kfp raises RuntimeError naming the task; the step recorded why
         if failure_file.is_file():
             failure = json.loads(failure_file.read_text())
@@ -126,6 +137,16 @@ def run_local(raw: Path, workdir: Path, config: Path | None = None, cache: bool 
     return metrics
 
 
+def _submitted_fingerprint(raw_uri: str) -> str:
+    """RAW's fingerprint when this machine can read it; otherwise a value of its own, so the
+    cluster's step cache cannot reuse results of other data at the same URI."""
+    try:
+        return fingerprint(raw_uri)
+    except Exception as exc:  # no credentials or no route here: the cluster may still read it
+        log.warning("cannot read %s from here (%s): the run's first steps will not be taken from cache", raw_uri, exc)
+        return f"submitted-{time.time_ns()}"
+
+
 def submit(
     host: str,
     raw_uri: str,
@@ -133,6 +154,7 @@ def submit(
     experiment: str,
     run_name: str | None,
     storage_uri: str,
+    online_store: str,
     package: Path | None = None,
 ) -> str:
     """Compile (or take `package`) and start a run on a Kubeflow Pipelines API at `host`.
@@ -147,7 +169,13 @@ def submit(
         client = kfp.Client(host=host, existing_token=os.environ.get("KFP_TOKEN") or None)
         result = client.create_run_from_pipeline_package(
             str(package_path),
-            arguments={"raw_uri": raw_uri, "storage_uri": storage_uri, **arguments},
+            arguments={
+                "raw_uri": raw_uri,
+                "raw_fingerprint": _submitted_fingerprint(raw_uri),
+                "storage_uri": storage_uri,
+                "online_store": online_store,
+                **arguments,
+            },
             run_name=run_name or f"aktrec-{time.strftime('%Y%m%d-%H%M%S')}",
             experiment_name=experiment,
         )

@@ -82,23 +82,30 @@ def _pages(stage_name: str, artifact_dir: str, html_path: str, markdown_path: st
     Path(markdown_path).write_text(validation_markdown(title, summaries))
 
 
+def _read_raw(path: str, uri: str):
+    """RAW where the launcher put it, or downloaded from object storage (the local runner)."""
+    from aktrec.data.raw import read_raw
+    from aktrec.storage import local_input
+
+    with tempfile.TemporaryDirectory() as scratch:
+        return read_raw(local_input(path, uri, Path(scratch)))
+
+
 @records_failure
-def validate_raw_step(raw: str, validation: str, html_path: str, markdown_path: str) -> None:
+def validate_raw_step(raw_path: str, raw_uri: str, validation: str, html_path: str, markdown_path: str) -> None:
     """Re-check RAW against the input contract's suites (a RAW directory may have been edited)."""
     from aktrec.data.checks import validate_raw
-    from aktrec.data.raw import read_raw
 
-    validate_raw(read_raw(Path(raw)), Path(validation), final_dir=Path(validation))
+    validate_raw(_read_raw(raw_path, raw_uri), Path(validation), final_dir=Path(validation))
     _pages("validate_raw", validation, html_path, markdown_path)
 
 
 @records_failure
-def prepare_step(raw: str, data: str, config: str, html_path: str, markdown_path: str) -> None:
+def prepare_step(raw_path: str, raw_uri: str, data: str, config: str, html_path: str, markdown_path: str) -> None:
     from aktrec.data.prepare import prepare, write_prepared
-    from aktrec.data.raw import read_raw
 
     config = section("prepare", config)
-    write_prepared(prepare(read_raw(Path(raw)), config), Path(data), config)
+    write_prepared(prepare(_read_raw(raw_path, raw_uri), config), Path(data), config)
     _pages("prepare", data, html_path, markdown_path)
 
 
@@ -176,28 +183,36 @@ def report_step(
 
 
 @records_failure
-def deploy_step(model: str, feature_repo: str, deployment: str, storage_uri: str) -> None:
-    """The deployable unit: the bundle, the Feast repository for the cluster (Redis online
-    store, no local data) and the InferenceService pointing at it (`kubectl apply -f`)."""
+def deploy_step(model: str, feature_repo: str, deployment: str, storage_uri: str, online_store: str) -> None:
+    """The deployable unit: the bundle, the Feast repository for the cluster (no offline data)
+    and the InferenceService pointing at it. With `online_store` (redis://HOST:PORT) the
+    promoted repository's latest rows go there first, stamped last; with `storage_uri` the unit
+    is published there as a new release (LATEST written last) and the InferenceService reads it."""
     from aktrec.ctr.gate import GATE_FILE
+    from aktrec.storage import publish
 
     gate = json.loads((Path(model) / GATE_FILE).read_text())
     if not gate["promote"]:
         raise AktrecError(f"{model}: the promotion gate did not pass ({gate['failure']}); refusing to deploy")
+    if online_store:
+        from aktrec.features.online import fill_online
+
+        fill_online(Path(feature_repo), online_store)
     out = Path(deployment)
     with tempfile.TemporaryDirectory(dir=out.parent) as staging:
-        staging = Path(staging)
-        shutil.copytree(model, staging / "model")
-        repo = staging / "feature_repo"
+        unit = Path(staging) / "unit"
+        shutil.copytree(model, unit / "model", ignore=shutil.ignore_patterns("validation"))
+        repo = unit / "feature_repo"
         shutil.copytree(feature_repo, repo, ignore=shutil.ignore_patterns("data", "online_store.db", "validation"))
-        # Feast expands ${AKTREC_REDIS} from the predictor's environment (manifests/base).
-        (repo / "feature_store.yaml").write_text(store_yaml("redis://${AKTREC_REDIS}"))
-        (staging / "inferenceservice.yaml").write_text(inference_service_yaml(storage_uri))
+        # Without a named store, Feast expands ${AKTREC_REDIS} from the predictor's environment (manifests/base).
+        (repo / "feature_store.yaml").write_text(store_yaml(online_store or "redis://${AKTREC_REDIS}"))
+        release = publish(unit, storage_uri) if storage_uri else None
+        (unit / "inferenceservice.yaml").write_text(inference_service_yaml(release))
         shutil.rmtree(out, ignore_errors=True)
-        staging.rename(out)
+        unit.rename(out)
 
 
-def inference_service_yaml(storage_uri: str) -> str:
+def inference_service_yaml(storage_uri: str | None) -> str:
     """manifests/base's InferenceService with this release's image and the deployment's storage
     URI. The rest of the base (Redis, the serving ConfigMap, service accounts) is applied once per
     namespace; a deployment replaces only the InferenceService."""
@@ -212,5 +227,6 @@ def inference_service_yaml(storage_uri: str) -> str:
     storage = [variable for variable in container["env"] if variable["name"] == "STORAGE_URI"]
     if len(storage) != 1:
         raise AktrecError(f"{path}: the predictor container must set STORAGE_URI exactly once")
-    storage[0]["value"] = storage_uri
+    if storage_uri:  # else the base's placeholder: nothing was published
+        storage[0]["value"] = storage_uri
     return yaml.safe_dump(service, sort_keys=False)

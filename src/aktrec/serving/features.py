@@ -28,11 +28,13 @@ from aktrec.embed.items import ItemEmbedder
 from aktrec.errors import ArtifactError
 from aktrec.features import names as N
 from aktrec.features.contract import ViewContract, stored_contract
+from aktrec.features.online import online_store_problem
 from aktrec.features.repo import REPO_KIND
 from aktrec.semantic_ids.assign import SemanticIndex
 
 log = logging.getLogger("aktrec")
 READ_CHUNK = 1000
+STORE_CHECK_SECONDS = 2.0
 NEW_ITEM_CACHE = 10_000
 
 
@@ -77,6 +79,10 @@ class OnlineFeatureReader:
         self.shared_views = [view for view in contract if S.USER_ID not in view.join_keys]
         self.own_refs = [ref for view in self.own_views for ref in view.refs]
         self.cache: dict[str, dict[tuple, list]] = {view.name: {} for view in self.shared_views}
+        self.store_problem, self.store_checked = online_store_problem(self.store, self.repo), time.monotonic()
+        if self.store_problem:  # warm nothing from a store that cannot serve: it would cache zeros
+            log.warning("not serving: %s", self.store_problem)
+            return
         known_keys = {
             S.ITEM_ID: [(i,) for i in self.items.ids],
             N.ITEM_CLUSTER_ID: [(int(c),) for c in np.unique(self.items.cluster)],
@@ -106,6 +112,17 @@ class OnlineFeatureReader:
         ).to_dict()
         columns = [response[column] for column in view.columns]
         return [view.defaults([column[n] for column in columns]) for n in range(len(rows))]
+
+    def online_problem(self) -> str | None:
+        """Why the online store cannot serve this deployment now (None when it can); checked at
+        most every STORE_CHECK_SECONDS. When a problem clears, the cache is warmed anew."""
+        if time.monotonic() - self.store_checked >= STORE_CHECK_SECONDS:
+            had_problem = self.store_problem is not None
+            self.store_problem, self.store_checked = online_store_problem(self.store, self.repo), time.monotonic()
+            if had_problem and self.store_problem is None:
+                log.info("the online store can serve again: warming the feature cache")
+                self._open()
+        return self.store_problem
 
     def refresh_if_rematerialized(self) -> None:
         if time.monotonic() - self.checked < self.refresh_seconds:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 from kserve import Model
+from kserve.errors import ModelNotReady
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from aktrec.config import ServingConfig
@@ -44,6 +45,16 @@ class AktrecPredictor(Model):
         self.features = OnlineFeatureReader(self.repo, self.bundle, self.config.cache_refresh_seconds)
         self.ready = True
         return self.ready
+
+    async def healthy(self) -> bool:
+        """Ready only while the online store holds this deployment's materialization. KServe
+        asks before every request and for the readiness endpoint: raising says why (a 503)."""
+        if not self.ready:
+            return False
+        problem = self.features.online_problem()
+        if problem:
+            raise ModelNotReady(self.name, problem)
+        return True
 
     def get_input_types(self) -> list[dict]:
         return [{k: v for k, v in spec.items() if k != "optional"} for spec in V2_INPUTS]

@@ -1,0 +1,90 @@
+"""The online store of a deployment: filled by the pipeline from a materialized repository and
+stamped with the materialization it holds (the stamp written last), so a predictor refuses to
+serve a store that is empty or holds another materialization than its own, instead of serving
+every feature as a default zero.
+
+A SQLite online store lives inside its repository and is swapped in with it: it always holds
+its repository's materialization. A Redis store is shared and long-lived: it carries the stamp.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from aktrec.artifacts import read_marker
+from aktrec.errors import ArtifactError
+from aktrec.features.contract import stored_contract
+from aktrec.features.materialize import fill_online_store
+from aktrec.features.names import PROJECT
+from aktrec.features.repo import DATA_DIR, REPO_KIND, store_yaml
+
+log = logging.getLogger("aktrec")
+STAMP_KEY = f"aktrec:{PROJECT}:materialization"
+
+
+def materialization_id(repo: Path) -> str:
+    """Which materialization a repository is: its feature service and when it was written."""
+    marker = read_marker(repo, REPO_KIND)
+    return f"{marker['feature_service']}@{marker['created_at']}"
+
+
+def _redis_client(connection_string: str):
+    """A client for Feast's Redis connection string `host:port[,password=...][,db=N][,ssl=true]`."""
+    import redis
+
+    address, *options = [part.strip() for part in connection_string.split(",")]
+    host, _, port = address.rpartition(":")
+    settings = dict(option.split("=", 1) for option in options if "=" in option)
+    return redis.Redis(
+        host=host or "localhost",
+        port=int(port or 6379),
+        password=settings.get("password"),
+        db=int(settings.get("db", 0)),
+        ssl=settings.get("ssl", "false").lower() == "true",
+        socket_timeout=5,
+    )
+
+
+def fill_online(repo: Path, online_store: str) -> str:
+    """Write each key's latest row of every view of REPO (a materialized repository with its
+    offline tables) into `online_store` (`redis://HOST:PORT`), then stamp the store with REPO's
+    materialization; returns that id."""
+    from feast import FeatureStore
+
+    if not online_store.startswith("redis://"):
+        raise ArtifactError(f"online store {online_store!r}: the pipeline fills a shared store, use redis://HOST:PORT")
+    marker, stamp = read_marker(repo, REPO_KIND), materialization_id(repo)
+    with tempfile.TemporaryDirectory() as scratch:
+        target = Path(scratch) / "repo"
+        shutil.copytree(repo, target, ignore=shutil.ignore_patterns("online_store.db", "validation"))
+        (target / "feature_store.yaml").write_text(store_yaml(online_store))
+        store = FeatureStore(repo_path=str(target))
+        contract = stored_contract(store, marker["feature_service"])
+        views = {view.name: pd.read_parquet(target / DATA_DIR / f"{view.name}.parquet") for view in contract}
+        fill_online_store(store, contract, views)
+    _redis_client(online_store.removeprefix("redis://")).set(STAMP_KEY, stamp)
+    log.info("online store %s filled with %s", online_store, stamp)
+    return stamp
+
+
+def online_store_problem(store, repo: Path) -> str | None:
+    """Why the store's online store cannot serve REPO's features (None when it can): empty,
+    another materialization, or unreachable."""
+    config = store.config.online_store
+    if getattr(config, "type", "") != "redis":
+        return None
+    try:
+        held = _redis_client(config.connection_string).get(STAMP_KEY)
+    except Exception as exc:  # any client error means the same to a caller: not servable now
+        return f"the online store is unreachable ({type(exc).__name__}: {exc})"
+    expected = materialization_id(repo)
+    if held is None:
+        return f"the online store holds no materialization (expected {expected}); run the pipeline's deploy step"
+    if held.decode() != expected:
+        return f"the online store holds {held.decode()}, this deployment needs {expected}"
+    return None

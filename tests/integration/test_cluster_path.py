@@ -1,0 +1,133 @@
+"""The cluster path, rehearsed on this machine with real servers on 127.0.0.1: RAW in an
+S3-compatible store (moto), the pipeline on the KFP local runner importing RAW from s3://,
+the deploy step filling Redis and publishing a release to s3://, then the predictor started
+from the release as KServe's storage initializer would download it. It scores like the local
+path, and it is not ready while Redis does not hold its materialization.
+
+Run alone: `make rehearsal`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import yaml
+
+from aktrec.cli import main
+from conftest import running_redis
+
+pytestmark = pytest.mark.integration
+BUCKET = "aktrec-rehearsal"
+LENIENT = "train:\n  promotion: {min_total_auc: 0.0, min_tail_auc: 0.0, max_head_auc_drop: 1.0}\n  train: {epochs: 2}\n"
+LIFETIME_S = 900
+
+
+@pytest.fixture(scope="module")
+def object_store():
+    """moto's S3 server on a free loopback port, with the environment every process reads."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per S3 request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "rehearsal",
+            "AWS_SECRET_ACCESS_KEY": "rehearsal",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        }.items():
+            env.setenv(name, value)
+        import fsspec
+
+        fs = fsspec.filesystem("s3", skip_instance_cache=True)
+        fs.mkdir(BUCKET)
+        yield fs
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    with running_redis() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def cluster_run(object_store, redis_url, tiny_raw, tmp_path_factory):
+    from aktrec.data.raw import write_raw
+
+    root = tmp_path_factory.mktemp("rehearsal")
+    write_raw(tiny_raw, root / "raw")
+    object_store.put(str(root / "raw"), f"{BUCKET}/raw", recursive=True)
+    (root / "lenient.yaml").write_text(LENIENT)
+    arguments = ["--workdir", str(root / "work"), "--config", str(root / "lenient.yaml")]
+    remote = ["--storage-uri", f"s3://{BUCKET}/deploy", "--online-store", redis_url]
+    assert main(["pipeline", "run", "--raw", f"s3://{BUCKET}/raw", *arguments, *remote]) == 0
+    return root
+
+
+def call(url: str, body: dict | None = None) -> tuple[int, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def wait_for(url: str, status: int, seconds: float = 20) -> int:
+    deadline = time.monotonic() + seconds
+    while (got := call(url)[0]) != status and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return got
+
+
+def test_release_from_object_storage_serves_like_the_local_path_and_only_from_its_materialization(
+    cluster_run, object_store, redis_url, tmp_path
+):
+    import redis
+
+    from aktrec.features.online import STAMP_KEY, fill_online
+    from aktrec.serving.local import example_request, running_predictor
+    from aktrec.storage import fetch, release_uri
+
+    work = cluster_run / "work"
+    service = yaml.safe_load((work / "deployment" / "inferenceservice.yaml").read_text())
+    [storage] = [v for v in service["spec"]["predictor"]["containers"][0]["env"] if v["name"] == "STORAGE_URI"]
+    release = release_uri(f"s3://{BUCKET}/deploy")
+    assert storage["value"] == release and release.startswith(f"s3://{BUCKET}/deploy/releases/")
+    assert object_store.exists(f"{release.removeprefix('s3://')}/_COMPLETE")
+    mounted = fetch(release, tmp_path / "mnt" / "models")  # what the storage initializer does
+    assert "redis" in (mounted / "feature_repo" / "feature_store.yaml").read_text()
+    assert not (mounted / "feature_repo" / "data").exists()  # no offline tables in the serving unit
+
+    with running_predictor(work / "model", work / "feature_repo", lifetime_s=LIFETIME_S) as local:
+        request, local_answer = example_request(local, work / "data")
+    with running_predictor(mounted / "model", mounted / "feature_repo", lifetime_s=LIFETIME_S) as url:
+        ready = f"{url}/v2/models/aktrec/ready"
+        assert wait_for(ready, 200) == 200
+        status, answer = call(f"{url}/v1/models/aktrec:predict", request)
+        assert status == 200, answer
+        np.testing.assert_allclose(answer["predictions"][0], local_answer["predictions"][0], atol=1e-6)
+
+        client = redis.Redis.from_url(redis_url)
+        client.flushall()  # an empty online store: refuse, never serve zeros
+        assert wait_for(ready, 503) == 503
+        status, refused = call(f"{url}/v1/models/aktrec:predict", request)
+        assert status == 503 and "holds no materialization" in refused["error"], refused
+
+        fill_online(work / "feature_repo", redis_url)  # the store comes back: so does the predictor
+        assert wait_for(ready, 200) == 200
+        status, answer = call(f"{url}/v1/models/aktrec:predict", request)
+        assert status == 200
+        np.testing.assert_allclose(answer["predictions"][0], local_answer["predictions"][0], atol=1e-6)
+
+        client.set(STAMP_KEY, "aktrec_v1@another-run")  # another materialization than the release's
+        assert wait_for(ready, 503) == 503
