@@ -22,8 +22,8 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
 @contextlib.contextmanager
-def running_redis() -> Iterator[str]:
-    """A throwaway `redis-server` on a free 127.0.0.1 port (no persistence); yields its URL."""
+def running_redis(port: int | None = None) -> Iterator[str]:
+    """A throwaway `redis-server` on 127.0.0.1 (a free port unless given; no persistence); yields its URL."""
     from aktrec.serving.local import free_port
 
     binary = shutil.which("redis-server")
@@ -31,7 +31,7 @@ def running_redis() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed; .ci/run installs it")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,

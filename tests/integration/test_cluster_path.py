@@ -2,7 +2,8 @@
 S3-compatible store (moto), the pipeline on the KFP local runner importing RAW from s3://,
 the deploy step filling Redis and publishing a release to s3://, then the predictor started
 from the release as KServe's storage initializer would download it. It scores like the local
-path, and it is not ready while Redis does not hold its materialization.
+path, it is not ready while Redis does not hold its materialization, and it answers 503 (never
+500) while Redis is down, coming back by itself.
 
 Run alone: `make rehearsal`."""
 
@@ -131,3 +132,16 @@ def test_release_from_object_storage_serves_like_the_local_path_and_only_from_it
 
         client.set(STAMP_KEY, "aktrec_v1@another-run")  # another materialization than the release's
         assert wait_for(ready, 503) == 503
+        fill_online(work / "feature_repo", redis_url)
+        assert wait_for(ready, 200) == 200
+
+        client.shutdown(nosave=True)  # Redis stops under load: 503s naming it, no 500, and back by itself
+        status, refused = call(f"{url}/v1/models/aktrec:predict", request)
+        assert status == 503 and "unreachable" in refused["error"], refused
+        assert call(ready)[0] == 503
+        with running_redis(port=int(redis_url.rsplit(":", 1)[1])):
+            fill_online(work / "feature_repo", redis_url)
+            assert wait_for(ready, 200) == 200
+            status, answer = call(f"{url}/v1/models/aktrec:predict", request)
+            assert status == 200
+            np.testing.assert_allclose(answer["predictions"][0], local_answer["predictions"][0], atol=1e-6)

@@ -72,6 +72,17 @@ def fill_online(repo: Path, online_store: str) -> str:
     return stamp
 
 
+def connection_errors() -> tuple[type[BaseException], ...]:
+    """What an online read raises when the store went away (as opposed to a bug)."""
+    import redis
+
+    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConnectionError, TimeoutError)
+
+
+def unreachable(exc: BaseException) -> str:
+    return f"the online store is unreachable ({type(exc).__name__}: {exc})"
+
+
 def online_store_problem(store, repo: Path) -> str | None:
     """Why the store's online store cannot serve REPO's features (None when it can): empty,
     another materialization, or unreachable."""
@@ -81,7 +92,7 @@ def online_store_problem(store, repo: Path) -> str | None:
     try:
         held = _redis_client(config.connection_string).get(STAMP_KEY)
     except Exception as exc:  # any client error means the same to a caller: not servable now
-        return f"the online store is unreachable ({type(exc).__name__}: {exc})"
+        return unreachable(exc)
     expected = materialization_id(repo)
     if held is None:
         return f"the online store holds no materialization (expected {expected}); run the pipeline's deploy step"

@@ -28,7 +28,7 @@ from aktrec.embed.items import ItemEmbedder
 from aktrec.errors import ArtifactError
 from aktrec.features import names as N
 from aktrec.features.contract import ViewContract, stored_contract
-from aktrec.features.online import online_store_problem
+from aktrec.features.online import online_store_problem, unreachable
 from aktrec.features.repo import REPO_KIND
 from aktrec.semantic_ids.assign import SemanticIndex
 
@@ -122,6 +122,12 @@ class OnlineFeatureReader:
             if had_problem and self.store_problem is None:
                 log.info("the online store can serve again: warming the feature cache")
                 self._open()
+        return self.store_problem
+
+    def lost_store(self, exc: BaseException) -> str:
+        """An online read failed for want of the store: not servable until a check finds it back."""
+        self.store_problem, self.store_checked = unreachable(exc), time.monotonic()
+        log.warning("not serving: %s", self.store_problem)
         return self.store_problem
 
     def refresh_if_rematerialized(self) -> None:

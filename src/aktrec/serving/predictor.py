@@ -19,6 +19,7 @@ from aktrec.config import ServingConfig
 from aktrec.ctr.bundle import load_bundle
 from aktrec.ctr.inputs import UNKNOWN
 from aktrec.ctr.train import predict
+from aktrec.features.online import connection_errors
 from aktrec.serving.features import OnlineFeatureReader
 from aktrec.serving.requests import V2_INPUTS, V2_OUTPUTS, ScoringRequest, parse_v1, parse_v2
 
@@ -43,6 +44,7 @@ class AktrecPredictor(Model):
         torch.set_num_threads(self.config.torch_threads)
         self.bundle = load_bundle(self.model_dir)
         self.features = OnlineFeatureReader(self.repo, self.bundle, self.config.cache_refresh_seconds)
+        self.store_errors = connection_errors()
         self.ready = True
         return self.ready
 
@@ -67,7 +69,10 @@ class AktrecPredictor(Model):
             requests, v2 = [parse_v2(payload, self.config)], payload
         else:
             requests, v2 = parse_v1(payload, self.config), None
-        columns = [self.features.columns(r.user_id, r.item_ids, r.new_items) for r in requests]
+        try:
+            columns = [self.features.columns(r.user_id, r.item_ids, r.new_items) for r in requests]
+        except self.store_errors as exc:  # the store went away mid-request: a 503 that says so, not a 500
+            raise ModelNotReady(self.name, self.features.lost_store(exc)) from None
         return Prepared(requests, columns, v2)
 
     def score(self, columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, bool]:
