@@ -18,7 +18,16 @@ from typing import Annotated, Any
 
 import pandas as pd
 from kserve.errors import InvalidInput
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from aktrec import schemas as S
@@ -52,6 +61,9 @@ def _limited(item_ids: list[str], info: ValidationInfo) -> list[str]:
     return item_ids
 
 
+Candidates = Annotated[list[NonEmpty], AfterValidator(_limited)]
+
+
 class NewItem(BaseModel):
     """A candidate the model may not know, described so it can be placed (cold start)."""
 
@@ -76,16 +88,11 @@ class Instance(BaseModel):
 
     model_config = STRICT
     user_id: NonEmpty
-    item_ids: list[NonEmpty] = Field(
+    item_ids: Candidates = Field(
         description="Candidates, scored in this order; at most `max_candidates` (serving config).",
         json_schema_extra={"minItems": 1},
     )
     items: list[NewItem] | None = Field(default=None, description="Descriptions of candidates the model may not know.")
-
-    @field_validator("item_ids")
-    @classmethod
-    def _bounded(cls, item_ids: list[str], info: ValidationInfo) -> list[str]:
-        return _limited(item_ids, info)
 
     @model_validator(mode="after")
     def _items_are_candidates(self) -> Instance:
@@ -127,17 +134,12 @@ class V2Inputs(BaseModel):
 
     model_config = STRICT
     user_id: list[NonEmpty] = Field(min_length=1, max_length=1, description="Shape [1].")
-    item_ids: list[NonEmpty] = Field(
+    item_ids: Candidates = Field(
         description="Shape [N]; at most `max_candidates` (serving config).", json_schema_extra={"minItems": 1}
     )
     item_titles: list[str] | None = Field(
         default=None, description='Shape [N], optional: titles of candidates the model may not know ("" = not given).'
     )
-
-    @field_validator("item_ids")
-    @classmethod
-    def _bounded(cls, item_ids: list[str], info: ValidationInfo) -> list[str]:
-        return _limited(item_ids, info)
 
     @model_validator(mode="after")
     def _titles_match(self) -> V2Inputs:
