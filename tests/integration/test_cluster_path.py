@@ -2,8 +2,9 @@
 S3-compatible store (moto), the pipeline on the KFP local runner importing RAW from s3://,
 the deploy step filling Redis and publishing a release to s3://, then the predictor started
 from the release as KServe's storage initializer would download it. It scores like the local
-path, it is not ready while Redis does not hold its materialization, and it answers 503 (never
-500) while Redis is down, coming back by itself.
+path; it is not ready while Redis is empty, holds another feature service or an older
+materialization (a newer one of the same service serves: the next release may fill Redis
+first), and it answers 503 (never 500) while Redis is down, coming back by itself.
 
 Run alone: `make rehearsal`."""
 
@@ -130,10 +131,14 @@ def test_release_from_object_storage_serves_like_the_local_path_and_only_from_it
         assert status == 200
         np.testing.assert_allclose(answer["predictions"][0], local_answer["predictions"][0], atol=1e-6)
 
-        client.set(STAMP_KEY, "aktrec_v1@another-run")  # another materialization than the release's
+        client.set(STAMP_KEY, "aktrec_v1@2000-01-01T00:00:00+00:00")  # older than the release's
         assert wait_for(ready, 503) == 503
-        fill_online(work / "feature_repo", redis_url)
+        assert "older than" in call(ready)[1]["error"]
+        client.set(STAMP_KEY, "aktrec_v2@2999-01-01T00:00:00+00:00")  # another feature service
+        assert wait_for(ready, 503) == 503
+        client.set(STAMP_KEY, "aktrec_v1@2999-01-01T00:00:00+00:00")  # the next release filled the store first
         assert wait_for(ready, 200) == 200
+        fill_online(work / "feature_repo", redis_url)
 
         client.shutdown(nosave=True)  # Redis stops under load: 503s naming it, no 500, and back by itself
         status, refused = call(f"{url}/v1/models/aktrec:predict", request)

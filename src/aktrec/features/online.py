@@ -1,7 +1,7 @@
 """The online store of a deployment: filled by the pipeline from a materialized repository and
 stamped with the materialization it holds (the stamp written last), so a predictor refuses to
-serve a store that is empty or holds another materialization than its own, instead of serving
-every feature as a default zero.
+serve a store that is empty, holds another feature service or an older materialization than its
+own, instead of serving every feature as a default zero.
 
 A SQLite online store lives inside its repository and is swapped in with it: it always holds
 its repository's materialization. A Redis store is shared and long-lived: it carries the stamp.
@@ -85,7 +85,9 @@ def unreachable(exc: BaseException) -> str:
 
 def online_store_problem(store, repo: Path) -> str | None:
     """Why the store's online store cannot serve REPO's features (None when it can): empty,
-    another materialization, or unreachable."""
+    another feature service, a materialization older than REPO's, or unreachable. A newer
+    materialization of the same feature service serves (the same contract, fresher values):
+    filling the store for the next release must not take the running one out of service."""
     config = store.config.online_store
     if getattr(config, "type", "") != "redis":
         return None
@@ -96,6 +98,10 @@ def online_store_problem(store, repo: Path) -> str | None:
     expected = materialization_id(repo)
     if held is None:
         return f"the online store holds no materialization (expected {expected}); run the pipeline's deploy step"
-    if held.decode() != expected:
-        return f"the online store holds {held.decode()}, this deployment needs {expected}"
+    held_service, _, held_at = held.decode().partition("@")
+    service, _, created_at = expected.partition("@")
+    if held_service != service:
+        return f"the online store holds {held.decode()}, another feature service than this deployment's {expected}"
+    if held_at < created_at:  # ISO-8601 UTC timestamps of one format: their text order is their time order
+        return f"the online store holds {held.decode()}, older than this deployment's {expected}"
     return None
