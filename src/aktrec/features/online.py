@@ -27,9 +27,8 @@ log = logging.getLogger("aktrec")
 STAMP_KEY = f"aktrec:{PROJECT}:materialization"
 
 
-def materialization_id(repo: Path) -> str:
-    """Which materialization a repository is: its feature service and when it was written."""
-    marker = read_marker(repo, REPO_KIND)
+def materialization_id(marker: dict) -> str:
+    """Which materialization a repository's marker names: its feature service and when it was written."""
     return f"{marker['feature_service']}@{marker['created_at']}"
 
 
@@ -58,7 +57,8 @@ def fill_online(repo: Path, online_store: str) -> str:
 
     if not online_store.startswith("redis://"):
         raise ArtifactError(f"online store {online_store!r}: the pipeline fills a shared store, use redis://HOST:PORT")
-    marker, stamp = read_marker(repo, REPO_KIND), materialization_id(repo)
+    marker = read_marker(repo, REPO_KIND)
+    stamp = materialization_id(marker)
     with tempfile.TemporaryDirectory() as scratch:
         target = Path(scratch) / "repo"
         shutil.copytree(repo, target, ignore=shutil.ignore_patterns("online_store.db", "validation"))
@@ -95,7 +95,7 @@ def online_store_problem(store, repo: Path) -> str | None:
         held = _redis_client(config.connection_string).get(STAMP_KEY)
     except Exception as exc:  # any client error means the same to a caller: not servable now
         return unreachable(exc)
-    expected = materialization_id(repo)
+    expected = materialization_id(read_marker(repo, REPO_KIND))
     if held is None:
         return f"the online store holds no materialization (expected {expected}); run the pipeline's deploy step"
     held_service, _, held_at = held.decode().partition("@")

@@ -31,6 +31,7 @@ from aktrec.features.contract import ViewContract, stored_contract
 from aktrec.features.online import online_store_problem, unreachable
 from aktrec.features.repo import REPO_KIND
 from aktrec.semantic_ids.assign import SemanticIndex
+from aktrec.serving.requests import NewItem
 
 log = logging.getLogger("aktrec")
 READ_CHUNK = 1000
@@ -147,9 +148,7 @@ class OnlineFeatureReader:
         ]
         if todo.empty:
             return
-        todo = todo.assign(
-            **{column: None for column in (S.CATEGORY, "description", "brand", "price") if column not in todo}
-        )
+        todo = todo.assign(**{column: None for column in NewItem.model_fields if column not in todo})
         vectors = self.item_embedder.embed(todo)
         codes = self.item_index.codes(vectors)
         clusters = self.item_index.clusters(codes)
