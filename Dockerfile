@@ -19,6 +19,6 @@ RUN pip install ".[all]"
 # predictor; KFP components replace the command with their own `aktrec` call.
 RUN useradd --create-home --uid 10001 aktrec
 USER 10001
-EXPOSE 8080
+EXPOSE 8080 8081
 ENTRYPOINT ["aktrec"]
 CMD ["serve", "--model", "/mnt/models/model", "--repo", "/mnt/models/feature_repo", "--host", "0.0.0.0"]

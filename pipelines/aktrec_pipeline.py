@@ -42,13 +42,15 @@ def aktrec_pipeline(
     train_config: str = "",
     storage_uri: str = "",
     online_store: str = "",
+    canary_percent: int = 0,
 ) -> RunOutputs:
     """Every stage's output is validated before the next runs; deployment needs the promotion gate.
     `raw_uri`: the RAW directory (a local path, or s3://, gs://, minio:// on a cluster), imported
     as an artifact. `<stage>_config`: YAML overrides of that stage's config (`aktrec pipeline run
     --config` splits one file into them), so a change re-runs only that stage and what depends on
     it. `storage_uri`: where the deploy step publishes releases for KServe; `online_store`: the
-    Redis it fills (redis://HOST:PORT); "" = neither (a local run)."""
+    Redis it fills (redis://HOST:PORT); "" = neither (a local run). `canary_percent`: 0 replaces
+    the serving release; 1-99 rolls the new one out as a canary with that share of traffic."""
     raw = dsl.importer(artifact_uri=raw_uri, artifact_class=Dataset, reimport=False).set_display_name("raw")
     raw_check = validate_raw(raw=raw.output, raw_fingerprint=raw_fingerprint)
     prepared = prepare(raw=raw.output, raw_fingerprint=raw_fingerprint, config=prepare_config).after(raw_check)
@@ -83,6 +85,7 @@ def aktrec_pipeline(
             feature_repo=features.outputs["feature_repo"],
             storage_uri=storage_uri,
             online_store=online_store,
+            canary_percent=canary_percent,
         )
     return RunOutputs(
         data,

@@ -347,14 +347,18 @@ def serve(
     model: Path = typer.Option(..., help="Model bundle directory written by `aktrec train`."),
     repo: Path = typer.Option(..., help="Materialized Feast repository with the bundle's feature service."),
     http_port: int | None = typer.Option(None, help="HTTP port (default 8080)."),
+    grpc_port: int | None = typer.Option(None, help="gRPC port of the v2 protocol (default 8081; 0 = no gRPC)."),
     host: str | None = typer.Option(None, help="Interface to listen on (default 127.0.0.1; 0.0.0.0 in a container)."),
     config: Path | None = typer.Option(None, help="YAML file with ServingConfig fields (limits, cache refresh)."),
 ) -> None:
-    """Run the KServe predictor: v1 and v2 (Open Inference Protocol) on one HTTP port."""
+    """Run the KServe predictor: v1, v2 (Open Inference Protocol) and :explain over HTTP, v2 over gRPC."""
     from aktrec.config import ServingConfig
     from aktrec.serving.server import serve as run_server
 
-    run_server(model, repo, _config(ServingConfig, config, http_port=http_port, host=host))
+    run_server(model, repo, _config(ServingConfig, config, http_port=http_port, grpc_port=grpc_port, host=host))
+
+
+CANARY_HELP = "0: the new release replaces the serving one; 1-99: it serves that share of traffic as a canary."
 
 
 @pipeline_app.command("compile")
@@ -375,11 +379,20 @@ def pipeline_run(
     cache: bool = typer.Option(True, help="Reuse the outputs of steps whose inputs did not change."),
     storage_uri: str = typer.Option("", help="Publish the promoted release there (s3://... or a directory)."),
     online_store: str = typer.Option("", help="Fill this Redis with the promoted features (redis://HOST:PORT)."),
+    canary_percent: int = typer.Option(0, help=CANARY_HELP),
 ) -> None:
     """Run the whole pipeline locally (kfp.local SubprocessRunner)."""
     from aktrec.pipeline.runner import run_local
 
-    metrics = run_local(raw, workdir, config, cache=cache, storage_uri=storage_uri, online_store=online_store)
+    metrics = run_local(
+        raw,
+        workdir,
+        config,
+        cache=cache,
+        storage_uri=storage_uri,
+        online_store=online_store,
+        canary_percent=canary_percent,
+    )
     print((workdir / "model" / "comparison.md").read_text(), end="")
     print(f"Run report: {workdir / 'reports' / 'index.html'}")
     print(f"Metrics:    {workdir / 'metrics.json'}")
@@ -400,11 +413,12 @@ def pipeline_submit(
         ..., help="The Redis the deploy step fills, as the cluster sees it (redis://...)."
     ),
     package: Path | None = typer.Option(None, help="A compiled IR YAML to submit instead of compiling now."),
+    canary_percent: int = typer.Option(0, help=CANARY_HELP),
 ) -> None:
     """Submit a run of the pipeline to a Kubeflow cluster."""
     from aktrec.pipeline.runner import submit
 
-    run_id = submit(host, raw_uri, config, experiment, run_name, storage_uri, online_store, package)
+    run_id = submit(host, raw_uri, config, experiment, run_name, storage_uri, online_store, package, canary_percent)
     print(f"submitted run {run_id} to {host}")
 
 

@@ -24,6 +24,7 @@ def test_a_new_feature_view_reaches_training_and_serving(planted_emb, planted_mo
     from aktrec.features import definitions, materialize
     from aktrec.features.retrieval import historical_features
     from aktrec.serving.features import OnlineFeatureReader
+    from aktrec.serving.requests import ScoringRequest
 
     data = read_prepared(planted_emb / "data")
     title_chars = data.items.to_pandas().set_index(S.ITEM_ID)[S.TITLE].str.len().astype(float)
@@ -59,6 +60,8 @@ def test_a_new_feature_view_reaches_training_and_serving(planted_emb, planted_mo
     training = historical_features(repo, rows, users, items)
     np.testing.assert_allclose(training[column].to_numpy(), expected)
 
-    serving = OnlineFeatureReader(repo, bundle, refresh_seconds=3600).columns(users.ids[0], candidates)
+    serving = OnlineFeatureReader(repo, bundle, refresh_seconds=3600).columns(
+        [ScoringRequest(users.ids[0], candidates)]
+    )
     np.testing.assert_allclose(serving[column], expected)
     assert f"features.{NEW_VIEW}" in (repo / "validation" / "summary.json").read_text()  # validated too

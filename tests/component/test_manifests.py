@@ -156,3 +156,67 @@ def test_deploy_step_renders_the_base_inferenceservice_with_its_storage_uri():
     volumes = {volume["name"]: volume for volume in service["spec"]["predictor"]["volumes"]}
     assert ("ConfigMap", volumes["serving-config"]["configMap"]["name"]) in names
     assert ("ServiceAccount", service["spec"]["predictor"]["serviceAccountName"]) in names
+
+
+def test_predictor_autoscales_on_concurrency_and_exposes_http_and_grpc():
+    from aktrec.config import ServingConfig, load_config
+
+    service = next(doc for doc in build("prod") if doc["kind"] == "InferenceService")
+    predictor = service["spec"]["predictor"]
+    assert service["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "keda"
+    [metric] = predictor["autoScaling"]["metrics"]
+    assert "request_predict_seconds_sum" in metric["external"]["metric"]["query"]
+    assert metric["external"]["target"] == {"type": "AverageValue", "averageValue": "8"}
+    assert predictor["minReplicas"] >= 1 and predictor["maxReplicas"] > predictor["minReplicas"]
+    config = load_config(ServingConfig, ROOT / "manifests" / "base" / "serving.yaml")
+    ports = {port["name"]: port["containerPort"] for port in predictor["containers"][0]["ports"]}
+    assert ports == {"http1": config.http_port, "grpc": config.grpc_port}
+    assert "EXPOSE 8080 8081" in (ROOT / "Dockerfile").read_text()
+
+
+def test_canary_spec_is_valid_and_serves_the_new_release_beside_the_stable_one():
+    import jsonschema
+
+    from aktrec.pipeline.steps import AUTOSCALING_FIELDS, inference_service_yaml
+
+    service = yaml.safe_load(inference_service_yaml("s3://b/releases/old", "s3://b/releases/new", 10))
+    schema = crd_schema("InferenceService", "v1beta1")
+    jsonschema.validate(service, schema)
+    assert not unknown_fields(service, schema)
+    stable = service["spec"]["predictor"]
+    [canary] = service["spec"]["canary"]
+    assert canary["trafficPercent"] == 10 and canary["predictor"]["name"] == "canary"
+    env = {v["name"]: v["value"] for v in stable["containers"][0]["env"]}
+    canary_env = {v["name"]: v["value"] for v in canary["predictor"]["containers"][0]["env"]}
+    assert env["STORAGE_URI"] == "s3://b/releases/old" and canary_env["STORAGE_URI"] == "s3://b/releases/new"
+    assert not set(AUTOSCALING_FIELDS) & set(canary["predictor"])  # KServe sizes a canary from its share
+    assert canary["predictor"]["containers"][0]["readinessProbe"] == stable["containers"][0]["readinessProbe"]
+
+
+def test_deploy_step_writes_a_canary_with_promote_and_rollback(planted_model, planted_repo, tmp_path):
+    import json
+
+    from aktrec.pipeline.steps import deploy_step
+    from aktrec.storage import release_uri
+
+    model = tmp_path / "model"
+    shutil.copytree(planted_model, model)
+    (model / "gate.json").write_text(json.dumps({"promote": True, "failure": None}))
+    store = str(tmp_path / "releases")
+    deploy_step(str(model), str(planted_repo), str(tmp_path / "first"), store, "")
+    first = release_uri(store)
+    deploy_step(str(model), str(planted_repo), str(tmp_path / "second"), store, "", canary_percent=20)
+    second = release_uri(store)
+    assert second != first
+
+    def storage_uris(name: str) -> list[str]:
+        service = yaml.safe_load((tmp_path / "second" / name).read_text())
+        predictors = [service["spec"]["predictor"], *(c["predictor"] for c in service["spec"].get("canary", []))]
+        return [next(v["value"] for v in p["containers"][0]["env"] if v["name"] == "STORAGE_URI") for p in predictors]
+
+    assert storage_uris("inferenceservice.yaml") == [first, second]
+    assert storage_uris("promote.yaml") == [second] and storage_uris("rollback.yaml") == [first]
+    with pytest.raises(Exception, match="canary needs storage_uri"):
+        deploy_step(str(model), str(planted_repo), str(tmp_path / "third"), "", "", canary_percent=20)
+    with pytest.raises(Exception, match="canary_percent 100"):
+        deploy_step(str(model), str(planted_repo), str(tmp_path / "third"), store, "", canary_percent=100)

@@ -1,5 +1,6 @@
 """The predictor's online feature path encodes to exactly what training's point-in-time
-retrieval gives for the same (user, candidates) at the latest snapshot."""
+retrieval gives for the same (user, candidates) at the latest snapshot, also for a micro-batch
+of several users' requests read together."""
 
 from __future__ import annotations
 
@@ -16,13 +17,20 @@ def test_online_columns_encode_like_offline_point_in_time_features(planted_model
     from aktrec.ctr.bundle import load_bundle
     from aktrec.features.retrieval import historical_features
     from aktrec.serving.features import OnlineFeatureReader
+    from aktrec.serving.requests import ScoringRequest
 
     bundle = load_bundle(planted_model)
     reader = OnlineFeatureReader(planted_repo, bundle, refresh_seconds=3600)
-    user, items = bundle.vocab.user.ids[3], list(bundle.vocab.item.ids[:40])
-    online = bundle.encode(reader.columns(user, items))
+    items = list(bundle.vocab.item.ids)
+    requests = [
+        ScoringRequest(bundle.vocab.user.ids[3], items[:40]),
+        ScoringRequest(bundle.vocab.user.ids[5], items[20:50]),
+    ]
+    online = bundle.encode(reader.columns(requests))
+    users = [r.user_id for r in requests for _ in r.item_ids]
+    candidates = [i for r in requests for i in r.item_ids]
     rows = pd.DataFrame(
-        {S.ROW_ID: np.arange(len(items)), S.USER_ID: user, S.ITEM_ID: items, S.TS: pd.Timestamp.now(tz="UTC")}
+        {S.ROW_ID: np.arange(len(users)), S.USER_ID: users, S.ITEM_ID: candidates, S.TS: pd.Timestamp.now(tz="UTC")}
     )
     offline = bundle.encode(
         historical_features(planted_repo, rows, bundle.semantic_tables("user"), bundle.semantic_tables("item"))

@@ -1,9 +1,12 @@
-"""The KServe predictor as a live HTTP server on 127.0.0.1: v1, v2 (also through tritonclient),
-cold start, every bad-input case, health endpoints, concurrent load, offline parity."""
+"""The KServe predictor as a live server on 127.0.0.1: v1, v2 over HTTP and gRPC (also through
+tritonclient), :explain, cold start, every bad-input case, health endpoints, concurrent load
+(micro-batched), offline parity."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -21,12 +24,21 @@ LIFETIME_S = 900  # the server exits by itself even if this test process dies
 
 
 @pytest.fixture(scope="module")
-def server(planted_model, planted_repo, tmp_path_factory):
+def grpc_port() -> int:
+    from aktrec.serving.local import free_port
+
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def server(planted_model, planted_repo, tmp_path_factory, grpc_port):
     from aktrec.serving.local import running_predictor
 
     config = tmp_path_factory.mktemp("serve") / "serving.yaml"
     config.write_text(f"max_candidates: {MAX_CANDIDATES}\nmax_body_bytes: 65536\n")
-    with running_predictor(planted_model, planted_repo, ["--config", str(config)], lifetime_s=LIFETIME_S) as url:
+    with running_predictor(
+        planted_model, planted_repo, ["--config", str(config)], lifetime_s=LIFETIME_S, grpc_port=grpc_port
+    ) as url:
         yield url
 
 
@@ -109,6 +121,92 @@ def test_v2_json_and_tritonclient_agree_with_v1(server, pairs):
     )
     np.testing.assert_allclose(result.as_numpy("scores"), v1["predictions"][0], atol=1e-6)
     assert not result.as_numpy("unknown_items").any()
+
+
+GRPC_CLIENT = """
+import json, sys
+import numpy as np
+import tritonclient.grpc as triton
+from tritonclient.utils import InferenceServerException
+
+address, user, items, limit = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
+client = triton.InferenceServerClient(url=address)
+out = {"ready": client.is_server_live() and client.is_model_ready("aktrec"),
+       "inputs": [i.name for i in client.get_model_metadata("aktrec").inputs], "errors": []}
+
+def infer(user_ids, item_ids):
+    inputs = [triton.InferInput("user_id", [len(user_ids)], "BYTES"),
+              triton.InferInput("item_ids", [len(item_ids)], "BYTES")]
+    inputs[0].set_data_from_numpy(np.array(user_ids, dtype=object))
+    inputs[1].set_data_from_numpy(np.array(item_ids, dtype=object))
+    return client.infer("aktrec", inputs)
+
+result = infer([user], items)
+out["scores"] = result.as_numpy("scores").tolist()
+out["unknown_items"] = result.as_numpy("unknown_items").tolist()
+out["unknown_user"] = result.as_numpy("unknown_user").tolist()
+for user_ids, item_ids in (([user], [f"i{n}" for n in range(limit + 1)]), ([user, user], items), ([user], [""])):
+    try:
+        infer(user_ids, item_ids)
+        out["errors"].append(None)
+    except InferenceServerException as error:
+        out["errors"].append([error.status(), error.message()])
+print(json.dumps(out))
+"""
+
+
+def test_grpc_v2_agrees_with_http_and_maps_errors_like_it(server, grpc_port, pairs):
+    # Triton's gRPC client in a process of its own: its protos and KServe's share one package name.
+    user, items = pairs
+    _, v1 = post(f"{server}/v1/models/aktrec:predict", {"instances": [{"user_id": user, "item_ids": items}]})
+    answer = subprocess.run(
+        [sys.executable, "-c", GRPC_CLIENT, f"127.0.0.1:{grpc_port}", user, json.dumps(items), str(MAX_CANDIDATES)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    out = json.loads(answer.stdout)
+    assert out["ready"] and out["inputs"] == ["user_id", "item_ids", "item_titles"]
+    np.testing.assert_allclose(out["scores"], v1["predictions"][0], atol=1e-6)
+    assert not any(out["unknown_items"]) and out["unknown_user"] == [False]
+    for (status, message), expected in zip(out["errors"], ("more than the limit", "user_id", "item_ids")):
+        assert status == "StatusCode.INVALID_ARGUMENT" and expected in message, message
+
+
+def test_explain_says_how_much_of_each_score_came_from_cluster_knowledge(server, pairs, planted_model):
+    from aktrec.ctr.bundle import load_bundle
+
+    user, items = pairs
+    request = {
+        "instances": [
+            {
+                "user_id": user,
+                "item_ids": [*items[:3], "brand-new"],
+                "items": [{"item_id": "brand-new", "title": "Rose water toner"}],
+            },
+            {"user_id": "never-seen-user", "item_ids": items[:2]},
+        ]
+    }
+    _, predicted = post(f"{server}/v1/models/aktrec:predict", request)
+    status, body = post(f"{server}/v1/models/aktrec:explain", request)
+    assert status == 200, body
+    known, cold = body["explanations"]
+    assert [e["item_id"] for e in known] == [*items[:3], "brand-new"] and len(cold) == 2
+    np.testing.assert_allclose([e["score"] for e in known], predicted["predictions"][0], atol=1e-6)
+    for entry in known + cold:
+        for gate in ("user_cluster_share", "item_cluster_share", "cluster_level_share"):
+            assert 0.0 <= entry[gate] <= 1.0, entry
+    assert [e["unknown_item"] for e in known] == [False, False, False, True]
+    # An id the model never saw is served from cluster knowledge alone (r = 1); this bundle has no
+    # content encoder to place a described item, so its cluster is unknown (-1).
+    assert known[3]["item_cluster_share"] == 1.0 and known[3]["item_cluster"] == -1
+    items_table = load_bundle(planted_model).semantic_tables("item")
+    expected = items_table.cluster[items_table.ids.get_indexer(items[:3])].tolist()
+    assert [e["item_cluster"] for e in known[:3]] == expected
+    assert all(e["unknown_user"] and e["user_cluster_share"] == 1.0 and e["user_cluster"] == -1 for e in cold)
+    assert not known[0]["unknown_user"] and known[0]["user_cluster"] >= 0
+    assert post(f"{server}/v1/models/aktrec:explain", {"instances": [{"user_id": user}]})[0] == 400
 
 
 def test_unknown_user_and_items_are_scored_from_cluster_knowledge_and_flagged(server, pairs):

@@ -141,8 +141,15 @@ def _content_table(frame: Frame, column: str, key: str, dim: int) -> tuple[np.nd
 
 
 def _sequence_matrix(column: pd.Series | np.ndarray, vocabulary: Vocabulary, length: int) -> np.ndarray:
-    """(N, length) vocabulary indices of each row's most recent `length` items, left-padded with 0."""
-    lists = pa.array(np.asarray(column), type=pa.list_(pa.string()), from_pandas=True).fill_null([])
+    """(N, length) vocabulary indices of each row's most recent `length` items, left-padded with 0.
+    Rows holding the same list object (serving: a user's sequence in each candidate's row) are
+    encoded once."""
+    values = np.asarray(column)
+    identity = np.fromiter((id(v) for v in values), dtype=np.int64, count=len(values))
+    _, first, inverse = np.unique(identity, return_index=True, return_inverse=True)
+    if len(first) < len(values):
+        return _sequence_matrix(values[first], vocabulary, length)[inverse.reshape(-1)]
+    lists = pa.array(values, type=pa.list_(pa.string()), from_pandas=True).fill_null([])
     offsets = lists.offsets.to_numpy()
     sizes = np.diff(offsets)
     values = vocabulary.index(lists.flatten().to_numpy(zero_copy_only=False))

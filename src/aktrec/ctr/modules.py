@@ -158,11 +158,17 @@ class AdaptiveEmbedding(nn.Module):
             return d
         if d is None:
             return c
-        if self.gate is not None and activity is not None:
-            r = torch.where((ids == UNKNOWN).unsqueeze(1), torch.ones_like(c[:, :1]), self.gate(activity))
-        else:
-            r = torch.where((ids == UNKNOWN).unsqueeze(1), 1.0, 0.5)
+        r = self.mixing(ids, activity)
         return r * c + (1 - r) * d
+
+    def mixing(self, ids: torch.Tensor, activity: torch.Tensor | None) -> torch.Tensor:
+        """r (B, 1): the share of the cluster embedding in the fused one (1 for unknown ids,
+        and for a model with cluster embeddings only; 0 with individual ones only)."""
+        if self.cluster is None or self.individual is None:
+            return torch.full((len(ids), 1), float(self.cluster is not None), device=ids.device)
+        if self.gate is not None and activity is not None:
+            return torch.where((ids == UNKNOWN).unsqueeze(1), 1.0, self.gate(activity))
+        return torch.where((ids == UNKNOWN).unsqueeze(1), 1.0, 0.5)
 
     def sequence(self, ids: torch.Tensor) -> torch.Tensor:
         """Embeddings of sequence items (B, L) -> (B, L, d); padding reads as zeros."""
@@ -367,16 +373,31 @@ class AktRec(nn.Module):
             fused = levels[0]
         else:
             instance, cluster = levels
-            if self.level_gate is not None:
-                alpha = self.level_gate(
-                    torch.cat(
-                        [batch["user_activity"], batch["item_activity"], batch["cross_user_item_cluster"]], dim=-1
-                    )
-                )
-            else:
-                alpha = torch.full_like(instance[:, :1], 0.5)
+            alpha = self.level_mixing(batch)
             fused = alpha * cluster + (1 - alpha) * instance  # eq. 10
         return self.tower(fused, batch["user_activity"])
+
+    def level_mixing(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """α (B, 1): the cluster level's share of the aggregate (eq. 10); 1 or 0 when only one
+        level is on, 0.5 without the gate."""
+        rows = (len(batch["user"]), 1)
+        if not (self.config.instance_level and self.config.cluster_level):
+            return torch.full(rows, float(self.config.cluster_level), device=batch["user"].device)
+        if self.level_gate is None:
+            return torch.full(rows, 0.5, device=batch["user"].device)
+        return self.level_gate(
+            torch.cat([batch["user_activity"], batch["item_activity"], batch["cross_user_item_cluster"]], dim=-1)
+        )
+
+    @torch.no_grad()
+    def gates(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per row, how much of the score came from cluster knowledge: the CGAE gates r of user
+        and item (eq. 6) and the HFA gate α (eq. 10), each (B,)."""
+        return {
+            "user_cluster_share": self.users.mixing(batch["user"], batch["user_activity"]).squeeze(1),
+            "item_cluster_share": self.items.mixing(batch["item"], batch["item_activity"]).squeeze(1),
+            "cluster_level_share": self.level_mixing(batch).squeeze(1),
+        }
 
     def auxiliary_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         loss = self.users.transfer_loss(batch["user"]) + self.items.transfer_loss(batch["item"])

@@ -19,6 +19,7 @@ class ViewContract:
     join_keys: tuple[str, ...]
     features: tuple[str, ...]
     list_features: frozenset[str]
+    vector_features: frozenset[str] = frozenset()  # lists of floats (representations)
 
     @property
     def columns(self) -> list[str]:
@@ -40,7 +41,7 @@ class ViewContract:
 
 def contract_of(service, views: dict[str, object]) -> list[ViewContract]:
     """The contract of a Feast FeatureService; `views`: view name -> FeatureView (for join keys)."""
-    from feast.types import Array
+    from feast.types import Array, Float32, Float64
 
     out = []
     for projection in service.feature_view_projections:
@@ -51,6 +52,11 @@ def contract_of(service, views: dict[str, object]) -> list[ViewContract]:
                 join_keys=tuple(view.join_keys),
                 features=tuple(field.name for field in projection.features),
                 list_features=frozenset(field.name for field in projection.features if isinstance(field.dtype, Array)),
+                vector_features=frozenset(
+                    field.name
+                    for field in projection.features
+                    if isinstance(field.dtype, Array) and field.dtype.base_type in (Float32, Float64)
+                ),
             )
         )
     return out

@@ -19,7 +19,7 @@ from aktrec.errors import ArtifactError
 from aktrec.features import names as N
 from aktrec.features.compute import SemanticTables, compute_features
 from aktrec.features.contract import ViewContract, declared_contract
-from aktrec.features.repo import DATA_DIR, REPO_KIND, definitions_module, store_yaml
+from aktrec.features.repo import DATA_DIR, ONLINE_KEYS_DIR, REPO_KIND, definitions_module, store_yaml
 from aktrec.semantic_ids.stage import SID_KIND
 
 log = logging.getLogger("aktrec")
@@ -56,6 +56,15 @@ def fill_online_store(store, contract: list[ViewContract], views: dict[str, pd.D
         )
         for start in range(0, len(latest), ONLINE_WRITE_CHUNK):
             store.write_to_online_store(view.name, latest.iloc[start : start + ONLINE_WRITE_CHUNK])
+
+
+def write_online_keys(repo: Path, contract: list[ViewContract], views: dict[str, pd.DataFrame]) -> None:
+    """The distinct keys of every view not keyed by the user: what a predictor warms at load."""
+    (repo / ONLINE_KEYS_DIR).mkdir()
+    for view in contract:
+        if S.USER_ID not in view.join_keys:
+            keys = views[view.name][list(view.join_keys)].drop_duplicates()
+            keys.to_parquet(repo / ONLINE_KEYS_DIR / f"{view.name}.parquet", index=False)
 
 
 def materialize(
@@ -110,6 +119,7 @@ def materialize(
         store = FeatureStore(repo_path=str(staging))
         store.apply(list(feast_objects(config.model_version).values()))
         fill_online_store(store, contract, views)
+        write_online_keys(staging, contract, views)
         metrics = {
             "feature_service": service,
             "n_snapshots": len(grid),

@@ -12,6 +12,9 @@ from aktrec.features import names as N
 
 REPO_KIND = "feature_repo"  # artifact kind of a materialized repository
 DATA_DIR = "data"  # offline tables live in <repo>/data/<view>.parquet (paths relative to the repo)
+# The keys each view not keyed by the user holds online, <repo>/online_keys/<view>.parquet: the
+# predictor warms its cache from them (a deployed repository has no offline tables to list them).
+ONLINE_KEYS_DIR = "online_keys"
 
 
 def definitions_module(model_version: str) -> str:

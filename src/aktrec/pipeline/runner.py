@@ -69,13 +69,15 @@ def run_local(
     cache: bool = True,
     storage_uri: str = "",
     online_store: str = "",
+    canary_percent: int = 0,
 ) -> dict[str, Any]:
     """Run the whole pipeline on kfp.local's SubprocessRunner (this environment, no venv per
     task) with WORK/runs as pipeline root. RAW is a local directory or an object-storage URL
     (s3://...), imported into the run as an artifact. On success WORK/<artifact> links point at
     this run's artifacts, with WORK/metrics.json and WORK/reports/index.html; on failure nothing
-    published earlier changes and the error names the failed step and check. `storage_uri` and
-    `online_store` go to the deploy step (publish the release, fill the online store)."""
+    published earlier changes and the error names the failed step and check. `storage_uri`,
+    `online_store` and `canary_percent` go to the deploy step (publish the release, fill the
+    online store, roll it out as a canary)."""
     from kfp import local
 
     if is_remote(str(raw)):
@@ -108,6 +110,7 @@ def run_local(
                 raw_fingerprint=fingerprint(raw_uri),
                 storage_uri=storage_uri,
                 online_store=online_store,
+                canary_percent=canary_percent,
                 **arguments,
             )
     except Exception as exc:  # kfp raises RuntimeError naming the task; the step recorded why
@@ -156,6 +159,7 @@ def submit(
     storage_uri: str,
     online_store: str,
     package: Path | None = None,
+    canary_percent: int = 0,
 ) -> str:
     """Compile (or take `package`) and start a run on a Kubeflow Pipelines API at `host`.
     The bearer token, if the cluster needs one, comes from KFP_TOKEN."""
@@ -174,6 +178,7 @@ def submit(
                 "raw_fingerprint": _submitted_fingerprint(raw_uri),
                 "storage_uri": storage_uri,
                 "online_store": online_store,
+                "canary_percent": canary_percent,
                 **arguments,
             },
             run_name=run_name or f"aktrec-{time.strftime('%Y%m%d-%H%M%S')}",

@@ -1,21 +1,27 @@
-"""Features of one user and its candidates from the Feast online store, in the same columns
-as training's point-in-time retrieval (so the model reads what it was trained on).
+"""Features of scoring requests from the Feast online store, in the same columns as training's
+point-in-time retrieval (so the model reads what it was trained on).
 
 The views, their keys and features come from the repository's FeatureService. Views whose
 join keys do not include the user (item activity and representations, cluster averages and
 profiles, cluster x cluster cross features, cluster sequences) are the same for every user:
-they are read through an in-memory cache (item- and cluster-keyed ones in bulk at load,
-composite keys on first use). Refresh rule: every `cache_refresh_seconds` the repository's
-marker is checked, and a rematerialized repository (new `created_at`) reopens the store and
-empties the cache. Views keyed by the user are read per request: one read of the user's own
-views, one per view keyed by the user and a candidate's key (today: user x item cluster).
+they are served from memory, warmed at load from the keys materialization recorded
+(`online_keys/`), so no request pays a first-use read: a key not recorded has no row and reads
+as the view's defaults. Views keyed by the user are read per
+batch of requests: one read of the users' own views, one per view keyed by the user and a
+candidate's key (today: user x item cluster) over the distinct keys.
+
+A rematerialized repository (new `created_at`, checked every `cache_refresh_seconds`) and an
+online store that can serve again are loaded in a background thread: requests keep being
+answered from the current materialization until the new one is warm, then it is swapped in.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +31,13 @@ from aktrec import schemas as S
 from aktrec.artifacts import read_marker
 from aktrec.ctr.bundle import ModelBundle
 from aktrec.embed.items import ItemEmbedder
-from aktrec.errors import ArtifactError
+from aktrec.errors import AktrecError, ArtifactError
 from aktrec.features import names as N
 from aktrec.features.contract import ViewContract, stored_contract
 from aktrec.features.online import online_store_problem, unreachable
-from aktrec.features.repo import REPO_KIND
+from aktrec.features.repo import ONLINE_KEYS_DIR, REPO_KIND
 from aktrec.semantic_ids.assign import SemanticIndex
-from aktrec.serving.requests import NewItem
+from aktrec.serving.requests import NewItem, ScoringRequest
 
 log = logging.getLogger("aktrec")
 READ_CHUNK = 1000
@@ -49,6 +55,87 @@ def _column(values: list, is_list: bool) -> np.ndarray:
     return out
 
 
+def _arrays(view: ViewContract, values: list) -> list:
+    """Representations as float32 arrays, once when read: the encoder stacks arrays far faster
+    than it converts Python lists of floats on every request."""
+    return [
+        np.asarray(value, dtype=np.float32) if feature in view.vector_features and len(value) else value
+        for feature, value in zip(view.features, values)
+    ]
+
+
+class CachedView:
+    """A shared view in memory, column by column: key -> row position, and per feature one
+    array over the rows, so a request's rows are gathered with one numpy take per feature."""
+
+    def __init__(self, view: ViewContract) -> None:
+        self.view = view
+        self.positions: dict[tuple, int] = {}
+        self.columns = [_column([], feature in view.list_features) for feature in view.features]
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def add(self, keys: list[tuple], rows: list[list]) -> None:
+        start = len(self.positions)
+        self.positions.update((key, start + n) for n, key in enumerate(keys))
+        for n, feature in enumerate(self.view.features):
+            new = _column([values[n] for values in rows], feature in self.view.list_features)
+            self.columns[n] = np.concatenate([self.columns[n], new]) if start else new
+
+    def rows(self, keys: list[tuple]) -> np.ndarray:
+        """Row positions of `keys`; -1 where a key is not in memory."""
+        return np.fromiter((self.positions.get(key, -1) for key in keys), dtype=np.int64, count=len(keys))
+
+
+@dataclass
+class Materialization:
+    """One materialization as the predictor reads it: the open store, the views grouped by
+    their keys, and the shared views in memory."""
+
+    store: object
+    version: str
+    own_views: list[ViewContract]  # keyed by the user alone: one single-row read per user
+    user_x_views: list[ViewContract]  # keyed by the user and a candidate's key
+    shared_views: list[ViewContract]  # not keyed by the user: the same for everyone, cached
+    cache: dict[str, CachedView]
+    complete: set[str] = field(default_factory=set)  # shared views warmed from every key they hold
+
+    @property
+    def own_refs(self) -> list[str]:
+        return [ref for view in self.own_views for ref in view.refs]
+
+    def read(self, view: ViewContract, keys: list[tuple]) -> list[list]:
+        """Feature values of one view for entity keys, one list per key, absent ones as defaults."""
+        out: list[list] = []
+        for start in range(0, len(keys), READ_CHUNK):
+            rows = [dict(zip(view.join_keys, key)) for key in keys[start : start + READ_CHUNK]]
+            response = self.store.get_online_features(
+                features=view.refs, entity_rows=rows, full_feature_names=True
+            ).to_dict()
+            columns = [response[column] for column in view.columns]
+            out += [_arrays(view, view.defaults([column[n] for column in columns])) for n in range(len(rows))]
+        return out
+
+    def fill(self, view: ViewContract, keys: list[tuple]) -> None:
+        """Put `keys` of a shared view in memory: read from the store, or, for a view warmed
+        from every key it holds, its defaults (the key has no row: e.g. a cluster pair without
+        clicks, or a new item's)."""
+        if view.name in self.complete:
+            self.cache[view.name].add(keys, [view.defaults([None] * len(view.features))] * len(keys))
+        else:
+            self.cache[view.name].add(keys, self.read(view, keys))
+
+    def warm(self, repo: Path) -> None:
+        """Every key materialization recorded for the shared views, read in bulk."""
+        for view in self.shared_views:
+            keys_file = repo / ONLINE_KEYS_DIR / f"{view.name}.parquet"
+            if keys_file.is_file():  # else (a repository written before keys were recorded): on first use
+                keys = pd.read_parquet(keys_file, columns=list(view.join_keys))
+                self.fill(view, [tuple(key) for key in keys.itertuples(index=False, name=None)])
+                self.complete.add(view.name)
+
+
 class OnlineFeatureReader:
     def __init__(self, repo: Path, bundle: ModelBundle, refresh_seconds: float) -> None:
         self.repo, self.bundle, self.refresh_seconds = Path(repo), bundle, refresh_seconds
@@ -57,72 +144,71 @@ class OnlineFeatureReader:
         embedder_dir = bundle.path / "item_embedder"
         self.item_embedder = ItemEmbedder.load(embedder_dir) if embedder_dir.is_dir() else None
         self.new_items: OrderedDict[str, tuple[np.ndarray, int, int]] = OrderedDict()
-        self._open()
+        self.loading: threading.Thread | None = None
+        self.materialization, self.store_problem = self._load()
+        self.checked = self.store_checked = time.monotonic()
 
-    def _open(self) -> None:
+    def _load(self) -> tuple[Materialization, str | None]:
+        """Open the repository's store and warm its shared views (not from a store that cannot
+        serve: that would cache defaults); returns it with the store's problem, if any."""
         from feast import FeatureStore
 
         marker = read_marker(self.repo, REPO_KIND)
         if marker["feature_service"] != self.bundle.feature_service:
             raise ArtifactError(
-                f"{self.repo}: serves feature service {marker['feature_service']!r}, but the model was "
-                f"trained with {self.bundle.feature_service!r}"
+                f"{self.repo}: serves feature service {marker['feature_service']!r}, but the model "
+                f"{self.bundle.path} was trained with {self.bundle.feature_service!r}"
             )
         started = time.perf_counter()
-        self.store = FeatureStore(repo_path=str(self.repo))
-        self.version, self.checked = marker["created_at"], time.monotonic()
-        contract = stored_contract(self.store, self.bundle.feature_service)
-        # Key groups from the views' join keys: the user's own views are one single-row read,
-        # views keyed by the user and a candidate's key one read over the distinct keys, and
-        # every view not keyed by the user is the same for all users: cached.
-        self.own_views = [view for view in contract if view.join_keys == (S.USER_ID,)]
-        self.user_x_views = [view for view in contract if S.USER_ID in view.join_keys and len(view.join_keys) > 1]
-        self.shared_views = [view for view in contract if S.USER_ID not in view.join_keys]
-        self.own_refs = [ref for view in self.own_views for ref in view.refs]
-        self.cache: dict[str, dict[tuple, list]] = {view.name: {} for view in self.shared_views}
-        self.store_problem, self.store_checked = online_store_problem(self.store, self.repo), time.monotonic()
-        if self.store_problem:  # warm nothing from a store that cannot serve: it would cache zeros
-            log.warning("not serving: %s", self.store_problem)
-            return
-        known_keys = {
-            S.ITEM_ID: [(i,) for i in self.items.ids],
-            N.ITEM_CLUSTER_ID: [(int(c),) for c in np.unique(self.items.cluster)],
-            N.USER_CLUSTER_ID: [(int(c),) for c in np.unique(self.users.cluster)],
-        }
-        for view in self.shared_views:
-            if len(view.join_keys) == 1 and view.join_keys[0] in known_keys:
-                self._fill(view, known_keys[view.join_keys[0]])
+        store = FeatureStore(repo_path=str(self.repo))
+        contract = stored_contract(store, self.bundle.feature_service)
+        shared = [view for view in contract if S.USER_ID not in view.join_keys]
+        materialization = Materialization(
+            store=store,
+            version=marker["created_at"],
+            own_views=[view for view in contract if view.join_keys == (S.USER_ID,)],
+            user_x_views=[view for view in contract if S.USER_ID in view.join_keys and len(view.join_keys) > 1],
+            shared_views=shared,
+            cache={view.name: CachedView(view) for view in shared},
+        )
+        problem = online_store_problem(store, self.repo)
+        if problem:
+            log.warning("not serving: %s", problem)
+            return materialization, problem
+        materialization.warm(self.repo)
         log.info(
             "feature cache: %s rows from %s in %.1fs",
-            f"{sum(len(c) for c in self.cache.values()):,}",
+            f"{sum(len(c) for c in materialization.cache.values()):,}",
             self.repo,
             time.perf_counter() - started,
         )
+        return materialization, None
 
-    def _fill(self, view: ViewContract, keys: list[tuple]) -> None:
-        """Read `keys` of a shared view from the online store into the cache."""
-        for start in range(0, len(keys), READ_CHUNK):
-            chunk = keys[start : start + READ_CHUNK]
-            for key, values in zip(chunk, self._read(view, [dict(zip(view.join_keys, k)) for k in chunk])):
-                self.cache[view.name][key] = values
+    def _reload_in_background(self, why: str) -> None:
+        """Load the repository anew in a thread and swap it in when warm; until then the
+        current materialization answers. A load that fails leaves the current one serving."""
+        if self.loading is not None and self.loading.is_alive():
+            return
 
-    def _read(self, view: ViewContract, rows: list[dict]) -> list[list]:
-        """Feature values of one view for entity rows, one list per row, absent ones as defaults."""
-        response = self.store.get_online_features(
-            features=view.refs, entity_rows=rows, full_feature_names=True
-        ).to_dict()
-        columns = [response[column] for column in view.columns]
-        return [view.defaults([column[n] for column in columns]) for n in range(len(rows))]
+        def load() -> None:
+            try:
+                self.materialization, self.store_problem = self._load()
+            except (AktrecError, OSError) as exc:  # e.g. a repository for another model: keep serving this one
+                log.error("not reloading the feature repository (%s): %s", why, exc)
+
+        log.info("%s: loading the feature repository in the background", why)
+        self.loading = threading.Thread(target=load, name="aktrec-feature-reload", daemon=True)
+        self.loading.start()
 
     def online_problem(self) -> str | None:
         """Why the online store cannot serve this deployment now (None when it can); checked at
         most every STORE_CHECK_SECONDS. When a problem clears, the cache is warmed anew."""
         if time.monotonic() - self.store_checked >= STORE_CHECK_SECONDS:
             had_problem = self.store_problem is not None
-            self.store_problem, self.store_checked = online_store_problem(self.store, self.repo), time.monotonic()
+            self.store_checked = time.monotonic()
+            self.store_problem = online_store_problem(self.materialization.store, self.repo)
             if had_problem and self.store_problem is None:
-                log.info("the online store can serve again: warming the feature cache")
-                self._open()
+                self._reload_in_background("the online store can serve again")
         return self.store_problem
 
     def lost_store(self, exc: BaseException) -> str:
@@ -135,17 +221,20 @@ class OnlineFeatureReader:
         if time.monotonic() - self.checked < self.refresh_seconds:
             return
         self.checked = time.monotonic()
-        if read_marker(self.repo, REPO_KIND)["created_at"] != self.version:
-            log.info("feature repository %s was rematerialized: reloading the feature cache", self.repo)
-            self._open()
+        try:
+            version = read_marker(self.repo, REPO_KIND)["created_at"]
+        except ArtifactError:  # caught between the two renames of a swap: look again next time
+            return
+        if version != self.materialization.version:
+            self._reload_in_background(f"feature repository {self.repo} was rematerialized")
 
     def _describe_new_items(self, new_items: pd.DataFrame | None) -> None:
-        """Representation, cluster and top-level id of items described in the request."""
+        """Representation, cluster and top-level id of items described in the requests."""
         if new_items is None or self.item_embedder is None:
             return
         todo = new_items[
             ~new_items[S.ITEM_ID].isin(self.new_items.keys()) & (self.items.ids.get_indexer(new_items[S.ITEM_ID]) < 0)
-        ]
+        ].drop_duplicates(S.ITEM_ID)
         if todo.empty:
             return
         todo = todo.assign(**{column: None for column in NewItem.model_fields if column not in todo})
@@ -157,25 +246,28 @@ class OnlineFeatureReader:
         while len(self.new_items) > NEW_ITEM_CACHE:
             self.new_items.popitem(last=False)
 
-    def columns(
-        self, user_id: str, item_ids: list[str], new_items: pd.DataFrame | None = None
-    ) -> dict[str, np.ndarray]:
-        """One row per candidate, in order, with every feature column of the feature service:
-        column name -> (K,) array (list-valued features: one object per row). Plain arrays, not
-        a DataFrame: building one costs more than the model's forward pass at these sizes."""
+    def columns(self, requests: list[ScoringRequest]) -> dict[str, np.ndarray]:
+        """One row per (request, candidate), requests one after another and candidates in order,
+        with every feature column of the feature service: column name -> (rows,) array
+        (list-valued features: one object per row). Plain arrays, not a DataFrame: building one
+        costs more than the model's forward pass at these sizes."""
         self.refresh_if_rematerialized()
-        self._describe_new_items(new_items)
+        described = [r.new_items for r in requests if r.new_items is not None]
+        self._describe_new_items(pd.concat(described, ignore_index=True) if described else None)
+        materialization = self.materialization  # one materialization for the whole batch, even if swapped meanwhile
+        item_ids = [item_id for r in requests for item_id in r.item_ids]
+        user_ids = [r.user_id for r in requests for _ in r.item_ids]
         ids = pd.Series(item_ids)
-        user_cluster = int(self.users.lookup(pd.Series([user_id]), self.users.cluster, -1)[0])
+        user_cluster = self.users.lookup(pd.Series(user_ids), self.users.cluster, -1).astype(np.int64)
         item_cluster = self.items.lookup(ids, self.items.cluster, -1).astype(np.int64)
         item_top = self.items.lookup(ids, self.items.codes[:, 0].astype(np.int64), -1).astype(np.int64)
         for n, item_id in enumerate(item_ids):
             if item_id in self.new_items:
                 _, item_cluster[n], item_top[n] = self.new_items[item_id]
         keys = {
-            S.USER_ID: [user_id] * len(ids),
+            S.USER_ID: user_ids,
             S.ITEM_ID: item_ids,
-            N.USER_CLUSTER_ID: [user_cluster] * len(ids),
+            N.USER_CLUSTER_ID: user_cluster.tolist(),
             N.ITEM_CLUSTER_ID: item_cluster.tolist(),
             N.ITEM_TOP_ID: item_top.tolist(),
         }
@@ -183,13 +275,16 @@ class OnlineFeatureReader:
             S.ROW_ID: np.arange(len(ids)),
             **{key: _column(values, is_list=False) for key, values in keys.items()},
         }
-        for view in self.shared_views:
+        for view in materialization.shared_views:
+            cached = materialization.cache[view.name]
             row_keys = list(zip(*(keys[k] for k in view.join_keys)))
-            missing = list({k for k in row_keys if k not in self.cache[view.name]})
-            if missing:
-                self._fill(view, missing)
-            self._put(columns, view, [self.cache[view.name][k] for k in row_keys])
-        self._user_features(columns, keys)
+            rows = cached.rows(row_keys)
+            if (rows < 0).any():
+                materialization.fill(view, list({row_keys[n] for n in np.flatnonzero(rows < 0)}))
+                rows = cached.rows(row_keys)
+            for column, values in zip(view.columns, cached.columns):
+                columns[column] = values[rows]
+        self._user_features(materialization, columns, keys)
         embedding = columns[N.output_column(N.ITEM_SEMANTIC, "embedding")]
         for n, item_id in enumerate(item_ids):
             if item_id in self.new_items:
@@ -198,23 +293,25 @@ class OnlineFeatureReader:
 
     @staticmethod
     def _put(columns: dict[str, np.ndarray], view: ViewContract, rows: list[list]) -> None:
-        """Store one view's values (one list per candidate) as feature columns."""
+        """Store one view's values (one list per row) as feature columns."""
         for n, (feature, column) in enumerate(zip(view.features, view.columns)):
             columns[column] = _column([values[n] for values in rows], feature in view.list_features)
 
-    def _user_features(self, columns: dict[str, np.ndarray], keys: dict[str, list]) -> None:
-        """User-keyed views for every candidate: the user's own views in one single-row read,
-        each view keyed by the user and a candidate's key in one read over the distinct keys
-        (one combined read would fetch and convert the user's vectors once per candidate)."""
-        n_rows = len(keys[S.USER_ID])
-        own = self.store.get_online_features(
-            features=self.own_refs, entity_rows=[{S.USER_ID: keys[S.USER_ID][0]}], full_feature_names=True
+    @staticmethod
+    def _user_features(materialization: Materialization, columns: dict[str, np.ndarray], keys: dict) -> None:
+        """User-keyed views for every row: the users' own views in one read over the distinct
+        users, each view keyed by the user and a candidate's key in one read over the distinct
+        keys (one combined read would fetch and convert a user's vectors once per candidate)."""
+        users = list(dict.fromkeys(keys[S.USER_ID]))
+        own = materialization.store.get_online_features(
+            features=materialization.own_refs, entity_rows=[{S.USER_ID: u} for u in users], full_feature_names=True
         ).to_dict()
-        for view in self.own_views:
-            values = view.defaults([own[column][0] for column in view.columns])
-            self._put(columns, view, [values] * n_rows)
-        for view in self.user_x_views:
+        for view in materialization.own_views:
+            values = (_arrays(view, view.defaults([own[c][n] for c in view.columns])) for n in range(len(users)))
+            per_user = dict(zip(users, values))
+            OnlineFeatureReader._put(columns, view, [per_user[u] for u in keys[S.USER_ID]])
+        for view in materialization.user_x_views:
             row_keys = list(zip(*(keys[k] for k in view.join_keys)))
             distinct = list(dict.fromkeys(row_keys))
-            read = dict(zip(distinct, self._read(view, [dict(zip(view.join_keys, k)) for k in distinct])))
-            self._put(columns, view, [read[k] for k in row_keys])
+            read = dict(zip(distinct, materialization.read(view, distinct)))
+            OnlineFeatureReader._put(columns, view, [read[k] for k in row_keys])

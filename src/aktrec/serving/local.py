@@ -37,10 +37,13 @@ def running_predictor(
     lifetime_s: int | None = None,
     python: str = sys.executable,
     cwd: Path | None = None,
+    grpc_port: int = 0,
+    log_path: Path | None = None,
 ) -> Iterator[str]:
     """`aktrec serve` on a free loopback port until the block ends; yields its base URL.
     `lifetime_s`: the server also exits by itself after that long (if this process dies);
-    `python` and `cwd`: the interpreter (environment) and directory it runs in."""
+    `python` and `cwd`: the interpreter (environment) and directory it runs in; `grpc_port`:
+    where gRPC listens (0: no gRPC); `log_path`: keep the server's log there."""
     port = free_port()
     command = [
         python,
@@ -53,12 +56,14 @@ def running_predictor(
         str(repo),
         "--http-port",
         str(port),
+        "--grpc-port",
+        str(grpc_port),
         *(extra_args or []),
     ]
     if lifetime_s:
         command = ["timeout", str(lifetime_s), *command]
     # The server logs every request: to a file, never to a pipe nobody drains (it would block).
-    with tempfile.TemporaryFile(mode="w+") as server_log:
+    with open(log_path, "w+") if log_path else tempfile.TemporaryFile(mode="w+") as server_log:
         process = subprocess.Popen(command, stdout=server_log, stderr=subprocess.STDOUT, text=True, cwd=cwd)
         url = f"http://127.0.0.1:{port}"
         try:

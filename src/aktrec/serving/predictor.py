@@ -1,6 +1,7 @@
 """The KServe custom predictor: `load` opens the bundle and the Feast store, `preprocess`
-validates the request and reads features, `predict` scores every candidate in one forward
-pass per user and answers in the order given, flagging ids the model never saw."""
+validates the request, `predict` and `explain` score every candidate and answer in the order
+given, flagging ids the model never saw. Concurrent requests are micro-batched: one feature
+read per view and one forward pass for the batch, on a scoring thread (`batching`)."""
 
 from __future__ import annotations
 
@@ -19,18 +20,42 @@ from aktrec.config import ServingConfig
 from aktrec.ctr.bundle import load_bundle
 from aktrec.ctr.inputs import UNKNOWN
 from aktrec.ctr.train import predict
+from aktrec.errors import ArtifactError
+from aktrec.features import names as N
 from aktrec.features.online import connection_errors
+from aktrec.serving.batching import MicroBatcher
 from aktrec.serving.features import OnlineFeatureReader
 from aktrec.serving.requests import V2_INPUTS, V2_OUTPUTS, ScoringRequest, parse_v1, parse_v2
 
 
 @dataclass
 class Prepared:
-    """What preprocess hands to predict: the parsed requests with their feature columns."""
+    """What preprocess hands to predict or explain: the parsed requests (one per v1 instance)."""
 
     requests: list[ScoringRequest]
-    columns: list[dict[str, np.ndarray]]  # per request: feature column -> (K,) array
     v2_request: InferRequest | None = None
+
+
+@dataclass
+class Job:
+    """One call's requests for the micro-batcher; `explain`: also compute the gates."""
+
+    requests: list[ScoringRequest]
+    explain: bool = False
+
+
+@dataclass
+class Scored:
+    """One request's answer: per candidate its probability, whether the item was unknown, how
+    much cluster knowledge went into it (`gates`, see `AktRec.gates`; only when explaining) and
+    the clusters used."""
+
+    scores: np.ndarray
+    unknown_items: np.ndarray
+    unknown_user: bool
+    gates: dict[str, np.ndarray]
+    user_cluster: int
+    item_clusters: np.ndarray
 
 
 class AktrecPredictor(Model):
@@ -39,11 +64,20 @@ class AktrecPredictor(Model):
         self.model_dir, self.repo, self.config = Path(model_dir), Path(repo), config
         self.bundle = None
         self.features: OnlineFeatureReader | None = None
+        self.batcher = MicroBatcher(self.score_batch, config.max_batch_requests, config.max_batch_wait_ms / 1000)
 
     def load(self) -> bool:
+        """Open the bundle and the feature repository; anything unreadable in them is one
+        ArtifactError naming the path and what is wrong (the server does not start)."""
+        from safetensors import SafetensorError
+
         torch.set_num_threads(self.config.torch_threads)
-        self.bundle = load_bundle(self.model_dir)
-        self.features = OnlineFeatureReader(self.repo, self.bundle, self.config.cache_refresh_seconds)
+        try:
+            self.bundle = load_bundle(self.model_dir)
+            self.features = OnlineFeatureReader(self.repo, self.bundle, self.config.cache_refresh_seconds)
+        except (OSError, KeyError, ValueError, RuntimeError, SafetensorError) as exc:
+            what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ArtifactError(f"{self.model_dir} with {self.repo}: cannot be served ({what})") from None
         self.store_errors = connection_errors()
         self.ready = True
         return self.ready
@@ -66,37 +100,85 @@ class AktrecPredictor(Model):
 
     def preprocess(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> Prepared:
         if isinstance(payload, InferRequest):
-            requests, v2 = [parse_v2(payload, self.config)], payload
-        else:
-            requests, v2 = parse_v1(payload, self.config), None
+            return Prepared([parse_v2(payload, self.config)], payload)
+        return Prepared(parse_v1(payload, self.config))
+
+    def score_batch(self, jobs: list[Job]) -> list[list[Scored]]:
+        """The requests of many calls in one feature read and one forward pass (scoring thread)."""
+        requests = [request for job in jobs for request in job.requests]
         try:
-            columns = [self.features.columns(r.user_id, r.item_ids, r.new_items) for r in requests]
+            columns = self.features.columns(requests)
         except self.store_errors as exc:  # the store went away mid-request: a 503 that says so, not a 500
             raise ModelNotReady(self.name, self.features.lost_store(exc)) from None
-        return Prepared(requests, columns, v2)
-
-    def score(self, columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Probabilities, unknown-item flags and the unknown-user flag of one request's feature columns."""
         inputs = self.bundle.encode(columns)
         scores = predict(self.bundle.model, inputs)
-        return scores, inputs.ids["item"] == UNKNOWN, bool(inputs.ids["user"][0] == UNKNOWN)
+        gates = {}
+        if any(job.explain for job in jobs):
+            batch = inputs.batch(np.arange(len(inputs)))
+            gates = {name: values.numpy() for name, values in self.bundle.model.gates(batch).items()}
+        unknown_items, unknown_users = inputs.ids["item"] == UNKNOWN, inputs.ids["user"] == UNKNOWN
+        user_clusters, item_clusters = columns[N.USER_CLUSTER_ID], columns[N.ITEM_CLUSTER_ID]
+        scored, start = [], 0
+        for request in requests:
+            rows = slice(start, start + len(request.item_ids))
+            start = rows.stop
+            scored.append(
+                Scored(
+                    scores=scores[rows],
+                    unknown_items=unknown_items[rows],
+                    unknown_user=bool(unknown_users[rows.start]),
+                    gates={name: values[rows] for name, values in gates.items()},
+                    user_cluster=int(user_clusters[rows.start]),
+                    item_clusters=item_clusters[rows],
+                )
+            )
+        out, start = [], 0
+        for job in jobs:
+            out.append(scored[start : start + len(job.requests)])
+            start += len(job.requests)
+        return out
 
-    def predict(self, payload: Prepared, headers: dict[str, str] | None = None) -> dict[str, Any] | InferResponse:
-        results = [self.score(columns) for columns in payload.columns]
+    async def predict(self, payload: Prepared, headers: dict[str, str] | None = None) -> dict[str, Any] | InferResponse:
+        results = await self.batcher.submit(Job(payload.requests))
         if payload.v2_request is None:
             return {
-                "predictions": [scores.tolist() for scores, _, _ in results],
+                "predictions": [r.scores.tolist() for r in results],
                 "unknown": [
-                    {"user": user, "item_ids": [i for i, u in zip(r.item_ids, items) if u]}
-                    for r, (_, items, user) in zip(payload.requests, results)
+                    {"user": r.unknown_user, "item_ids": [i for i, u in zip(q.item_ids, r.unknown_items) if u]}
+                    for q, r in zip(payload.requests, results)
                 ],
             }
-        scores, items, user = results[0]
+        result = results[0]
         outputs = [
-            InferOutput("scores", [len(scores)], "FP32", scores.astype(np.float32).tolist()),
-            InferOutput("unknown_items", [len(items)], "BOOL", items.tolist()),
-            InferOutput("unknown_user", [1], "BOOL", [user]),
+            InferOutput("scores", [len(result.scores)], "FP32", result.scores.astype(np.float32).tolist()),
+            InferOutput("unknown_items", [len(result.unknown_items)], "BOOL", result.unknown_items.tolist()),
+            InferOutput("unknown_user", [1], "BOOL", [result.unknown_user]),
         ]
         return InferResponse(
-            response_id=payload.v2_request.id or str(uuid.uuid4()), model_name=self.name, infer_outputs=outputs
+            response_id=payload.v2_request.id or str(uuid.uuid4()),
+            model_name=self.name,
+            infer_outputs=outputs,
+            use_binary_outputs=payload.v2_request.use_binary_outputs,  # raw in, raw out (Triton's clients)
         )
+
+    async def explain(self, payload: Prepared, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """Per instance and candidate: the score, how much of it came from cluster knowledge
+        (the CGAE gates of user and item, the HFA gate) and the clusters it came from."""
+        results = await self.batcher.submit(Job(payload.requests, explain=True))
+        return {
+            "explanations": [
+                [
+                    {
+                        "item_id": item_id,
+                        "score": float(result.scores[n]),
+                        **{name: float(values[n]) for name, values in result.gates.items()},
+                        "user_cluster": result.user_cluster,
+                        "item_cluster": int(result.item_clusters[n]),
+                        "unknown_user": result.unknown_user,
+                        "unknown_item": bool(result.unknown_items[n]),
+                    }
+                    for n, item_id in enumerate(request.item_ids)
+                ]
+                for request, result in zip(payload.requests, results)
+            ]
+        }
