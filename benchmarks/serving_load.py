@@ -1,10 +1,9 @@
 """Benchmark the live predictor under load, and where a request's time goes.
 
     python benchmarks/serving_load.py --model MODEL --repo REPO [--online-store sqlite|redis]
-        [--candidates 10,100,500] [--concurrency 1,2,4,8,16] [--seconds 20] [--serving-config YAML]
-        [--name NAME]
+        [--candidates 10,100,500] [--concurrency 1,2,4,8,16] [--seconds 20] [--workers 2] [--name NAME]
 
-Starts `aktrec serve` on a free loopback port (with `redis`: a redis-server on 127.0.0.1 that
+Starts `aktrec serve` (WORKERS processes) on a free loopback port (with `redis`: a redis-server on 127.0.0.1 that
 this script starts, filled from REPO as the pipeline's deploy step fills one) and drives it
 with locust (headless, closed loop: C users each sending the next v1 request as soon as the
 last one answered; a separate process from the server). Requests are one random known user and
@@ -133,7 +132,7 @@ def main() -> None:
     parser.add_argument("--candidates", default="10,100,500")
     parser.add_argument("--concurrency", default="1,2,4,8,16")
     parser.add_argument("--seconds", type=int, default=20, help="locust run time per cell")
-    parser.add_argument("--serving-config", type=Path, help="ServingConfig YAML for the server")
+    parser.add_argument("--workers", type=int, default=2, help="predictor processes (the image's default: 2)")
     parser.add_argument("--name", default="run")
     args = parser.parse_args()
 
@@ -145,13 +144,14 @@ def main() -> None:
     with online_store(args.online_store, args.repo) as repo, tempfile.TemporaryDirectory() as scratch:
         print(
             f"{args.name}: {len(users):,} users, {len(items):,} items; {args.online_store} online store; "
-            f"locust, {args.seconds} s per cell; v1 over HTTP on 127.0.0.1\n"
+            f"{args.workers} predictor process(es); locust, {args.seconds} s per cell; v1 over HTTP on 127.0.0.1\n"
         )
         print("| candidates | concurrency | requests/s | p50 ms | p99 ms | failed |")
         print("|---|---|---|---|---|---|")
         breakdowns = {}
-        extra = ["--config", str(args.serving_config)] if args.serving_config else []
-        with running_predictor(args.model, repo, extra) as url:
+        serving_config = Path(scratch) / "serving.yaml"
+        serving_config.write_text(f"workers: {args.workers}\n")
+        with running_predictor(args.model, repo, ["--config", str(serving_config)]) as url:
             for k in (int(c) for c in args.candidates.split(",")):
                 rng = np.random.default_rng(k)
                 bodies = [

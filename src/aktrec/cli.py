@@ -14,7 +14,7 @@ import typer
 # Typer vendors its own copy of click: the exceptions it raises are these, not the `click` package's.
 from typer._click import exceptions as click_exceptions
 
-from aktrec.errors import AktrecError
+from aktrec.errors import AktrecError, log_to_stderr
 from aktrec.stages import CONFIG_SECTIONS
 
 app = typer.Typer(
@@ -468,11 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: a usage or domain failure is one line on stderr and exit code 2. Anything
     else is a bug and keeps its traceback; AKTREC_DEBUG=1 shows the traceback of domain
     failures too."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("[aktrec] %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    log_to_stderr()
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="aktrec", standalone_mode=False)

@@ -406,11 +406,12 @@ class ServingConfig:
     max_body_bytes: int = 1_048_576
     cache_refresh_seconds: float = 30.0  # how often the Feast repository is checked for a rematerialization
     torch_threads: int = 1  # one request's forward pass is small: more threads add latency
-    max_batch_requests: int = 32  # concurrent requests scored in one feature read and forward pass
+    max_batch_candidates: int = 1000  # candidates of concurrent requests scored in one read and forward pass
     max_batch_wait_ms: float = 2.0  # how long a batch waits for companions (only under concurrency)
     host: str = "127.0.0.1"  # KServe itself binds 0.0.0.0; `aktrec serve` chooses
     http_port: int = 8080
     grpc_port: int = 8081  # Open Inference Protocol v2 over gRPC; 0 turns it off
+    workers: int = 1  # predictor processes sharing the ports, each with the model and the feature cache
 
     @property
     def v1_predict_path(self) -> str:
@@ -423,8 +424,8 @@ class ServingConfig:
     def __post_init__(self) -> None:
         if self.max_candidates < 1 or self.max_instances < 1 or self.max_body_bytes < 1024:
             raise AktrecError("serving config: max_candidates and max_instances must be >= 1, max_body_bytes >= 1024")
-        if self.max_batch_requests < 1 or self.max_batch_wait_ms < 0:
-            raise AktrecError("serving config: max_batch_requests must be >= 1 and max_batch_wait_ms >= 0")
+        if self.max_batch_candidates < 1 or self.max_batch_wait_ms < 0 or self.workers < 1:
+            raise AktrecError("serving config: max_batch_candidates and workers must be >= 1, max_batch_wait_ms >= 0")
 
 
 @functools.cache

@@ -1,8 +1,21 @@
-"""Errors that reach users as one line, never as a traceback."""
+"""Errors that reach users as one line, never as a traceback; and the log lines beside them."""
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Any
+
+
+def log_to_stderr() -> None:
+    """The `aktrec` logger as users read it: `[aktrec] message` lines on stderr, INFO and up
+    (set up by the CLI, and by each serving worker process it starts)."""
+    log = logging.getLogger("aktrec")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[aktrec] %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
 
 
 class AktrecError(Exception):

@@ -6,6 +6,7 @@ under load: tests/integration/test_cluster_path.py.)"""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -101,3 +102,67 @@ def test_rematerializing_under_load_fails_no_request(planted_emb, planted_model,
     assert text.count("feature cache:") == 2, text[-3000:]  # loaded at start, then the new materialization
     assert not failures, failures[:3]
     assert answered[0] > before > 0
+
+
+def test_worker_processes_share_the_port_and_stop_together(planted_model, planted_repo, tmp_path):
+    from aktrec.ctr.bundle import load_bundle
+    from aktrec.serving.local import running_predictor
+
+    config = tmp_path / "serving.yaml"
+    config.write_text("workers: 2\n")
+    bundle = load_bundle(planted_model)
+    user, items = bundle.vocab.user.ids[0], list(bundle.vocab.item.ids[:10])
+    log = tmp_path / "server.log"
+    body = json.dumps({"instances": [{"user_id": user, "item_ids": items}]}).encode()
+    with running_predictor(
+        planted_model, planted_repo, ["--config", str(config)], lifetime_s=LIFETIME_S, log_path=log
+    ) as url:
+        deadline = time.monotonic() + 60  # the second worker may still be loading when the first answers
+        while log.read_text().count("serving model") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        answers = []
+        for _ in range(20):
+            request = urllib.request.Request(
+                f"{url}/v1/models/aktrec:predict", body, {"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answers.append(json.loads(response.read())["predictions"][0])
+    assert all(answer == answers[0] for answer in answers)  # every worker scores alike
+    pids = {
+        line.rsplit("(process ", 1)[1].rstrip(")") for line in log.read_text().splitlines() if "serving model" in line
+    }
+    assert len(pids) == 2
+    for pid in pids:  # stopped with the server
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid), 0)
+
+
+def test_a_worker_that_cannot_load_stops_the_server_with_its_reason(planted_model, planted_repo, tmp_path):
+    import subprocess
+    import sys
+
+    model = tmp_path / "model"
+    shutil.copytree(planted_model, model)
+    (model / "model.safetensors").write_bytes(b"\x00" * 64)
+    config = tmp_path / "serving.yaml"
+    config.write_text("workers: 2\ngrpc_port: 0\nhttp_port: 0\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aktrec",
+            "serve",
+            "--model",
+            str(model),
+            "--repo",
+            str(planted_repo),
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert f"aktrec: error: {model}" in result.stderr and "cannot be served" in result.stderr

@@ -1,11 +1,12 @@
 """Adaptive micro-batching: concurrent requests are scored together, off the event loop.
 
-One worker thread runs `score_batch` over everything queued when it becomes free (at most
-`max_batch` requests). A request that finds the worker idle waits at most `max_wait_s` for
-companions, and only when the previous batch had several requests (concurrent clients), so a
-lone client pays no wait. Under load, batches form by themselves while the worker is busy: one
-feature read per view and one forward pass serve many requests, and the event loop keeps
-parsing and answering meanwhile.
+One worker thread runs `score_batch` over everything queued when it becomes free, up to
+`max_size` in all (`size` of a job: its candidates; a job larger than that is a batch alone).
+A request that finds the worker idle waits at most `max_wait_s` for companions, and only when
+the previous batch had several requests (concurrent clients), so a lone client pays no wait.
+Under load, batches form by themselves while the worker is busy: one feature read per view and
+one forward pass serve many requests, and the event loop keeps parsing and answering
+meanwhile.
 """
 
 from __future__ import annotations
@@ -20,11 +21,18 @@ Result = TypeVar("Result")
 
 
 class MicroBatcher(Generic[Job, Result]):
-    def __init__(self, score_batch: Callable[[list[Job]], list[Result]], max_batch: int, max_wait_s: float) -> None:
-        self.score_batch, self.max_batch, self.max_wait_s = score_batch, max_batch, max_wait_s
+    def __init__(
+        self,
+        score_batch: Callable[[list[Job]], list[Result]],
+        size: Callable[[Job], int],
+        max_size: int,
+        max_wait_s: float,
+    ) -> None:
+        self.score_batch, self.size, self.max_size, self.max_wait_s = score_batch, size, max_size, max_wait_s
         self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="aktrec-score")
         self.queue: asyncio.Queue[tuple[Job, asyncio.Future]] | None = None
         self.last_batch = 0
+        self.waiting: tuple[Job, asyncio.Future] | None = None  # taken from the queue, did not fit the last batch
 
     async def submit(self, job: Job) -> Result:
         """The result of `job`, scored in a batch with whatever else is queued."""
@@ -38,15 +46,21 @@ class MicroBatcher(Generic[Job, Result]):
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self.queue.get()]
-            deadline = loop.time() + self.max_wait_s
-            while len(batch) < self.max_batch:
+            batch = [self.waiting or await self.queue.get()]
+            self.waiting = None
+            size, deadline = self.size(batch[0][0]), loop.time() + self.max_wait_s
+            while size < self.max_size:
                 if self.queue.empty():
                     if self.last_batch <= 1 or loop.time() >= deadline:
                         break
                     await asyncio.sleep(min(0.0005, max(deadline - loop.time(), 0)))
                     continue
-                batch.append(self.queue.get_nowait())
+                job = self.queue.get_nowait()
+                if size + self.size(job[0]) > self.max_size:
+                    self.waiting = job  # first of the next batch
+                    break
+                batch.append(job)
+                size += self.size(job[0])
             self.last_batch = len(batch)
             jobs = [job for job, _ in batch]
             try:

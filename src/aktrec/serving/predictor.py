@@ -64,7 +64,12 @@ class AktrecPredictor(Model):
         self.model_dir, self.repo, self.config = Path(model_dir), Path(repo), config
         self.bundle = None
         self.features: OnlineFeatureReader | None = None
-        self.batcher = MicroBatcher(self.score_batch, config.max_batch_requests, config.max_batch_wait_ms / 1000)
+        self.batcher = MicroBatcher(
+            self.score_batch,
+            lambda job: sum(len(r.item_ids) for r in job.requests),
+            config.max_batch_candidates,
+            config.max_batch_wait_ms / 1000,
+        )
 
     def load(self) -> bool:
         """Open the bundle and the feature repository; anything unreadable in them is one

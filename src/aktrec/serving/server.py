@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
 import sys
 from pathlib import Path
 
 import uvloop
 
 from aktrec.config import ServingConfig
+from aktrec.errors import AktrecError, log_to_stderr
 
 log = logging.getLogger("aktrec")
 
@@ -102,8 +108,18 @@ async def _start_grpc(server, config: ServingConfig):
     return grpc_server
 
 
-def serve(model_dir: Path, repo: Path, config: ServingConfig = ServingConfig()) -> None:
-    """Load the predictor and answer HTTP (and gRPC unless `grpc_port` is 0) until SIGINT/SIGTERM."""
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A socket on host:port that other worker processes may bind too (the kernel spreads the
+    connections over them)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _serve_process(model_dir: Path, repo: Path, config: ServingConfig, shared_port: bool) -> None:
+    """One predictor process: HTTP and gRPC (unless `grpc_port` is 0) until SIGINT/SIGTERM."""
     # kserve.model_server parses sys.argv when imported; our flags are not its flags.
     argv, sys.argv = sys.argv, sys.argv[:1]
     try:
@@ -128,17 +144,62 @@ def serve(model_dir: Path, repo: Path, config: ServingConfig = ServingConfig()) 
         # One event loop for both protocols: their requests share the predictor's micro-batches.
         grpc_server = await _start_grpc(server, config) if config.grpc_port else None
         log.info(
-            "serving model %r (%s) on http://%s:%d%s",
+            "serving model %r (%s) on http://%s:%d%s (process %d)",
             config.model_name,
             predictor.bundle.variant,
             config.host,
             config.http_port,
             f" and grpc://{config.host}:{config.grpc_port}" if grpc_server else "",
+            os.getpid(),
         )
-        try:
-            await rest.start()  # returns on SIGINT/SIGTERM (uvicorn's handlers)
+        try:  # both return on SIGINT/SIGTERM (uvicorn's handlers)
+            if shared_port:  # RESTServer.start() without its own bind: serve on the shared socket
+                rest.create_application()
+                await rest._server.serve(sockets=[_listening_socket(config.host, config.http_port)])
+            else:
+                await rest.start()
         finally:
             if grpc_server is not None:
                 await grpc_server.stop(grace=5)
 
     uvloop.run(run())  # uvicorn's loop: less event-loop time per request than asyncio's
+
+
+def _worker(model_dir: Path, repo: Path, config: ServingConfig) -> None:
+    log_to_stderr()
+    try:
+        _serve_process(model_dir, repo, config, shared_port=True)
+    except AktrecError as exc:  # one line, as the CLI says it, not a child's traceback
+        print(f"aktrec: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def serve(model_dir: Path, repo: Path, config: ServingConfig = ServingConfig()) -> None:
+    """Load the predictor and answer HTTP (and gRPC unless `grpc_port` is 0) until SIGINT/SIGTERM:
+    in this process, or in `config.workers` processes sharing the ports, each with its own
+    micro-batches (the scoring thread of one process holds Python's lock for most of a batch)."""
+    if config.workers == 1:
+        _serve_process(model_dir, repo, config, shared_port=False)
+        return
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch or SQLite state forked
+    workers = [
+        context.Process(target=_worker, args=(model_dir, repo, config), name=f"aktrec-serve-{n}")
+        for n in range(config.workers)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def stop(*_) -> None:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()  # SIGTERM: uvicorn's graceful shutdown
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    multiprocessing.connection.wait([worker.sentinel for worker in workers])  # until one of them ends
+    stop()
+    for worker in workers:
+        worker.join()
+    failed = [w for w in workers if w.exitcode not in (0, -signal.SIGTERM)]
+    if failed:
+        raise AktrecError(f"serving worker {failed[0].name} stopped with exit code {failed[0].exitcode}")
