@@ -43,6 +43,7 @@ def aktrec_pipeline(
     storage_uri: str = "",
     online_store: str = "",
     canary_percent: int = 0,
+    representation_cache: str = "",
 ) -> RunOutputs:
     """Every stage's output is validated before the next runs; deployment needs the promotion gate.
     `raw_uri`: the RAW directory (a local path, or s3://, gs://, minio:// on a cluster), imported
@@ -50,13 +51,20 @@ def aktrec_pipeline(
     --config` splits one file into them), so a change re-runs only that stage and what depends on
     it. `storage_uri`: where the deploy step publishes releases for KServe; `online_store`: the
     Redis it fills (redis://HOST:PORT); "" = neither (a local run). `canary_percent`: 0 replaces
-    the serving release; 1-99 rolls the new one out as a canary with that share of traffic."""
+    the serving release; 1-99 rolls the new one out as a canary with that share of traffic.
+    `representation_cache`: a directory or URL where the encoders' vectors are kept across runs
+    (only prompts not seen before are encoded), "" = none."""
     raw = dsl.importer(artifact_uri=raw_uri, artifact_class=Dataset, reimport=False).set_display_name("raw")
     raw_check = validate_raw(raw=raw.output, raw_fingerprint=raw_fingerprint)
     prepared = prepare(raw=raw.output, raw_fingerprint=raw_fingerprint, config=prepare_config).after(raw_check)
     data = prepared.outputs["data"]
-    items = embed_items(data=data, config=embed_items_config)
-    users = embed_users(data=data, item_embeddings=items.outputs["embeddings"], config=embed_users_config)
+    items = embed_items(data=data, config=embed_items_config, representation_cache=representation_cache)
+    users = embed_users(
+        data=data,
+        item_embeddings=items.outputs["embeddings"],
+        config=embed_users_config,
+        representation_cache=representation_cache,
+    )
     embeddings = users.outputs["embeddings"]
     sids = semantic_ids(data=data, embeddings=embeddings, config=semantic_ids_config)
     features = materialize_features(

@@ -8,17 +8,21 @@ from aktrec.pipeline import IMAGE
 def embed_items(
     data: Input[Dataset],
     config: str,
+    representation_cache: str,
     embeddings: Output[Dataset],
     metrics: Output[Metrics],
     validation_report: Output[HTML],
     validation_summary: Output[Markdown],
 ):
-    """Item representations (eq. 1): encoder + contrastive alignment on co-occurring pairs."""
+    """Item representations (eq. 1): encoder + contrastive alignment on co-occurring pairs;
+    the encoder's vectors through the cache under `representation_cache` ("" = none)."""
     import json
 
     from aktrec.pipeline.steps import embed_items_step
 
-    result = embed_items_step(data.path, embeddings.path, config, validation_report.path, validation_summary.path)
+    result = embed_items_step(
+        data.path, embeddings.path, config, validation_report.path, validation_summary.path, representation_cache
+    )
     metrics.log_metric("holdout_recall_at_10_before", result["holdout_recall@10_before"])
     metrics.log_metric("holdout_recall_at_10_after", result["holdout_recall@10_after"])
     # The file too: KFP's local cache treats an output whose file is missing as not cached.

@@ -37,6 +37,8 @@ pipeline_app = typer.Typer(
 app.add_typer(pipeline_app, name="pipeline")
 
 log = logging.getLogger("aktrec")
+CANARY_HELP = "0: the new release replaces the serving one; 1-99: it serves that share of traffic as a canary."
+CACHE_HELP = "Keep the encoders' vectors there across runs (a directory or s3://...): only new prompts are encoded."
 
 OUT_HELP = "Output artifact directory; written atomically, replaces an earlier aktrec artifact."
 
@@ -203,6 +205,7 @@ def embed_items(
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, ..."),
     epochs: int | None = typer.Option(None, help="Contrastive alignment epochs."),
     config: Path | None = typer.Option(None, help="YAML file with ItemEmbedConfig fields."),
+    cache: str = typer.Option("", help=CACHE_HELP),
 ) -> None:
     """Embed item prompts and align them on co-occurring pairs (InfoNCE)."""
     from aktrec.config import ItemEmbedConfig
@@ -214,6 +217,7 @@ def embed_items(
         out,
         _config(ItemEmbedConfig, config, encoder__model=model, encoder__device=device, epochs=epochs),
         progress=True,
+        cache_root=cache,
     )
     _done("item embeddings", out, started)
     k = [key for key in metrics if key.endswith("_before")][0]
@@ -236,6 +240,7 @@ def embed_users(
     device: str | None = typer.Option(None, help="cpu, cuda, ..."),
     epochs: int | None = typer.Option(None, help="Fine-tuning epochs."),
     config: Path | None = typer.Option(None, help="YAML file with UserEmbedConfig fields."),
+    cache: str = typer.Option("", help=CACHE_HELP),
 ) -> None:
     """Fine-tune the interest-token user model and embed every user."""
     from aktrec.config import UserEmbedConfig
@@ -248,6 +253,7 @@ def embed_users(
         _config(UserEmbedConfig, config, encoder__model=model, encoder__device=device, epochs=epochs),
         items_dir=items,
         progress=True,
+        cache_root=cache,
     )
     _done("user embeddings", out, started)
     if "heldout_next_item_cosine" in metrics:
@@ -358,9 +364,6 @@ def serve(
     run_server(model, repo, _config(ServingConfig, config, http_port=http_port, grpc_port=grpc_port, host=host))
 
 
-CANARY_HELP = "0: the new release replaces the serving one; 1-99: it serves that share of traffic as a canary."
-
-
 @pipeline_app.command("compile")
 def pipeline_compile(out: Path = typer.Option(..., help="Where to write the KFP IR YAML.")) -> None:
     """Compile the pipeline to KFP IR YAML (the committed copy is pipelines/aktrec_pipeline.yaml)."""
@@ -380,6 +383,7 @@ def pipeline_run(
     storage_uri: str = typer.Option("", help="Publish the promoted release there (s3://... or a directory)."),
     online_store: str = typer.Option("", help="Fill this Redis with the promoted features (redis://HOST:PORT)."),
     canary_percent: int = typer.Option(0, help=CANARY_HELP),
+    representation_cache: str = typer.Option("", help=CACHE_HELP),
 ) -> None:
     """Run the whole pipeline locally (kfp.local SubprocessRunner)."""
     from aktrec.pipeline.runner import run_local
@@ -392,6 +396,7 @@ def pipeline_run(
         storage_uri=storage_uri,
         online_store=online_store,
         canary_percent=canary_percent,
+        representation_cache=representation_cache,
     )
     print((workdir / "model" / "comparison.md").read_text(), end="")
     print(f"Run report: {workdir / 'reports' / 'index.html'}")
@@ -414,11 +419,23 @@ def pipeline_submit(
     ),
     package: Path | None = typer.Option(None, help="A compiled IR YAML to submit instead of compiling now."),
     canary_percent: int = typer.Option(0, help=CANARY_HELP),
+    representation_cache: str = typer.Option("", help=CACHE_HELP),
 ) -> None:
     """Submit a run of the pipeline to a Kubeflow cluster."""
     from aktrec.pipeline.runner import submit
 
-    run_id = submit(host, raw_uri, config, experiment, run_name, storage_uri, online_store, package, canary_percent)
+    run_id = submit(
+        host,
+        raw_uri,
+        config,
+        experiment,
+        run_name,
+        storage_uri,
+        online_store,
+        package,
+        canary_percent,
+        representation_cache,
+    )
     print(f"submitted run {run_id} to {host}")
 
 
@@ -461,6 +478,10 @@ def demo(
     print(f"Run report: {workdir / 'reports' / 'index.html'}")
     print(f"Metrics:    {workdir / 'metrics.json'}")
     print(f"Serve it yourself: aktrec serve --model {workdir / 'model'} --repo {workdir / 'feature_repo'}")
+    print(
+        f"Then query it:     curl -s -H 'Content-Type: application/json' "
+        f"http://127.0.0.1:8080{ServingConfig().v1_predict_path} -d '<a request like the one above>'"
+    )
     log.info("demo finished in %.0fs", time.perf_counter() - started)
 
 

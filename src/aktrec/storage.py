@@ -28,7 +28,7 @@ def is_remote(uri: str) -> bool:
     return urlsplit(str(uri)).scheme not in ("", "file")
 
 
-def _filesystem(uri: str):
+def filesystem(uri: str):
     from fsspec.core import url_to_fs
 
     try:  # a fresh instance: fsspec would reuse one made under other credentials or endpoint
@@ -39,7 +39,7 @@ def _filesystem(uri: str):
         ) from None
 
 
-def _join(uri: str, *parts: str) -> str:
+def join_uri(uri: str, *parts: str) -> str:
     return "/".join([str(uri).rstrip("/"), *parts])
 
 
@@ -53,7 +53,7 @@ def fingerprint(uri: str | Path) -> str:
             stat = path.stat()
             digest.update(f"{path.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
         return digest.hexdigest()[:16]
-    fs, root = _filesystem(str(uri))
+    fs, root = filesystem(str(uri))
     for name, info in sorted(fs.find(root, detail=True).items()):
         version = info.get("ETag") or info.get("etag") or info.get("LastModified") or info.get("mtime")
         digest.update(f"{name.removeprefix(root)}:{info.get('size')}:{version}\n".encode())
@@ -62,8 +62,8 @@ def fingerprint(uri: str | Path) -> str:
 
 def read_marker_at(uri: str, kind: str) -> dict[str, Any]:
     """The marker of an artifact of `kind` in object storage, or a clear error saying why not."""
-    fs, root = _filesystem(uri)
-    path = _join(root, MARKER)
+    fs, root = filesystem(uri)
+    path = join_uri(root, MARKER)
     if not fs.exists(path):
         raise ArtifactError(f"{uri}: not an aktrec artifact (no {MARKER}; check the URI and the store's credentials)")
     marker = json.loads(fs.cat_file(path))
@@ -79,10 +79,10 @@ def local_input(path: str, uri: str, scratch: Path) -> Path:
         return Path(path)
     if not is_remote(uri):
         raise ArtifactError(f"{uri}: no such input directory")
-    fs, root = _filesystem(uri)
+    fs, root = filesystem(uri)
     if not fs.exists(root):
         raise ArtifactError(f"{uri}: nothing there (check the URI and the store's credentials)")
-    fs.get(_join(root, ""), str(scratch) + "/", recursive=True)
+    fs.get(join_uri(root, ""), str(scratch) + "/", recursive=True)
     return scratch
 
 
@@ -90,32 +90,34 @@ def publish(local_dir: Path, storage_uri: str) -> str:
     """Upload `local_dir` as a new release `storage_uri/releases/<id>/` (its `_COMPLETE` marker
     last), then point `storage_uri/LATEST` at it; returns the release URI. A reader that starts
     from LATEST, or from a release with `_COMPLETE`, never sees a partial upload."""
-    release = _join(storage_uri, "releases", f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}")
-    fs, root = _filesystem(release)
+    release = join_uri(
+        storage_uri, "releases", f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    )
+    fs, root = filesystem(release)
     fs.makedirs(root, exist_ok=True)
     for path in sorted(p for p in Path(local_dir).rglob("*") if p.is_file()):
-        target = _join(root, path.relative_to(local_dir).as_posix())
+        target = join_uri(root, path.relative_to(local_dir).as_posix())
         fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)  # local paths need the folders; a no-op on S3
         fs.put_file(str(path), target)
-    fs.pipe_file(_join(root, COMPLETE), b"")
-    fs.pipe_file(_join(_filesystem(storage_uri)[1], LATEST), release.encode())
+    fs.pipe_file(join_uri(root, COMPLETE), b"")
+    fs.pipe_file(join_uri(filesystem(storage_uri)[1], LATEST), release.encode())
     return release
 
 
 def release_uri(storage_uri: str) -> str:
     """The newest complete release under `storage_uri` (what LATEST names)."""
-    fs, root = _filesystem(storage_uri)
-    if not fs.exists(_join(root, LATEST)):
+    fs, root = filesystem(storage_uri)
+    if not fs.exists(join_uri(root, LATEST)):
         raise ArtifactError(f"{storage_uri}: no {LATEST}; nothing was published there")
-    return fs.cat_file(_join(root, LATEST)).decode().strip()
+    return fs.cat_file(join_uri(root, LATEST)).decode().strip()
 
 
 def fetch(uri: str, out: Path) -> Path:
     """Download a complete release to `out`, as KServe's storage initializer does with an
     InferenceService's storageUri; refuses a release without `_COMPLETE`."""
-    fs, root = _filesystem(uri)
-    if not fs.exists(_join(root, COMPLETE)):
+    fs, root = filesystem(uri)
+    if not fs.exists(join_uri(root, COMPLETE)):
         raise ArtifactError(f"{uri}: not a complete release (no {COMPLETE})")
     out.mkdir(parents=True, exist_ok=True)
-    fs.get(_join(root, ""), str(out) + "/", recursive=True)
+    fs.get(join_uri(root, ""), str(out) + "/", recursive=True)
     return out

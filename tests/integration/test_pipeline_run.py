@@ -1,5 +1,6 @@
-"""`aktrec pipeline run` on tiny synthetic data: the artifacts, a cached re-run, a corrupted
-input stopped at the first validation with nothing promoted or published."""
+"""`aktrec pipeline run` on tiny synthetic data: the artifacts, a short console with the task
+logs in a file, a cached re-run, a corrupted input stopped at the first validation with nothing
+promoted or published and the task logs named."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def test_run_publishes_every_artifact_metrics_report_and_deployment(work):
     assert report.count('class="pass"') >= 7 and "FAILED" not in report
 
 
-def test_second_run_reuses_unchanged_steps(work, raw):
+def test_second_run_reuses_unchanged_steps(work, raw, capsys):
     before = {name: (work / name).resolve() for name in ("data", "semantic_ids", "model")}
     assert (
         main(
@@ -77,6 +78,11 @@ def test_second_run_reuses_unchanged_steps(work, raw):
         == 0
     )
     assert {name: (work / name).resolve() for name in before} == before  # served from the cache
+    out = capsys.readouterr().out
+    assert "from the step cache (inputs unchanged): validate-raw, prepare, embed-items" in out
+    assert "Executing task" not in out  # the runner's records went to the run's log file
+    logs = sorted((work / "runs").glob("*.log"))
+    assert logs and "Executing task" in logs[-1].read_text()
 
 
 def test_corrupted_labels_stop_the_run_at_the_first_validation(work, raw, tmp_path, capsys):
@@ -96,8 +102,12 @@ def test_corrupted_labels_stop_the_run_at_the_first_validation(work, raw, tmp_pa
     pq.write_table(interactions, broken / "interactions.parquet")
     published = {name: (work / name).resolve() for name in ("data", "model", "deployment")}
     assert main(["pipeline", "run", "--raw", str(broken), "--workdir", str(work)]) == 2
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert "pipeline stopped at step validate_raw" in err
+    assert "(task logs: " in err and str(work / "runs") in err
+    assert "validate-raw" in captured.out and "failure" in captured.out
+    assert len(captured.out.splitlines()) < 10
     assert "expect_column_values_to_be_in_set on column 'label'" in err
     assert {name: (work / name).resolve() for name in published} == published  # nothing promoted or replaced
 

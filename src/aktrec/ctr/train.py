@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from aktrec import schemas as S
 from aktrec.config import CtrModelConfig, CtrTrainConfig
@@ -19,6 +18,7 @@ from aktrec.ctr.inputs import UNKNOWN, CtrInputs, Vocabularies, Vocabulary
 from aktrec.ctr.modules import EMBEDDING_STD, AktRec, IdPriors, ModelShapes, cosine_curriculum
 from aktrec.features.compute import SemanticTables
 from aktrec.metrics import auc
+from aktrec.progress import tracked
 
 log = logging.getLogger("aktrec")
 
@@ -147,7 +147,7 @@ def fit(
     for epoch in range(1, config.epochs + 1):
         model.train()
         losses = []
-        for batch in tqdm(loader, desc=f"{name} epoch {epoch}", disable=not progress, leave=False):
+        for batch in tracked(loader, f"{name}-epoch-{epoch}", bar=progress):
             model.curriculum = cosine_curriculum(step / max(total_steps - 1, 1))
             logits = model(batch)
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["label"])

@@ -16,6 +16,7 @@ from torch import nn
 
 from aktrec.config import BUNDLED_MODEL, EncoderConfig
 from aktrec.errors import AktrecError
+from aktrec.progress import tracked
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -110,14 +111,12 @@ class ContentEncoder(nn.Module):
         self, texts: Sequence[str], images: Sequence[object | None] | None = None, progress: bool = False
     ) -> np.ndarray:
         """Batched inference: (N,) texts -> (N, D) float32."""
-        from tqdm.auto import tqdm
-
         self.model.eval()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         size = self.config.batch_size
         # Batches of similar length waste less compute on padding.
         order = np.argsort([len(t) for t in texts], kind="stable")
-        for start in tqdm(range(0, len(texts), size), desc="encode", disable=not progress, unit="batch"):
+        for start in tracked(range(0, len(texts), size), "encode", bar=progress):
             chunk = order[start : start + size]
             chunk_images = [images[i] for i in chunk] if images is not None else None
             out[chunk] = self.forward([texts[i] for i in chunk], chunk_images).cpu().numpy()

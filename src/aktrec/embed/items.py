@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from aktrec import schemas as S
 from aktrec.config import EncoderConfig, ItemEmbedConfig, from_dict, to_dict
 from aktrec.data.prepare import PreparedData
+from aktrec.embed.cache import encode_with_cache
 from aktrec.embed.encoder import ContentEncoder, load_image
 from aktrec.embed.modules import ProjectionHead
 from aktrec.embed.pairs import mine_pairs, recall_at_k, split_pairs
@@ -106,9 +107,10 @@ def item_table(data: PreparedData) -> pd.DataFrame:
 
 
 def embed_items(
-    data: PreparedData, config: ItemEmbedConfig, progress: bool = False
+    data: PreparedData, config: ItemEmbedConfig, progress: bool = False, cache_root: str = ""
 ) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any], ItemEmbedder]:
-    """Item ids (N,), aligned embeddings (N, D), metrics and the embedder for cold start."""
+    """Item ids (N,), aligned embeddings (N, D), metrics and the embedder for cold start. The
+    pretrained encoder's vectors come through the representation cache under `cache_root`."""
     started = time.perf_counter()
     items = item_table(data)
     item_index = pd.Index(items[S.ITEM_ID])
@@ -126,7 +128,7 @@ def embed_items(
     prompts = embedder.prompts(items, activity)
     images = embedder.images(items)
     log.info("encoding %s item prompts with %s", f"{len(items):,}", config.encoder.model)
-    base = encoder.encode(prompts, images, progress=progress)
+    base = encode_with_cache(encoder, prompts, images, progress, cache_root)
     encoded_at = time.perf_counter()
 
     rng = np.random.default_rng(config.seed)

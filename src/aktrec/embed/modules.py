@@ -7,8 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from aktrec.embed.cache import VectorCache, function_key
 from aktrec.embed.encoder import ContentEncoder
 from aktrec.embed.prompts import INTEREST_TOKEN
+from aktrec.progress import tracked
 
 
 class ProjectionHead(nn.Module):
@@ -57,6 +59,7 @@ class UserInterestModel(nn.Module):
         nn.init.zeros_(self.to_item.bias)
         self.to_category = nn.Linear(hidden, max(n_categories, 1))
         self.history_to_category = nn.Linear(item_dim, max(n_categories, 1), bias=False)
+        self.cache_root = ""  # where frozen interest states are cached ("" = nowhere)
 
     def interest_state(self, prompts: Sequence[str]) -> torch.Tensor:
         """(B,) prompts -> (B, H) hidden state at the interest token."""
@@ -78,15 +81,23 @@ class UserInterestModel(nn.Module):
 
     @torch.no_grad()
     def interest_states(self, prompts: Sequence[str], batch_size: int, progress: bool = False) -> torch.Tensor:
-        """Batched inference of `interest_state`: (N,) prompts -> (N, H)."""
-        from tqdm.auto import tqdm
+        """Batched inference of `interest_state`: (N,) prompts -> (N, H); through the cache
+        under `cache_root` (set by the stage, never saved) while the language model is frozen."""
+        frozen = not any(parameter.requires_grad for parameter in self.encoder.model.parameters())
+        if not (self.cache_root and frozen):
+            return self._interest_states(prompts, batch_size, progress)
+        token = self.encoder.model.get_input_embeddings().weight[self.interest_token_id]
+        key = function_key(self.encoder, "interest-state", token.detach().float().cpu().numpy().tobytes())
+        vectors = VectorCache(self.cache_root, key).vectors(
+            prompts, lambda todo: self._interest_states(todo, batch_size, progress).numpy()
+        )
+        return torch.from_numpy(vectors)
 
+    def _interest_states(self, prompts: Sequence[str], batch_size: int, progress: bool) -> torch.Tensor:
         self.eval()
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths, less padding
         states = torch.zeros(len(prompts), self.encoder.model.config.hidden_size)
-        for start in tqdm(
-            range(0, len(prompts), batch_size), desc="interest states", disable=not progress, unit="batch"
-        ):
+        for start in tracked(range(0, len(prompts), batch_size), "interest-states", bar=progress):
             chunk = order[start : start + batch_size]
             states[chunk] = self.interest_state([prompts[i] for i in chunk]).cpu()
         return states

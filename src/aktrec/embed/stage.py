@@ -45,11 +45,14 @@ def _metrics(path: Path) -> dict[str, Any]:
     return json.loads(file.read_text()) if file.is_file() else {}
 
 
-def run_embed_items(data_dir: Path, out: Path, config: ItemEmbedConfig, progress: bool = False) -> dict[str, Any]:
+def run_embed_items(
+    data_dir: Path, out: Path, config: ItemEmbedConfig, progress: bool = False, cache_root: str = ""
+) -> dict[str, Any]:
+    """Item representations; `cache_root`: the representation cache (`aktrec.embed.cache`), "" = none."""
     from aktrec.embed.items import embed_items
 
     data = read_prepared(data_dir)
-    ids, vectors, metrics, embedder = embed_items(data, config, progress=progress)
+    ids, vectors, metrics, embedder = embed_items(data, config, progress=progress, cache_root=cache_root)
     _write_half(
         out,
         "item",
@@ -64,9 +67,15 @@ def run_embed_items(data_dir: Path, out: Path, config: ItemEmbedConfig, progress
 
 
 def run_embed_users(
-    data_dir: Path, out: Path, config: UserEmbedConfig, items_dir: Path | None = None, progress: bool = False
+    data_dir: Path,
+    out: Path,
+    config: UserEmbedConfig,
+    items_dir: Path | None = None,
+    progress: bool = False,
+    cache_root: str = "",
 ) -> dict[str, Any]:
-    """User representations; item embeddings come from `items_dir` (default: `out` itself)."""
+    """User representations; item embeddings come from `items_dir` (default: `out` itself);
+    `cache_root`: the representation cache, "" = none."""
     from aktrec.embed.items import item_table
     from aktrec.embed.users import ItemCatalog, embed_users
 
@@ -76,7 +85,7 @@ def run_embed_users(
     item_ids, item_vectors = read_embeddings(items_dir, "item")
     items = item_table(data).set_index(S.ITEM_ID).reindex(item_ids).reset_index()
     catalog = ItemCatalog.build(items, item_vectors, config.history_title_words)
-    ids, vectors, metrics, embedder = embed_users(data, catalog, config, progress=progress)
+    ids, vectors, metrics, embedder = embed_users(data, catalog, config, progress=progress, cache_root=cache_root)
     _write_half(
         out,
         "user",

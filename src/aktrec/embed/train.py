@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from aktrec.config import ItemEmbedConfig, UserEmbedConfig
 from aktrec.embed.losses import info_nce, user_interest_loss
+from aktrec.progress import tracked
 
 log = logging.getLogger("aktrec")
 
@@ -31,7 +31,7 @@ def align_items(
     optimizer = torch.optim.Adam(parameters, lr=config.learning_rate)
     a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
     history = []
-    for epoch in tqdm(range(config.epochs), desc="align items", disable=not progress, unit="epoch"):
+    for epoch in tracked(range(config.epochs), "align-items", bar=progress):
         order = torch.randperm(len(a), generator=generator).numpy()
         losses = []
         for start in range(0, len(order), config.batch_size):
@@ -99,7 +99,7 @@ def train_user_model(
     best_loss, best_epoch = validation_loss(), 0
     best = [p.detach().clone() for p in parameters]
     history: dict[str, list[float] | int] = {"train_loss": [], "validation_loss": [best_loss]}
-    for epoch in tqdm(range(1, config.epochs + 1), desc="user model", disable=not progress, unit="epoch"):
+    for epoch in tracked(range(1, config.epochs + 1), "user-model", bar=progress):
         losses = []
         for start in range(0, len(training), config.batch_size):
             loss = loss_of(training[start : start + config.batch_size])

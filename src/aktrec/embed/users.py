@@ -184,9 +184,10 @@ def _histories(clicks: pd.DataFrame, rows: np.ndarray, length: int, include_row:
 
 
 def embed_users(
-    data: PreparedData, catalog: ItemCatalog, config: UserEmbedConfig, progress: bool = False
+    data: PreparedData, catalog: ItemCatalog, config: UserEmbedConfig, progress: bool = False, cache_root: str = ""
 ) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any], UserEmbedder]:
-    """User ids (U,), interest embeddings (U, D) in item space, metrics, and the embedder."""
+    """User ids (U,), interest embeddings (U, D) in item space, metrics, and the embedder. With
+    a frozen language model its interest states come through the cache under `cache_root`."""
     started = time.perf_counter()
     rng = np.random.default_rng(config.seed)
     clicks = _clicks(data, catalog)
@@ -211,6 +212,7 @@ def embed_users(
     encoder = ContentEncoder(config.encoder)
     model = UserInterestModel(encoder, catalog.vectors.shape[1], len(catalog.categories))
     model.to(encoder.device)
+    model.cache_root = cache_root
     encoder.freeze_except_last_layers({"head": 0, "last_layers": config.n_last_layers, "all": None}[config.trainable])
     embedder = UserEmbedder(model, catalog, config)
     items = clicks["item"].to_numpy()

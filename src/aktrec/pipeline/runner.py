@@ -9,10 +9,12 @@ needs no checkout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -22,6 +24,7 @@ from aktrec.artifacts import read_marker
 from aktrec.ctr.gate import gate_verdict
 from aktrec.data.raw import RAW_KIND
 from aktrec.errors import AktrecError
+from aktrec.pipeline.progress import STAGE_TASKS, RunLog
 from aktrec.pipeline.steps import FAILURE_ENV, split_config
 from aktrec.storage import fingerprint, is_remote, read_marker_at
 
@@ -70,6 +73,7 @@ def run_local(
     storage_uri: str = "",
     online_store: str = "",
     canary_percent: int = 0,
+    representation_cache: str = "",
 ) -> dict[str, Any]:
     """Run the whole pipeline on kfp.local's SubprocessRunner (this environment, no venv per
     task) with WORK/runs as pipeline root. RAW is a local directory or an object-storage URL
@@ -77,7 +81,7 @@ def run_local(
     this run's artifacts, with WORK/metrics.json and WORK/reports/index.html; on failure nothing
     published earlier changes and the error names the failed step and check. `storage_uri`,
     `online_store` and `canary_percent` go to the deploy step (publish the release, fill the
-    online store, roll it out as a canary)."""
+    online store, roll it out as a canary), `representation_cache` to the embedding steps."""
     from kfp import local
 
     if is_remote(str(raw)):
@@ -101,25 +105,35 @@ def run_local(
         raise_on_error=True,
     )
     started = time.perf_counter()
+    log_path = workdir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}.log"
+    log.info("running the pipeline; the runner's and the tasks' logs: %s", log_path)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), open(log_path, "w") as log_file:
             # kfp warns per task that the image is not used: by design here, this environment has its package
             warnings.filterwarnings("ignore", message=".*non-Python base image", category=RuntimeWarning)
-            run = pipeline(
-                raw_uri=raw_uri,
-                raw_fingerprint=fingerprint(raw_uri),
-                storage_uri=storage_uri,
-                online_store=online_store,
-                canary_percent=canary_percent,
-                **arguments,
-            )
+            console = RunLog(log_file, sys.stdout)
+            with contextlib.redirect_stdout(console):
+                run = pipeline(
+                    raw_uri=raw_uri,
+                    raw_fingerprint=fingerprint(raw_uri),
+                    storage_uri=storage_uri,
+                    online_store=online_store,
+                    canary_percent=canary_percent,
+                    representation_cache=representation_cache,
+                    **arguments,
+                )
     except Exception as exc:  # kfp raises RuntimeError naming the task; the step recorded why
         if failure_file.is_file():
             failure = json.loads(failure_file.read_text())
-            raise AktrecError(f"pipeline stopped at step {failure['step']}: {failure['error']}") from None
-        raise AktrecError(f"pipeline failed: {exc}") from None
+            raise AktrecError(
+                f"pipeline stopped at step {failure['step']}: {failure['error']} (task logs: {log_path})"
+            ) from None
+        raise AktrecError(f"pipeline failed: {exc} (task logs: {log_path})") from None
     finally:
         os.environ.pop(FAILURE_ENV, None)
+    cached = [task for task in [*STAGE_TASKS, "report"] if task not in console.finished]
+    if cached:
+        print(f"  from the step cache (inputs unchanged): {', '.join(cached)}")
     outputs = {name: Path(run.outputs[name].path) for name in (*PUBLISHED, "run_report", "run_metrics")}
     for name in PUBLISHED:
         _publish(workdir / name, outputs[name])
@@ -160,6 +174,7 @@ def submit(
     online_store: str,
     package: Path | None = None,
     canary_percent: int = 0,
+    representation_cache: str = "",
 ) -> str:
     """Compile (or take `package`) and start a run on a Kubeflow Pipelines API at `host`.
     The bearer token, if the cluster needs one, comes from KFP_TOKEN."""
@@ -179,6 +194,7 @@ def submit(
                 "storage_uri": storage_uri,
                 "online_store": online_store,
                 "canary_percent": canary_percent,
+                "representation_cache": representation_cache,
                 **arguments,
             },
             run_name=run_name or f"aktrec-{time.strftime('%Y%m%d-%H%M%S')}",

@@ -110,23 +110,31 @@ def prepare_step(raw_path: str, raw_uri: str, data: str, config: str, html_path:
 
 
 @records_failure
-def embed_items_step(data: str, embeddings: str, config: str, html_path: str, markdown_path: str) -> dict[str, Any]:
+def embed_items_step(
+    data: str, embeddings: str, config: str, html_path: str, markdown_path: str, cache_root: str = ""
+) -> dict[str, Any]:
     from aktrec.embed.stage import run_embed_items
 
-    metrics = run_embed_items(Path(data), Path(embeddings), section("embed_items", config))
+    metrics = run_embed_items(Path(data), Path(embeddings), section("embed_items", config), cache_root=cache_root)
     _pages("embed_items", embeddings, html_path, markdown_path)
     return metrics
 
 
 @records_failure
 def embed_users_step(
-    data: str, item_embeddings: str, embeddings: str, config: str, html_path: str, markdown_path: str
+    data: str,
+    item_embeddings: str,
+    embeddings: str,
+    config: str,
+    html_path: str,
+    markdown_path: str,
+    cache_root: str = "",
 ) -> dict[str, Any]:
     """User representations, written next to a copy of the item half (one EMB for what follows)."""
     from aktrec.embed.stage import run_embed_users
 
     shutil.copytree(item_embeddings, embeddings, dirs_exist_ok=True)
-    metrics = run_embed_users(Path(data), Path(embeddings), section("embed_users", config))
+    metrics = run_embed_users(Path(data), Path(embeddings), section("embed_users", config), cache_root=cache_root)
     _pages("embed_users", embeddings, html_path, markdown_path)
     return metrics
 
