@@ -14,6 +14,7 @@ its vectors are computed anew; image inputs are not cached.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -39,13 +40,22 @@ def function_key(encoder: ContentEncoder, output: str, *parts: bytes) -> str:
     digest = hashlib.sha256()
     config = encoder.config
     digest.update(json.dumps([output, config.model, config.dtype, config.max_length, config.pooling]).encode())
-    root = Path(resolve_model_path(config.model))
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(_files_digest(resolve_model_path(config.model)))
     for part in parts:
         digest.update(part)
     return digest.hexdigest()[:32]
+
+
+@functools.cache
+def _files_digest(model_path: str) -> bytes:
+    """Digest of a model directory's weight, config and vocabulary files; read once per process
+    (the user stage asks for it on every batch of interest states)."""
+    root = Path(model_path)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.digest()
 
 
 class VectorCache:
