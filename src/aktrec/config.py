@@ -236,6 +236,9 @@ class FeatureConfig:
     user_sequence_length: int = 20
     cluster_sequence_length: int = 20
     model_version: str = "v1"  # names the FeatureService, the train/serve contract
+    # "spark": the views computed from events and the training set's point-in-time join run on
+    # PySpark (`features.spark`; local mode unless launched by spark-submit), same values.
+    engine: Literal["pandas", "spark"] = "pandas"
 
 
 @settings

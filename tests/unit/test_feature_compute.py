@@ -29,10 +29,12 @@ def events(rows) -> pd.DataFrame:
 
 def test_snapshot_grid_ends_at_cutoff_or_after_last_event():
     train = events([("u", "a", T0 + pd.Timedelta(hours=5), 1), ("u", "b", T0 + 2 * DAY + pd.Timedelta(hours=3), 0)])
-    grid = snapshot_grid(train, "time", T0 + 2 * DAY + pd.Timedelta(hours=12), FeatureConfig())
+    grid = snapshot_grid(
+        train[S.TS].min(), train[S.TS].max(), "time", T0 + 2 * DAY + pd.Timedelta(hours=12), FeatureConfig()
+    )
     assert list(grid) == [T0, T0 + DAY, T0 + 2 * DAY, T0 + 2 * DAY + pd.Timedelta(hours=12)]
     positions = events([("u", "a", pd.Timestamp(0, unit="s", tz="UTC") + pd.Timedelta(seconds=k), 1) for k in (0, 3)])
-    ordinal = snapshot_grid(positions, "ordinal", None, FeatureConfig())
+    ordinal = snapshot_grid(positions[S.TS].min(), positions[S.TS].max(), "ordinal", None, FeatureConfig())
     assert len(ordinal) == 5 and ordinal[-1] > positions[S.TS].max()  # one snapshot per position
 
 

@@ -28,7 +28,7 @@ from aktrec.errors import DataError
 from aktrec.features.attributes import item_attributes, user_attributes
 from aktrec.features.materialize import semantic_tables
 from aktrec.features.repo import REPO_KIND
-from aktrec.features.retrieval import historical_features
+from aktrec.features.retrieval import historical_features, join_engine
 from aktrec.metrics import MIN_GAUC_USERS, SLICES, comparison_table, markdown_table, slice_metrics
 
 log = logging.getLogger("aktrec")
@@ -100,8 +100,9 @@ def load_training_data(data_dir: Path, repo: Path, config: TrainConfig) -> Train
             "(it needs both labels); use more data or a larger validation_share",
             column=S.LABEL,
         )
-    train_frame = historical_features(repo, samples, users, items)
-    test_frame = historical_features(repo, data.test, users, items)
+    engine = join_engine(repo_marker["config"])
+    train_frame = historical_features(repo, samples, users, items, engine)
+    test_frame = historical_features(repo, data.test, users, items, engine)
     retrieved = time.perf_counter()
     fit_rows, valid_rows = samples[~is_valid], samples[is_valid]
     user_tokens, item_tokens = user_attributes(data.users, users.ids), item_attributes(data.items, items.ids)

@@ -38,6 +38,7 @@ class PreparedData:
     users: pa.Table | None
     card: dict[str, Any]
     cutoff: pd.Timestamp | None  # time split only: first instant of the test window
+    source: Path | None = None  # the DATA directory it was read from (engines that read the files themselves)
 
     @property
     def positives_only(self) -> bool:
@@ -255,4 +256,5 @@ def read_prepared(path: Path) -> PreparedData:
         users=optional["users"],
         card=json.loads((Path(path) / "card.json").read_text()),
         cutoff=pd.Timestamp(marker["cutoff"]) if marker.get("cutoff") else None,
+        source=Path(path),
     )

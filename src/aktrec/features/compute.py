@@ -40,11 +40,11 @@ class SemanticTables:
 
 
 def snapshot_grid(
-    train: pd.DataFrame, ts_kind: str, cutoff: pd.Timestamp | None, config: FeatureConfig
+    first: pd.Timestamp, last: pd.Timestamp, ts_kind: str, cutoff: pd.Timestamp | None, config: FeatureConfig
 ) -> pd.DatetimeIndex:
-    """Snapshot times: daily (time data) or one per position (ordinal data), ending at the
-    cutoff or just after the last training event, so the last snapshot sees all of training."""
-    first, last = train[S.TS].min(), train[S.TS].max()
+    """Snapshot times from the first to the last training event: daily (time data) or one per
+    position (ordinal data), ending at the cutoff or just after the last training event, so the
+    last snapshot sees all of training."""
     end = cutoff if cutoff is not None else last + pd.Timedelta(microseconds=1)
     if ts_kind == "ordinal":
         grid = pd.date_range(first, last + pd.Timedelta(seconds=1), freq="s")
@@ -88,7 +88,7 @@ def clocks(data: PreparedData, events: pd.DataFrame, config: FeatureConfig) -> t
     or another CTR training sample's label) and all of training where the test samples sit
     (`ORDINAL_TEST_OFFSET`), which is also what serving reads.
     """
-    grid = snapshot_grid(events, data.card["timestamps"], data.cutoff, config)
+    grid = snapshot_grid(events[S.TS].min(), events[S.TS].max(), data.card["timestamps"], data.cutoff, config)
     user_clock = Clock.of(events, grid)
     if not data.ordinal:
         return user_clock, user_clock
@@ -118,8 +118,12 @@ def _smoothed_ctr(clicks: np.ndarray, exposures: np.ndarray, prior: np.ndarray, 
 def global_prior(visible: np.ndarray, label: np.ndarray, k: int) -> np.ndarray:
     """The CTR every smoothed rate shrinks towards, as of each of the K snapshots (0.5 before
     any event). `visible`: snapshot index of each event, all < k."""
-    exposures = np.bincount(visible, minlength=k).cumsum()
-    clicks = np.bincount(visible, weights=label, minlength=k).cumsum()
+    return cumulative_prior(np.bincount(visible, minlength=k), np.bincount(visible, weights=label, minlength=k))
+
+
+def cumulative_prior(exposures: np.ndarray, clicks: np.ndarray) -> np.ndarray:
+    """`global_prior` from the exposures and clicks that become visible at each snapshot."""
+    exposures, clicks = np.cumsum(exposures), np.cumsum(clicks)
     return np.where(exposures > 0, clicks / np.maximum(exposures, 1), 0.5)
 
 
@@ -302,34 +306,36 @@ def _entity_activity(
 def compute_features(
     data: PreparedData, users: SemanticTables, items: SemanticTables, config: FeatureConfig
 ) -> tuple[dict[str, pd.DataFrame], pd.DatetimeIndex]:
-    """Every feature view's offline table, keyed by view name (the views of `definitions`), and the snapshot times."""
-    events = observed_events(data)
-    events[N.USER_CLUSTER_ID] = users.lookup(events[S.USER_ID], users.cluster, -1)
-    events[N.ITEM_CLUSTER_ID] = items.lookup(events[S.ITEM_ID], items.cluster, -1)
-    events[N.ITEM_TOP_ID] = items.lookup(events[S.ITEM_ID], items.codes[:, 0].astype(np.int64), -1)
-    own, shared = clocks(data, events, config)
-    start = own.grid[0]
+    """Every feature view's offline table, keyed by view name (the views of `definitions`), and
+    the snapshot times. The views computed from events run on `config.engine`; what does not
+    depend on events is computed here for both engines."""
+    if config.engine == "spark":
+        from aktrec.features.spark import spark_event_views
+
+        views, grid = spark_event_views(data, users, items, config)
+    else:
+        views, grid = event_views(data, users, items, config)
+    return {**views, **static_views(data, users, items, grid[0])}, grid
+
+
+def tail_thresholds(data: PreparedData) -> dict[str, int]:
     tail = data.card["tail"]
-    views: dict[str, pd.DataFrame] = {}
-    for kind, sem, id_column, threshold in (
-        ("user", users, S.USER_ID, tail["tail_user_max_interactions"]),
-        ("item", items, S.ITEM_ID, tail["tail_item_max_exposures"]),
+    return {"user": tail["tail_user_max_interactions"], "item": tail["tail_item_max_exposures"]}
+
+
+def static_views(
+    data: PreparedData, users: SemanticTables, items: SemanticTables, start: pd.Timestamp
+) -> dict[str, pd.DataFrame]:
+    """The views that hold one row per key from the first snapshot on: semantic IDs,
+    representations and attributes of each entity, size and mean representation of each cluster."""
+    views = {}
+    for kind, sem, id_column, key in (
+        ("user", users, S.USER_ID, N.USER_CLUSTER_ID),
+        ("item", items, S.ITEM_ID, N.ITEM_CLUSTER_ID),
     ):
-        ids = sem.ids.to_numpy()
-        entity = sem.ids.get_indexer(events[id_column])
-        known = entity >= 0
-        clock = own if kind == "user" else shared
-        rows = _entity_activity(entity, known, clock, threshold, config)
-        views[f"{kind}_activity"] = pd.DataFrame(
-            {
-                id_column: ids[rows["entity"].to_numpy()],
-                N.EVENT_TIMESTAMP: clock.grid[rows["snapshot"].to_numpy()],
-                **{name: rows[name].to_numpy() for name in N.ACTIVITY},
-            }
-        )
         semantic = pd.DataFrame(
             {
-                id_column: ids,
+                id_column: sem.ids.to_numpy(),
                 N.EVENT_TIMESTAMP: start,
                 "cluster_id": sem.cluster,
                 "codes": list(sem.codes.astype(np.int64)),
@@ -342,9 +348,38 @@ def compute_features(
         if kind == "item":
             semantic.insert(3, "top_id", sem.codes[:, 0].astype(np.int64))
         views[f"{kind}_semantic"] = semantic
+        views[f"{kind}_cluster_profile"] = cluster_profile(sem, key, start)
+    return views
+
+
+def event_views(
+    data: PreparedData, users: SemanticTables, items: SemanticTables, config: FeatureConfig
+) -> tuple[dict[str, pd.DataFrame], pd.DatetimeIndex]:
+    """The views computed from observed training events (activity, cluster averages, crosses,
+    sequences) with pandas and numpy, and the snapshot times."""
+    events = observed_events(data)
+    events[N.USER_CLUSTER_ID] = users.lookup(events[S.USER_ID], users.cluster, -1)
+    events[N.ITEM_CLUSTER_ID] = items.lookup(events[S.ITEM_ID], items.cluster, -1)
+    events[N.ITEM_TOP_ID] = items.lookup(events[S.ITEM_ID], items.codes[:, 0].astype(np.int64), -1)
+    own, shared = clocks(data, events, config)
+    thresholds = tail_thresholds(data)
+    views: dict[str, pd.DataFrame] = {}
+    for kind, sem, id_column in (("user", users, S.USER_ID), ("item", items, S.ITEM_ID)):
+        ids = sem.ids.to_numpy()
+        entity = sem.ids.get_indexer(events[id_column])
+        known = entity >= 0
+        clock = own if kind == "user" else shared
+        rows = _entity_activity(entity, known, clock, thresholds[kind], config)
+        views[f"{kind}_activity"] = pd.DataFrame(
+            {
+                id_column: ids[rows["entity"].to_numpy()],
+                N.EVENT_TIMESTAMP: clock.grid[rows["snapshot"].to_numpy()],
+                **{name: rows[name].to_numpy() for name in N.ACTIVITY},
+            }
+        )
         key = N.USER_CLUSTER_ID if kind == "user" else N.ITEM_CLUSTER_ID
         clusters, member_cluster = np.unique(sem.cluster, return_inverse=True)
-        shared_rows = rows if clock is shared else _entity_activity(entity, known, shared, threshold, config)
+        shared_rows = rows if clock is shared else _entity_activity(entity, known, shared, thresholds[kind], config)
         averaged = cluster_activity_rows(shared_rows, member_cluster, shared.prior, config)
         views[f"{kind}_cluster_features"] = pd.DataFrame(
             {
@@ -353,7 +388,6 @@ def compute_features(
                 **{name: averaged[name].to_numpy() for name in N.CLUSTER_AVG},
             }
         )
-        views[f"{kind}_cluster_profile"] = cluster_profile(sem, key, start)
     views[N.CROSS_USER_ITEM_CLUSTER] = cross_rows(
         own.events, [S.USER_ID, N.ITEM_CLUSTER_ID], own.grid, config, own.prior
     )

@@ -113,7 +113,8 @@ def materialize(
     ) as staging:
         (staging / DATA_DIR).mkdir()
         for name, frame in views.items():
-            frame.to_parquet(staging / DATA_DIR / f"{name}.parquet", index=False)
+            # Snapshot times are whole microseconds; Spark reads no nanosecond timestamps.
+            frame.to_parquet(staging / DATA_DIR / f"{name}.parquet", index=False, coerce_timestamps="us")
         (staging / "feature_store.yaml").write_text(store_yaml(online_store))
         (staging / "definitions.py").write_text(definitions_module(config.model_version))
         store = FeatureStore(repo_path=str(staging))
