@@ -343,6 +343,8 @@ def train(
     chosen = tuple(v.strip() for v in variants.split(",") if v.strip()) if variants else None
     train_config = _config(TrainConfig, config, variants=chosen, deploy=deploy, train__epochs=epochs, train__seed=seed)
     metrics = run_train(data, repo, out, train_config, progress=sys.stderr.isatty())
+    if metrics is None:  # a DDP process beside the main one, which reports
+        return
     _done("model bundle", out, started)
     print((out / "comparison.md").read_text(), end="")
     print(f"Promotion gate: {_verdict(metrics['promotion'])}")

@@ -18,6 +18,7 @@ from aktrec import schemas as S
 from aktrec.artifacts import read_marker, staged_output, write_json
 from aktrec.config import TrainConfig, to_dict
 from aktrec.ctr.bundle import MODEL_KIND, save_bundle
+from aktrec.ctr.distributed import ONE_PROCESS, Workers, process_group
 from aktrec.ctr.gate import GATE_FILE, promotion_gate
 from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, CONTENT_BLOCKS, CtrInputs, Vocabularies, encode
 from aktrec.ctr.modules import AktRec, ModelShapes
@@ -214,9 +215,12 @@ class Evaluation:
     networks: dict[str, AktRec]
 
 
-def evaluate_models(training: TrainingData, config: TrainConfig, progress: bool = False) -> Evaluation:
+def evaluate_models(
+    training: TrainingData, config: TrainConfig, progress: bool = False, workers: Workers = ONE_PROCESS
+) -> Evaluation:
     """Train every variant of `config` (seeded by `config.train.seed`) and the LightGBM peer,
-    and score them and the popularity scorer on validation and test."""
+    and score them and the popularity scorer on validation and test. Under DDP every process
+    trains the networks; only the main process scores them and runs the peers."""
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     result = Evaluation({}, {}, {}, {}, {})
@@ -224,9 +228,11 @@ def evaluate_models(training: TrainingData, config: TrainConfig, progress: bool 
         torch.manual_seed(config.train.seed)
         model = build_model(config.variant(variant), training.shapes, training.priors)
         result.histories[variant] = fit(
-            model, training.inputs["fit"], training.inputs["valid"], config.train, progress=progress, name=variant
+            model, training.inputs["fit"], training.inputs["valid"], config.train, progress, variant, workers
         )
         result.networks[variant] = model
+        if not workers.is_main:
+            continue
         result.test_scores[variant] = predict(model, training.inputs["test"])
         result.validation[variant] = slice_metrics(training.samples["valid"], predict(model, training.inputs["valid"]))
         result.test[variant] = slice_metrics(training.samples["test"], result.test_scores[variant])
@@ -239,6 +245,8 @@ def evaluate_models(training: TrainingData, config: TrainConfig, progress: bool 
             test["tail"]["auc"],
             result.histories[variant]["seconds"],
         )
+    if not workers.is_main:
+        return result
     if config.lightgbm.enabled:
         labels = {name: rows[S.LABEL].to_numpy() for name, rows in training.samples.items()}
         scores, result.histories[LIGHTGBM] = fit_and_score(training.tabular, labels, config.lightgbm, config.train.seed)
@@ -267,12 +275,20 @@ def popularity_metrics(training: TrainingData) -> dict[str, dict[str, Any]]:
     return out
 
 
-def run_train(data_dir: Path, repo: Path, out: Path, config: TrainConfig, progress: bool = False) -> dict[str, Any]:
+def run_train(
+    data_dir: Path, repo: Path, out: Path, config: TrainConfig, progress: bool = False
+) -> dict[str, Any] | None:
     """Train `config.variants` on DATA's training samples (features from REPO, point in time),
-    evaluate on DATA's test samples, write the bundle of `config.deploy` to OUT atomically."""
+    evaluate on DATA's test samples, write the bundle of `config.deploy` to OUT atomically.
+
+    Under torchrun the processes train together (DDP); the main one writes OUT and returns the
+    metrics, the others return None."""
     started = time.perf_counter()
     training = load_training_data(data_dir, repo, config)
-    evaluation = evaluate_models(training, config, progress)
+    with process_group() as workers:
+        evaluation = evaluate_models(training, config, progress, workers)
+    if not workers.is_main:
+        return None
     models, deployed = evaluation.test, evaluation.networks[config.deploy]
     tail = training.data.card["tail"]
     metrics = finite(
@@ -291,6 +307,7 @@ def run_train(data_dir: Path, repo: Path, out: Path, config: TrainConfig, progre
             "validation": evaluation.validation,
             "training": evaluation.histories,
             "deploy": config.deploy,
+            "training_processes": workers.world_size,
             "seconds": round(time.perf_counter() - started, 1),
         }
     )

@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
 
 from aktrec import schemas as S
 from aktrec.config import CtrModelConfig, CtrTrainConfig
+from aktrec.ctr.distributed import ONE_PROCESS, Workers
 from aktrec.ctr.inputs import UNKNOWN, CtrInputs, Vocabularies, Vocabulary
 from aktrec.ctr.modules import EMBEDDING_STD, AktRec, IdPriors, ModelShapes, cosine_curriculum
 from aktrec.features.compute import SemanticTables
@@ -121,6 +123,45 @@ def predict(model: AktRec, inputs: CtrInputs, batch_size: int = 8192) -> np.ndar
     return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
 
 
+class TrainingLoss(torch.nn.Module):
+    """BCE + the auxiliary losses (eq. 12) as one module's forward, so that DDP sees every
+    parameter the loss reaches, the auxiliary terms included."""
+
+    def __init__(self, model: AktRec):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = self.model(batch)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["label"])
+        return loss + self.model.auxiliary_loss(batch)
+
+
+def batches(train: CtrInputs, config: CtrTrainConfig, workers: Workers) -> DataLoader:
+    """Shuffled, seeded mini-batches; across DDP processes each takes its shard of every epoch
+    with `batch_size / world_size` rows a step, so that a step still sees `batch_size` rows."""
+    batch_size = max(1, config.batch_size // workers.world_size)
+    if not workers.distributed:
+        return DataLoader(
+            range(len(train)),
+            batch_size=batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(config.seed),
+            collate_fn=train.batch,
+            drop_last=len(train) > batch_size,
+        )
+    sampler = DistributedSampler(
+        range(len(train)), num_replicas=workers.world_size, rank=workers.rank, shuffle=True, seed=config.seed
+    )
+    return DataLoader(
+        range(len(train)),
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=train.batch,
+        drop_last=len(sampler) > batch_size,
+    )
+
+
 def fit(
     model: AktRec,
     train: CtrInputs,
@@ -128,30 +169,30 @@ def fit(
     config: CtrTrainConfig,
     progress: bool = False,
     name: str = "model",
+    workers: Workers = ONE_PROCESS,
 ) -> dict[str, Any]:
     """Adam on BCE + auxiliary losses (eq. 12); keeps the weights of the best validation AUC and
-    stops after `patience` epochs without gain. Returns the training history."""
-    generator = torch.Generator().manual_seed(config.seed)
-    loader = DataLoader(
-        range(len(train)),
-        batch_size=config.batch_size,
-        shuffle=True,
-        generator=generator,
-        collate_fn=train.batch,
-        drop_last=len(train) > config.batch_size,
-    )
+    stops after `patience` epochs without gain. Returns the training history.
+
+    Under DDP every process scores the whole validation split with the same (synchronized)
+    weights, so all of them keep the same epoch and stop together."""
+    loader = batches(train, config, workers)
+    loss_of = TrainingLoss(model)
+    if workers.distributed:
+        # Ablations leave some parameters out of the loss: DDP must not wait for their gradients.
+        loss_of = DistributedDataParallel(loss_of, find_unused_parameters=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     best_auc, best_state, best_epoch, history = -1.0, None, 0, []
     total_steps, step = config.epochs * len(loader), 0
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         model.train()
+        if isinstance(loader.sampler, DistributedSampler):
+            loader.sampler.set_epoch(epoch)
         losses = []
-        for batch in tracked(loader, f"{name}-epoch-{epoch}", bar=progress):
+        for batch in tracked(loader, f"{name}-epoch-{epoch}", bar=progress and workers.is_main):
             model.curriculum = cosine_curriculum(step / max(total_steps - 1, 1))
-            logits = model(batch)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["label"])
-            loss = loss + model.auxiliary_loss(batch)
+            loss = loss_of(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
