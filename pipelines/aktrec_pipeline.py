@@ -70,7 +70,13 @@ def aktrec_pipeline(
     features = materialize_features(
         data=data, semantic_ids=sids.outputs["semantic_ids"], embeddings=embeddings, config=features_config
     )
-    trained = train(data=data, feature_repo=features.outputs["feature_repo"], config=train_config)
+    trained = train(
+        data=data,
+        feature_repo=features.outputs["feature_repo"],
+        semantic_ids=sids.outputs["semantic_ids"],
+        embeddings=embeddings,
+        config=train_config,
+    )
     page = "validation_report"
     run_report = report(
         raw_validation=raw_check.outputs["validation"],

@@ -14,7 +14,8 @@ def materialize_features(
     validation_report: Output[HTML],
     validation_summary: Output[Markdown],
 ):
-    """Activity, cluster-averaged, cross and sequence features into Feast (offline + online)."""
+    """Activity, cluster-averaged, cross and sequence features into Feast (offline + online);
+    with `features.spark_application` set, computed by a SparkApplication on the cluster."""
     from aktrec.pipeline.steps import materialize_features_step
 
     materialize_features_step(
@@ -25,4 +26,10 @@ def materialize_features(
         config,
         validation_report.path,
         validation_summary.path,
+        {
+            "data": data.uri,
+            "semantic_ids": semantic_ids.uri,
+            "embeddings": embeddings.uri,
+            "feature_repo": feature_repo.uri,
+        },
     )

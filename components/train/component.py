@@ -8,6 +8,8 @@ from aktrec.pipeline import IMAGE
 def train(
     data: Input[Dataset],
     feature_repo: Input[Dataset],
+    semantic_ids: Input[Dataset],
+    embeddings: Input[Dataset],
     config: str,
     model: Output[Model],
     metrics: Output[Metrics],
@@ -15,7 +17,8 @@ def train(
     validation_report: Output[HTML],
     validation_summary: Output[Markdown],
 ) -> bool:
-    """AKT-Rec and the compared variants; the bundle, head/tail metrics and the promotion gate.
+    """AKT-Rec and the compared variants; the bundle, head/tail metrics and the promotion gate
+    (with `train.train_job` set, trained by a Kubeflow Trainer TrainJob on the cluster).
     Returns whether the gate passed (the pipeline deploys only then)."""
     import json
     import shutil
@@ -23,7 +26,21 @@ def train(
     from aktrec.pipeline.steps import train_step
 
     result = train_step(
-        data.path, feature_repo.path, model.path, config, validation_report.path, validation_summary.path
+        data.path,
+        feature_repo.path,
+        semantic_ids.path,
+        embeddings.path,
+        model.path,
+        config,
+        validation_report.path,
+        validation_summary.path,
+        {
+            "data": data.uri,
+            "feature_repo": feature_repo.uri,
+            "semantic_ids": semantic_ids.uri,
+            "embeddings": embeddings.uri,
+            "model": model.uri,
+        },
     )
     shutil.copyfile(f"{model.path}/comparison.md", comparison.path)
     for name, slices in result["models"].items():

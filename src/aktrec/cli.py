@@ -334,6 +334,8 @@ def train(
     epochs: int | None = typer.Option(None, help="Training epochs (early stopping may end sooner)."),
     seed: int | None = typer.Option(None, help="Seed of initialisation and batch order."),
     config: Path | None = typer.Option(None, help="YAML file with TrainConfig fields (model, train, promotion)."),
+    sids: Path | None = typer.Option(None, help="The repository's SID, where not at the path its marker records."),
+    embeddings: Path | None = typer.Option(None, help="The repository's EMB, where not at its marker's path."),
 ) -> None:
     """Train AKT-Rec and the compared variants; write the bundle, metrics.json and the promotion gate."""
     from aktrec.config import TrainConfig
@@ -342,12 +344,41 @@ def train(
     started = time.perf_counter()
     chosen = tuple(v.strip() for v in variants.split(",") if v.strip()) if variants else None
     train_config = _config(TrainConfig, config, variants=chosen, deploy=deploy, train__epochs=epochs, train__seed=seed)
-    metrics = run_train(data, repo, out, train_config, progress=sys.stderr.isatty())
+    if (sids is None) != (embeddings is None):
+        raise typer.BadParameter("give both --sids and --embeddings, or neither", param_hint="--sids")
+    sources = (sids, embeddings) if sids is not None else None
+    metrics = run_train(data, repo, out, train_config, progress=sys.stderr.isatty(), sources=sources)
     if metrics is None:  # a DDP process beside the main one, which reports
         return
     _done("model bundle", out, started)
     print((out / "comparison.md").read_text(), end="")
     print(f"Promotion gate: {_verdict(metrics['promotion'])}")
+
+
+def _named_uris(values: list[str], option: str) -> dict[str, str]:
+    named = {}
+    for value in values:
+        name, sep, uri = value.partition("=")
+        if not sep or not name or not uri:
+            raise typer.BadParameter(f"expected NAME=URI, got {value!r}", param_hint=option)
+        named[name] = uri
+    return named
+
+
+@app.command("remote", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, hidden=True)
+def remote(
+    ctx: typer.Context,
+    inputs: list[str] = typer.Option([], "--input", help="NAME=URI of an input artifact, {NAME} in the command."),
+    outputs: list[str] = typer.Option([], "--output", help="NAME=URI the output directory {NAME} is uploaded to."),
+    config_text: str = typer.Option("", help="The stage's settings (YAML), {config} in the command."),
+) -> None:
+    """Run an aktrec command on artifacts in object storage (what launched SparkApplications and
+    TrainJobs run): fetch the inputs, run it, upload the outputs."""
+    from aktrec.pipeline.launch import run_remote
+
+    code = run_remote(_named_uris(inputs, "--input"), _named_uris(outputs, "--output"), config_text, ctx.args)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("serve")

@@ -221,6 +221,41 @@ class SemanticIdConfig:
 
 
 @settings
+class ClusterJobConfig:
+    """Where a stage runs when a pipeline step launches it on Kubernetes (`pipeline.launch`):
+    its namespace, image and how long the step waits for it."""
+
+    namespace: str = "aktrec"
+    image: str | None = None  # None: the aktrec image (`aktrec.pipeline.IMAGE`, or SPARK_IMAGE for Spark)
+    service_account: str = "aktrec-pipeline"
+    timeout_minutes: float = 240.0
+
+
+@settings
+class SparkApplicationConfig(ClusterJobConfig):
+    """The Kubeflow Spark Operator's SparkApplication of `materialize_features`."""
+
+    spark_version: str = "4.0.1"
+    driver_cores: int = 1
+    driver_memory: str = "4g"
+    executor_instances: int = 2
+    executor_cores: int = 2
+    executor_memory: str = "8g"
+    shuffle_partitions: int = 200
+
+
+@settings
+class TrainJobConfig(ClusterJobConfig):
+    """The Kubeflow Trainer TrainJob of `train` (runtime torch-distributed: torchrun, DDP)."""
+
+    runtime: str = "torch-distributed"
+    nodes: int = 2
+    processes_per_node: int = 1
+    cpu: str = "4"
+    memory: str = "16Gi"
+
+
+@settings
 class FeatureConfig:
     """Feature materialization: snapshots, windows and sequence lengths.
 
@@ -239,6 +274,13 @@ class FeatureConfig:
     # "spark": the views computed from events and the training set's point-in-time join run on
     # PySpark (`features.spark`; local mode unless launched by spark-submit), same values.
     engine: Literal["pandas", "spark"] = "pandas"
+    # Set in a cluster's pipeline config: the step submits a SparkApplication (engine spark)
+    # instead of computing in its own pod. The local runner always computes in process.
+    spark_application: SparkApplicationConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.spark_application is not None and self.engine != "spark":
+            raise AktrecError("features config: spark_application needs engine: spark")
 
 
 @settings
@@ -380,6 +422,9 @@ class TrainConfig:
     train: CtrTrainConfig = field(default_factory=CtrTrainConfig)
     lightgbm: LightGBMConfig = field(default_factory=LightGBMConfig)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
+    # Set in a cluster's pipeline config: the step submits a TrainJob (DDP across its nodes)
+    # instead of training in its own pod. The local runner always trains in process.
+    train_job: TrainJobConfig | None = None
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.variants if name not in CTR_VARIANTS]

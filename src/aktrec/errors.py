@@ -11,7 +11,10 @@ def log_to_stderr() -> None:
     """The `aktrec` logger as users read it: `[aktrec] message` lines on stderr, INFO and up
     (set up by the CLI, and by each serving worker process it starts)."""
     log = logging.getLogger("aktrec")
+    if any(getattr(handler, "aktrec_stderr", False) for handler in log.handlers):
+        return  # set up already (`aktrec remote` runs a command within the CLI)
     handler = logging.StreamHandler(sys.stderr)
+    handler.aktrec_stderr = True
     handler.setFormatter(logging.Formatter("[aktrec] %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)

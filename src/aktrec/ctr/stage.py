@@ -83,12 +83,20 @@ class TrainingData:
     n_valid: int
 
 
-def load_training_data(data_dir: Path, repo: Path, config: TrainConfig) -> TrainingData:
+def source_artifacts(repo_marker: dict[str, Any], sources: tuple[Path, Path] | None) -> tuple[Path, Path]:
+    """The SID and EMB the repository was built from: `sources` where they were copied to
+    (another pod), else where its marker records them."""
+    return sources or (Path(repo_marker["sids"]), Path(repo_marker["embeddings"]))
+
+
+def load_training_data(
+    data_dir: Path, repo: Path, config: TrainConfig, sources: tuple[Path, Path] | None = None
+) -> TrainingData:
     """DATA's CTR training samples (a validation split held out for early stopping and the
     gate) and test samples with their point-in-time features from REPO, encoded for the model."""
     started = time.perf_counter()
     repo_marker = read_marker(repo, REPO_KIND)
-    sid_dir, emb_dir = Path(repo_marker["sids"]), Path(repo_marker["embeddings"])
+    sid_dir, emb_dir = source_artifacts(repo_marker, sources)
     data = read_prepared(data_dir)
     users, items = semantic_tables(sid_dir, emb_dir, "user"), semantic_tables(sid_dir, emb_dir, "item")
     samples = subsample(data.train[data.ctr_samples()], config).sort_values(S.TS, kind="stable").reset_index(drop=True)
@@ -276,15 +284,20 @@ def popularity_metrics(training: TrainingData) -> dict[str, dict[str, Any]]:
 
 
 def run_train(
-    data_dir: Path, repo: Path, out: Path, config: TrainConfig, progress: bool = False
+    data_dir: Path,
+    repo: Path,
+    out: Path,
+    config: TrainConfig,
+    progress: bool = False,
+    sources: tuple[Path, Path] | None = None,
 ) -> dict[str, Any] | None:
     """Train `config.variants` on DATA's training samples (features from REPO, point in time),
     evaluate on DATA's test samples, write the bundle of `config.deploy` to OUT atomically.
 
     Under torchrun the processes train together (DDP); the main one writes OUT and returns the
-    metrics, the others return None."""
+    metrics, the others return None. `sources`: (SID, EMB) where not at the repository's paths."""
     started = time.perf_counter()
-    training = load_training_data(data_dir, repo, config)
+    training = load_training_data(data_dir, repo, config, sources)
     with process_group() as workers:
         evaluation = evaluate_models(training, config, progress, workers)
     if not workers.is_main:
@@ -327,8 +340,7 @@ def run_train(
             training.vocab,
             training.content_dims,
             marker["feature_service"],
-            Path(marker["sids"]),
-            Path(marker["embeddings"]),
+            *source_artifacts(marker, sources),
             {"train_config": to_dict(config), "feature_config": marker["config"]},
         )
         gate = promotion_gate(metrics, config.deploy, config.promotion, staging / "validation")

@@ -25,7 +25,7 @@ from aktrec.ctr.gate import gate_verdict
 from aktrec.data.raw import RAW_KIND
 from aktrec.errors import AktrecError
 from aktrec.pipeline.progress import STAGE_TASKS, RunLog
-from aktrec.pipeline.steps import FAILURE_ENV, split_config
+from aktrec.pipeline.steps import FAILURE_ENV, IN_PROCESS_ENV, split_config
 from aktrec.storage import fingerprint, is_remote, read_marker_at
 
 log = logging.getLogger("aktrec")
@@ -97,6 +97,7 @@ def run_local(
     failure_file = workdir / "runs" / "last_failure.json"
     failure_file.unlink(missing_ok=True)
     os.environ[FAILURE_ENV] = str(failure_file)
+    os.environ[IN_PROCESS_ENV] = "1"
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(workdir / "runs"),
@@ -131,6 +132,7 @@ def run_local(
         raise AktrecError(f"pipeline failed: {exc} (task logs: {log_path})") from None
     finally:
         os.environ.pop(FAILURE_ENV, None)
+        os.environ.pop(IN_PROCESS_ENV, None)
     cached = [task for task in [*STAGE_TASKS, "report"] if task not in console.finished]
     if cached:
         print(f"  from the step cache (inputs unchanged): {', '.join(cached)}")

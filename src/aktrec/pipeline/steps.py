@@ -26,6 +26,7 @@ from aktrec.report.html import DOCS_INDEX, read_summary, run_report, validation_
 from aktrec.stages import CONFIG_SECTIONS, stage
 
 INFERENCE_SERVICE_MANIFEST = ("base", "inferenceservice.yaml")  # in the aktrec.manifests package
+IN_PROCESS_ENV = "AKTREC_IN_PROCESS"  # set by the local runner: no step launches its stage on a cluster
 FAILURE_ENV = "AKTREC_FAILURE_FILE"  # where a step records why it failed (read by `aktrec pipeline run`)
 # KFP's executor logs everything at INFO; GX (from its import on) and Feast log their own
 # bookkeeping there, thousands of lines that bury the stage's progress in the task log.
@@ -150,27 +151,82 @@ def semantic_ids_step(
     return metrics
 
 
+def launched_here(job) -> bool:
+    """Whether a step submits its stage to the cluster: launch settings are set, and this is not
+    the local runner (which always runs stages in process)."""
+    return job is not None and not os.environ.get(IN_PROCESS_ENV)
+
+
 @records_failure
 def materialize_features_step(
-    data: str, semantic_ids: str, embeddings: str, feature_repo: str, config: str, html_path: str, markdown_path: str
+    data: str,
+    semantic_ids: str,
+    embeddings: str,
+    feature_repo: str,
+    config: str,
+    html_path: str,
+    markdown_path: str,
+    uris: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """Materialize in process, or with `features.spark_application` as a SparkApplication on the
+    artifacts' `uris` (data, semantic_ids, embeddings, feature_repo)."""
     from aktrec.features.materialize import materialize
 
-    metrics = materialize(
-        Path(data), Path(semantic_ids), Path(feature_repo), section("features", config), emb_dir=Path(embeddings)
-    )
+    settings = section("features", config)
+    if launched_here(settings.spark_application):
+        from aktrec.pipeline.launch import SPARK_APPLICATION, launch
+
+        command = ["features", "materialize", "--data", "{data}", "--sids", "{sids}", "--embeddings", "{embeddings}"]
+        launch(
+            SPARK_APPLICATION,
+            settings.spark_application,
+            [*command, "--repo", "{repo}", "--config", "{config}"],
+            {"data": uris["data"], "sids": uris["semantic_ids"], "embeddings": uris["embeddings"]},
+            ("repo", uris["feature_repo"], feature_repo),
+            config,
+        )
+        metrics = json.loads((Path(feature_repo) / "metrics.json").read_text())
+    else:
+        metrics = materialize(Path(data), Path(semantic_ids), Path(feature_repo), settings, emb_dir=Path(embeddings))
     _pages("materialize_features", feature_repo, html_path, markdown_path)
     return metrics
 
 
 @records_failure
 def train_step(
-    data: str, feature_repo: str, model: str, config: str, html_path: str, markdown_path: str
+    data: str,
+    feature_repo: str,
+    semantic_ids: str,
+    embeddings: str,
+    model: str,
+    config: str,
+    html_path: str,
+    markdown_path: str,
+    uris: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Train and evaluate; the returned metrics carry the promotion decision (`promotion.promote`)."""
+    """Train and evaluate in process, or with `train.train_job` as a TrainJob on the artifacts'
+    `uris` (data, feature_repo, semantic_ids, embeddings, model); the returned metrics carry the
+    promotion decision (`promotion.promote`)."""
     from aktrec.ctr.stage import run_train
 
-    metrics = run_train(Path(data), Path(feature_repo), Path(model), section("train", config))
+    settings = section("train", config)
+    if launched_here(settings.train_job):
+        from aktrec.pipeline.launch import TRAIN_JOB, launch
+
+        inputs = ("data", "feature_repo", "semantic_ids", "embeddings")
+        launch(
+            TRAIN_JOB,
+            settings.train_job,
+            ["train", "--data", "{data}", "--repo", "{feature_repo}", "--sids", "{semantic_ids}"]
+            + ["--embeddings", "{embeddings}", "--out", "{model}", "--config", "{config}"],
+            {name: uris[name] for name in inputs},
+            ("model", uris["model"], model),
+            config,
+        )
+        metrics = json.loads((Path(model) / "metrics.json").read_text())
+    else:
+        sources = (Path(semantic_ids), Path(embeddings))
+        metrics = run_train(Path(data), Path(feature_repo), Path(model), settings, sources=sources)
     _pages("train", model, html_path, markdown_path)
     return metrics
 
