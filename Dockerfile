@@ -32,8 +32,8 @@ USER root
 RUN apt-get update && apt-get install -y --no-install-recommends openjdk-17-jre-headless tini procps \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=spark:4.0.1-scala2.13-java17-ubuntu /opt/entrypoint.sh /opt/decom.sh /opt/
-# The file the driver runs (aktrec.pipeline.launch.SPARK_MAIN).
-RUN ln -s "$(python -c 'import aktrec.pipeline.spark_main as m; print(m.__file__)')" /opt/aktrec/spark_main.py
+# The file the driver runs (aktrec.pipeline.launch.SPARK_MAIN): the `aktrec` command line.
+RUN ln -s "$(python -c 'import aktrec, os; print(os.path.dirname(aktrec.__file__))')/__main__.py" /opt/aktrec/aktrec_main.py
 ENV SPARK_HOME=/usr/local/lib/python3.11/site-packages/pyspark PYSPARK_PYTHON=python
 USER 10001
 ENTRYPOINT ["/opt/entrypoint.sh"]

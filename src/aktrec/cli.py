@@ -365,7 +365,7 @@ def _named_uris(values: list[str], option: str) -> dict[str, str]:
     return named
 
 
-@app.command("remote", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, hidden=True)
+@app.command("remote", context_settings={"allow_extra_args": True}, hidden=True)
 def remote(
     ctx: typer.Context,
     inputs: list[str] = typer.Option([], "--input", help="NAME=URI of an input artifact, {NAME} in the command."),
@@ -376,7 +376,7 @@ def remote(
     TrainJobs run): fetch the inputs, run it, upload the outputs."""
     from aktrec.pipeline.launch import run_remote
 
-    code = run_remote(_named_uris(inputs, "--input"), _named_uris(outputs, "--output"), config_text, ctx.args)
+    code = run_remote(_named_uris(inputs, "--input"), _named_uris(outputs, "--output"), config_text, ctx.args, main)
     if code:
         raise typer.Exit(code)
 

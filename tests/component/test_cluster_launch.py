@@ -94,7 +94,7 @@ class FakeOperators:
         env = dict(os.environ)
         env.pop("AKTREC_IN_PROCESS", None)
         if manifest["kind"] == "SparkApplication":
-            command = [sys.executable, "-m", "aktrec.pipeline.spark_main", *spec["arguments"]]
+            command = [sys.executable, "-m", "aktrec", *spec["arguments"]]  # the file SPARK_MAIN names
         else:  # torchrun on one node, with the processes of all nodes (the runtime's PET_* settings)
             trainer = spec["trainer"]
             with socket.socket() as probe:

@@ -11,6 +11,7 @@ key. Rows and memory grow with events and keys, never with entities x snapshots.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -303,18 +304,23 @@ def _entity_activity(
     return activity_rows(entity[known], clock.events[known], clock.grid, threshold, config, clock.prior)
 
 
+EventViews = Callable[
+    [PreparedData, SemanticTables, SemanticTables, FeatureConfig], tuple[dict[str, pd.DataFrame], pd.DatetimeIndex]
+]
+
+
 def compute_features(
-    data: PreparedData, users: SemanticTables, items: SemanticTables, config: FeatureConfig
+    data: PreparedData,
+    users: SemanticTables,
+    items: SemanticTables,
+    config: FeatureConfig,
+    events: EventViews | None = None,
 ) -> tuple[dict[str, pd.DataFrame], pd.DatetimeIndex]:
     """Every feature view's offline table, keyed by view name (the views of `definitions`), and
-    the snapshot times. The views computed from events run on `config.engine`; what does not
-    depend on events is computed here for both engines."""
-    if config.engine == "spark":
-        from aktrec.features.spark import spark_event_views
-
-        views, grid = spark_event_views(data, users, items, config)
-    else:
-        views, grid = event_views(data, users, items, config)
+    the snapshot times. `events` computes the views that come from events (default: pandas,
+    `event_views`; `features.spark.spark_event_views` on Spark); what does not depend on
+    events is computed here for both engines."""
+    views, grid = (events or event_views)(data, users, items, config)
     return {**views, **static_views(data, users, items, grid[0])}, grid
 
 

@@ -91,7 +91,12 @@ def materialize(
     emb_dir = Path(emb_dir or sid_marker["embeddings"])
     data = read_prepared(data_dir)
     users, items = semantic_tables(sid_dir, emb_dir, "user"), semantic_tables(sid_dir, emb_dir, "item")
-    views, grid = compute_features(data, users, items, config)
+    if config.engine == "spark":
+        from aktrec.features.spark import spark_event_views
+
+        views, grid = compute_features(data, users, items, config, spark_event_views)
+    else:
+        views, grid = compute_features(data, users, items, config)
     contract = declared_contract(config.model_version)
     missing = sorted({view.name for view in contract} - set(views))
     if missing:

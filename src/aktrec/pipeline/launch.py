@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ from aktrec.storage import filesystem, join_uri
 
 log = logging.getLogger("aktrec")
 
-# The image links `aktrec.pipeline.spark_main` here (Dockerfile): a SparkApplication runs a file.
-SPARK_MAIN = "local:///opt/aktrec/spark_main.py"
+# The image links `aktrec/__main__.py` (the `aktrec` command line) here: a SparkApplication runs a file.
+SPARK_MAIN = "local:///opt/aktrec/aktrec_main.py"
 CONFIG_PLACEHOLDER = "config"  # `{config}` in a remote command: a file holding the stage's settings
 TRAINER_JOB = "trainer-node"  # the replicated job of the torch-distributed runtime that runs the trainer
 POLL_SECONDS = float(os.environ.get("AKTREC_LAUNCH_POLL_SECONDS", "10"))
@@ -64,6 +65,9 @@ def _image(job: ClusterJobConfig) -> str:
 def spark_application(name: str, arguments: list[str], job: SparkApplicationConfig) -> dict[str, Any]:
     """A SparkApplication (Python, cluster mode) whose driver runs `aktrec <arguments>`."""
     pod = {"serviceAccount": job.service_account, "labels": {"app.kubernetes.io/part-of": "aktrec"}}
+    # The driver manages its executors' pods through the API: it needs the account's token,
+    # which the account does not mount by default (manifests/base/pipeline-rbac.yaml).
+    driver_pod = {"spec": {"automountServiceAccountToken": True}}
     return {
         "apiVersion": SPARK_APPLICATION.api_version,
         "kind": SPARK_APPLICATION.kind,
@@ -79,7 +83,7 @@ def spark_application(name: str, arguments: list[str], job: SparkApplicationConf
             "sparkVersion": job.spark_version,
             "sparkConf": {"spark.sql.shuffle.partitions": str(job.shuffle_partitions)},
             "restartPolicy": {"type": "Never"},
-            "driver": {**pod, "cores": job.driver_cores, "memory": job.driver_memory},
+            "driver": {**pod, "cores": job.driver_cores, "memory": job.driver_memory, "template": driver_pod},
             "executor": {
                 **pod,
                 "instances": job.executor_instances,
@@ -191,11 +195,16 @@ def launch(
     fs.get(join_uri(root, ""), str(local) + "/", recursive=True)
 
 
-def run_remote(inputs: dict[str, str], outputs: dict[str, str], config_text: str, command: list[str]) -> int:
-    """`aktrec remote`: fetch `inputs`, run `aktrec <command>` with their local paths, upload
-    `outputs` (by the first process only, when torchrun starts several)."""
-    from aktrec.cli import main
-
+def run_remote(
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    config_text: str,
+    command: list[str],
+    run: Callable[[list[str]], int],
+) -> int:
+    """`aktrec remote`: fetch `inputs`, run `command` with their local paths through `run` (the
+    command line's entry point), upload `outputs` (by the first process only, when torchrun
+    starts several)."""
     with tempfile.TemporaryDirectory(prefix="aktrec-remote-") as scratch:
         local = {}
         for name, uri in inputs.items():
@@ -212,7 +221,7 @@ def run_remote(inputs: dict[str, str], outputs: dict[str, str], config_text: str
             arguments = [argument.format(**local) for argument in command]
         except KeyError as missing:
             raise AktrecError(f"remote command: {missing} is neither an --input nor an --output") from None
-        code = main(arguments)
+        code = run(arguments)
         if code != 0 or os.environ.get("RANK", "0") != "0":
             return code
         for name, uri in outputs.items():
