@@ -25,7 +25,12 @@ from conftest import running_redis
 
 pytestmark = pytest.mark.integration
 BUCKET = "aktrec-rehearsal"
-LENIENT = "train:\n  promotion: {min_total_auc: 0.0, min_tail_auc: 0.0, max_head_auc_drop: 1.0}\n  train: {epochs: 2}\n"
+# The tiny set's 120 users: with today's package versions the largest user cluster holds 51% of
+# them (the previous commit too), over the 50% gate meant for real catalogs.
+LENIENT = (
+    "train:\n  promotion: {min_total_auc: 0.0, min_tail_auc: 0.0, max_head_auc_drop: 1.0}\n  train: {epochs: 2}\n"
+    "semantic_ids: {max_cluster_share: 0.6}\n"
+)
 LIFETIME_S = 900
 
 
