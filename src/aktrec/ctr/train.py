@@ -141,24 +141,19 @@ def batches(train: CtrInputs, config: CtrTrainConfig, workers: Workers) -> DataL
     """Shuffled, seeded mini-batches; across DDP processes each takes its shard of every epoch
     with `batch_size / world_size` rows a step, so that a step still sees `batch_size` rows."""
     batch_size = max(1, config.batch_size // workers.world_size)
-    if not workers.distributed:
-        return DataLoader(
-            range(len(train)),
-            batch_size=batch_size,
-            shuffle=True,
-            generator=torch.Generator().manual_seed(config.seed),
-            collate_fn=train.batch,
-            drop_last=len(train) > batch_size,
-        )
-    sampler = DistributedSampler(
-        range(len(train)), num_replicas=workers.world_size, rank=workers.rank, shuffle=True, seed=config.seed
+    sampler = (
+        DistributedSampler(range(len(train)), workers.world_size, workers.rank, shuffle=True, seed=config.seed)
+        if workers.distributed
+        else None
     )
     return DataLoader(
         range(len(train)),
         batch_size=batch_size,
+        shuffle=sampler is None,
         sampler=sampler,
+        generator=torch.Generator().manual_seed(config.seed) if sampler is None else None,
         collate_fn=train.batch,
-        drop_last=len(sampler) > batch_size,
+        drop_last=(len(sampler) if sampler is not None else len(train)) > batch_size,
     )
 
 
