@@ -3,15 +3,17 @@ with paired bootstrap CIs of each model's GAUC minus `strong_base`'s.
 
     python benchmarks/ctr_models.py --raw RAW --data DATA --repo REPO [--variants all]
         [--seeds 0,1,2] [--data-seeds 0,1] [--epochs 3] [--max-train-samples N] [--name NAME]
-        [--workdir DIR] [--bootstrap 1000]
+        [--workdir DIR] [--bootstrap 1000] [--config PIPELINE.yaml]
 
 DATA is prepared with data seed 0's negatives; every other data seed re-prepares RAW with the
 same split and its own negatives (under --workdir); data with real non-clicks has no sampled
 negatives, so its data seeds repeat the same samples. The Feast repository is shared: features,
 representations and semantic IDs depend on the observed events only, never on the negatives.
 Selection (early stopping) reads the validation split only; the test numbers are reported.
+`--config` reads the `train` section of a pipeline config (model switches, each variant's
+tuned optimizer settings, LightGBM's); --epochs / --max-train-samples override its loop.
 Prints mean ± std (ddof 1) over all seed pairs, GAUC support (users with both labels) and
-"–" where fewer than 30 users qualify, then the CIs.
+"–" where fewer than 30 users qualify, then the CIs, then what transfer and the gates did.
 """
 
 from __future__ import annotations
@@ -110,25 +112,31 @@ def main() -> None:
     parser.add_argument("--name", default="run")
     parser.add_argument("--workdir", type=Path, default=Path("work/bench-ctr"))
     parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--config", type=Path, default=None, help="a pipeline config (its train section)")
     args = parser.parse_args()
 
     from aktrec import schemas as S
-    from aktrec.config import CTR_VARIANTS, CtrTrainConfig, TrainConfig
+    from aktrec.config import CTR_VARIANTS, TrainConfig
     from aktrec.ctr.stage import LIGHTGBM, POPULARITY, evaluate_models, load_training_data
+    from aktrec.pipeline.steps import section, split_config
 
     variants = tuple(CTR_VARIANTS) if args.variants == "all" else tuple(args.variants.split(","))
     if REFERENCE not in variants:
         variants = (REFERENCE, *variants)
     seeds = [int(s) for s in args.seeds.split(",")]
     data_seeds = [int(s) for s in args.data_seeds.split(",")]
-    config = TrainConfig(
+    base = section("train", split_config(args.config.read_text())["train"]) if args.config else TrainConfig()
+    config = dataclasses.replace(
+        base,
         variants=variants,
         deploy=REFERENCE,
-        train=CtrTrainConfig(epochs=args.epochs, max_train_samples=args.max_train_samples),
+        promotion=dataclasses.replace(base.promotion, compare_with=REFERENCE),
+        train=dataclasses.replace(base.train, epochs=args.epochs, max_train_samples=args.max_train_samples),
     )
     started = time.perf_counter()
     measured: dict[str, list[dict]] = {}
     per_user: dict[str, list[dict]] = {}
+    diagnostics: dict[str, list[dict]] = {}
     description = ""
     for data_seed in data_seeds:
         data = prepared_with_seed(args.raw, args.data, data_seed, args.workdir / args.name.replace(" ", "-"))
@@ -154,6 +162,8 @@ def main() -> None:
                         "epoch": history.get("best_epoch", history.get("best_iteration")),
                     }
                 )
+            for name, found in evaluation.diagnostics.items():
+                diagnostics.setdefault(name, []).append(found)
             for name, scores in evaluation.test_scores.items():
                 per_user.setdefault(name, []).append(
                     {"data_seed": data_seed, "stats": user_stats(test, scores), "users": test_users}
@@ -194,6 +204,49 @@ def main() -> None:
         cells = [
             f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}] ({d / ref:+.1%})" if supported[s] else "–"
             for s, (d, lo, hi, ref) in ((s, result[s]) for s in SLICES)
+        ]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print_diagnostics(diagnostics)
+
+
+def print_diagnostics(diagnostics: dict[str, list[dict]]) -> None:
+    """Per variant, mean over seed pairs: the item table's tail-to-cluster-head cosine and tail
+    cluster-embedding norm before -> after training, and each gate's mean on head | tail test
+    samples."""
+    print(
+        "\nTransfer and gates (mean over seed pairs): item tail ids' cosine to their cluster's head mean and "
+        "their cluster-embedding norm, before -> after training; gate means on head | tail test samples "
+        "(r: cluster share of CGAE, α: cluster level's share of HFA)\n"
+    )
+    print("| model | item tail→head cosine | item tail ‖c‖ | user tail→head cosine | user r | item r | α |")
+    print("|---|---|---|---|---|---|---|")
+
+    def mean(runs: list[dict], *path: str) -> float | None:
+        values = []
+        for run in runs:
+            for key in path:
+                run = run.get(key) if isinstance(run, dict) else None
+            if run is not None:
+                values.append(run)
+        return float(np.mean(values)) if values else None
+
+    def moved(runs: list[dict], table: str, key: str) -> str:
+        before = mean(runs, "transfer", "before_training", table, key)
+        after = mean(runs, "transfer", "after_training", table, key)
+        return "–" if before is None or after is None else f"{before:.3f} → {after:.3f}"
+
+    def gate(runs: list[dict], name: str) -> str:
+        head, tail = mean(runs, "test_gate_means", name, "head"), mean(runs, "test_gate_means", name, "tail")
+        return "–" if head is None or tail is None else f"{head:.3f} \\| {tail:.3f}"
+
+    for name, runs in diagnostics.items():
+        cells = [
+            moved(runs, "items", "tail_to_cluster_head_cosine"),
+            moved(runs, "items", "tail_cluster_norm"),
+            moved(runs, "users", "tail_to_cluster_head_cosine"),
+            gate(runs, "user_cluster_share"),
+            gate(runs, "item_cluster_share"),
+            gate(runs, "cluster_level_share"),
         ]
         print(f"| {name} | " + " | ".join(cells) + " |")
 

@@ -9,6 +9,8 @@ import dataclasses
 import functools
 import json
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_type_hints
@@ -171,6 +173,9 @@ class UserEmbedConfig:
     trainable: Literal["head", "last_layers", "all"] = "head"
     n_last_layers: int = 1
     category_weight: float = 1.0
+    # In-batch InfoNCE of the predicted vector against the next items (0 = eq. 2's cosine only)
+    contrastive_weight: float = 1.0
+    contrastive_temperature: float = 0.05
     epochs: int = 100  # on cached states an epoch is milliseconds; use 1-3 when the LM trains
     validation_share: float = 0.1  # of training samples, for early stopping (best epoch kept)
     batch_size: int = 128
@@ -305,11 +310,17 @@ class CtrModelConfig:
     lambda_tail: float = 0.1  # λ2: tail pulled towards sg(head)
     lambda_ortho: float = 0.1
     transfer_temperature: float = 0.2
+    # The negatives of a transfer pair: the batch's other pairs ("in_batch", as eq. 4 reads) or
+    # only those of other clusters ("other_clusters": a head id of the tail id's own cluster is
+    # not pushed away from it).
+    transfer_negatives: Literal["in_batch", "other_clusters"] = "other_clusters"
     # HFA (eq. 7-10)
     instance_level: bool = True
     cluster_level: bool = True
     hfa_gate: bool = True  # False: α = 0.5
     content_features: bool = True  # projected content representations in H_u / H_i
+    # u ⊙ i of the user and item embeddings (ids, content, cluster content) beside u and i
+    interaction_features: bool = True
     attributes: bool = True  # u_attr / i_attr tokens in H_u / H_i, their cluster means at the cluster level
     cluster_cross_features: bool = True  # user x item-cluster statistics in H_inst (they need semantic IDs)
     # Peers
@@ -365,8 +376,8 @@ class CtrTrainConfig:
 
     epochs: int = 10
     batch_size: int = 512
-    learning_rate: float = 2e-3
-    weight_decay: float = 0.0
+    learning_rate: float = 4e-3
+    weight_decay: float = 1e-5
     validation_share: float = 0.1  # the latest training samples, by time
     patience: int = 2  # epochs without validation AUC gain before stopping
     # A uniform, seeded subsample of the training samples (or of whole users, with all their
@@ -413,6 +424,15 @@ class PromotionConfig:
 
 
 @settings
+class OptimizerSettings:
+    """One variant's own optimizer settings (what a tuning search chose for it on validation);
+    unset fields read `train`'s."""
+
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+
+
+@settings
 class TrainConfig:
     """`aktrec train`: which variants to train, which one the bundle holds, and the gate."""
 
@@ -420,6 +440,8 @@ class TrainConfig:
     deploy: str = "aktrec"
     model: CtrModelConfig = field(default_factory=CtrModelConfig)
     train: CtrTrainConfig = field(default_factory=CtrTrainConfig)
+    # variant -> its own optimizer settings, so that every compared model trains as tuned
+    per_variant: dict[str, OptimizerSettings] = field(default_factory=dict)
     lightgbm: LightGBMConfig = field(default_factory=LightGBMConfig)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     # Set in a cluster's pipeline config: the step submits a TrainJob (DDP across its nodes)
@@ -427,7 +449,7 @@ class TrainConfig:
     train_job: TrainJobConfig | None = None
 
     def __post_init__(self) -> None:
-        unknown = [name for name in self.variants if name not in CTR_VARIANTS]
+        unknown = [name for name in (*self.variants, *self.per_variant) if name not in CTR_VARIANTS]
         if unknown:
             raise AktrecError(f"train config: unknown variant {unknown[0]!r}; known: {', '.join(CTR_VARIANTS)}")
         if self.deploy not in self.variants:
@@ -442,6 +464,15 @@ class TrainConfig:
 
     def variant(self, name: str) -> CtrModelConfig:
         return dataclasses.replace(self.model, **CTR_VARIANTS[name])
+
+    def training(self, name: str) -> CtrTrainConfig:
+        """The training loop of variant `name`: `train` with its own optimizer settings."""
+        own = self.per_variant.get(name)
+        if own is None:
+            return self.train
+        return dataclasses.replace(
+            self.train, **{key: value for key, value in to_dict(own).items() if value is not None}
+        )
 
 
 @settings
@@ -487,9 +518,14 @@ def _problem(cls: type, error: dict[str, Any], where: str) -> str:
     key = ".".join([where, *(str(part) for part in location)])
     if error["type"] != "unexpected_keyword_argument":
         return f"{key}: {error['msg']}"
-    owner = cls
+    owner: Any = cls
     for part in location[:-1]:
+        if typing.get_origin(owner) is dict:  # `part` is a mapping's key: on to its values' type
+            owner = typing.get_args(owner)[1]
+            continue
         owner = get_type_hints(owner)[part]
+        if isinstance(owner, types.UnionType):  # optional settings (`X | None`): X
+            owner = next(t for t in typing.get_args(owner) if dataclasses.is_dataclass(t))
     return f"{key}: unknown key; known: {sorted(f.name for f in dataclasses.fields(owner))}"
 
 

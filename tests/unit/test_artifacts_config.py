@@ -1,7 +1,7 @@
 import pytest
 
 from aktrec.artifacts import MARKER, read_marker, staged_output
-from aktrec.config import PrepareConfig, SynthConfig, from_dict, load_config
+from aktrec.config import PrepareConfig, SynthConfig, TrainConfig, from_dict, load_config
 from aktrec.errors import AktrecError, ArtifactError
 
 
@@ -58,3 +58,17 @@ def test_config_from_dict_and_yaml(tmp_path):
     path.write_text("- not a mapping\n")
     with pytest.raises(AktrecError, match="expected a mapping"):
         load_config(SynthConfig, path)
+
+
+def test_per_variant_optimizer_settings():
+    config = from_dict(
+        TrainConfig,
+        {"train": {"learning_rate": 0.004}, "per_variant": {"base": {"learning_rate": 0.002, "weight_decay": 1e-4}}},
+    )
+    assert (config.training("base").learning_rate, config.training("base").weight_decay) == (0.002, 1e-4)
+    assert config.training("aktrec") == config.train  # no own settings: the shared loop
+    assert config.training("base").epochs == config.train.epochs  # only the optimizer differs
+    with pytest.raises(AktrecError, match=r"config.per_variant.base.lr: unknown key; known: \['learning_rate'"):
+        from_dict(TrainConfig, {"per_variant": {"base": {"lr": 0.1}}})
+    with pytest.raises(AktrecError, match="unknown variant 'bsae'"):
+        from_dict(TrainConfig, {"per_variant": {"bsae": {"learning_rate": 0.1}}})

@@ -8,14 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch.nn import functional as F
 
 from aktrec.config import CTR_VARIANTS, CtrModelConfig, CtrTrainConfig, TrainConfig
-from aktrec.ctr.inputs import NUMERIC_BLOCKS, UNKNOWN, Vocabulary, _sequence_matrix, squash
+from aktrec.ctr.diagnostics import embedding_transfer, gate_means
+from aktrec.ctr.inputs import CONTENT_BLOCKS, NUMERIC_BLOCKS, UNKNOWN, CtrInputs, Vocabulary, _sequence_matrix, squash
 from aktrec.ctr.losses import asymmetric_info_nce, barlow_twins, orthogonality
 from aktrec.ctr.modules import ActivityGate, AdaptiveEmbedding, ModelShapes, TargetAttention, cosine_curriculum
 from aktrec.ctr.train import IdPriors, build_model, fit, predict
 from aktrec.errors import AktrecError
 
+CONTENT_NAMES = tuple(CONTENT_BLOCKS)
 SHAPES = ModelShapes(
     n_users=9,
     n_items=13,
@@ -223,3 +226,74 @@ def test_fit_learns_a_planted_signal_and_keeps_the_best_epoch():
     assert history["valid_auc"] == max(h["valid_auc"] for h in history["history"])
     scores = predict(model, _Inputs(valid))
     assert scores.shape == (256,) and ((scores > 0) & (scores < 1)).all()
+
+
+def test_transfer_diagnostic_by_hand_and_after_transfer_steps():
+    config = CtrModelConfig(embedding_dim=2, lambda_head=0.0, lambda_tail=1.0, transfer_temperature=0.1)
+    # id 1 heads cluster 1, id 2 cluster 2; tail ids 3 (cluster 1) and 4 (cluster 2) point to the
+    # other cluster's head; tail id 5's cluster 3 has no head id
+    embedding = AdaptiveEmbedding(
+        6,
+        4,
+        config,
+        torch.tensor([0, 1, 2, 1, 2, 3]),
+        torch.tensor([True, False, False, True, True, True]),
+        torch.zeros(4, 2),
+    )
+    with torch.no_grad():
+        embedding.cluster.weight.copy_(torch.tensor([[0, 0], [1, 0], [0, 1], [0.2, 1], [1, 0.2], [3, 4]]))
+    found = embedding_transfer(embedding)
+    assert found["tail_ids"] == 3 and found["tail_ids_with_head_in_cluster"] == 2
+    assert found["tail_to_cluster_head_cosine"] == pytest.approx(0.2 / math.sqrt(1.04))
+    assert found["head_cluster_norm"] == pytest.approx(1.0)
+    assert found["tail_cluster_norm"] == pytest.approx((2 * math.sqrt(1.04) + 5) / 3)
+    # λ2's steps pull the tail ids toward their cluster's head ids: the diagnostic must rise.
+    optimizer = torch.optim.SGD(embedding.parameters(), lr=0.5)
+    for _ in range(20):
+        optimizer.zero_grad()
+        embedding.transfer_loss(torch.arange(1, 6)).backward()
+        optimizer.step()
+    assert embedding_transfer(embedding)["tail_to_cluster_head_cosine"] > 0.9
+    no_cluster = AdaptiveEmbedding(
+        6, 3, CtrModelConfig(cluster_embedding=False, cgae_gate=False), torch.zeros(6).long(), torch.ones(6).bool()
+    )
+    assert embedding_transfer(no_cluster) is None
+
+
+def test_gate_means_split_head_and_tail_samples():
+    model = build_model(CtrModelConfig(), SHAPES, priors())
+    rows = batch(40)
+    inputs = CtrInputs(
+        ids={name: rows[name].numpy() for name in ("user", "item", "user_cluster", "item_cluster")},
+        numeric={name: rows[name].numpy() for name in NUMERIC_BLOCKS},
+        sequences={
+            name: rows[name].numpy()
+            for name in ("user_sequence", "cluster_sequence", "user_attributes", "item_attributes")
+        },
+        tables={name: rows[name].numpy() for name in CONTENT_NAMES},
+        rows={name: np.arange(40) for name in CONTENT_NAMES},
+        label=rows["label"].numpy(),
+    )
+    is_tail = np.arange(40) % 4 == 0
+    means = gate_means(model, inputs, is_tail, batch_size=16)
+    gates = model.gates(rows)
+    for name, values in gates.items():
+        assert means[name]["head"] == pytest.approx(float(values[~torch.from_numpy(is_tail)].mean()), rel=1e-5)
+        assert means[name]["tail"] == pytest.approx(float(values[torch.from_numpy(is_tail)].mean()), rel=1e-5)
+    assert gate_means(model, inputs, np.zeros(40, bool))["cluster_level_share"]["tail"] is None
+
+
+def test_same_cluster_pairs_are_no_negatives_of_each_other():
+    head = F.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]), dim=-1)
+    tail = F.normalize(torch.tensor([[1.0, 0.2], [0.8, 0.0], [0.1, 1.0]]), dim=-1)
+    clusters = torch.tensor([4, 4, 7])
+    t = 0.2
+    logits = (tail @ head.T / t).numpy()
+    # pairs 0 and 1 share cluster 4: each row's softmax leaves the other out
+    kept = [[0, 2], [1, 2], [0, 1, 2]]
+    expected = np.mean([-logits[i, i] + np.log(np.exp(logits[i, kept[i]]).sum()) for i in range(3)])
+    assert asymmetric_info_nce(head, tail, 0.0, 1.0, t, clusters).item() == pytest.approx(expected, rel=1e-5)
+    assert (
+        asymmetric_info_nce(head, tail, 0.0, 1.0, t).item()
+        > asymmetric_info_nce(head, tail, 0.0, 1.0, t, clusters).item()
+    )

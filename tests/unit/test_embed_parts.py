@@ -171,8 +171,11 @@ def test_user_training_keeps_the_best_validation_epoch():
 
     torch.manual_seed(0)
     inputs = torch.randn(50, 4)
-    targets = torch.nn.functional.normalize(torch.randn(50, 3), dim=-1).numpy()
-    categories = np.random.default_rng(0).integers(0, 2, size=50)  # random: large steps overfit them
+    learnable = torch.nn.functional.normalize(inputs @ torch.randn(4, 3), dim=-1).numpy()  # the inputs predict them
+    # the held-back rows (the seeded first tenth of the permutation) want the opposite: training hurts them
+    targets = learnable.copy()
+    targets[np.random.default_rng(0).permutation(50)[:5]] *= -1
+    categories = np.random.default_rng(0).integers(0, 2, size=50)
     layer = torch.nn.Linear(4, 3)
     classifier = torch.nn.Linear(4, 2)
     initial = [p.detach().clone() for p in (*layer.parameters(), *classifier.parameters())]
@@ -181,13 +184,59 @@ def test_user_training_keeps_the_best_validation_epoch():
         return torch.nn.functional.normalize(layer(inputs[idx]), dim=-1), classifier(inputs[idx])
 
     parameters = [*layer.parameters(), *classifier.parameters()]
-    # a wildly large step makes every epoch worse than the start: the start is kept
+    # training moves away from what the held-back rows want: every epoch is worse, the start is kept
     history = train_user_model(
-        forward, parameters, targets, categories, UserEmbedConfig(epochs=5, learning_rate=1e3, batch_size=8)
+        forward, parameters, targets, categories, UserEmbedConfig(epochs=5, learning_rate=1e-1, batch_size=8)
     )
     assert history["best_epoch"] == 0 and len(history["validation_loss"]) == 6
     assert all(torch.equal(p, q) for p, q in zip(parameters, initial))
     history = train_user_model(
-        forward, parameters, targets, categories, UserEmbedConfig(epochs=20, learning_rate=1e-2, batch_size=8)
+        forward, parameters, learnable, categories, UserEmbedConfig(epochs=20, learning_rate=1e-2, batch_size=8)
     )
     assert history["best_epoch"] > 0 and min(history["validation_loss"]) < history["validation_loss"][0]
+
+
+def test_user_loss_contrastive_term_ranks_the_next_item_first():
+    target = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    no_category = torch.tensor([-100, -100])
+    logits = torch.zeros(2, 2)
+    hub = torch.nn.functional.normalize(torch.tensor([[1.0, 1.0], [1.0, 1.0]]), dim=-1)  # near both items
+    ranking = torch.nn.functional.normalize(torch.tensor([[1.0, 0.2], [0.2, 1.0]]), dim=-1)
+    # eq. 2's cosine alone cannot tell the hub from a vector that ranks each next item first ...
+    plain = [float(user_interest_loss(p, target, logits, no_category, 1.0)[0]) for p in (hub, ranking)]
+    assert plain[1] < plain[0] + 0.2
+    # ... the in-batch InfoNCE term can: its share of the loss is the InfoNCE by hand
+    loss, parts = user_interest_loss(ranking, target, logits, no_category, 1.0, contrastive_weight=0.5, temperature=0.1)
+    assert math.isclose(float(loss), -parts["cosine"] + 0.5 * float(info_nce(ranking, target, None, 0.1)), rel_tol=1e-6)
+    assert parts["retrieval"] == float(loss)
+    hub_loss = float(
+        user_interest_loss(hub, target, logits, no_category, 1.0, contrastive_weight=0.5, temperature=0.1)[0]
+    )
+    assert float(loss) < hub_loss - 0.1
+
+
+def test_user_vectors_skip_the_language_model_while_the_item_head_is_zero():
+    from aktrec.config import UserEmbedConfig
+    from aktrec.embed.users import ItemCatalog, UserEmbedder
+
+    class NoLanguageModel(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.to_item = torch.nn.Linear(4, 2)
+            torch.nn.init.zeros_(self.to_item.weight)
+            torch.nn.init.zeros_(self.to_item.bias)
+
+        def interest_states(self, *args, **kwargs):
+            raise AssertionError("the language model ran")
+
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=np.float32)
+    catalog = ItemCatalog(pd.Index(["a", "b", "c"]), np.array(["A", "B", "C"]), np.zeros(3, int), [], vectors)
+    embedder = UserEmbedder(NoLanguageModel(), catalog, UserEmbedConfig())
+    means = catalog.history_mean([np.array([0, 2]), np.array([], dtype=int)])
+    out = embedder.vectors(["p1", "p2"], means)
+    assert np.allclose(out[0], np.array([2.0, 1.0]) / math.sqrt(5))  # the history's mean direction
+    assert np.allclose(out[1], np.array([1.0, 1.0]) / math.sqrt(2))  # no clicks: the catalog's mean direction
+    with torch.no_grad():
+        embedder.model.to_item.bias[0] = 0.1  # a trained head: the language model must read the prompts
+    with pytest.raises(AssertionError, match="the language model ran"):
+        embedder.vectors(["p1", "p2"], means)

@@ -9,17 +9,24 @@ from aktrec.embed.losses import info_nce
 
 
 def asymmetric_info_nce(
-    head: torch.Tensor, tail: torch.Tensor, lambda_head: float, lambda_tail: float, temperature: float
+    head: torch.Tensor,
+    tail: torch.Tensor,
+    lambda_head: float,
+    lambda_tail: float,
+    temperature: float,
+    clusters: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Eq. 4: λ1·InfoNCE(c_head, sg(c_tail)) + λ2·InfoNCE(c_tail, sg(c_head)).
 
     head, tail: (P, d) cluster embeddings of P (head, tail) pairs from the same cluster; the
-    other pairs of the batch are the negatives. The stop-gradients make the λ1 term move only
-    head embeddings and the λ2 term only tail ones, so with λ1 < λ2 knowledge flows head → tail.
+    other pairs of the batch are the negatives, except, when `clusters` (P,) is given, the pairs
+    of the same cluster (a head id of its own cluster is no negative for a tail id). The
+    stop-gradients make the λ1 term move only head embeddings and the λ2 term only tail ones, so
+    with λ1 < λ2 knowledge flows head → tail.
     """
     head, tail = F.normalize(head, dim=-1), F.normalize(tail, dim=-1)
-    return lambda_head * info_nce(head, tail.detach(), None, temperature) + lambda_tail * info_nce(
-        tail, head.detach(), None, temperature
+    return lambda_head * info_nce(head, tail.detach(), None, temperature, clusters) + lambda_tail * info_nce(
+        tail, head.detach(), None, temperature, clusters
     )
 
 

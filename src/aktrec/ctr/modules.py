@@ -192,6 +192,7 @@ class AdaptiveEmbedding(nn.Module):
             self.config.lambda_head,
             self.config.lambda_tail,
             self.config.transfer_temperature,
+            self.cluster_of[tail] if self.config.transfer_negatives == "other_clusters" else None,
         )
 
     def orthogonality_loss(self, ids: torch.Tensor) -> torch.Tensor:
@@ -309,19 +310,22 @@ class AktRec(nn.Module):
             else None
         )
         self.curriculum = 1.0  # FAERec's alignment weight factor; train.py sets it per step
+        n_products = d if config.interaction_features else 0  # one u ⊙ i product per user/item pair
         if config.instance_level:
             self.user_attention = TargetAttention(d, config.attention_hidden)
-            n_instance = 2 * N_ACTIVITY + 3 * d + (N_CROSS if config.cluster_cross_features else 0) + n_attributes
+            n_instance = (
+                2 * N_ACTIVITY + 3 * d + n_products + (N_CROSS if config.cluster_cross_features else 0) + n_attributes
+            )
             if config.content_features:
                 self.user_content = nn.Linear(shapes.user_content_dim, d)
                 self.item_content = nn.Linear(shapes.item_content_dim, d)
-                n_instance += 2 * d
+                n_instance += 2 * d + n_products
             self.instance = nn.Sequential(nn.Linear(n_instance, config.aggregate_dim), nn.ReLU())
         if config.cluster_level:
             self.cluster_attention = TargetAttention(d, config.attention_hidden)
             self.user_cluster_content = nn.Linear(shapes.user_content_dim, d)
             self.item_cluster_content = nn.Linear(shapes.item_content_dim, d)
-            n_cluster = 2 * N_CLUSTER_STATS + N_CROSS + 3 * d + n_attributes
+            n_cluster = 2 * N_CLUSTER_STATS + N_CROSS + 3 * d + n_products + n_attributes
             self.cluster = nn.Sequential(nn.Linear(n_cluster, config.aggregate_dim), nn.ReLU())
         self.level_gate = ActivityGate(2 * N_ACTIVITY + N_CROSS) if config.hfa_gate else None
         self.tower = Tower(config.aggregate_dim, config)
@@ -341,11 +345,11 @@ class AktRec(nn.Module):
         if self.config.instance_level:
             sequence = batch["user_sequence"]
             pooled = self.user_attention(item, self.items.sequence(sequence), sequence != UNKNOWN)
-            parts = [batch["user_activity"], batch["item_activity"], user, item, pooled]
+            parts = [batch["user_activity"], batch["item_activity"], *self._pair(user, item), pooled]
             if self.config.cluster_cross_features:
                 parts.append(batch["cross_user_item_cluster"])
             if self.config.content_features:
-                parts += [self.user_content(batch["user_content"]), self.item_content(batch["item_content"])]
+                parts += self._pair(self.user_content(batch["user_content"]), self.item_content(batch["item_content"]))
             if self.config.attributes:
                 parts += [
                     _mean_tokens(self.user_attribute, batch["user_attributes"]),
@@ -359,8 +363,10 @@ class AktRec(nn.Module):
                 batch["user_cluster_stats"],
                 batch["item_cluster_stats"],
                 batch["cross_cluster"],
-                self.user_cluster_content(batch["user_cluster_content"]),
-                self.item_cluster_content(batch["item_cluster_content"]),
+                *self._pair(
+                    self.user_cluster_content(batch["user_cluster_content"]),
+                    self.item_cluster_content(batch["item_cluster_content"]),
+                ),
                 pooled,
             ]
             if self.config.attributes:  # eq. 9: the clusters' mean attribute embeddings
@@ -376,6 +382,12 @@ class AktRec(nn.Module):
             alpha = self.level_mixing(batch)
             fused = alpha * cluster + (1 - alpha) * instance  # eq. 10
         return self.tower(fused, batch["user_activity"])
+
+    def _pair(self, user: torch.Tensor, item: torch.Tensor) -> list[torch.Tensor]:
+        """A user and an item vector (B, d) as tower inputs, with their product u ⊙ i when
+        `interaction_features` is on (a user-item match the MLP would otherwise have to learn
+        from concatenation; within one user's candidates it is what ranks them)."""
+        return [user, item, user * item] if self.config.interaction_features else [user, item]
 
     def level_mixing(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """α (B, 1): the cluster level's share of the aggregate (eq. 10); 1 or 0 when only one

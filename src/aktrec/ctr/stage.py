@@ -18,6 +18,7 @@ from aktrec import schemas as S
 from aktrec.artifacts import read_marker, staged_output, write_json
 from aktrec.config import TrainConfig, to_dict
 from aktrec.ctr.bundle import MODEL_KIND, save_bundle
+from aktrec.ctr.diagnostics import gate_means, transfer_state
 from aktrec.ctr.distributed import ONE_PROCESS, Workers, process_group
 from aktrec.ctr.gate import GATE_FILE, promotion_gate
 from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, CONTENT_BLOCKS, CtrInputs, Vocabularies, encode
@@ -213,14 +214,15 @@ def unseen_by_models(training: TrainingData) -> dict[str, Any]:
 @dataclass
 class Evaluation:
     """Every compared model of one training run: metrics per slice on validation (what
-    selection reads) and test (reported only), training histories, test scores, and the
-    trained networks by variant."""
+    selection reads) and test (reported only), training histories, test scores, the trained
+    networks and what transfer and the gates did (`diagnostics`), by variant."""
 
     validation: dict[str, dict[str, Any]]
     test: dict[str, dict[str, Any]]
     histories: dict[str, Any]
     test_scores: dict[str, np.ndarray]
     networks: dict[str, AktRec]
+    diagnostics: dict[str, dict[str, Any]]
 
 
 def evaluate_models(
@@ -231,12 +233,19 @@ def evaluate_models(
     trains the networks; only the main process scores them and runs the peers."""
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
-    result = Evaluation({}, {}, {}, {}, {})
+    result = Evaluation({}, {}, {}, {}, {}, {})
     for variant in config.variants:
         torch.manual_seed(config.train.seed)
         model = build_model(config.variant(variant), training.shapes, training.priors)
+        untrained = transfer_state(model)
         result.histories[variant] = fit(
-            model, training.inputs["fit"], training.inputs["valid"], config.train, progress, variant, workers
+            model,
+            training.inputs["fit"],
+            training.inputs["valid"],
+            config.training(variant),
+            progress,
+            variant,
+            workers,
         )
         result.networks[variant] = model
         if not workers.is_main:
@@ -244,6 +253,12 @@ def evaluate_models(
         result.test_scores[variant] = predict(model, training.inputs["test"])
         result.validation[variant] = slice_metrics(training.samples["valid"], predict(model, training.inputs["valid"]))
         result.test[variant] = slice_metrics(training.samples["test"], result.test_scores[variant])
+        result.diagnostics[variant] = {
+            "transfer": {"before_training": untrained, "after_training": transfer_state(model)},
+            "test_gate_means": gate_means(
+                model, training.inputs["test"], training.samples["test"][S.IS_TAIL_SAMPLE].to_numpy()
+            ),
+        }
         test = result.test[variant]
         log.info(
             "%s: test AUC %.4f (head %.4f, tail %.4f), %.1fs",
@@ -319,6 +334,7 @@ def run_train(
             "models": models,
             "validation": evaluation.validation,
             "training": evaluation.histories,
+            "diagnostics": evaluation.diagnostics,
             "deploy": config.deploy,
             "training_processes": workers.world_size,
             "seconds": round(time.perf_counter() - started, 1),

@@ -71,8 +71,10 @@ def train_user_model(
     forward(sample positions) -> ((B, D) predicted item-space vectors, (B, C) category logits);
     targets: (S, D) embeddings of the next clicked items; categories: (S,) their categories.
     A `validation_share` of the samples is held back; the parameters of the epoch with the
-    lowest validation loss (epoch 0 = untrained) are kept, so training never ends worse than
-    it started. Returns the per-epoch training and validation losses and the best epoch.
+    lowest validation retrieval loss (the item-space terms; epoch 0 = untrained, i.e. the
+    history mean) are kept, so the representation never ends worse than the history's average
+    on held-out next items. Returns the per-epoch training loss, validation retrieval loss and
+    the best epoch.
     """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -83,18 +85,30 @@ def train_user_model(
     n_validation = int(round(config.validation_share * len(order))) if len(order) >= 10 else 0
     validation, training = order[:n_validation], order[n_validation:]
 
-    def loss_of(batch: np.ndarray) -> torch.Tensor:
+    def loss_of(batch: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
         predicted, logits = forward(batch)
         device = predicted.device
         return user_interest_loss(
-            predicted, targets_t[batch].to(device), logits, categories_t[batch].to(device), config.category_weight
-        )[0]
+            predicted,
+            targets_t[batch].to(device),
+            logits,
+            categories_t[batch].to(device),
+            config.category_weight,
+            config.contrastive_weight,
+            config.contrastive_temperature,
+        )
 
     def validation_loss() -> float:
         if not len(validation):
             return float("nan")
         with torch.no_grad():
-            return float(loss_of(validation))
+            # in batches of the training size: InfoNCE's value depends on how many negatives a row has
+            losses = [
+                loss_of(validation[s : s + config.batch_size])[1]["retrieval"]
+                for s in range(0, len(validation), config.batch_size)
+            ]
+            sizes = [len(validation[s : s + config.batch_size]) for s in range(0, len(validation), config.batch_size)]
+            return float(np.average(losses, weights=sizes))
 
     best_loss, best_epoch = validation_loss(), 0
     best = [p.detach().clone() for p in parameters]
@@ -102,7 +116,7 @@ def train_user_model(
     for epoch in tracked(range(1, config.epochs + 1), "user-model", bar=progress):
         losses = []
         for start in range(0, len(training), config.batch_size):
-            loss = loss_of(training[start : start + config.batch_size])
+            loss = loss_of(training[start : start + config.batch_size])[0]
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

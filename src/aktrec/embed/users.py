@@ -94,7 +94,19 @@ class UserEmbedder:
         """(N,) profiles and (N,) lists of clicked item ids (oldest first) -> (N, D) unit vectors.
         A new user is embedded the same way (an empty history reads "No clicks yet")."""
         prompts, means = self.inputs(profiles, [self.catalog.positions(h) for h in histories])
-        return self.predict(prompts, means, progress)[0]
+        return self.vectors(prompts, means, progress)
+
+    @torch.no_grad()
+    def vectors(self, prompts: list[str], history_means: np.ndarray, progress: bool = False) -> np.ndarray:
+        """(N, D) user vectors. While the item-space head is zero (training kept epoch 0: the
+        language model's correction did not beat the history mean on validation), a vector is
+        its history mean, and the language model need not read the prompts; a user without
+        clicks then reads the catalog's mean item direction."""
+        if not any(bool(parameter.detach().any()) for parameter in self.model.to_item.parameters()):
+            no_clicks = ~history_means.any(axis=1)
+            means = np.where(no_clicks[:, None], self.catalog.vectors.mean(axis=0), history_means)
+            return torch.nn.functional.normalize(torch.from_numpy(means.astype(np.float32)), dim=-1).numpy()
+        return self.predict(prompts, history_means, progress)[0]
 
     @torch.no_grad()
     def predict(
@@ -268,7 +280,7 @@ def embed_users(
     all_prompts, all_means = embedder.inputs(
         user_profiles(data, all_users), [history_of.get(u, empty) for u in all_users]
     )
-    vectors = embedder.predict(all_prompts, all_means, progress=progress)[0]
+    vectors = embedder.vectors(all_prompts, all_means, progress=progress)
     metrics.update(
         {
             "n_users": len(all_users),
