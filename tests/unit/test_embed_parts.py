@@ -219,9 +219,16 @@ def test_user_vectors_skip_the_language_model_while_the_item_head_is_zero():
     from aktrec.config import UserEmbedConfig
     from aktrec.embed.users import ItemCatalog, UserEmbedder
 
+    class TextEncoder:
+        dim = 2
+
+        def encode(self, texts):  # a user without clicks is its prompt's text vector
+            return np.array([[0.0, 3.0] if "female" in text else [3.0, 0.0] for text in texts], dtype=np.float32)
+
     class NoLanguageModel(torch.nn.Module):
         def __init__(self):
             super().__init__()
+            self.encoder = TextEncoder()
             self.to_item = torch.nn.Linear(4, 2)
             torch.nn.init.zeros_(self.to_item.weight)
             torch.nn.init.zeros_(self.to_item.bias)
@@ -232,11 +239,14 @@ def test_user_vectors_skip_the_language_model_while_the_item_head_is_zero():
     vectors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=np.float32)
     catalog = ItemCatalog(pd.Index(["a", "b", "c"]), np.array(["A", "B", "C"]), np.zeros(3, int), [], vectors)
     embedder = UserEmbedder(NoLanguageModel(), catalog, UserEmbedConfig())
-    means = catalog.history_mean([np.array([0, 2]), np.array([], dtype=int)])
-    out = embedder.vectors(["p1", "p2"], means)
+    means = catalog.history_mean([np.array([0, 2]), np.array([], dtype=int), np.array([], dtype=int)])
+    prompts = ["p1", "gender: female", "gender: male"]
+    out = embedder.vectors(prompts, means)
     assert np.allclose(out[0], np.array([2.0, 1.0]) / math.sqrt(5))  # the history's mean direction
-    assert np.allclose(out[1], np.array([1.0, 1.0]) / math.sqrt(2))  # no clicks: the catalog's mean direction
+    assert np.allclose(out[1:], [[0.0, 1.0], [1.0, 0.0]])  # no clicks: the profile's text vector
+    embedder.model.encoder.dim = 3  # an encoder outside the item space: the catalog's mean direction
+    assert np.allclose(embedder.vectors(prompts, means)[1], np.array([1.0, 1.0]) / math.sqrt(2))
     with torch.no_grad():
         embedder.model.to_item.bias[0] = 0.1  # a trained head: the language model must read the prompts
     with pytest.raises(AssertionError, match="the language model ran"):
-        embedder.vectors(["p1", "p2"], means)
+        embedder.vectors(prompts, means)

@@ -100,13 +100,21 @@ class UserEmbedder:
     def vectors(self, prompts: list[str], history_means: np.ndarray, progress: bool = False) -> np.ndarray:
         """(N, D) user vectors. While the item-space head is zero (training kept epoch 0: the
         language model's correction did not beat the history mean on validation), a vector is
-        its history mean, and the language model need not read the prompts; a user without
-        clicks then reads the catalog's mean item direction."""
-        if not any(bool(parameter.detach().any()) for parameter in self.model.to_item.parameters()):
-            no_clicks = ~history_means.any(axis=1)
-            means = np.where(no_clicks[:, None], self.catalog.vectors.mean(axis=0), history_means)
-            return torch.nn.functional.normalize(torch.from_numpy(means.astype(np.float32)), dim=-1).numpy()
-        return self.predict(prompts, history_means, progress)[0]
+        its history mean, and the language model reads only the prompts of users without clicks:
+        such a user is its prompt's (profile's) text vector, in the item space when the user
+        and item encoders share it (else the catalog's mean direction)."""
+        if any(bool(parameter.detach().any()) for parameter in self.model.to_item.parameters()):
+            return self.predict(prompts, history_means, progress)[0]
+        out = history_means.astype(np.float32).copy()
+        no_clicks = np.flatnonzero(~history_means.any(axis=1))
+        if len(no_clicks):
+            encoder = self.model.encoder
+            out[no_clicks] = (
+                encoder.encode([prompts[i] for i in no_clicks])
+                if encoder.dim == out.shape[1]
+                else self.catalog.vectors.mean(axis=0)
+            )
+        return torch.nn.functional.normalize(torch.from_numpy(out), dim=-1).numpy()
 
     @torch.no_grad()
     def predict(
