@@ -103,12 +103,9 @@ def train_user_model(
             return float("nan")
         with torch.no_grad():
             # in batches of the training size: InfoNCE's value depends on how many negatives a row has
-            losses = [
-                loss_of(validation[s : s + config.batch_size])[1]["retrieval"]
-                for s in range(0, len(validation), config.batch_size)
-            ]
-            sizes = [len(validation[s : s + config.batch_size]) for s in range(0, len(validation), config.batch_size)]
-            return float(np.average(losses, weights=sizes))
+            chunks = [validation[s : s + config.batch_size] for s in range(0, len(validation), config.batch_size)]
+            losses = [loss_of(chunk)[1]["retrieval"] for chunk in chunks]
+            return float(np.average(losses, weights=[len(chunk) for chunk in chunks]))
 
     best_loss, best_epoch = validation_loss(), 0
     best = [p.detach().clone() for p in parameters]
