@@ -7,8 +7,11 @@ FROM python:3.11-slim AS aktrec
 ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 GX_ANALYTICS_ENABLED=false
 WORKDIR /opt/aktrec
 
-# CPU torch from the PyTorch index; GPU nodes use an image built with the CUDA index instead.
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+# CPU torch by default. The GPU image (`aktrec pipeline compile --gpu-image IMAGE` puts
+# embed-items, embed-users and train on it) is the same build from a CUDA wheel index:
+#   docker build --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 -t aktrec-cuda:0.1.0 .
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+RUN pip install --index-url "${TORCH_INDEX}" torch==2.13.0
 COPY pyproject.toml README.md ./
 COPY src ./src
 # Installed into the package as aktrec.components / aktrec.pipelines / aktrec.manifests.

@@ -398,11 +398,17 @@ def serve(
 
 
 @pipeline_app.command("compile")
-def pipeline_compile(out: Path = typer.Option(..., help="Where to write the KFP IR YAML.")) -> None:
-    """Compile the pipeline to KFP IR YAML (the committed copy is pipelines/aktrec_pipeline.yaml)."""
+def pipeline_compile(
+    out: Path = typer.Option(..., help="Where to write the KFP IR YAML."),
+    gpu_image: str = typer.Option(
+        "", help="Put embed-items, embed-users and train on one NVIDIA GPU each, in this (CUDA) image."
+    ),
+) -> None:
+    """Compile the pipeline to KFP IR YAML (the committed copy is pipelines/aktrec_pipeline.yaml);
+    submit a GPU variant with `pipeline submit --package`."""
     from aktrec.pipeline.runner import compile_pipeline
 
-    log.info("pipeline compiled to %s", compile_pipeline(out))
+    log.info("pipeline compiled to %s", compile_pipeline(out, gpu_image))
 
 
 @pipeline_app.command("run")

@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar, get_type_hints
 import yaml
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 
+from aktrec.devices import check_device
 from aktrec.errors import AktrecError
 
 T = TypeVar("T")
@@ -131,11 +132,17 @@ class EncoderConfig:
     """
 
     model: str = BUNDLED_MODEL
-    device: str = "cpu"
-    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    device: str = "auto"  # auto: the GPU when the step's node has one, else the CPU
+    # auto: bfloat16 for inference where the device computes it natively (a CPU with AVX512-BF16
+    # or AMX, a CUDA GPU with bf16), else float32; an encoder that is fine-tuned loads float32.
+    # On the reference CPU bfloat16 halves the item stage at float32's recall (docs/benchmarks.md).
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     batch_size: int = 64
     max_length: int = 128
     pooling: Literal["mean", "cls", "last"] = "mean"
+
+    def __post_init__(self) -> None:
+        check_device(self.device, "encoder")
 
 
 @settings
@@ -387,10 +394,15 @@ class CtrTrainConfig:
     subsample_seed: int = 0
     seed: int = 0
     threads: int | None = None  # torch CPU threads; None = torch's default
+    # Where the networks train: auto = the GPU when the step's node has one and training runs
+    # in one process (DDP runs over gloo on CPUs), else the CPU. The trained model comes back
+    # to the CPU for scoring, the bundle and serving.
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
             raise AktrecError("ctr train config: epochs must be >= 1 and batch_size >= 2")
+        check_device(self.device, "ctr train config")
         if not 0.0 < self.validation_share < 0.5:
             raise AktrecError(f"ctr train config: validation_share must be in (0, 0.5), got {self.validation_share}")
         if self.subsample not in ("samples", "users"):

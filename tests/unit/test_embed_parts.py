@@ -11,7 +11,7 @@ import torch
 
 from aktrec import schemas as S
 from aktrec.config import EncoderConfig
-from aktrec.embed.encoder import ContentEncoder, pool
+from aktrec.embed.encoder import DTYPES, ContentEncoder, pool, resolve_dtype
 from aktrec.embed.losses import info_nce, user_interest_loss
 from aktrec.embed.modules import ProjectionHead, UserInterestModel
 from aktrec.embed.pairs import mine_pairs, recall_at_k
@@ -126,7 +126,7 @@ def test_pooling_modes():
 
 
 def test_interest_state_is_the_hidden_state_at_the_interest_token(tiny_text_model):
-    encoder = ContentEncoder(EncoderConfig(model=str(tiny_text_model), max_length=24))
+    encoder = ContentEncoder(EncoderConfig(model=str(tiny_text_model), max_length=24, dtype="float32"))
     model = UserInterestModel(encoder, item_dim=6, n_categories=3).eval()
     long_history = [f"item number {k}" for k in range(40)]
     prompts = [user_prompt({"gender": "female"}, long_history), user_prompt({}, [])]
@@ -156,6 +156,24 @@ def test_vision_text_encoder_fuses_images(tiny_vision_text_model, tmp_path):
     assert not np.allclose(vectors[0], vectors[1]) and not np.allclose(vectors[1], vectors[2])
     text_only = encoder.encode(["lipstick"])
     assert np.allclose(text_only[0], vectors[0], atol=1e-5)
+
+
+def test_auto_dtype_is_bfloat16_only_for_inference_where_the_device_computes_it(tiny_text_model, monkeypatch):
+    from aktrec.embed.cache import function_key
+
+    for native, expected in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda native=native: native)
+        assert resolve_dtype(EncoderConfig()) == expected
+    assert resolve_dtype(EncoderConfig(), for_training=True) == "float32"  # fine-tuned weights stay float32
+    assert resolve_dtype(EncoderConfig(dtype="float16")) == "float16"  # an explicit dtype is kept
+    config = EncoderConfig(model=str(tiny_text_model))
+    emulated, trained = ContentEncoder(config), ContentEncoder(config, for_training=True)
+    assert emulated.model.dtype == torch.float32 and emulated.dtype == "float32"  # mkldnn patched to "not native"
+    monkeypatch.undo()
+    native = ContentEncoder(config)
+    assert native.model.dtype == DTYPES[native.dtype] and trained.model.dtype == torch.float32
+    # cached vectors are keyed by the dtype the encoder resolved to, not by "auto"
+    assert (function_key(native, "pooled") == function_key(trained, "pooled")) == (native.dtype == "float32")
 
 
 def test_encoder_refuses_models_it_cannot_load_offline():

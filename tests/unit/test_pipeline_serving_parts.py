@@ -130,3 +130,45 @@ def test_documented_request_schemas_are_the_models_schemas():
         "request_schemas; print(json.dumps(request_schemas(), indent=2))' > docs/request-schemas.json"
     )
     assert documented["v1"]["required"] == ["instances"]
+
+
+def test_gpu_variant_puts_the_torch_steps_on_a_gpu_node_in_the_cuda_image(tmp_path):
+    import yaml
+
+    from aktrec.pipeline import IMAGE
+    from aktrec.pipeline.runner import GPU_TASKS, compile_pipeline
+
+    spec = yaml.safe_load(
+        compile_pipeline(tmp_path / "gpu.yaml", gpu_image="registry.example/aktrec-cuda:1").read_text()
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["gpu.yaml"]  # staged, then moved into place
+    tasks = spec["root"]["dag"]["tasks"]
+
+    def container(task):
+        label = spec["components"][tasks[task]["componentRef"]["name"]]["executorLabel"]
+        return spec["deploymentSpec"]["executors"][label]["container"]
+
+    for task in GPU_TASKS:
+        assert container(task)["image"] == "registry.example/aktrec-cuda:1"
+        accelerator = container(task)["resources"]["accelerator"]
+        assert accelerator["resourceType"] == "nvidia.com/gpu" and accelerator["resourceCount"] == "1"
+    for task in ("prepare", "semantic-ids", "materialize-features"):
+        assert container(task)["image"] == IMAGE and "accelerator" not in container(task).get("resources", {})
+
+
+def test_device_settings_resolve_auto_and_name_a_bad_device(monkeypatch):
+    import torch
+
+    from aktrec.config import CtrTrainConfig, EncoderConfig
+    from aktrec.devices import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda" and resolve_device("cpu") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu" and resolve_device("cuda:1") == "cuda:1"
+    with pytest.raises(
+        AktrecError, match="ctr train config: device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got 'gpu'"
+    ):
+        CtrTrainConfig(device="gpu")
+    with pytest.raises(AktrecError, match="encoder: device must be .* got 'mps'"):
+        EncoderConfig(device="mps")

@@ -18,6 +18,8 @@ from aktrec.config import CtrModelConfig, CtrTrainConfig
 from aktrec.ctr.distributed import ONE_PROCESS, Workers
 from aktrec.ctr.inputs import UNKNOWN, CtrInputs, Vocabularies, Vocabulary
 from aktrec.ctr.modules import EMBEDDING_STD, AktRec, IdPriors, ModelShapes, cosine_curriculum
+from aktrec.devices import resolve_device
+from aktrec.errors import AktrecError
 from aktrec.features.compute import SemanticTables
 from aktrec.metrics import auc
 from aktrec.progress import tracked
@@ -114,13 +116,20 @@ def build_model(config: CtrModelConfig, shapes: ModelShapes, priors: IdPriors) -
 
 @torch.no_grad()
 def predict(model: AktRec, inputs: CtrInputs, batch_size: int = 8192) -> np.ndarray:
-    """Click probabilities (N,) in the inputs' order."""
+    """Click probabilities (N,) in the inputs' order, on the device the model is on."""
     model.eval()
+    device = next(model.parameters()).device
     out = [
-        torch.sigmoid(model(inputs.batch(np.arange(start, min(start + batch_size, len(inputs))))))
+        torch.sigmoid(model(on_device(inputs.batch(np.arange(start, min(start + batch_size, len(inputs)))), device)))
         for start in range(0, len(inputs), batch_size)
     ]
-    return torch.cat(out).numpy() if out else np.zeros(0, np.float32)
+    return torch.cat(out).cpu().numpy() if out else np.zeros(0, np.float32)
+
+
+def on_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    if device.type == "cpu":
+        return batch
+    return {name: values.to(device, non_blocking=True) for name, values in batch.items()}
 
 
 class TrainingLoss(torch.nn.Module):
@@ -154,6 +163,7 @@ def batches(train: CtrInputs, config: CtrTrainConfig, workers: Workers) -> DataL
         generator=torch.Generator().manual_seed(config.seed) if sampler is None else None,
         collate_fn=train.batch,
         drop_last=(len(sampler) if sampler is not None else len(train)) > batch_size,
+        pin_memory=torch.cuda.is_available() and config.device != "cpu",
     )
 
 
@@ -171,6 +181,10 @@ def fit(
 
     Under DDP every process scores the whole validation split with the same (synchronized)
     weights, so all of them keep the same epoch and stop together."""
+    device = torch.device("cpu" if config.device == "auto" and workers.distributed else resolve_device(config.device))
+    if device.type == "cuda" and workers.distributed:
+        raise AktrecError("ctr training: DDP runs over gloo on CPU processes; train on cuda in one process")
+    model.to(device)
     loader = batches(train, config, workers)
     loss_of = TrainingLoss(model)
     if workers.distributed:
@@ -187,7 +201,7 @@ def fit(
         losses = []
         for batch in tracked(loader, f"{name}-epoch-{epoch}", bar=progress and workers.is_main):
             model.curriculum = cosine_curriculum(step / max(total_steps - 1, 1))
-            loss = loss_of(batch)
+            loss = loss_of(on_device(batch, device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -209,6 +223,7 @@ def fit(
             break
     if best_state is not None:
         model.load_state_dict(best_state)
+    model.to("cpu")
     return {
         "history": history,
         "best_epoch": best_epoch,

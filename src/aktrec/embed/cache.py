@@ -2,8 +2,9 @@
 encodes only the prompts it has not seen (a new item, a user with new clicks).
 
 Key: what the vectors are (`function_key`: the encoder's model, a digest of its weight,
-config and vocabulary files, its settings, and which output: pooled text vectors or the user
-model's interest states with that run's interest-token embedding), then the SHA-256 of each
+config and vocabulary files, its settings with the dtype it resolved to, and which output:
+pooled text vectors or the user model's interest states with that run's interest-token
+embedding), then the SHA-256 of each
 prompt. Values: parquet shards under `ROOT/<function key>/`, one per run that added vectors,
 each written under a temporary name and renamed (uploaded whole in object storage), so a
 reader never sees half of one. ROOT is a directory or an fsspec URL (s3://...).
@@ -39,7 +40,7 @@ def function_key(encoder: ContentEncoder, output: str, *parts: bytes) -> str:
     """Changes whenever `encoder` would map a prompt to another vector for `output`."""
     digest = hashlib.sha256()
     config = encoder.config
-    digest.update(json.dumps([output, config.model, config.dtype, config.max_length, config.pooling]).encode())
+    digest.update(json.dumps([output, config.model, encoder.dtype, config.max_length, config.pooling]).encode())
     digest.update(_files_digest(resolve_model_path(config.model)))
     for part in parts:
         digest.update(part)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from aktrec.config import BUNDLED_MODEL, EncoderConfig
+from aktrec.devices import resolve_device
 from aktrec.errors import AktrecError
 from aktrec.progress import tracked
 
@@ -34,6 +35,19 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
+def resolve_dtype(config: EncoderConfig, for_training: bool = False) -> str:
+    """The dtype an encoder loads in: `config.dtype`, with auto resolved for this device."""
+    if config.dtype != "auto":
+        return config.dtype
+    if for_training:  # bf16 weights lose Adam's small updates
+        return "float32"
+    if resolve_device(config.device).startswith("cuda"):
+        native = torch.cuda.is_bf16_supported()
+    else:
+        native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return "bfloat16" if native else "float32"
+
+
 def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
     """(B, T, H) hidden states and (B, T) mask -> (B, H)."""
     if how == "cls":
@@ -46,20 +60,23 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
 
 
 class ContentEncoder(nn.Module):
-    """Texts (and optional images) -> (B, D) vectors, L2-normalized."""
+    """Texts (and optional images) -> (B, D) vectors, L2-normalized. `for_training`: its weights
+    will be fine-tuned (dtype auto then loads float32)."""
 
-    def __init__(self, config: EncoderConfig):
+    def __init__(self, config: EncoderConfig, for_training: bool = False):
         super().__init__()
         from transformers import AutoConfig, AutoModel, AutoTokenizer
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()  # a weight-loading bar per model load, even in batch jobs
         self.config = config
+        self.device = torch.device(resolve_device(config.device))
+        self.dtype = resolve_dtype(config, for_training)
         path = resolve_model_path(config.model)
         try:
             model_config = AutoConfig.from_pretrained(path, local_files_only=True)
             self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            self.model = AutoModel.from_pretrained(path, local_files_only=True, dtype=DTYPES[config.dtype])
+            self.model = AutoModel.from_pretrained(path, local_files_only=True, dtype=DTYPES[self.dtype])
         except (OSError, ValueError) as exc:
             raise AktrecError(f"encoder {config.model!r}: cannot load offline ({str(exc).splitlines()[0]})") from None
         self.is_vision_text = hasattr(self.model, "get_image_features") and hasattr(model_config, "vision_config")
@@ -68,12 +85,8 @@ class ContentEncoder(nn.Module):
             from transformers import AutoImageProcessor
 
             self.image_processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
-        self.model.to(config.device)
+        self.model.to(self.device)
         self.dim = self._probe_dim()
-
-    @property
-    def device(self) -> torch.device:
-        return torch.device(self.config.device)
 
     def _probe_dim(self) -> int:
         with torch.no_grad():

@@ -172,7 +172,7 @@ class UserEmbedder:
             getattr(model, name).load_state_dict(
                 {k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith(f"{name}.")}
             )
-        model.to(config.encoder.device)
+        model.to(model.encoder.device)
         return cls(model.eval(), catalog, config)
 
 
@@ -229,7 +229,7 @@ def embed_users(
     user_index = pd.Index(clicks[S.USER_ID].unique())
     profile_of = dict(zip(user_index, user_profiles(data, user_index)))
     torch.manual_seed(config.seed)  # initialisation of the new token and the heads
-    encoder = ContentEncoder(config.encoder)
+    encoder = ContentEncoder(config.encoder, for_training=config.trainable != "head")
     model = UserInterestModel(encoder, catalog.vectors.shape[1], len(catalog.categories))
     model.to(encoder.device)
     model.cache_root = cache_root
@@ -265,6 +265,7 @@ def embed_users(
     trained_at = time.perf_counter()
     metrics: dict[str, Any] = {
         "model": config.encoder.model,
+        "dtype": encoder.dtype,
         "trainable": config.trainable,
         "n_train_samples": len(train_rows),
         "n_eval_samples": len(eval_rows),

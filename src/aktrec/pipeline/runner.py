@@ -30,6 +30,7 @@ from aktrec.storage import fingerprint, is_remote, read_marker_at
 
 log = logging.getLogger("aktrec")
 PUBLISHED = ("data", "embeddings", "semantic_ids", "feature_repo", "model")
+GPU_TASKS = ("embed-items", "embed-users", "train")  # the steps whose torch work a GPU speeds up
 
 
 def load_pipeline():
@@ -38,12 +39,37 @@ def load_pipeline():
     return aktrec_pipeline
 
 
-def compile_pipeline(out: Path) -> Path:
+def compile_pipeline(out: Path, gpu_image: str = "") -> Path:
+    """KFP IR YAML at `out`; with `gpu_image`, the variant whose GPU steps run on a GPU node."""
+    import yaml
     from kfp import compiler
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(load_pipeline(), str(out))
+    staging = out.with_name(f".{out.stem}.tmp.yaml")  # a failed compile leaves an earlier `out` whole
+    compiler.Compiler().compile(load_pipeline(), str(staging))
+    if gpu_image:
+        staging.write_text(yaml.safe_dump(on_gpu(yaml.safe_load(staging.read_text()), gpu_image), sort_keys=False))
+    os.replace(staging, out)
     return out
+
+
+def on_gpu(spec: dict[str, Any], image: str) -> dict[str, Any]:
+    """The compiled pipeline with each of GPU_TASKS asking for one NVIDIA GPU and running
+    `image` (the CUDA build of the image: Dockerfile, TORCH_INDEX). Their `device: auto`
+    settings then put the encoders and the CTR networks on it."""
+    tasks = spec["root"]["dag"]["tasks"]
+    for task in GPU_TASKS:
+        label = spec["components"][tasks[task]["componentRef"]["name"]]["executorLabel"]
+        container = spec["deploymentSpec"]["executors"][label]["container"]
+        container["image"] = image
+        # Both spellings, as kfp's own set_accelerator_type/limit writes them (old and new backends).
+        container.setdefault("resources", {})["accelerator"] = {
+            "count": "1",
+            "resourceCount": "1",
+            "resourceType": "nvidia.com/gpu",
+            "type": "nvidia.com/gpu",
+        }
+    return spec
 
 
 def config_arguments(config: Path | None) -> dict[str, str]:
