@@ -67,7 +67,7 @@ def timed_run(raw: Path, work: Path, config: Path | None, representation_cache: 
 def encoded_prompts(work: Path) -> str:
     """'computed/distinct' of each representation-cache read in the newest run's log."""
     log = max((work / "runs").glob("*.log"), key=lambda p: p.stat().st_mtime)
-    return ", ".join(f"{done:,}/{total:,}" for done, total in ENCODED.findall(log.read_text()))
+    return ", ".join(f"{int(done):,}/{int(total):,}" for done, total in ENCODED.findall(log.read_text()))
 
 
 def day_zero(raw: Path, out: Path, new_share: float) -> Path:

@@ -95,7 +95,6 @@ def test_embedding_stages_read_through_the_cache_and_give_the_same_vectors(tiny_
         shards[run] = sorted((tmp_path / "cache").rglob("*.parquet"))
     assert len({shard.parent for shard in shards["cold"]}) == 2  # pooled item vectors, user interest states
     assert shards["warm"] == shards["cold"]  # the same data again: nothing encoded, nothing written
-    for kind in ("item", "user"):
+    for kind in ("item", "user"):  # batches of one token length need no padding: equal to the last bit
         np.testing.assert_allclose(vectors["warm"][kind], vectors["cold"][kind], atol=1e-6, err_msg=kind)
-        # batches of other lengths change the last bits of a forward pass, not the vectors
-        np.testing.assert_allclose(vectors["uncached"][kind], vectors["cold"][kind], atol=1e-4, err_msg=kind)
+        np.testing.assert_allclose(vectors["uncached"][kind], vectors["cold"][kind], atol=1e-6, err_msg=kind)

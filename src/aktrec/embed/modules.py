@@ -80,24 +80,22 @@ class UserInterestModel(nn.Module):
         return self.heads(self.interest_state(prompts), history_mean)
 
     @torch.no_grad()
-    def interest_states(self, prompts: Sequence[str], batch_size: int, progress: bool = False) -> torch.Tensor:
+    def interest_states(self, prompts: Sequence[str], progress: bool = False) -> torch.Tensor:
         """Batched inference of `interest_state`: (N,) prompts -> (N, H); through the cache
         under `cache_root` (set by the stage, never saved) while the language model is frozen."""
         frozen = not any(parameter.requires_grad for parameter in self.encoder.model.parameters())
         if not (self.cache_root and frozen):
-            return self._interest_states(prompts, batch_size, progress)
+            return self._interest_states(prompts, progress)
         token = self.encoder.model.get_input_embeddings().weight[self.interest_token_id]
         key = function_key(self.encoder, "interest-state", token.detach().float().cpu().numpy().tobytes())
         vectors = VectorCache(self.cache_root, key).vectors(
-            prompts, lambda todo: self._interest_states(todo, batch_size, progress).numpy()
+            prompts, lambda todo: self._interest_states(todo, progress).numpy()
         )
         return torch.from_numpy(vectors)
 
-    def _interest_states(self, prompts: Sequence[str], batch_size: int, progress: bool) -> torch.Tensor:
+    def _interest_states(self, prompts: Sequence[str], progress: bool) -> torch.Tensor:
         self.eval()
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths, less padding
         states = torch.zeros(len(prompts), self.encoder.model.config.hidden_size)
-        for start in tracked(range(0, len(prompts), batch_size), "interest-states", bar=progress):
-            chunk = order[start : start + batch_size]
+        for chunk in tracked(self.encoder.same_length_batches(prompts), "interest-states", bar=progress):
             states[chunk] = self.interest_state([prompts[i] for i in chunk]).cpu()
         return states

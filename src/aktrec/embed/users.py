@@ -122,7 +122,7 @@ class UserEmbedder:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Batched inference: ((N, D) user vectors, (N, C) category logits)."""
         self.model.eval()
-        states = self.model.interest_states(prompts, self.config.encoder.batch_size, progress)
+        states = self.model.interest_states(prompts, progress)
         device = self.model.to_item.weight.device
         vectors, logits = self.model.heads(states.to(device), torch.from_numpy(history_means).to(device))
         return vectors.cpu().numpy(), logits.cpu().numpy()
@@ -251,7 +251,7 @@ def embed_users(
     means_t = torch.from_numpy(means).to(encoder.device)
     if config.trainable == "head":
         # The language model is frozen: its interest states are computed once, heads train on them.
-        states = model.interest_states(prompts, config.encoder.batch_size, progress=progress).to(encoder.device)
+        states = model.interest_states(prompts, progress=progress).to(encoder.device)
         forward = lambda idx: model.heads(states[idx], means_t[idx])  # noqa: E731
         parameters = [p for name in HEADS for p in getattr(model, name).parameters()]
     else:
