@@ -135,7 +135,7 @@ class EncoderConfig:
     device: str = "auto"  # auto: the GPU when the step's node has one, else the CPU
     # auto: bfloat16 for inference where the device computes it natively (a CPU with AVX512-BF16
     # or AMX, a CUDA GPU with bf16), else float32; an encoder that is fine-tuned loads float32.
-    # On the reference CPU bfloat16 halves the item stage at float32's recall (docs/benchmarks.md).
+    # On the reference CPU bfloat16 cuts the item stage by 40% at float32's recall (docs/benchmarks.md).
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     batch_size: int = 64
     max_length: int = 128
