@@ -1,9 +1,10 @@
 """Benchmark the CTR models (DESIGN §1.1): every variant and peer over model seeds x data seeds,
-with paired bootstrap CIs of each model's GAUC minus `strong_base`'s.
+with paired bootstrap CIs of each model's GAUC minus `strong_base`'s (and minus any other
+model named in --against).
 
     python benchmarks/ctr_models.py --raw RAW --data DATA --repo REPO [--variants all]
         [--seeds 0,1,2] [--data-seeds 0,1] [--epochs 3] [--max-train-samples N] [--name NAME]
-        [--workdir DIR] [--bootstrap 1000] [--config PIPELINE.yaml]
+        [--workdir DIR] [--bootstrap 1000] [--config PIPELINE.yaml] [--against strong_base,faerec]
 
 DATA is prepared with data seed 0's negatives; every other data seed re-prepares RAW with the
 same split and its own negatives (under --workdir); data with real non-clicks has no sampled
@@ -113,6 +114,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("work/bench-ctr"))
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--config", type=Path, default=None, help="a pipeline config (its train section)")
+    parser.add_argument(
+        "--against", default=REFERENCE, help="models to print paired GAUC differences against, comma separated"
+    )
     args = parser.parse_args()
 
     from aktrec import schemas as S
@@ -123,6 +127,10 @@ def main() -> None:
     variants = tuple(CTR_VARIANTS) if args.variants == "all" else tuple(args.variants.split(","))
     if REFERENCE not in variants:
         variants = (REFERENCE, *variants)
+    references = args.against.split(",")
+    missing = [name for name in references if name not in (*variants, LIGHTGBM, POPULARITY)]
+    if missing:
+        parser.error(f"--against {missing[0]!r} is not among the compared models {[*variants, LIGHTGBM, POPULARITY]}")
     seeds = [int(s) for s in args.seeds.split(",")]
     data_seeds = [int(s) for s in args.data_seeds.split(",")]
     base = section("train", split_config(args.config.read_text())["train"]) if args.config else TrainConfig()
@@ -158,6 +166,7 @@ def main() -> None:
                     {
                         "test": metrics,
                         "valid_auc": evaluation.validation[name]["total"]["auc"],
+                        "valid_tail_gauc": evaluation.validation[name]["tail"]["gauc"],
                         "seconds": history.get("seconds"),
                         "epoch": history.get("best_epoch", history.get("best_iteration")),
                     }
@@ -183,30 +192,39 @@ def main() -> None:
                 f"{int(np.mean([r['test'][part]['n_users'] for r in runs])):,}" for part in SLICES
             ),
             "validation AUC": lambda runs: cell([r["valid_auc"] for r in runs]),
+            "validation tail GAUC": lambda runs: cell([r["valid_tail_gauc"] for r in runs]),
             "best epoch": lambda runs: cell([r["epoch"] for r in runs], 1),
             "train s": lambda runs: cell([r["seconds"] for r in runs], 0),
         },
     )
     print(markdown_table(header, rows), end="")
 
+    for reference in references:
+        print_differences(reference, [n for n in order if n in per_user], per_user, measured, args.bootstrap)
+    print_diagnostics(diagnostics)
+
+
+def print_differences(
+    reference: str, order: list[str], per_user: dict[str, list[dict]], measured: dict[str, list[dict]], draws: int
+) -> None:
+    """Every other model's GAUC minus REFERENCE's per slice, paired by seed pair and bootstrapped
+    over test users; "–" where REFERENCE's GAUC has fewer than MIN_GAUC_USERS users."""
     print(
-        f"\nGAUC minus {REFERENCE}'s, paired bootstrap over test users ({args.bootstrap} draws), mean over all seed "
+        f"\nGAUC minus {reference}'s, paired bootstrap over test users ({draws} draws), mean over all seed "
         "pairs, 95% CI; relative to the reference's GAUC in brackets\n"
     )
     print("| model | " + " | ".join(f"Δ {s} GAUC" for s in SLICES) + " |")
     print("|---|---|---|---|")
-    reference_runs = per_user[REFERENCE]
-    for name in [n for n in order if n in per_user and n != REFERENCE]:
-        users = reference_runs[0]["users"]
-        pairs = [(run["stats"], reference["stats"]) for run, reference in zip(per_user[name], reference_runs)]
-        result = bootstrap_difference(pairs, users, args.bootstrap)
-        supported = {s: min(r["test"][s]["n_users"] for r in measured[REFERENCE]) >= MIN_GAUC_USERS for s in SLICES}
+    reference_runs = per_user[reference]
+    supported = {s: min(r["test"][s]["n_users"] for r in measured[reference]) >= MIN_GAUC_USERS for s in SLICES}
+    for name in [n for n in order if n != reference]:
+        pairs = [(run["stats"], base["stats"]) for run, base in zip(per_user[name], reference_runs)]
+        result = bootstrap_difference(pairs, reference_runs[0]["users"], draws)
         cells = [
             f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}] ({d / ref:+.1%})" if supported[s] else "–"
             for s, (d, lo, hi, ref) in ((s, result[s]) for s in SLICES)
         ]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    print_diagnostics(diagnostics)
 
 
 def print_diagnostics(diagnostics: dict[str, list[dict]]) -> None:
