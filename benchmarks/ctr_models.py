@@ -127,10 +127,11 @@ def main() -> None:
     variants = tuple(CTR_VARIANTS) if args.variants == "all" else tuple(args.variants.split(","))
     if REFERENCE not in variants:
         variants = (REFERENCE, *variants)
+    order = [*variants, LIGHTGBM, POPULARITY]
     references = args.against.split(",")
-    missing = [name for name in references if name not in (*variants, LIGHTGBM, POPULARITY)]
+    missing = [name for name in references if name not in order]
     if missing:
-        parser.error(f"--against {missing[0]!r} is not among the compared models {[*variants, LIGHTGBM, POPULARITY]}")
+        parser.error(f"--against {missing[0]!r} is not among the compared models {order}")
     seeds = [int(s) for s in args.seeds.split(",")]
     data_seeds = [int(s) for s in args.data_seeds.split(",")]
     base = section("train", split_config(args.config.read_text())["train"]) if args.config else TrainConfig()
@@ -183,7 +184,6 @@ def main() -> None:
         f"{args.name}: {description}; model seeds {seeds} x data seeds {data_seeds} (negatives re-drawn); "
         f"at most {args.epochs} epochs, early stopping on validation AUC; {seconds / 60:.0f} min in all\n"
     )
-    order = [*variants, LIGHTGBM, POPULARITY]
     header, rows = comparison_table(
         {name: measured[name] for name in order if name in measured},
         value=lambda runs, part, metric: cell([r["test"][part][metric] for r in runs]),
