@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: demo test rehearsal venv tools clean
+.PHONY: demo test test-unit system-packages rehearsal venv tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,13 +24,21 @@ $(TOOLS_STAMP):
 
 tools: $(TOOLS_STAMP)
 
+# redis-server, kubectl, Java 17 and Chromium, installed with apt when missing (scripts/system-packages.sh).
+system-packages:
+	bash scripts/system-packages.sh
+
 demo: $(STAMP)
 	$(VENV)/bin/aktrec demo --workdir work/demo
 
-test: $(STAMP) $(TOOLS_STAMP)
+test: system-packages $(STAMP) $(TOOLS_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest -q
+
+# The fast loop: the library's unit tests only (no servers, no pipeline runs).
+test-unit: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -m unit
 
 # The cluster path on this machine: moto S3 + redis-server on 127.0.0.1, RAW from s3://, the
 # release published to s3://, the predictor started from it (also part of `make test`).

@@ -1,4 +1,4 @@
-"""Benchmark the CTR models (DESIGN §1.1): every variant and peer over model seeds x data seeds,
+"""Benchmark the CTR models (docs/design.md §1.1): every variant and peer over model seeds x data seeds,
 with paired bootstrap CIs of each model's GAUC minus `strong_base`'s (and minus any other
 model named in --against).
 

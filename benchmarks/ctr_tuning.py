@@ -1,4 +1,4 @@
-"""Fair tuning (DESIGN §1.1): the same small grid of training settings for every compared
+"""Fair tuning (docs/design.md §1.1): the same small grid of training settings for every compared
 network, each configuration scored on the validation split only; prints one row per
 configuration and the chosen one per model (the best validation AUC).
 

@@ -174,10 +174,11 @@ def main() -> None:
                         f"{stats['failures']:.0f} of {stats['requests']:.0f} |"
                     )
                 breakdowns[k] = bodies
+        from aktrec.config import ServingConfig
         from aktrec.serving.features import OnlineFeatureReader
 
         before = psutil.Process().memory_info().rss
-        reader = OnlineFeatureReader(repo, bundle, refresh_seconds=3600)
+        reader = OnlineFeatureReader(repo, bundle, ServingConfig(cache_refresh_seconds=3600))
         cache_mib = (psutil.Process().memory_info().rss - before) / 2**20
         print("\nWhere a request's time goes (this process, median ms per request; batch 8 = micro-batched):\n")
         print("| candidates | batch | parse | feature read | encode | forward | serialize | total |")

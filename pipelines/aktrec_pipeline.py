@@ -2,7 +2,7 @@
 
 from typing import NamedTuple
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 from kfp.dsl import HTML, Artifact, Dataset, Model
 
 from aktrec.components.deploy.component import deploy
@@ -14,6 +14,7 @@ from aktrec.components.report.component import report
 from aktrec.components.semantic_ids.component import semantic_ids
 from aktrec.components.train.component import train
 from aktrec.components.validate_raw.component import validate_raw
+from aktrec.features.repo import REDIS_PASSWORD_ENV, REDIS_SECRET
 
 PIPELINE_NAME = "aktrec"
 
@@ -25,6 +26,7 @@ class RunOutputs(NamedTuple):
     feature_repo: Dataset
     model: Model
     run_report: HTML
+    run_reports: Artifact
     run_metrics: Artifact
 
 
@@ -50,7 +52,8 @@ def aktrec_pipeline(
     as an artifact. `<stage>_config`: YAML overrides of that stage's config (`aktrec pipeline run
     --config` splits one file into them), so a change re-runs only that stage and what depends on
     it. `storage_uri`: where the deploy step publishes releases for KServe; `online_store`: the
-    Redis it fills (redis://HOST:PORT); "" = neither (a local run). `canary_percent`: 0 replaces
+    Redis it fills (redis://HOST:PORT[/DB], rediss:// with TLS; its password from the
+    `aktrec-redis` Secret); "" = neither (a local run). `canary_percent`: 0 replaces
     the serving release; 1-99 rolls the new one out as a canary with that share of traffic.
     `representation_cache`: a directory or URL where the encoders' vectors are kept across runs
     (only prompts not seen before are encoded), "" = none."""
@@ -77,7 +80,6 @@ def aktrec_pipeline(
         embeddings=embeddings,
         config=train_config,
     )
-    page = "validation_report"
     run_report = report(
         raw_validation=raw_check.outputs["validation"],
         data=data,
@@ -85,21 +87,18 @@ def aktrec_pipeline(
         semantic_ids=sids.outputs["semantic_ids"],
         feature_repo=features.outputs["feature_repo"],
         model=trained.outputs["model"],
-        raw_page=raw_check.outputs[page],
-        data_page=prepared.outputs[page],
-        items_page=items.outputs[page],
-        users_page=users.outputs[page],
-        semantic_ids_page=sids.outputs[page],
-        features_page=features.outputs[page],
-        gate_page=trained.outputs[page],
     )
     with dsl.If(trained.outputs["Output"] == True, name="promotion-gate-passed"):  # noqa: E712 (a KFP condition)
-        deploy(
+        deployed = deploy(
             model=trained.outputs["model"],
             feature_repo=features.outputs["feature_repo"],
             storage_uri=storage_uri,
             online_store=online_store,
             canary_percent=canary_percent,
+        )
+        # The Redis password from the Secret the manifests create, never a run parameter; absent: no auth.
+        kubernetes.use_secret_as_env(
+            deployed, secret_name=REDIS_SECRET, secret_key_to_env={"password": REDIS_PASSWORD_ENV}, optional=True
         )
     return RunOutputs(
         data,
@@ -108,5 +107,6 @@ def aktrec_pipeline(
         features.outputs["feature_repo"],
         trained.outputs["model"],
         run_report.outputs["run_report"],
+        run_report.outputs["run_reports"],
         run_report.outputs["run_metrics"],
     )

@@ -21,19 +21,50 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
+TIERS = ("unit", "component", "integration")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test's tier is its folder under tests/; it carries that marker (`pytest -m unit`)."""
+    for item in items:
+        tier = item.path.relative_to(Path(__file__).parent).parts[0]
+        if tier in TIERS:
+            item.add_marker(tier)
+
+
+def render_offline(page: Path) -> str:
+    """The DOM of a local page after its scripts ran, in headless Chromium with the network
+    off (every host name unresolvable, every request sent to a dead proxy)."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.fail("chromium is not installed; `make test` installs it (scripts/system-packages.sh)")
+    command = [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--proxy-server=127.0.0.1:9",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        page.resolve().as_uri(),
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+
+
 @contextlib.contextmanager
-def running_redis(port: int | None = None) -> Iterator[str]:
-    """A throwaway `redis-server` on 127.0.0.1 (a free port unless given; no persistence); yields its URL."""
+def running_redis(port: int | None = None, password: str | None = None) -> Iterator[str]:
+    """A throwaway `redis-server` on 127.0.0.1 (a free port unless given; no persistence; with
+    `password`, `requirepass`); yields its URL (without the password)."""
     from aktrec.serving.local import free_port
 
     binary = shutil.which("redis-server")
     if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed; .ci/run installs it")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+        pytest.fail("redis-server is not installed; `make test` installs it (scripts/system-packages.sh)")
     port = port or free_port()
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        + (["--requirepass", password] if password else []),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

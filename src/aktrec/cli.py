@@ -1,4 +1,4 @@
-"""`aktrec` command line: one verb per job (DESIGN §7). Thin: parse, call the library, report."""
+"""`aktrec` command line: one verb per job (docs/design.md §7). Thin: parse, call the library, report."""
 
 from __future__ import annotations
 
@@ -303,14 +303,18 @@ def features_materialize(
     embeddings: Path | None = typer.Option(
         None, help="EMB directory (default: the one the semantic IDs were built from)."
     ),
-    online_store: str | None = typer.Option(None, help="sqlite (default) or redis://HOST:PORT."),
+    online_store: str | None = typer.Option(
+        None, help="sqlite (default) or redis://[USER:PASSWORD@]HOST:PORT[/DB] (rediss:// with TLS)."
+    ),
     config: Path | None = typer.Option(None, help="YAML file with FeatureConfig fields."),
 ) -> None:
     """Compute activity, semantic-ID, cluster-averaged, cross and sequence features into Feast."""
     from aktrec.config import FeatureConfig
     from aktrec.features.materialize import materialize
+    from aktrec.features.repo import take_redis_credentials
 
     started = time.perf_counter()
+    online_store = take_redis_credentials(online_store) if online_store else None
     metrics = materialize(
         data, sids, repo, _config(FeatureConfig, config), emb_dir=embeddings, online_store=online_store
     )
@@ -506,22 +510,43 @@ def demo(
     )
     metrics = run_local(workdir / "raw", workdir)
     print((workdir / "model" / "comparison.md").read_text(), end="")
-    deployed = f" (deployment written to {workdir / 'deployment'})" if metrics["promotion"]["promote"] else ""
-    print(f"Promotion gate: {_verdict(metrics['promotion'])}{deployed}")
-    log.info("[3/3] the predictor (KServe, 127.0.0.1) and one v1 request")
-    with running_predictor(workdir / "model", workdir / "feature_repo") as url:
+    print(tail_gain_line(metrics))
+    promoted = metrics["promotion"]["promote"]
+    deployed = f" (deployed to {workdir / 'deployment'})" if promoted else ""
+    print(f"Promotion gate {_verdict(metrics['promotion'])}{deployed}")
+    # The predictor serves what was deployed; without a deployment, the trained bundle for a look.
+    served = workdir / "deployment" / "model" if promoted else workdir / "model"
+    log.info("[3/3] the predictor (KServe, 127.0.0.1) serving %s, and one v1 request", served)
+    with running_predictor(served, workdir / "feature_repo") as url:
         request, response = example_request(url, workdir / "data")
     print(f"POST {url}{ServingConfig().v1_predict_path}")
     print(f"  request:  {json.dumps(request)}")
     print(f"  response: {json.dumps(response)}")
     print(f"Run report: {workdir / 'reports' / 'index.html'}")
     print(f"Metrics:    {workdir / 'metrics.json'}")
-    print(f"Serve it yourself: aktrec serve --model {workdir / 'model'} --repo {workdir / 'feature_repo'}")
+    print(f"Serve it yourself: aktrec serve --model {served} --repo {workdir / 'feature_repo'}")
     print(
         f"Then query it:     curl -s -H 'Content-Type: application/json' "
         f"http://127.0.0.1:8080{ServingConfig().v1_predict_path} -d '<a request like the one above>'"
     )
     log.info("demo finished in %.0fs", time.perf_counter() - started)
+
+
+def tail_gain_line(metrics: dict) -> str:
+    """One line: what the deployed model gained on the tail test slice over strong_base (GAUC
+    where enough users have both labels, else AUC)."""
+    deployed, models = metrics["promotion"]["model"], metrics["models"]
+    if "strong_base" not in models:
+        return f"{deployed} was not compared with strong_base in this run"
+    ours, theirs = models[deployed]["tail"], models["strong_base"]["tail"]
+    metric = "gauc" if ours["gauc"] is not None and theirs["gauc"] is not None else "auc"
+    if ours[metric] is None or theirs[metric] is None:
+        return f"Tail (test): too few samples with both labels to compare {deployed} with strong_base"
+    change = ours[metric] - theirs[metric]
+    return (
+        f"Tail (test, {ours['n_users']} users, {ours['n']:,} samples): {deployed} {metric.upper()} {ours[metric]:.4f}"
+        f" vs strong_base {theirs[metric]:.4f} ({change:+.4f}, {change / theirs[metric]:+.1%})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,9 +42,14 @@ class SynthConfig:
     item_popularity_exponent: float = 1.1  # Zipf exponent of item exposure weights
     user_activity_sigma: float = 1.5  # log-normal spread of impressions per user (larger = longer tail)
     latent_dim: int = 16
-    interest_affinity: float = 3.0  # weight of user-item latent match in the click logit
-    base_click_logit: float = -3.0  # sets the overall click rate (~8% with the defaults)
+    interest_affinity: float = 5.0  # weight of user-item latent match in the click logit
+    base_click_logit: float = -3.5  # sets the overall click rate (~11% with the defaults)
     interest_exposure_share: float = 0.5  # share of impressions drawn from the user's interests
+    # Arrival over time: this share of users joins during the period (uniformly; the others are
+    # there from day 0) and is shown items only from then on, so the validation and test windows
+    # hold new, barely known and cold-start users; likewise items are released during the period.
+    user_arrival_share: float = 0.5
+    item_arrival_share: float = 0.3
 
     def __post_init__(self) -> None:
         for name in ("n_users", "n_items", "n_interactions", "n_days", "latent_dim"):
@@ -55,8 +60,9 @@ class SynthConfig:
                 f"synth config: n_interactions ({self.n_interactions}) must be >= n_users ({self.n_users}):"
                 " every user gets at least one impression"
             )
-        if not 0.0 <= self.interest_exposure_share <= 1.0:
-            raise AktrecError("synth config: interest_exposure_share must be in [0, 1]")
+        for name in ("interest_exposure_share", "user_arrival_share", "item_arrival_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise AktrecError(f"synth config: {name} must be in [0, 1], got {getattr(self, name)}")
 
 
 @settings
@@ -64,7 +70,7 @@ class NegativeSamplingConfig:
     """Negatives for positive-only data: `ratio` per positive, never an item the user clicked.
 
     `popularity` draws items proportionally to (training clicks + 1) ** exponent; `uniform`
-    draws every item equally. The choice decides what popularity alone predicts (DESIGN §1),
+    draws every item equally. The choice decides what popularity alone predicts (docs/design.md §1),
     so it is recorded in the data card.
     """
 
@@ -91,7 +97,7 @@ class TailConfig:
 class SplitConfig:
     """Test window, and which training events build representations vs train the CTR model.
 
-    Whatever a CTR training sample reads must come from events before it (DESIGN §1.1), and
+    Whatever a CTR training sample reads must come from events before it (docs/design.md §1.1), and
     representations (item prompts' activity words, co-occurrence alignment, user histories,
     hence semantic IDs) are one vector per entity. So they are built from *representation
     events* only, and the CTR model trains on the samples after them: with a time split, the
@@ -351,7 +357,7 @@ class CtrModelConfig:
             raise AktrecError("ctr model config: embedding_dim, aggregate_dim and tower must be positive")
 
 
-# The compared configurations (DESIGN §1): the ID-only base, the strong base a production team
+# The compared configurations (docs/design.md §1): the ID-only base, the strong base a production team
 # runs (base + attributes + the same frozen content vectors as plain inputs), AKT-Rec, the six
 # ablations of the paper's Table 2 and two peers, each a set of switches over CtrModelConfig's
 # defaults. Every variant reads the point-in-time activity statistics and the DIN sequence.
@@ -433,6 +439,15 @@ class PromotionConfig:
     min_tail_auc: float = 0.5
     max_head_auc_drop: float = 0.005  # vs `compare_with` on head samples (the paper: no loss on head)
     compare_with: str = "strong_base"  # what a team already runs; the gate needs its metrics
+    # A slice (total, head, tail) with fewer validation samples than this, or with one label
+    # only, has no AUC worth reading: its check is "not enough data", and the next setting
+    # says whether that blocks promotion (small data sets otherwise could never deploy).
+    min_slice_samples: int = 100
+    block_on_insufficient_data: bool = False
+
+    def __post_init__(self) -> None:
+        if self.min_slice_samples < 1:
+            raise AktrecError(f"promotion: min_slice_samples must be >= 1, got {self.min_slice_samples}")
 
 
 @settings
@@ -503,6 +518,12 @@ class ServingConfig:
     http_port: int = 8080
     grpc_port: int = 8081  # Open Inference Protocol v2 over gRPC; 0 turns it off
     workers: int = 1  # predictor processes sharing the ports, each with the model and the feature cache
+    # Items described in requests (not in the catalog) keep their vector and cluster, newest
+    # first, up to this many: with 384-d vectors about 1.6 KB each, 16 MB at the default.
+    new_item_cache_size: int = 10_000
+    # The longest a request or the readiness check waits on the online store: past it, a
+    # 503 that says so (a hung store stalls no worker), and the store is checked again.
+    store_deadline_s: float = 5.0
 
     @property
     def v1_predict_path(self) -> str:
@@ -517,6 +538,8 @@ class ServingConfig:
             raise AktrecError("serving config: max_candidates and max_instances must be >= 1, max_body_bytes >= 1024")
         if self.max_batch_candidates < 1 or self.max_batch_wait_ms < 0 or self.workers < 1:
             raise AktrecError("serving config: max_batch_candidates and workers must be >= 1, max_batch_wait_ms >= 0")
+        if self.new_item_cache_size < 0 or self.store_deadline_s <= 0:
+            raise AktrecError("serving config: new_item_cache_size must be >= 0 and store_deadline_s > 0")
 
 
 @functools.cache

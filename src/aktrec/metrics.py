@@ -23,7 +23,7 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-MIN_GAUC_USERS = 30  # below this many users with both labels a GAUC is not reported (DESIGN §1.1)
+MIN_GAUC_USERS = 30  # below this many users with both labels a GAUC is not reported (docs/design.md §1.1)
 
 
 def gauc(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> float:
@@ -60,7 +60,7 @@ SLICES = ("total", "head", "tail")
 
 def slice_metrics(samples: pd.DataFrame, scores: np.ndarray, probabilities: bool = True) -> dict[str, dict[str, float]]:
     """AUC, GAUC, logloss, n and n_users (users with both labels) on the total, head and tail
-    samples (DESIGN §1.7). GAUC is NaN where fewer than `MIN_GAUC_USERS` users qualify. Scores
+    samples (docs/design.md §1.7). GAUC is NaN where fewer than `MIN_GAUC_USERS` users qualify. Scores
     that are not probabilities (a popularity count) get no logloss (NaN)."""
     tail = samples[S.IS_TAIL_SAMPLE].to_numpy(bool)
     labels = samples[S.LABEL].to_numpy()

@@ -1,6 +1,6 @@
 """Pyarrow schemas of every artifact: the one place where column names and types live.
 
-Input tables (DESIGN §3) are normalized to the RAW schemas below by the importers; the
+Input tables (docs/design.md §3) are normalized to the RAW schemas below by the importers; the
 prepared data set (DATA) adds row ids, labels and head/tail flags.
 """
 

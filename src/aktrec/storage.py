@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 import uuid
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +21,7 @@ from aktrec.errors import ArtifactError
 
 COMPLETE = "_COMPLETE"  # written last into a release: every other file is there
 LATEST = "LATEST"  # under a storage URI: the URI of its newest complete release, written after it
+DOWNLOAD_ATTEMPTS = 4
 
 
 def is_remote(uri: str) -> bool:
@@ -60,6 +61,34 @@ def fingerprint(uri: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def download(fs, root: str, out: Path) -> Path:
+    """Every object under `root` into the directory `out`, one file at a time, each retried with
+    backoff on a transient error. Object keys are names, not paths: one that would land outside
+    `out` (a `..` part, an absolute key) is refused before anything is written."""
+    out = Path(out).resolve()
+    prefix = root.rstrip("/") + "/"
+    targets = {}
+    for name in sorted(fs.find(root)):
+        key = name.removeprefix(prefix)
+        target = (out / key).resolve()
+        if not key or key.startswith("/") or ".." in PurePosixPath(key).parts or not target.is_relative_to(out):
+            raise ArtifactError(f"{name}: object key {key!r} would be written outside {out}; refusing the download")
+        targets[name] = target
+    for name, target in targets.items():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(DOWNLOAD_ATTEMPTS):
+            try:
+                fs.get_file(name, str(target))
+                break
+            except (FileNotFoundError, PermissionError):
+                raise
+            except OSError as exc:  # s3fs retries throttling itself; this covers dropped connections
+                if attempt == DOWNLOAD_ATTEMPTS - 1:
+                    raise ArtifactError(f"{name}: download failed {DOWNLOAD_ATTEMPTS} times ({exc})") from None
+                time.sleep(0.5 * 2**attempt)
+    return out
+
+
 def read_marker_at(uri: str, kind: str) -> dict[str, Any]:
     """The marker of an artifact of `kind` in object storage, or a clear error saying why not."""
     fs, root = filesystem(uri)
@@ -82,8 +111,7 @@ def local_input(path: str, uri: str, scratch: Path) -> Path:
     fs, root = filesystem(uri)
     if not fs.exists(root):
         raise ArtifactError(f"{uri}: nothing there (check the URI and the store's credentials)")
-    fs.get(join_uri(root, ""), str(scratch) + "/", recursive=True)
-    return scratch
+    return download(fs, root, scratch)
 
 
 def publish(local_dir: Path, storage_uri: str) -> str:
@@ -119,5 +147,5 @@ def fetch(uri: str, out: Path) -> Path:
     if not fs.exists(join_uri(root, COMPLETE)):
         raise ArtifactError(f"{uri}: not a complete release (no {COMPLETE})")
     out.mkdir(parents=True, exist_ok=True)
-    fs.get(join_uri(root, ""), str(out) + "/", recursive=True)
+    download(fs, root, out)
     return out

@@ -20,8 +20,6 @@ import pytest
 import yaml
 from test_manifests import crd_schema, unknown_fields
 
-pytestmark = pytest.mark.component
-
 BIN = Path(sys.executable).parent
 
 

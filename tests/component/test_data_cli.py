@@ -13,8 +13,6 @@ from aktrec import schemas as S
 from aktrec.cli import main
 from conftest import make_tables, write_amazon_format
 
-pytestmark = pytest.mark.component
-
 
 def run_cli(capsys, *args: str) -> tuple[int, str]:
     code = main([str(a) for a in args])

@@ -7,11 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 from safetensors.torch import load_file
-
-pytestmark = pytest.mark.component
 
 TRAIN = ["train", "--variants", "strong_base,aktrec", "--epochs", "4"]
 

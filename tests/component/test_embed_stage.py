@@ -12,8 +12,6 @@ from aktrec import schemas as S
 from aktrec.cli import main
 from aktrec.errors import ValidationFailed
 
-pytestmark = pytest.mark.component
-
 
 @pytest.fixture(scope="module")
 def emb(tmp_path_factory):

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from aktrec import schemas as S
 from aktrec.features import names as N
 
-pytestmark = pytest.mark.component
 NEW_VIEW = "item_title_length"
 
 
@@ -19,6 +17,7 @@ def test_a_new_feature_view_reaches_training_and_serving(planted_emb, planted_mo
     from feast import Field
     from feast.types import Float64
 
+    from aktrec.config import ServingConfig
     from aktrec.ctr.bundle import load_bundle
     from aktrec.data.prepare import read_prepared
     from aktrec.features import definitions, materialize
@@ -60,7 +59,7 @@ def test_a_new_feature_view_reaches_training_and_serving(planted_emb, planted_mo
     training = historical_features(repo, rows, users, items)
     np.testing.assert_allclose(training[column].to_numpy(), expected)
 
-    serving = OnlineFeatureReader(repo, bundle, refresh_seconds=3600).columns(
+    serving = OnlineFeatureReader(repo, bundle, ServingConfig(cache_refresh_seconds=3600)).columns(
         [ScoringRequest(users.ids[0], candidates)]
     )
     np.testing.assert_allclose(serving[column], expected)

@@ -16,8 +16,6 @@ from aktrec import schemas as S
 from aktrec.cli import main
 from aktrec.features.contract import declared_contract
 
-pytestmark = pytest.mark.component
-
 
 @pytest.fixture(scope="module")
 def repo(planted_repo):
@@ -164,27 +162,46 @@ def test_rematerialize_is_idempotent_and_a_failed_run_keeps_the_old_store(repo, 
     )
 
 
-def test_redis_online_store_serves_the_same_features(redis_server, planted_emb, repo, tables, tmp_path):
+def test_redis_online_store_is_filled_only_after_validation_and_serves_the_same_features(
+    redis_server, planted_emb, repo, tables, tmp_path, monkeypatch
+):
+    import redis
+
+    import aktrec.features.checks as checks
+    from aktrec.artifacts import read_marker
+    from aktrec.features.online import STAMP_KEY, materialization_id
+    from aktrec.features.repo import REPO_KIND
     from aktrec.features.retrieval import online_features, open_store
+    from aktrec.validation import gx_expectations
 
     redis_repo = tmp_path / "repo-redis"
-    assert (
-        main(
-            [
-                "features",
-                "materialize",
-                "--data",
-                str(planted_emb / "data"),
-                "--sids",
-                str(planted_emb / "sid"),
-                "--repo",
-                str(redis_repo),
-                "--online-store",
-                redis_server,
-            ]
-        )
-        == 0
-    )
+    arguments = [
+        "features",
+        "materialize",
+        "--data",
+        str(planted_emb / "data"),
+        "--sids",
+        str(planted_emb / "sid"),
+        "--repo",
+        str(redis_repo),
+        "--online-store",
+        redis_server,
+    ]
+    declared = checks.feature_suites
+
+    def failing_suites(contract, views):
+        specs = declared(contract, views)
+        column = next(column for column in specs[0].frame.columns if specs[0].frame[column].dtype.kind in "if")
+        specs[0].expectations.append(gx_expectations().ExpectColumnValuesToBeBetween(column=column, max_value=-1))
+        return specs
+
+    monkeypatch.setattr(checks, "feature_suites", failing_suites)
+    assert main(arguments) != 0
+    monkeypatch.undo()
+    client = redis.Redis.from_url(redis_server)
+    assert client.dbsize() == 0 and not redis_repo.exists()  # a failed check reaches neither the store nor REPO
+    assert main(arguments) == 0
+    assert client.get(STAMP_KEY).decode() == materialization_id(read_marker(redis_repo, REPO_KIND))
     assert "type: redis" in (redis_repo / "feature_store.yaml").read_text()
     data, users, items = tables
     user, candidates = data.train[S.USER_ID].iloc[3], items.ids[:4].tolist()
@@ -192,3 +209,38 @@ def test_redis_online_store_serves_the_same_features(redis_server, planted_emb, 
     from_sqlite = online_features(*open_store(repo), user, candidates, users, items)
     assert (from_redis["user_activity__exposures"] > 0).all()
     assert_frames_equal(from_redis, from_sqlite, feature_columns(from_sqlite))
+
+
+def test_a_password_protected_redis_is_filled_with_the_password_from_the_uri_and_never_stores_it(
+    planted_emb, tmp_path, monkeypatch, capsys
+):
+    import redis
+
+    from aktrec.errors import ArtifactError
+    from aktrec.features.online import STAMP_KEY, fill_online, online_store_problem
+    from aktrec.features.repo import REDIS_PASSWORD_ENV
+    from aktrec.features.retrieval import open_store
+    from conftest import running_redis
+
+    secret = "s3cret-with=signs:and@"
+    monkeypatch.delenv(REDIS_PASSWORD_ENV, raising=False)
+    with running_redis(password=secret) as url:
+        repo = tmp_path / "repo"
+        quoted = "s3cret-with%3Dsigns%3Aand%40"
+        uri = f"redis://:{quoted}@{url.removeprefix('redis://')}"
+        arguments = ["features", "materialize", "--data", str(planted_emb / "data"), "--sids", str(planted_emb / "sid")]
+        assert main([*arguments, "--repo", str(repo), "--online-store", uri]) == 0
+        assert redis.Redis.from_url(url, password=secret).get(STAMP_KEY)
+        written = "".join(path.read_text(errors="ignore") for path in repo.rglob("*") if path.is_file())
+        assert secret not in written and quoted not in written and secret not in capsys.readouterr().err
+        store, _ = open_store(repo)  # a reader finds the password in the environment the URI moved it to
+        assert store.get_online_features(features=["user_activity:exposures"], entity_rows=[{"user_id": "u0"}])
+
+        monkeypatch.setenv(REDIS_PASSWORD_ENV, "wrong-password")
+        with pytest.raises(ArtifactError) as error:
+            fill_online(repo, url)
+        assert "refused the credentials" in str(error.value) and "wrong-password" not in str(error.value)
+        problem = online_store_problem(open_store(repo)[0], repo)  # the predictor's readiness says the same
+        assert problem.startswith("the online store refused the credentials"), problem
+        monkeypatch.delenv(REDIS_PASSWORD_ENV)
+        assert online_store_problem(open_store(repo)[0], repo).startswith("the online store refused the credentials")

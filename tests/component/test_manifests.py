@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = pytest.mark.component
-
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT.parent / "shared" / "schemas"  # kserve/, spark-operator/, kubeflow-trainer/
 OVERLAYS = ["local", "prod"]
@@ -121,6 +119,18 @@ def test_predictor_is_hardened_and_probed():
     assert container["args"][0] == "serve" and "--config" in container["args"]
 
 
+def test_redis_requires_the_password_of_the_secret_that_the_predictor_reads():
+    docs = build("prod")
+    redis = next(doc for doc in docs if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "aktrec-redis")
+    pod = redis["spec"]["template"]["spec"]
+    command = " ".join(pod["containers"][0]["args"])
+    assert "--requirepass" in command and "--protected-mode yes" in command and "protected-mode no" not in command
+    assert {"name": "password", "secret": {"secretName": "aktrec-redis", "defaultMode": 0o440}} in pod["volumes"]
+    service = next(doc for doc in docs if doc["kind"] == "InferenceService")
+    env = {v["name"]: v for v in service["spec"]["predictor"]["containers"][0]["env"]}
+    assert env["AKTREC_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "aktrec-redis", "key": "password"}
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_checkov_static_security_scan_passes(overlay, tmp_path):
     checkov = shutil.which("checkov") or str(ROOT / ".venv-tools" / "bin" / "checkov")
@@ -186,8 +196,8 @@ def test_canary_spec_is_valid_and_serves_the_new_release_beside_the_stable_one()
     stable = service["spec"]["predictor"]
     [canary] = service["spec"]["canary"]
     assert canary["trafficPercent"] == 10 and canary["predictor"]["name"] == "canary"
-    env = {v["name"]: v["value"] for v in stable["containers"][0]["env"]}
-    canary_env = {v["name"]: v["value"] for v in canary["predictor"]["containers"][0]["env"]}
+    env = {v["name"]: v.get("value") for v in stable["containers"][0]["env"]}
+    canary_env = {v["name"]: v.get("value") for v in canary["predictor"]["containers"][0]["env"]}
     assert env["STORAGE_URI"] == "s3://b/releases/old" and canary_env["STORAGE_URI"] == "s3://b/releases/new"
     assert not set(AUTOSCALING_FIELDS) & set(canary["predictor"])  # KServe sizes a canary from its share
     assert canary["predictor"]["containers"][0]["readinessProbe"] == stable["containers"][0]["readinessProbe"]
@@ -220,3 +230,22 @@ def test_deploy_step_writes_a_canary_with_promote_and_rollback(planted_model, pl
         deploy_step(str(model), str(planted_repo), str(tmp_path / "third"), "", "", canary_percent=20)
     with pytest.raises(Exception, match="canary_percent 100"):
         deploy_step(str(model), str(planted_repo), str(tmp_path / "third"), store, "", canary_percent=100)
+
+
+def test_a_deploy_that_fails_midway_leaves_the_previous_deployment_whole(planted_model, planted_repo, tmp_path):
+    import json
+
+    from aktrec.pipeline.steps import deploy_step
+
+    model = tmp_path / "model"
+    shutil.copytree(planted_model, model)
+    (model / "gate.json").write_text(json.dumps({"promote": True, "failure": None}))
+    deployment = tmp_path / "deployment"
+    deploy_step(str(model), str(planted_repo), str(deployment), "", "")
+    before = sorted(path.relative_to(deployment) for path in deployment.rglob("*"))
+    (tmp_path / "not-a-folder").write_text("")  # publishing under a file fails after the copies
+    with pytest.raises(NotADirectoryError):
+        deploy_step(str(model), str(planted_repo), str(deployment), str(tmp_path / "not-a-folder"), "")
+    assert sorted(path.relative_to(deployment) for path in deployment.rglob("*")) == before
+    assert "kind: InferenceService" in (deployment / "inferenceservice.yaml").read_text()
+    assert [path.name for path in tmp_path.iterdir() if "staging" in path.name] == []

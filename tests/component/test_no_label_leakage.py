@@ -1,6 +1,6 @@
 """A CTR training sample's own label is readable through none of the paths that feed it:
 item representations (prompt activity words, co-occurrence alignment), user representations
-(click histories), and point-in-time statistics, sequences and cross features (DESIGN §1.1)."""
+(click histories), and point-in-time statistics, sequences and cross features (docs/design.md §1.1)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ import pytest
 from aktrec import schemas as S
 from aktrec.features import names as N
 from aktrec.features.contract import declared_contract
-
-pytestmark = pytest.mark.component
 
 
 @pytest.fixture(scope="module")

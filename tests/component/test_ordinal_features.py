@@ -12,8 +12,6 @@ import pytest
 from aktrec import schemas as S
 from aktrec.features import names as N
 
-pytestmark = pytest.mark.component
-
 
 @pytest.fixture(scope="module")
 def ordinal(tmp_path_factory, tiny_raw):

@@ -7,8 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.component
-
 
 @pytest.fixture
 def encoder(tiny_text_model):

@@ -12,8 +12,6 @@ import pytest
 from aktrec import schemas as S
 from aktrec.errors import ValidationFailed
 
-pytestmark = pytest.mark.component
-
 
 def test_sid_artifact_codes_clusters_and_metrics(planted_emb, tiny_raw):
     sid = planted_emb / "sid"

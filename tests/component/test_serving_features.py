@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from aktrec import schemas as S
 
-pytestmark = pytest.mark.component
-
 
 def test_online_columns_encode_like_offline_point_in_time_features(planted_model, planted_repo):
+    from aktrec.config import ServingConfig
     from aktrec.ctr.bundle import load_bundle
     from aktrec.features.retrieval import historical_features
     from aktrec.serving.features import OnlineFeatureReader
     from aktrec.serving.requests import ScoringRequest
 
     bundle = load_bundle(planted_model)
-    reader = OnlineFeatureReader(planted_repo, bundle, refresh_seconds=3600)
+    reader = OnlineFeatureReader(planted_repo, bundle, ServingConfig(cache_refresh_seconds=3600))
     items = list(bundle.vocab.item.ids)
     requests = [
         ScoringRequest(bundle.vocab.user.ids[3], items[:40]),
@@ -44,3 +42,26 @@ def test_online_columns_encode_like_offline_point_in_time_features(planted_model
         )
     assert np.count_nonzero(offline.sequences["user_sequence"]) > 0  # the comparison saw real features
     assert np.abs(offline.numeric["cross_user_item_cluster"]).sum() > 0
+
+
+def test_a_flood_of_unknown_ids_reads_defaults_and_stores_nothing(planted_model, planted_repo):
+    """Memory bound: ids a client invents (misspelled, garbage, new) read the views' defaults
+    and leave the in-memory views exactly as large as materialization recorded them."""
+    import uuid
+
+    from aktrec.config import ServingConfig
+    from aktrec.ctr.bundle import load_bundle
+    from aktrec.serving.features import OnlineFeatureReader
+    from aktrec.serving.requests import ScoringRequest
+
+    bundle = load_bundle(planted_model)
+    reader = OnlineFeatureReader(planted_repo, bundle, ServingConfig(cache_refresh_seconds=3600))
+    cache = reader.materialization.cache
+    sizes = {name: (len(view), [len(column) for column in view.columns]) for name, view in cache.items()}
+    known = list(bundle.vocab.item.ids[:5])
+    for _ in range(20):
+        invented = [uuid.uuid4().hex for _ in range(500)]
+        columns = reader.columns([ScoringRequest(f"nobody-{uuid.uuid4().hex}", [*known, *invented])])
+    assert {name: (len(view), [len(column) for column in view.columns]) for name, view in cache.items()} == sizes
+    exposures = columns["item_activity__exposures"]
+    assert (exposures[len(known) :] == 0).all() and (exposures[: len(known)] > 0).any()

@@ -13,7 +13,6 @@ import yaml
 
 from aktrec.cli import main
 
-pytestmark = pytest.mark.component
 ANSWERS = {  # (method, path prefix) -> the body the API answers with
     ("GET", "/apis/v2beta1/healthz"): {"commit_sha": "test"},
     ("GET", "/apis/v2beta1/experiments"): {"experiments": []},
@@ -91,6 +90,11 @@ def test_submit_sends_the_compiled_pipeline_and_arguments_with_the_token(kfp_api
         parameters["storage_uri"] == "s3://bucket/deploy" and parameters["online_store"] == "redis://aktrec-redis:6379"
     )
     assert "epochs: 1" in parameters["train_config"]
-    committed = yaml.safe_load((Path(__file__).resolve().parents[2] / "pipelines" / "aktrec_pipeline.yaml").read_text())
-    assert run["body"]["pipeline_spec"] == committed  # what the cluster runs is the committed pipeline
+    committed, platform = yaml.safe_load_all(
+        (Path(__file__).resolve().parents[2] / "pipelines" / "aktrec_pipeline.yaml").read_text()
+    )
+    # What the cluster runs is the committed pipeline, with its Kubernetes platform spec (the Secret).
+    assert run["body"]["pipeline_spec"] == {"pipeline_spec": committed, "platform_spec": platform}
+    secret = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-deploy"]["secretAsEnv"]
+    assert secret[0]["secretName"] == "aktrec-redis" and secret[0]["keyToEnv"][0]["envVar"] == "AKTREC_REDIS_PASSWORD"
     assert any("importer" in executor for executor in committed["deploymentSpec"]["executors"].values())

@@ -12,8 +12,6 @@ from aktrec.data.checks import validate_prepared, validate_raw
 from aktrec.data.prepare import prepare
 from aktrec.errors import ValidationFailed
 
-pytestmark = pytest.mark.component
-
 
 @pytest.fixture(scope="module")
 def prepared(tiny_raw):

@@ -9,7 +9,6 @@ import pytest
 from aktrec.cli import main
 from conftest import SHARED_DATA
 
-pytestmark = pytest.mark.integration
 AMAZON = SHARED_DATA / "amazon-beauty"
 
 
@@ -42,7 +41,7 @@ def test_import_and_prepare_amazon_beauty(tmp_path):
     assert card["timestamps"] == "ordinal"
     assert card["test"]["n_positive"] == 22_363  # one held-out click per user
     assert abs(card["raw"]["top20_item_share"] - 0.581) < 0.001  # the README's measured shape
-    # DESIGN §1: popularity against uniform negatives reaches about 0.645
+    # docs/design.md §1: popularity against uniform negatives reaches about 0.645
     assert 0.62 < card["popularity_baseline"]["test_auc"] < 0.67
 
 

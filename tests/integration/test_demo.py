@@ -9,10 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-pytestmark = pytest.mark.integration
-
 
 def test_demo_runs_the_pipeline_and_answers_a_request(tmp_path):
     script = Path(sys.executable).with_name("aktrec")
@@ -40,6 +36,13 @@ def test_demo_runs_the_pipeline_and_answers_a_request(tmp_path):
     report = (work / "reports" / "index.html").read_text()
     for section in ("Validation", "Models: click prediction", "Long tail", "Cluster sizes", "<svg"):
         assert section in report, section
+    assert "Tail (test, " in result.stdout and "vs strong_base" in result.stdout  # the one line on the tail
+    # The predictor serves the deployed release when the gate passed, the trained bundle otherwise.
+    promoted = metrics["promotion"]["promote"]
+    assert ("Promotion gate passed" in result.stdout) is promoted
+    assert (work / "deployment" / "model" / "model.safetensors").is_file() is promoted
+    served = work / "deployment" / "model" if promoted else work / "model"
+    assert f"aktrec serve --model {served} " in result.stdout
     response = json.loads(result.stdout.split("  response: ")[1].splitlines()[0])
     assert len(response["predictions"][0]) == 6
     assert response["unknown"][0]["item_ids"] == ["new-item-1"]

@@ -13,7 +13,6 @@ import pytest
 
 from aktrec.cli import main
 
-pytestmark = pytest.mark.integration
 # The tiny set's 120 users: with today's package versions the largest user cluster holds 51% of
 # them (the previous commit too), over the 50% gate meant for real catalogs.
 LENIENT = (
@@ -63,6 +62,34 @@ def test_run_publishes_every_artifact_metrics_report_and_deployment(work):
     assert "kind: InferenceService" in (work / "deployment" / "inferenceservice.yaml").read_text()
     report = (work / "reports" / "index.html").read_text()
     assert report.count('class="pass"') >= 7 and "FAILED" not in report
+
+
+def test_the_reports_folder_links_relatively_and_renders_offline_after_a_move(work, tmp_path):
+    import re
+    import shutil
+
+    from conftest import render_offline
+
+    moved = tmp_path / "archive" / "reports"
+    shutil.copytree(work / "reports", moved)
+    report = (moved / "index.html").read_text()
+    links = re.findall(r'<a href="([^"#]+)"', report)
+    assert len([link for link in links if link.startswith("data-docs/")]) == 7
+    for link in links:
+        assert not link.startswith(("/", "file:")), link
+        assert (moved / link).is_file(), link
+    for docs in {link for link in links if link.startswith("data-docs/")}:
+        summary = moved / docs
+        results = {
+            path.relative_to(summary.parent).as_posix() for path in (summary.parent / "validations").rglob("*.html")
+        }
+        page = render_offline(summary)
+        listed = set(re.findall(r'<tr class="clickable-row" data-href="(validations/[^"]+)"', page))
+        # The table shows ten rows a page; its footer counts them all.
+        assert results and listed <= results and len(listed) == min(len(results), 10), docs
+        assert f"of {len(results)} rows" in page or len(results) <= 10, docs
+    page = (moved / "validation" / "train.html").read_text()
+    assert 'href="../data-docs/train/index.html"' in page
 
 
 def test_second_run_reuses_unchanged_steps(work, raw, capsys):

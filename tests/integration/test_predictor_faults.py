@@ -14,7 +14,6 @@ import urllib.request
 
 import pytest
 
-pytestmark = pytest.mark.integration
 LIFETIME_S = 600
 
 
@@ -85,14 +84,12 @@ def test_rematerializing_under_load_fails_no_request(planted_emb, planted_model,
         for thread in threads:
             thread.start()
         try:
-            time.sleep(1)
+            wait_until(lambda: answered[0] >= 5)  # the clients are being served
             before = answered[0]
             args = ["features", "materialize", "--data", str(planted_emb / "data"), "--sids", str(planted_emb / "sid")]
             assert main([*args, "--repo", str(repo)]) == 0
-            deadline = time.monotonic() + 60
-            while log.read_text().count("feature cache:") < 2 and time.monotonic() < deadline:
-                time.sleep(0.2)
-            time.sleep(1)
+            wait_until(lambda: log.read_text().count("feature cache:") >= 2)
+            wait_until(lambda: answered[0] >= before + 5)  # and still served after the reload
         finally:
             done.set()
             for thread in threads:
@@ -102,6 +99,13 @@ def test_rematerializing_under_load_fails_no_request(planted_emb, planted_model,
     assert text.count("feature cache:") == 2, text[-3000:]  # loaded at start, then the new materialization
     assert not failures, failures[:3]
     assert answered[0] > before > 0
+
+
+def wait_until(condition, seconds: float = 60) -> None:
+    """Poll `condition` until it holds; the deadline only bounds a hung server."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def test_worker_processes_share_the_port_and_stop_together(planted_model, planted_repo, tmp_path):
@@ -117,9 +121,7 @@ def test_worker_processes_share_the_port_and_stop_together(planted_model, plante
     with running_predictor(
         planted_model, planted_repo, ["--config", str(config)], lifetime_s=LIFETIME_S, log_path=log
     ) as url:
-        deadline = time.monotonic() + 60  # the second worker may still be loading when the first answers
-        while log.read_text().count("serving model") < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: log.read_text().count("serving model") >= 2)  # the second may still be loading
         answers = []
         for _ in range(20):
             request = urllib.request.Request(

@@ -18,7 +18,6 @@ import pytest
 
 from aktrec import schemas as S
 
-pytestmark = pytest.mark.integration
 MAX_CANDIDATES = 50
 LIFETIME_S = 900  # the server exits by itself even if this test process dies
 
@@ -53,12 +52,15 @@ def post(url: str, body, content_type: str = "application/json") -> tuple[int, d
 
 
 @pytest.fixture(scope="module")
-def pairs(planted_emb):
+def pairs(planted_emb, planted_model):
+    """The most active user and twelve items, all with trained embeddings (the model's vocabulary)."""
+    from aktrec.ctr.bundle import load_bundle
     from aktrec.data.prepare import read_prepared
 
     data = read_prepared(planted_emb / "data")
+    known = set(load_bundle(planted_model).vocab.item.ids)
     user = data.train[S.USER_ID].value_counts().index[0]
-    items = data.train[S.ITEM_ID].drop_duplicates().head(12).tolist()
+    items = [item for item in data.train[S.ITEM_ID].drop_duplicates() if item in known][:12]
     return user, items
 
 

@@ -14,8 +14,6 @@ import pytest
 
 from conftest import REPO_ROOT
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):

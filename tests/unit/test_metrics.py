@@ -70,3 +70,32 @@ def test_the_comparison_table_shows_a_gauc_of_too_few_users_as_a_dash():
     table = comparison_markdown({"aktrec": slices})
     assert "| aktrec | 0.6000 | 0.6100 | 0.6000 | 0.6100 | 0.6000 | – | 0.5000 |" in table
     assert "tail 9" in table
+
+
+def test_a_slice_with_too_few_validation_samples_is_not_enough_data_and_a_setting_blocks_on_it(tmp_path):
+    from aktrec.ctr.gate import gate_verdict
+
+    def slices(tail_n: int, tail_auc: float | None) -> dict:
+        return {
+            "total": {"auc": 0.7, "n": 1000},
+            "head": {"auc": 0.7, "n": 1000 - tail_n},
+            "tail": {"auc": tail_auc, "n": tail_n},
+        }
+
+    thin = {"validation": {"aktrec": slices(12, 0.2), "strong_base": slices(12, 0.6)}}
+    gate = promotion_gate(thin, "aktrec", PromotionConfig(), tmp_path / "a")
+    assert gate["promote"] is True and gate["failure"] is None  # the tail's 0.2 on 12 samples is not read
+    assert gate["not_enough_data"] == {"tail": "12 validation samples (< 100)"}
+    assert "not enough data: tail slice (12 validation samples (< 100)), not checked" in gate_verdict(gate)
+
+    blocked = promotion_gate(thin, "aktrec", PromotionConfig(block_on_insufficient_data=True), tmp_path / "b")
+    assert blocked["promote"] is False and "tail_has_enough_data" in blocked["failure"]
+    assert gate_verdict(blocked).endswith("promotion blocked")
+
+    one_label = {"validation": {"aktrec": slices(500, None), "strong_base": slices(500, None)}}
+    assert promotion_gate(one_label, "aktrec", PromotionConfig(), tmp_path / "c")["not_enough_data"] == {
+        "tail": "500 validation samples with one label only"
+    }
+    enough = {"validation": {"aktrec": slices(500, 0.3), "strong_base": slices(500, 0.6)}}
+    refused = promotion_gate(enough, "aktrec", PromotionConfig(), tmp_path / "d")
+    assert refused["promote"] is False and "'tail_auc'" in refused["failure"] and not refused["not_enough_data"]

@@ -138,9 +138,10 @@ def test_gpu_variant_puts_the_torch_steps_on_a_gpu_node_in_the_cuda_image(tmp_pa
     from aktrec.pipeline import IMAGE
     from aktrec.pipeline.runner import GPU_TASKS, compile_pipeline
 
-    spec = yaml.safe_load(
+    spec, platform = yaml.safe_load_all(
         compile_pipeline(tmp_path / "gpu.yaml", gpu_image="registry.example/aktrec-cuda:1").read_text()
     )
+    assert "exec-deploy" in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]  # kept
     assert [p.name for p in tmp_path.iterdir()] == ["gpu.yaml"]  # staged, then moved into place
     tasks = spec["root"]["dag"]["tasks"]
 

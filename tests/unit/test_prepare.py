@@ -129,3 +129,31 @@ def test_a_sampled_negative_is_in_the_slice_of_its_positive():
         for flag in (S.IS_TAIL_USER, S.IS_TAIL_ITEM, S.IS_TAIL_SAMPLE):
             assert (negatives[flag].to_numpy() == source[flag].to_numpy()).all(), flag
     assert set(data.train.columns) == set(S.SAMPLES.names)  # the helper column is not part of DATA
+
+
+def test_a_later_window_is_sliced_by_what_was_known_before_it():
+    from aktrec.data.prepare import tail_flags_before
+
+    t0 = pd.Timestamp("2026-01-10", tz="UTC")
+    earlier = pd.DataFrame(
+        {
+            S.USER_ID: ["old"] * 6,
+            S.ITEM_ID: ["known"] * 6,
+            S.TS: [t0 - pd.Timedelta(days=d) for d in range(1, 7)],
+            S.LABEL: 1,
+            S.IS_SAMPLED: False,
+        }
+    )
+    window = pd.DataFrame(
+        {
+            S.USER_ID: ["old", "new", "new", "new"],
+            S.ITEM_ID: ["known", "known", "fresh", "known"],
+            S.TS: [t0, t0, t0 + pd.Timedelta(hours=1), t0 + pd.Timedelta(hours=1)],
+            S.LABEL: [1, 1, 1, 0],
+            S.IS_SAMPLED: [False, False, False, True],  # the last: a negative drawn for "fresh"
+        }
+    )
+    flagged = tail_flags_before(window, earlier, TailConfig(tail_user_max_interactions=5, tail_item_max_exposures=5))
+    assert flagged[S.IS_TAIL_USER].tolist() == [False, True, True, True]
+    assert flagged[S.IS_TAIL_ITEM].tolist() == [False, False, True, True]  # the negative takes its positive's
+    assert list(flagged.columns) == list(window.columns) + [S.IS_TAIL_USER, S.IS_TAIL_ITEM, S.IS_TAIL_SAMPLE]

@@ -36,3 +36,41 @@ def test_fingerprint_follows_content_and_urls_are_told_from_paths(tmp_path):
     (tmp_path / "a.txt").write_text("three")
     assert fingerprint(tmp_path) != before
     assert is_remote("s3://bucket/raw") and is_remote("gs://b/x") and not is_remote(str(tmp_path))
+
+
+class KeyedStore:
+    """A stand-in object store: literal keys (as S3 keeps them, `..` and all) and a number of
+    dropped connections before each file comes through."""
+
+    def __init__(self, keys: list[str], drops: int = 0) -> None:
+        self.keys, self.drops = keys, drops
+
+    def find(self, root: str) -> list[str]:
+        return [f"{root}/{key}" for key in self.keys]
+
+    def get_file(self, name: str, target: str) -> None:
+        if self.drops:
+            self.drops -= 1
+            raise ConnectionResetError("connection reset by peer")
+        with open(target, "w") as out:
+            out.write(name)
+
+
+@pytest.mark.parametrize("key", ["../escape.txt", "model/../../escape.txt", "/etc/escape.txt"])
+def test_a_download_refuses_keys_that_leave_its_directory_before_writing_anything(tmp_path, key):
+    from aktrec.storage import download
+
+    out = tmp_path / "deep" / "out"
+    with pytest.raises(ArtifactError, match="would be written outside"):
+        download(KeyedStore(["model/a.txt", key]), "bucket/release", out)
+    assert not any(tmp_path.rglob("*.txt"))
+
+
+def test_a_download_retries_dropped_connections_and_gives_up_with_the_reason(tmp_path, monkeypatch):
+    import aktrec.storage as storage
+
+    monkeypatch.setattr(storage.time, "sleep", lambda seconds: None)
+    out = storage.download(KeyedStore(["model/a.txt"], drops=2), "bucket/release", tmp_path / "out")
+    assert (out / "model" / "a.txt").read_text() == "bucket/release/model/a.txt"
+    with pytest.raises(ArtifactError, match="download failed 4 times .connection reset by peer"):
+        storage.download(KeyedStore(["a.txt"], drops=9), "bucket/release", tmp_path / "again")

@@ -1,5 +1,8 @@
 """Promotion gate: a GX suite over the validation metrics decides whether a bundle may be
-deployed. Test metrics are reported, never read here (DESIGN §1.1)."""
+deployed. Test metrics are reported, never read here (docs/design.md §1.1).
+
+A slice with too few validation samples (or one label only) gives no AUC worth reading: its
+check is reported as "not enough data" and skipped, unless `block_on_insufficient_data`."""
 
 from __future__ import annotations
 
@@ -12,11 +15,34 @@ from aktrec.config import PromotionConfig
 from aktrec.errors import ValidationFailed
 
 GATE_FILE = "gate.json"
+NOT_ENOUGH_DATA = "not enough data"
+# check -> the validation slice it reads
+CHECKED_SLICES = {"total_auc": "total", "tail_auc": "tail", "head_auc_change": "head"}
 
 
-def gate_frame(metrics: dict[str, Any], deploy: str, compare_with: str) -> pd.DataFrame:
-    """One row: the deployed model's validation total/tail AUC and its head-AUC change against
-    `compare_with`."""
+def enough_column(slice_name: str) -> str:
+    return f"{slice_name}_has_enough_data"
+
+
+def insufficient_slices(metrics: dict[str, Any], deploy: str, config: PromotionConfig) -> dict[str, str]:
+    """slice -> why its validation data is not enough (absent when it is)."""
+    models = metrics["validation"]
+    reasons = {}
+    for slice_name in CHECKED_SLICES.values():
+        read = [models[deploy][slice_name]]
+        if slice_name == "head":
+            read.append(models[config.compare_with][slice_name])
+        n = read[0].get("n")
+        if n is not None and n < config.min_slice_samples:
+            reasons[slice_name] = f"{n} validation samples (< {config.min_slice_samples})"
+        elif any(part["auc"] is None for part in read):
+            reasons[slice_name] = f"{n} validation samples with one label only"
+    return reasons
+
+
+def gate_frame(metrics: dict[str, Any], deploy: str, config: PromotionConfig) -> pd.DataFrame:
+    """One row: the deployed model's validation total/tail AUC, its head-AUC change against
+    `compare_with`, and whether each slice has enough data to be checked."""
     models = metrics["validation"]
     chosen = models[deploy]
 
@@ -24,52 +50,76 @@ def gate_frame(metrics: dict[str, Any], deploy: str, compare_with: str) -> pd.Da
         measured = model[slice_name]["auc"]
         return float("nan") if measured is None else float(measured)
 
-    head_change = value(chosen, "head") - value(models[compare_with], "head")
+    insufficient = insufficient_slices(metrics, deploy, config)
     return pd.DataFrame(
         {
             "model": [deploy],
             "total_auc": [value(chosen, "total")],
             "tail_auc": [value(chosen, "tail")],
-            "head_auc_change": [head_change],
+            "head_auc_change": [value(chosen, "head") - value(models[config.compare_with], "head")],
+            **{enough_column(name): [name not in insufficient] for name in CHECKED_SLICES.values()},
         }
     )
 
 
 def promotion_gate(metrics: dict[str, Any], deploy: str, config: PromotionConfig, out_dir: Path) -> dict[str, Any]:
     """Run the gate suite (Data Docs under `out_dir`); never raises on a failed check, it
-    reports it: {"promote": bool, "model": deploy, "values": {...}, "failure": str | None}."""
+    reports it: {"promote": bool, "model": deploy, "values": {...}, "failure": str | None,
+    "not_enough_data": {slice: why}}."""
     import great_expectations.expectations as gxe
 
     from aktrec.validation import SuiteSpec, run_suites
 
-    frame = gate_frame(metrics, deploy, config.compare_with)
+    frame = gate_frame(metrics, deploy, config)
+    minimum = {
+        "total_auc": config.min_total_auc,
+        "tail_auc": config.min_tail_auc,
+        "head_auc_change": -config.max_head_auc_drop,
+    }
+    # A check reads its slice only where that slice has enough data (a GX row condition).
     expectations = [
-        gxe.ExpectColumnValuesToBeBetween(column="total_auc", min_value=config.min_total_auc),
-        gxe.ExpectColumnValuesToBeBetween(column="tail_auc", min_value=config.min_tail_auc),
-        gxe.ExpectColumnValuesToBeBetween(column="head_auc_change", min_value=-config.max_head_auc_drop),
-        gxe.ExpectColumnValuesToNotBeNull(column="total_auc"),
-        gxe.ExpectColumnValuesToNotBeNull(column="tail_auc"),
+        gxe.ExpectColumnValuesToBeBetween(
+            column=check,
+            min_value=minimum[check],
+            row_condition=f"{enough_column(slice_name)}==True",
+            condition_parser="pandas",
+        )
+        for check, slice_name in CHECKED_SLICES.items()
     ]
+    if config.block_on_insufficient_data:
+        expectations += [
+            gxe.ExpectColumnValuesToBeInSet(column=enough_column(slice_name), value_set=[True])
+            for slice_name in CHECKED_SLICES.values()
+        ]
     failure = None
     try:
         run_suites("promotion", [SuiteSpec("promotion.metrics", frame, expectations)], out_dir)
     except ValidationFailed as exc:
         failure = str(exc)
-    values = {k: (None if pd.isna(v) else float(v)) for k, v in frame.drop(columns="model").iloc[0].items()}
+    values = {check: (None if pd.isna(frame[check].iloc[0]) else float(frame[check].iloc[0])) for check in minimum}
     return {
         "promote": failure is None,
         "model": deploy,
         "values": values,
         "failure": failure,
+        "not_enough_data": insufficient_slices(metrics, deploy, config),
         "thresholds": {
             "min_total_auc": config.min_total_auc,
             "min_tail_auc": config.min_tail_auc,
             "max_head_auc_drop": config.max_head_auc_drop,
             "compared_with": config.compare_with,
+            "min_slice_samples": config.min_slice_samples,
+            "block_on_insufficient_data": config.block_on_insufficient_data,
         },
     }
 
 
 def gate_verdict(gate: dict[str, Any]) -> str:
     """The one wording of a gate's outcome, for the CLI, the runner and the report."""
-    return "passed" if gate["promote"] else f"failed: {gate['failure']}"
+    verdict = "passed" if gate["promote"] else f"failed: {gate['failure']}"
+    unchecked = gate.get("not_enough_data") or {}
+    if unchecked:
+        slices = ", ".join(f"{name} slice ({why})" for name, why in unchecked.items())
+        verdict += f"; {NOT_ENOUGH_DATA}: {slices}"
+        verdict += ", promotion blocked" if gate["thresholds"]["block_on_insufficient_data"] else ", not checked"
+    return verdict

@@ -1,4 +1,4 @@
-"""AKT-Rec network: CGAE embeddings, HFA aggregation, ranking tower (DESIGN §1.4–1.6).
+"""AKT-Rec network: CGAE embeddings, HFA aggregation, ranking tower (docs/design.md §1.4–1.6).
 
 Modules compute; the loop lives in `train.py`. Batch tensors are the dict of
 `CtrInputs.batch`; B = batch size, L = sequence length, d = embedding_dim.

@@ -1,5 +1,5 @@
 """`aktrec train`: features from Feast, every configured variant trained and evaluated, the
-deployed variant's bundle, metrics.json (DESIGN §7), a comparison table and the promotion gate."""
+deployed variant's bundle, metrics.json (docs/design.md §7), a comparison table and the promotion gate."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, CONTENT_BLOCKS, CtrInputs, Vocab
 from aktrec.ctr.modules import AktRec, ModelShapes
 from aktrec.ctr.tabular import STATISTICS, fit_and_score
 from aktrec.ctr.train import IdPriors, build_model, build_vocabularies, fit, id_priors, predict
-from aktrec.data.prepare import PreparedData, read_prepared
+from aktrec.data.prepare import PreparedData, read_prepared, tail_flags_before
 from aktrec.errors import DataError
 from aktrec.features.attributes import item_attributes, user_attributes
 from aktrec.features.materialize import semantic_tables
@@ -34,7 +34,7 @@ from aktrec.features.retrieval import historical_features, join_engine
 from aktrec.metrics import MIN_GAUC_USERS, SLICES, comparison_table, markdown_table, slice_metrics
 
 log = logging.getLogger("aktrec")
-POPULARITY = "popularity"  # trivial scorer reported next to the models (DESIGN §1)
+POPULARITY = "popularity"  # trivial scorer reported next to the models (docs/design.md §1)
 LIGHTGBM = "lightgbm"  # the tabular peer
 
 
@@ -115,6 +115,9 @@ def load_training_data(
     test_frame = historical_features(repo, data.test, users, items, engine)
     retrieved = time.perf_counter()
     fit_rows, valid_rows = samples[~is_valid], samples[is_valid]
+    if not data.ordinal:  # validation's tail as the test's: what was known before its window
+        before_validation = data.train[data.train[S.TS] < valid_rows[S.TS].min()]
+        valid_rows = tail_flags_before(valid_rows, before_validation, data.tail_config)
     user_tokens, item_tokens = user_attributes(data.users, users.ids), item_attributes(data.items, items.ids)
     vocab = build_vocabularies(fit_rows, users, items, user_tokens, item_tokens)
     content_dims = {name: (users if name.startswith("user") else items).embeddings.shape[1] for name in CONTENT_BLOCKS}

@@ -1,4 +1,4 @@
-"""The tabular peer (DESIGN §1.1): LightGBM on the point-in-time statistics the neural models
+"""The tabular peer (docs/design.md §1.1): LightGBM on the point-in-time statistics the neural models
 read (user and item activity, user x item-cluster cross counts), the attribute tokens (one
 categorical column per attribute name) and the user and item ids as categoricals, trained on the
 same fit samples and early-stopped on the same validation split."""

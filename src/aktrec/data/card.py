@@ -59,7 +59,7 @@ def build_card(
     n_positive = interactions.num_rows if raw.positives_only else int(np.sum(interactions[S.LABEL].to_numpy()))
     all_user_counts = interactions[S.USER_ID].value_counts().field("counts").to_numpy()
     all_item_counts = interactions[S.ITEM_ID].value_counts().field("counts").to_numpy()
-    # The trivial scorer every model is read against (DESIGN §1): training clicks per item.
+    # The trivial scorer every model is read against (docs/design.md §1): training clicks per item.
     popularity = test[S.ITEM_ID].map(train_clicks).fillna(0).to_numpy(dtype=float)
     tail = config.tail
     card: dict[str, Any] = {

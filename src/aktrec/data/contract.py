@@ -1,4 +1,4 @@
-"""The input data contract (DESIGN §3): read user tables and normalize them to RAW schemas.
+"""The input data contract (docs/design.md §3): read user tables and normalize them to RAW schemas.
 
 Every check runs before anything is written and fails with a `DataError` naming the table,
 the column and an example of the bad value.

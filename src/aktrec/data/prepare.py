@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from aktrec import schemas as S
 from aktrec.artifacts import read_marker, staged_output, write_json, write_parquet
-from aktrec.config import NegativeSamplingConfig, PrepareConfig, to_dict
+from aktrec.config import NegativeSamplingConfig, PrepareConfig, TailConfig, to_dict
 from aktrec.data.card import build_card, render_card_markdown
 from aktrec.data.raw import RawData
 from aktrec.errors import DataError
@@ -52,6 +52,11 @@ class PreparedData:
     def ctr_samples(self) -> np.ndarray:
         """(len(train),) bool: the training rows the CTR model learns from (SplitConfig)."""
         return ctr_sample_mask(self.train, self.card["split"].get("representation_cutoff"))
+
+    @property
+    def tail_config(self) -> TailConfig:
+        """The head/tail thresholds DATA was flagged with."""
+        return TailConfig(**{name: self.card["tail"][name] for name in TailConfig.__dataclass_fields__})
 
     def representation_events(self) -> pd.DataFrame:
         """Observed training events that representations may be built from: none of them is,
@@ -183,6 +188,21 @@ def add_tail_flags(
     samples[S.IS_TAIL_ITEM] = items < config.tail.tail_item_max_exposures
     samples[S.IS_TAIL_SAMPLE] = samples[S.IS_TAIL_USER] | samples[S.IS_TAIL_ITEM]
     return samples
+
+
+def tail_flags_before(samples: pd.DataFrame, earlier: pd.DataFrame, tail: TailConfig) -> pd.DataFrame:
+    """`samples` with head/tail flags counted on the `earlier` training events, as the test's are
+    counted on all of training: a later window (validation) is sliced by what was known before it.
+    A sampled negative takes its positive's item flag: the observed row of its user at its time
+    (the first, where a user has several at one instant)."""
+    observed = samples[~samples[S.IS_SAMPLED]]
+    positive_item = observed.drop_duplicates([S.USER_ID, S.TS]).set_index([S.USER_ID, S.TS])[S.ITEM_ID]
+    at = pd.MultiIndex.from_frame(samples[[S.USER_ID, S.TS]])
+    slice_item = np.where(samples[S.IS_SAMPLED], positive_item.reindex(at).to_numpy(), samples[S.ITEM_ID])
+    flagged = add_tail_flags(
+        samples.assign(**{SLICE_ITEM: slice_item}), *training_activity(earlier), PrepareConfig(tail=tail)
+    )
+    return flagged.drop(columns=SLICE_ITEM)
 
 
 def prepare(raw: RawData, config: PrepareConfig = PrepareConfig()) -> PreparedData:

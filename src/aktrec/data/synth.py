@@ -6,6 +6,11 @@ over a few leaf categories. A click depends on the match of user and item latent
 of one leaf share most of their latent, so what is learned on head items of a leaf transfers
 to its tail items, which is the structure AKT-Rec exploits.
 
+Users and items arrive over time: a share of the users joins during the period and a share of
+the items is released during it, so every window (validation, test) holds new users and items
+next to known ones, as a live shop does: the tail and the cold start are in the evaluation, not
+only in the training window.
+
 Shapes: items N_i, users N_u, impressions N; everything is vectorized over impressions.
 """
 
@@ -20,6 +25,7 @@ from aktrec.data.contract import normalize_interactions, normalize_items, normal
 from aktrec.data.raw import RawData
 
 START = pd.Timestamp("2026-01-01", tz="UTC")
+MAX_REDRAWS = 30  # of an item drawn before its release; each round redraws the unreleased share
 
 # top category -> leaf -> (product nouns, benefit words, (min price, max price))
 TAXONOMY: dict[str, dict[str, tuple[list[str], list[str], tuple[float, float]]]] = {
@@ -181,6 +187,9 @@ def generate(config: SynthConfig = SynthConfig()) -> RawData:
         leaf_latent[item_leaf] + 0.3 * _unit(brand_latent[item_brand]) + 0.25 * rng.normal(size=(config.n_items, dim))
     )
     item_quality = rng.normal(0.0, 0.3, size=config.n_items)
+    period = config.n_days * 86_400
+    item_release = _arrival_times(rng, config.n_items, config.item_arrival_share, period)
+    item_release[: min(n_leaves, config.n_items)] = 0.0  # each leaf's first item is there from day 0
     # Zipf exposure weights over a random order of items: a few head items, a long tail.
     item_weight = 1.0 / rng.permutation(np.arange(1, config.n_items + 1)) ** config.item_popularity_exponent
     items = _item_table(rng, leaves, brands, brand_tier, item_leaf, item_brand)
@@ -216,13 +225,26 @@ def generate(config: SynthConfig = SynthConfig()) -> RawData:
     counts = 1 + rng.multinomial(config.n_interactions - config.n_users, activity / activity.sum())
     user = np.repeat(np.arange(config.n_users), counts)
     n = len(user)
+    user_join = _arrival_times(rng, config.n_users, config.user_arrival_share, period)
+    seconds = user_join[user] + rng.random(n) * (period - user_join[user])
 
-    # Exposed item: from one of the user's favourite leaves, or from global popularity.
-    item = _draw_by_weight(rng, item_weight, n)
+    # Exposed item: from one of the user's favourite leaves, or from global popularity; an item
+    # not yet released at the impression's time is drawn again the same way.
     from_interest = rng.random(n) < config.interest_exposure_share
     choice = (rng.random(n)[:, None] > np.cumsum(fav_weight[user], axis=1)[:, :2]).sum(axis=1)
     leaf = favourites[user, choice]
-    item[from_interest] = _draw_within_group(rng, item_weight, item_leaf, leaf[from_interest], n_leaves)
+    item = np.empty(n, dtype=np.int64)
+    pending = np.arange(n)
+    for _ in range(MAX_REDRAWS):
+        interest = from_interest[pending]
+        item[pending[~interest]] = _draw_by_weight(rng, item_weight, int((~interest).sum()))
+        item[pending[interest]] = _draw_within_group(rng, item_weight, item_leaf, leaf[pending[interest]], n_leaves)
+        pending = pending[item_release[item[pending]] > seconds[pending]]
+        if not len(pending):
+            break
+    # Still unreleased after every redraw (rare): the leaf's first item, there from day 0; item
+    # index l is leaf l's first item by construction.
+    item[pending] = item_leaf[item[pending]]
 
     logit = (
         config.base_click_logit
@@ -231,7 +253,6 @@ def generate(config: SynthConfig = SynthConfig()) -> RawData:
         + user_bias[user]
     )
     label = (rng.random(n) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int8)
-    seconds = rng.random(n) * config.n_days * 86_400
     order = np.argsort(seconds, kind="stable")
     interactions = pd.DataFrame(
         {
@@ -249,6 +270,13 @@ def generate(config: SynthConfig = SynthConfig()) -> RawData:
         ts_kind=ts_kind,
         source=f"synth:seed={config.seed}",
     )
+
+
+def _arrival_times(rng: np.random.Generator, n: int, arriving_share: float, period: float) -> np.ndarray:
+    """Seconds into the period at which each of `n` entities appears: 0 for those there from
+    the start, uniform over the period for the `arriving_share` that arrive later. (n,)"""
+    arrives = rng.random(n) < arriving_share
+    return np.where(arrives, rng.random(n) * period, 0.0)
 
 
 def _sample_without_replacement(rng: np.random.Generator, probs: np.ndarray, k: int) -> np.ndarray:

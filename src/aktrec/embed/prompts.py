@@ -1,7 +1,7 @@
 """Prompts: items (content + activity statistics as words) and users (profile + history).
 
 Activity statistics are quantized into levels on the training window and written as words
-(DESIGN §1.1), so the encoder reads "popularity: high" rather than a raw count.
+(docs/design.md §1.1), so the encoder reads "popularity: high" rather than a raw count.
 """
 
 from __future__ import annotations

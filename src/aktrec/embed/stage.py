@@ -1,4 +1,4 @@
-"""The EMB artifact: `embed items` and `embed users` (DESIGN §7), validated and atomic."""
+"""The EMB artifact: `embed items` and `embed users` (docs/design.md §7), validated and atomic."""
 
 from __future__ import annotations
 

@@ -19,7 +19,15 @@ from aktrec.errors import ArtifactError
 from aktrec.features import names as N
 from aktrec.features.compute import SemanticTables, compute_features
 from aktrec.features.contract import ViewContract, declared_contract
-from aktrec.features.repo import DATA_DIR, ONLINE_KEYS_DIR, REPO_KIND, definitions_module, store_yaml
+from aktrec.features.online import fill_online, fill_online_store
+from aktrec.features.repo import (
+    DATA_DIR,
+    ONLINE_KEYS_DIR,
+    REPO_KIND,
+    definitions_module,
+    open_feature_store,
+    store_yaml,
+)
 from aktrec.semantic_ids.stage import SID_KIND
 
 log = logging.getLogger("aktrec")
@@ -39,23 +47,6 @@ def semantic_tables(sid_dir: Path, emb_dir: Path, kind: str) -> SemanticTables:
     return SemanticTables(
         ids=ids, codes=list_matrix(table[S.CODES]), cluster=table[S.CLUSTER_ID].to_numpy(), embeddings=vectors[position]
     )
-
-
-ONLINE_WRITE_CHUNK = 100_000
-
-
-def fill_online_store(store, contract: list[ViewContract], views: dict[str, pd.DataFrame]) -> None:
-    """Write each key's latest row of every view to the online store (what Feast's
-    `materialize` computes, without reading the whole history back from the offline files:
-    memory grows with the keys, not with the change rows)."""
-    for view in contract:
-        latest = (
-            views[view.name]
-            .sort_values(N.EVENT_TIMESTAMP, kind="stable")
-            .drop_duplicates(list(view.join_keys), keep="last")
-        )
-        for start in range(0, len(latest), ONLINE_WRITE_CHUNK):
-            store.write_to_online_store(view.name, latest.iloc[start : start + ONLINE_WRITE_CHUNK])
 
 
 def write_online_keys(repo: Path, contract: list[ViewContract], views: dict[str, pd.DataFrame]) -> None:
@@ -80,8 +71,6 @@ def materialize(
     REPO is built in a staging directory (relative paths only) and swapped in when complete:
     a killed run leaves the previous repository, registry and SQLite online store readable.
     """
-    from feast import FeatureStore
-
     from aktrec.features.checks import feature_suites
     from aktrec.features.definitions import feast_objects
     from aktrec.validation import failed_docs_dir, run_suites
@@ -105,6 +94,7 @@ def materialize(
         )
     computed = time.perf_counter()
     service = N.feature_service_name(config.model_version)
+    shared = online_store not in (None, "sqlite")
     with staged_output(
         repo,
         REPO_KIND,
@@ -122,9 +112,14 @@ def materialize(
             frame.to_parquet(staging / DATA_DIR / f"{name}.parquet", index=False, coerce_timestamps="us")
         (staging / "feature_store.yaml").write_text(store_yaml(online_store))
         (staging / "definitions.py").write_text(definitions_module(config.model_version))
-        store = FeatureStore(repo_path=str(staging))
+        # Validated before anything is served: a failed check raises here, before any store is filled.
+        run_suites(
+            "features", feature_suites(contract, views), staging / "validation", failed_docs_dir=failed_docs_dir(repo)
+        )
+        store = open_feature_store(staging)
         store.apply(list(feast_objects(config.model_version).values()))
-        fill_online_store(store, contract, views)
+        if not shared:  # the repository's own SQLite store, swapped in with it
+            fill_online_store(store, contract, views)
         write_online_keys(staging, contract, views)
         metrics = {
             "feature_service": service,
@@ -136,8 +131,7 @@ def materialize(
             "seconds_total": time.perf_counter() - started,
         }
         write_json(metrics, staging / "metrics.json")
-        run_suites(
-            "features", feature_suites(contract, views), staging / "validation", failed_docs_dir=failed_docs_dir(repo)
-        )
+    if shared:  # filled and stamped only once the repository it serves is complete
+        fill_online(repo, online_store)
     log.info("materialized %d views over %d snapshots into %s", len(views), len(grid), repo)
     return metrics

@@ -9,6 +9,7 @@ its repository's materialization. A Redis store is shared and long-lived: it car
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -18,13 +19,35 @@ import pandas as pd
 
 from aktrec.artifacts import read_marker
 from aktrec.errors import ArtifactError
-from aktrec.features.contract import stored_contract
-from aktrec.features.materialize import fill_online_store
+from aktrec.features import names as N
+from aktrec.features.contract import ViewContract, stored_contract
 from aktrec.features.names import PROJECT
-from aktrec.features.repo import DATA_DIR, REPO_KIND, store_yaml
+from aktrec.features.repo import (
+    DATA_DIR,
+    REDIS_PASSWORD_ENV,
+    REDIS_USERNAME_ENV,
+    REPO_KIND,
+    open_feature_store,
+    store_yaml,
+)
 
 log = logging.getLogger("aktrec")
 STAMP_KEY = f"aktrec:{PROJECT}:materialization"
+ONLINE_WRITE_CHUNK = 100_000
+
+
+def fill_online_store(store, contract: list[ViewContract], views: dict[str, pd.DataFrame]) -> None:
+    """Write each key's latest row of every view to the online store (what Feast's
+    `materialize` computes, without reading the whole history back from the offline files:
+    memory grows with the keys, not with the change rows)."""
+    for view in contract:
+        latest = (
+            views[view.name]
+            .sort_values(N.EVENT_TIMESTAMP, kind="stable")
+            .drop_duplicates(list(view.join_keys), keep="last")
+        )
+        for start in range(0, len(latest), ONLINE_WRITE_CHUNK):
+            store.write_to_online_store(view.name, latest.iloc[start : start + ONLINE_WRITE_CHUNK])
 
 
 def materialization_id(marker: dict) -> str:
@@ -32,30 +55,37 @@ def materialization_id(marker: dict) -> str:
     return f"{marker['feature_service']}@{marker['created_at']}"
 
 
-def _redis_client(connection_string: str):
-    """A client for Feast's Redis connection string `host:port[,password=...][,db=N][,ssl=true]`."""
+def redis_client(store):
+    """A plain client of the Redis behind a Feast store opened by `open_feature_store` (its
+    connection string carries the environment's credentials; values JSON-quoted, as Feast reads them)."""
     import redis
 
-    address, *options = [part.strip() for part in connection_string.split(",")]
+    address, *options = [part.strip() for part in store.config.online_store.connection_string.split(",")]
     host, _, port = address.rpartition(":")
-    settings = dict(option.split("=", 1) for option in options if "=" in option)
+    settings = {}
+    for option in options:
+        key, _, value = option.partition("=")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
     return redis.Redis(
         host=host or "localhost",
         port=int(port or 6379),
+        username=settings.get("username"),
         password=settings.get("password"),
         db=int(settings.get("db", 0)),
-        ssl=settings.get("ssl", "false").lower() == "true",
+        ssl=str(settings.get("ssl", "false")).lower() == "true",
         socket_timeout=5,
     )
 
 
 def fill_online(repo: Path, online_store: str) -> str:
     """Write each key's latest row of every view of REPO (a materialized repository with its
-    offline tables) into `online_store` (`redis://HOST:PORT`), then stamp the store with REPO's
-    materialization; returns that id."""
-    from feast import FeatureStore
-
-    if not online_store.startswith("redis://"):
+    offline tables) into `online_store` (`redis://HOST:PORT[/DB]`, `rediss://` with TLS; the
+    credentials from the environment), then stamp the store with REPO's materialization;
+    returns that id."""
+    if not online_store.startswith(("redis://", "rediss://")):
         raise ArtifactError(f"online store {online_store!r}: the pipeline fills a shared store, use redis://HOST:PORT")
     marker = read_marker(repo, REPO_KIND)
     stamp = materialization_id(marker)
@@ -63,23 +93,35 @@ def fill_online(repo: Path, online_store: str) -> str:
         target = Path(scratch) / "repo"
         shutil.copytree(repo, target, ignore=shutil.ignore_patterns("online_store.db", "validation"))
         (target / "feature_store.yaml").write_text(store_yaml(online_store))
-        store = FeatureStore(repo_path=str(target))
+        store = open_feature_store(target)
         contract = stored_contract(store, marker["feature_service"])
         views = {view.name: pd.read_parquet(target / DATA_DIR / f"{view.name}.parquet") for view in contract}
-        fill_online_store(store, contract, views)
-    _redis_client(online_store.removeprefix("redis://")).set(STAMP_KEY, stamp)
+        try:
+            fill_online_store(store, contract, views)
+            redis_client(store).set(STAMP_KEY, stamp)
+        except connection_errors() as exc:
+            raise ArtifactError(f"{online_store}: {store_error(exc)}") from None
     log.info("online store %s filled with %s", online_store, stamp)
     return stamp
 
 
 def connection_errors() -> tuple[type[BaseException], ...]:
-    """What an online read raises when the store went away (as opposed to a bug)."""
+    """What an online read raises when the store went away or refused the credentials (as
+    opposed to a bug); redis-py's AuthenticationError is a ConnectionError."""
     import redis
 
     return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, ConnectionError, TimeoutError)
 
 
-def unreachable(exc: BaseException) -> str:
+def store_error(exc: BaseException) -> str:
+    """What a failed online-store call means, in one line: refused credentials or unreachable."""
+    import redis
+
+    if isinstance(exc, redis.exceptions.AuthenticationError) or "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+        return (
+            f"the online store refused the credentials ({exc}); give its password in ${REDIS_PASSWORD_ENV}"
+            f" (and an ACL user in ${REDIS_USERNAME_ENV})"
+        )
     return f"the online store is unreachable ({type(exc).__name__}: {exc})"
 
 
@@ -92,9 +134,9 @@ def online_store_problem(store, repo: Path) -> str | None:
     if getattr(config, "type", "") != "redis":
         return None
     try:
-        held = _redis_client(config.connection_string).get(STAMP_KEY)
+        held = redis_client(store).get(STAMP_KEY)
     except Exception as exc:  # any client error means the same to a caller: not servable now
-        return unreachable(exc)
+        return store_error(exc)
     expected = materialization_id(read_marker(repo, REPO_KIND))
     if held is None:
         return f"the online store holds no materialization (expected {expected}); run the pipeline's deploy step"

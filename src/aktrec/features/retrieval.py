@@ -12,15 +12,13 @@ from aktrec.artifacts import read_marker
 from aktrec.features import names as N
 from aktrec.features.compute import SemanticTables
 from aktrec.features.contract import ViewContract, stored_contract
-from aktrec.features.repo import DATA_DIR, REPO_KIND
+from aktrec.features.repo import DATA_DIR, REPO_KIND, open_feature_store
 
 
 def open_store(repo: Path):
     """The Feast store of a materialized repository, and its feature service name."""
-    from feast import FeatureStore
-
     marker = read_marker(repo, REPO_KIND)
-    return FeatureStore(repo_path=str(repo)), marker["feature_service"]
+    return open_feature_store(repo), marker["feature_service"]
 
 
 JOIN_ENGINES = ("asof", "feast", "spark")

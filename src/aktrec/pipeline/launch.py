@@ -20,7 +20,7 @@ from typing import Any
 
 from aktrec.config import ClusterJobConfig, SparkApplicationConfig, TrainJobConfig
 from aktrec.errors import AktrecError
-from aktrec.storage import filesystem, join_uri
+from aktrec.storage import download, filesystem, join_uri
 
 log = logging.getLogger("aktrec")
 
@@ -192,7 +192,7 @@ def launch(
     run_to_completion(resource, render(job_name, arguments, job), job.timeout_minutes)
     fs, root = filesystem(uri)
     Path(local).mkdir(parents=True, exist_ok=True)
-    fs.get(join_uri(root, ""), str(local) + "/", recursive=True)
+    download(fs, root, Path(local))
 
 
 def run_remote(
@@ -212,7 +212,7 @@ def run_remote(
             if not fs.exists(root):
                 raise AktrecError(f"remote input {name}: nothing at {uri}")
             local[name] = str(Path(scratch) / "in" / name)
-            fs.get(join_uri(root, ""), local[name] + "/", recursive=True)
+            download(fs, root, Path(local[name]))
         for name in outputs:
             local[name] = str(Path(scratch) / "out" / name)
         (Path(scratch) / "config.yaml").write_text(config_text)

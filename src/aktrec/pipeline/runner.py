@@ -24,6 +24,7 @@ from aktrec.artifacts import read_marker
 from aktrec.ctr.gate import gate_verdict
 from aktrec.data.raw import RAW_KIND
 from aktrec.errors import AktrecError
+from aktrec.features.repo import REDIS_PASSWORD_ENV, RedisAddress, take_redis_credentials
 from aktrec.pipeline.progress import STAGE_TASKS, RunLog
 from aktrec.pipeline.steps import FAILURE_ENV, IN_PROCESS_ENV, split_config
 from aktrec.storage import fingerprint, is_remote, read_marker_at
@@ -47,8 +48,9 @@ def compile_pipeline(out: Path, gpu_image: str = "") -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(f".{out.stem}.tmp.yaml")  # a failed compile leaves an earlier `out` whole
     compiler.Compiler().compile(load_pipeline(), str(staging))
-    if gpu_image:
-        staging.write_text(yaml.safe_dump(on_gpu(yaml.safe_load(staging.read_text()), gpu_image), sort_keys=False))
+    if gpu_image:  # the IR's first document is the pipeline; the next, its Kubernetes platform spec
+        pipeline, *platform = yaml.safe_load_all(staging.read_text())
+        staging.write_text(yaml.safe_dump_all([on_gpu(pipeline, gpu_image), *platform], sort_keys=False))
     os.replace(staging, out)
     return out
 
@@ -91,6 +93,20 @@ def _publish(link: Path, target: Path) -> None:
     os.replace(temporary, link)
 
 
+def _replace_with_copy(destination: Path, source: Path) -> None:
+    """`destination` becomes a copy of the folder `source` (a copy, so it can be moved away
+    from the run's artifacts); the previous one is swapped out only once the copy is whole."""
+    staging = destination.with_name(f".{destination.name}.new")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    previous = destination.with_name(f".{destination.name}.old")
+    shutil.rmtree(previous, ignore_errors=True)
+    if destination.exists():
+        destination.rename(previous)
+    staging.rename(destination)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
 def run_local(
     raw: str | Path,
     workdir: Path,
@@ -110,6 +126,7 @@ def run_local(
     online store, roll it out as a canary), `representation_cache` to the embedding steps."""
     from kfp import local
 
+    online_store = take_redis_credentials(online_store)  # the steps read them from the environment
     if is_remote(str(raw)):
         read_marker_at(str(raw), RAW_KIND)
         raw_uri = str(raw)
@@ -162,7 +179,7 @@ def run_local(
     cached = [task for task in [*STAGE_TASKS, "report"] if task not in console.finished]
     if cached:
         print(f"  from the step cache (inputs unchanged): {', '.join(cached)}")
-    outputs = {name: Path(run.outputs[name].path) for name in (*PUBLISHED, "run_report", "run_metrics")}
+    outputs = {name: Path(run.outputs[name].path) for name in (*PUBLISHED, "run_reports", "run_metrics")}
     for name in PUBLISHED:
         _publish(workdir / name, outputs[name])
     deployment = outputs["model"].parent.parent / "deploy" / "deployment"  # inside dsl.If: not a pipeline output
@@ -170,8 +187,7 @@ def run_local(
         _publish(workdir / "deployment", deployment)
     elif (workdir / "deployment").is_symlink():  # this run's model was not promoted
         (workdir / "deployment").unlink()
-    (workdir / "reports").mkdir(exist_ok=True)
-    shutil.copyfile(outputs["run_report"], workdir / "reports" / "index.html")
+    _replace_with_copy(workdir / "reports", outputs["run_reports"])
     shutil.copyfile(outputs["run_metrics"], workdir / "metrics.json")
     metrics = json.loads((workdir / "metrics.json").read_text())
     log.info(
@@ -210,6 +226,13 @@ def submit(
 
     import kfp
 
+    if online_store.startswith(("redis://", "rediss://")) and "${" not in online_store:
+        address = RedisAddress.parse(online_store)
+        if address.username or address.password:
+            raise AktrecError(
+                f"online store {address.uri}: credentials in the URI would become a run parameter anyone"
+                f" reading the run sees; the deploy step reads ${REDIS_PASSWORD_ENV} from the aktrec-redis Secret"
+            )
     arguments = config_arguments(config)
     with tempfile.TemporaryDirectory() as scratch:
         package_path = package or compile_pipeline(Path(scratch) / "aktrec_pipeline.yaml")

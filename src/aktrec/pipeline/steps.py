@@ -19,13 +19,22 @@ from typing import Any
 
 import yaml
 
+from aktrec.artifacts import staged_output
 from aktrec.config import from_dict, read_yaml
 from aktrec.errors import AktrecError
 from aktrec.features.repo import store_yaml
-from aktrec.report.html import DOCS_INDEX, read_summary, run_report, validation_html, validation_markdown
+from aktrec.report.html import (
+    DOCS_INDEX,
+    REPORT_INDEX,
+    read_summary,
+    validation_html,
+    validation_markdown,
+    write_reports,
+)
 from aktrec.stages import CONFIG_SECTIONS, stage
 
 INFERENCE_SERVICE_MANIFEST = ("base", "inferenceservice.yaml")  # in the aktrec.manifests package
+DEPLOYMENT_KIND = "deployment"  # artifact kind of the deployable unit
 IN_PROCESS_ENV = "AKTREC_IN_PROCESS"  # set by the local runner: no step launches its stage on a cluster
 FAILURE_ENV = "AKTREC_FAILURE_FILE"  # where a step records why it failed (read by `aktrec pipeline run`)
 # KFP's executor logs everything at INFO; GX (from its import on) and Feast log their own
@@ -232,12 +241,13 @@ def train_step(
 
 
 @records_failure
-def report_step(
-    artifacts: dict[str, str], validation_pages: dict[str, str], report_path: str, metrics_path: str
-) -> None:
-    """The run report (HTML) and the run's metrics.json (DESIGN §7 shape plus stage metrics)."""
+def report_step(artifacts: dict[str, str], reports_dir: str, report_path: str, metrics_path: str) -> None:
+    """The reports folder (run report, validation pages, Data Docs; links relative), the run
+    report alone as the KFP UI's HTML artifact, and the run's metrics.json (docs/design.md §7
+    shape plus stage metrics)."""
     paths = {name: Path(path) for name, path in artifacts.items()}
-    Path(report_path).write_text(run_report(paths, validation_pages))
+    reports = write_reports(paths, Path(reports_dir))
+    shutil.copyfile(reports / REPORT_INDEX, report_path)
     model = json.loads((paths["model"] / "metrics.json").read_text())
     stages = {
         name: json.loads((paths[key] / "metrics.json").read_text())
@@ -277,9 +287,8 @@ def deploy_step(
         from aktrec.features.online import fill_online
 
         fill_online(Path(feature_repo), online_store)
-    out = Path(deployment)
-    with tempfile.TemporaryDirectory(dir=out.parent) as staging:
-        unit = Path(staging) / "unit"
+    # Staged like every other output: a deploy that fails midway leaves the previous deployment whole.
+    with staged_output(Path(deployment), DEPLOYMENT_KIND, model=model, storage_uri=storage_uri) as unit:
         shutil.copytree(model, unit / "model", ignore=shutil.ignore_patterns("validation"))
         repo = unit / "feature_repo"
         shutil.copytree(feature_repo, repo, ignore=shutil.ignore_patterns("data", "online_store.db", "validation"))
@@ -292,8 +301,6 @@ def deploy_step(
             (unit / "rollback.yaml").write_text(inference_service_yaml(stable))
         else:
             (unit / "inferenceservice.yaml").write_text(inference_service_yaml(release))
-        shutil.rmtree(out, ignore_errors=True)
-        unit.rename(out)
 
 
 def _set_storage_uri(predictor: dict, storage_uri: str, path) -> None:

@@ -5,6 +5,7 @@ the only markup passed in, marked as such)."""
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from aktrec import schemas as S
+from aktrec.ctr.gate import gate_verdict
 from aktrec.metrics import MIN_GAUC_USERS, comparison_table
 from aktrec.report.svg import bar_chart, line_chart
 from aktrec.stages import STAGES
@@ -197,23 +199,31 @@ def _model_section(model_dir: Path) -> dict[str, Any]:
         "chart_auc": chart("auc", "AUC"),
         "chart_gauc": chart("gauc", "GAUC"),
         "gate": metrics["promotion"],
+        "gate_verdict": gate_verdict(metrics["promotion"]),
     }
 
 
-def run_report(artifacts: dict[str, Path], validation_pages: dict[str, str], title: str = "aktrec run") -> str:
-    """The report of a pipeline run. `artifacts`: raw_validation, data, emb, sid, feature_repo, model directories;
-    `validation_pages`: stage name -> link to its validation page."""
+REPORT_INDEX = "index.html"
+SITE_DIR = DOCS_INDEX.parent  # a validation directory's Data Docs site
+
+
+def stage_links(stage_name: str) -> dict[str, str]:
+    """Where the reports folder keeps a stage's validation page and Data Docs, from its root."""
+    return {"page": f"validation/{stage_name}.html", "docs": f"data-docs/{stage_name}/index.html"}
+
+
+def run_report(artifacts: dict[str, Path], title: str = "aktrec run") -> str:
+    """The report of a pipeline run (the reports folder's index). `artifacts`: raw_validation,
+    data, emb, sid, feature_repo, model directories."""
     checks = []
     for stage in STAGES:
-        directory = stage.validation_dir(artifacts[stage.artifact])
-        summary = read_summary(directory)
+        summary = read_summary(stage.validation_dir(artifacts[stage.artifact]))
         checks.append(
             {
                 "title": stage.title,
                 "success": summary["success"],
                 "n_expectations": sum(s["n_expectations"] for s in summary["suites"].values()),
-                "docs": str(directory / DOCS_INDEX),
-                "page": validation_pages.get(stage.name),
+                **stage_links(stage.name),
             }
         )
     return _render(
@@ -225,3 +235,21 @@ def run_report(artifacts: dict[str, Path], validation_pages: dict[str, str], tit
         representations=_representation_section(Path(artifacts["emb"]), Path(artifacts["sid"])),
         min_gauc_users=MIN_GAUC_USERS,
     )
+
+
+def write_reports(artifacts: dict[str, Path], out: Path) -> Path:
+    """The reports folder: the run report, each stage's validation page and its full Data Docs,
+    every link relative, so the folder can be moved, archived or served as it is."""
+    out = Path(out)
+    (out / "validation").mkdir(parents=True, exist_ok=True)
+    for stage in STAGES:
+        directory = stage.validation_dir(artifacts[stage.artifact])
+        links = stage_links(stage.name)
+        shutil.copytree(directory / SITE_DIR, out / Path(links["docs"]).parent, dirs_exist_ok=True)
+        summaries = {stage.title: read_summary(directory)}
+        docs_from_page = f"../{links['docs']}"
+        (out / links["page"]).write_text(
+            validation_html(f"Validation: {stage.title}", summaries, {stage.title: docs_from_page})
+        )
+    (out / REPORT_INDEX).write_text(run_report(artifacts))
+    return out

@@ -1,4 +1,4 @@
-"""The SID artifact: `aktrec semantic-ids` (DESIGN §7), validated and atomic."""
+"""The SID artifact: `aktrec semantic-ids` (docs/design.md §7), validated and atomic."""
 
 from __future__ import annotations
 

@@ -61,6 +61,9 @@ class MicroBatcher(Generic[Job, Result]):
                     break
                 batch.append(job)
                 size += self.size(job[0])
+            batch = [(job, future) for job, future in batch if not future.done()]  # callers that gave up
+            if not batch:
+                continue
             self.last_batch = len(batch)
             jobs = [job for job, _ in batch]
             try:

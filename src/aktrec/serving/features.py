@@ -6,7 +6,7 @@ join keys do not include the user (item activity and representations, cluster av
 profiles, cluster x cluster cross features, cluster sequences) are the same for every user:
 they are served from memory, warmed at load from the keys materialization recorded
 (`online_keys/`), so no request pays a first-use read: a key not recorded has no row and reads
-as the view's defaults. Views keyed by the user are read per
+as the view's defaults, without being stored. Views keyed by the user are read per
 batch of requests: one read of the users' own views, one per view keyed by the user and a
 candidate's key (today: user x item cluster) over the distinct keys.
 
@@ -17,12 +17,13 @@ answered from the current materialization until the new one is warm, then it is 
 
 from __future__ import annotations
 
+import concurrent.futures
 import gc
 import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,20 +31,20 @@ import pandas as pd
 
 from aktrec import schemas as S
 from aktrec.artifacts import read_marker
+from aktrec.config import ServingConfig
 from aktrec.ctr.bundle import ModelBundle
 from aktrec.embed.items import ItemEmbedder
 from aktrec.errors import AktrecError, ArtifactError
 from aktrec.features import names as N
 from aktrec.features.contract import ViewContract, stored_contract
-from aktrec.features.online import online_store_problem, unreachable
-from aktrec.features.repo import ONLINE_KEYS_DIR, REPO_KIND
+from aktrec.features.online import online_store_problem
+from aktrec.features.repo import ONLINE_KEYS_DIR, REPO_KIND, open_feature_store
 from aktrec.semantic_ids.assign import SemanticIndex
 from aktrec.serving.requests import NewItem, ScoringRequest
 
 log = logging.getLogger("aktrec")
 READ_CHUNK = 1000
 STORE_CHECK_SECONDS = 2.0
-NEW_ITEM_CACHE = 10_000
 
 
 def _column(values: list, is_list: bool) -> np.ndarray:
@@ -67,26 +68,28 @@ def _arrays(view: ViewContract, values: list) -> list:
 
 class CachedView:
     """A shared view in memory, column by column: key -> row position, and per feature one
-    array over the rows, so a request's rows are gathered with one numpy take per feature."""
+    array over the rows, so a request's rows are gathered with one numpy take per feature.
 
-    def __init__(self, view: ViewContract) -> None:
+    Built once from every key materialization recorded; row 0 holds the view's defaults, which
+    any other key reads (it has no row: a cluster pair without clicks, a new or misspelled
+    item). Unknown keys are looked up, never stored: memory does not grow with what clients send.
+    """
+
+    def __init__(self, view: ViewContract, keys: list[tuple] = (), rows: list[list] = ()) -> None:
         self.view = view
-        self.positions: dict[tuple, int] = {}
-        self.columns = [_column([], feature in view.list_features) for feature in view.features]
+        self.positions = {key: n for n, key in enumerate(keys, start=1)}
+        table = [view.defaults([None] * len(view.features)), *rows]
+        self.columns = [
+            _column([values[n] for values in table], feature in view.list_features)
+            for n, feature in enumerate(view.features)
+        ]
 
     def __len__(self) -> int:
         return len(self.positions)
 
-    def add(self, keys: list[tuple], rows: list[list]) -> None:
-        start = len(self.positions)
-        self.positions.update((key, start + n) for n, key in enumerate(keys))
-        for n, feature in enumerate(self.view.features):
-            new = _column([values[n] for values in rows], feature in self.view.list_features)
-            self.columns[n] = np.concatenate([self.columns[n], new]) if start else new
-
     def rows(self, keys: list[tuple]) -> np.ndarray:
-        """Row positions of `keys`; -1 where a key is not in memory."""
-        return np.fromiter((self.positions.get(key, -1) for key in keys), dtype=np.int64, count=len(keys))
+        """Row positions of `keys`; 0 (the defaults) where a key has no row."""
+        return np.fromiter((self.positions.get(key, 0) for key in keys), dtype=np.int64, count=len(keys))
 
 
 @dataclass
@@ -100,7 +103,6 @@ class Materialization:
     user_x_views: list[ViewContract]  # keyed by the user and a candidate's key
     shared_views: list[ViewContract]  # not keyed by the user: the same for everyone, cached
     cache: dict[str, CachedView]
-    complete: set[str] = field(default_factory=set)  # shared views warmed from every key they hold
 
     @property
     def own_refs(self) -> list[str]:
@@ -118,23 +120,15 @@ class Materialization:
             out += [_arrays(view, view.defaults([column[n] for column in columns])) for n in range(len(rows))]
         return out
 
-    def fill(self, view: ViewContract, keys: list[tuple]) -> None:
-        """Put `keys` of a shared view in memory: read from the store, or, for a view warmed
-        from every key it holds, its defaults (the key has no row: e.g. a cluster pair without
-        clicks, or a new item's)."""
-        if view.name in self.complete:
-            self.cache[view.name].add(keys, [view.defaults([None] * len(view.features))] * len(keys))
-        else:
-            self.cache[view.name].add(keys, self.read(view, keys))
-
     def warm(self, repo: Path) -> None:
         """Every key materialization recorded for the shared views, read in bulk."""
         for view in self.shared_views:
             keys_file = repo / ONLINE_KEYS_DIR / f"{view.name}.parquet"
-            if keys_file.is_file():  # else (a repository written before keys were recorded): on first use
-                keys = pd.read_parquet(keys_file, columns=list(view.join_keys))
-                self.fill(view, [tuple(key) for key in keys.itertuples(index=False, name=None)])
-                self.complete.add(view.name)
+            if not keys_file.is_file():
+                raise ArtifactError(f"{keys_file}: missing (the repository predates recorded keys); rematerialize it")
+            recorded = pd.read_parquet(keys_file, columns=list(view.join_keys))
+            keys = [tuple(key) for key in recorded.itertuples(index=False, name=None)]
+            self.cache[view.name] = CachedView(view, keys, self.read(view, keys))
 
 
 def _out_of_collection() -> None:
@@ -146,14 +140,16 @@ def _out_of_collection() -> None:
 
 
 class OnlineFeatureReader:
-    def __init__(self, repo: Path, bundle: ModelBundle, refresh_seconds: float) -> None:
-        self.repo, self.bundle, self.refresh_seconds = Path(repo), bundle, refresh_seconds
+    def __init__(self, repo: Path, bundle: ModelBundle, config: ServingConfig = ServingConfig()) -> None:
+        self.repo, self.bundle, self.config = Path(repo), bundle, config
         self.users, self.items = bundle.semantic_tables("user"), bundle.semantic_tables("item")
         self.item_index = SemanticIndex.load(bundle.path / "semantic", "item")
         embedder_dir = bundle.path / "item_embedder"
         self.item_embedder = ItemEmbedder.load(embedder_dir) if embedder_dir.is_dir() else None
         self.new_items: OrderedDict[str, tuple[np.ndarray, int, int]] = OrderedDict()
         self.loading: threading.Thread | None = None
+        self.store_check: concurrent.futures.Future | None = None
+        self.checker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="aktrec-store-check")
         self.materialization, self.store_problem = self._load()
         self.checked = self.store_checked = time.monotonic()
         _out_of_collection()
@@ -161,8 +157,6 @@ class OnlineFeatureReader:
     def _load(self) -> tuple[Materialization, str | None]:
         """Open the repository's store and warm its shared views (not from a store that cannot
         serve: that would cache defaults); returns it with the store's problem, if any."""
-        from feast import FeatureStore
-
         marker = read_marker(self.repo, REPO_KIND)
         if marker["feature_service"] != self.bundle.feature_service:
             raise ArtifactError(
@@ -170,7 +164,7 @@ class OnlineFeatureReader:
                 f"{self.bundle.path} was trained with {self.bundle.feature_service!r}"
             )
         started = time.perf_counter()
-        store = FeatureStore(repo_path=str(self.repo))
+        store = open_feature_store(self.repo)
         contract = stored_contract(store, self.bundle.feature_service)
         shared = [view for view in contract if S.USER_ID not in view.join_keys]
         materialization = Materialization(
@@ -212,24 +206,36 @@ class OnlineFeatureReader:
         self.loading.start()
 
     def online_problem(self) -> str | None:
-        """Why the online store cannot serve this deployment now (None when it can); checked at
-        most every STORE_CHECK_SECONDS. When a problem clears, the cache is warmed anew."""
-        if time.monotonic() - self.store_checked >= STORE_CHECK_SECONDS:
-            had_problem = self.store_problem is not None
-            self.store_checked = time.monotonic()
-            self.store_problem = online_store_problem(self.materialization.store, self.repo)
-            if had_problem and self.store_problem is None:
-                self._reload_in_background("the online store can serve again")
+        """Why the online store cannot serve this deployment now (None when it can). Never
+        blocks: the store is checked on a thread at most every STORE_CHECK_SECONDS, and a check
+        still unanswered past the deadline is itself the problem (a hung store). When a problem
+        clears, the cache is warmed anew."""
+        now = time.monotonic()
+        if self.store_check is not None and not self.store_check.done():
+            if now - self.store_checked > self.config.store_deadline_s:
+                self.store_problem = self.stalled_store()
+        elif now - self.store_checked >= STORE_CHECK_SECONDS:
+            self.store_checked = now
+            self.store_check = self.checker.submit(self._check_store)
         return self.store_problem
 
-    def lost_store(self, exc: BaseException) -> str:
-        """An online read failed for want of the store: not servable until a check finds it back."""
-        self.store_problem, self.store_checked = unreachable(exc), time.monotonic()
+    def _check_store(self) -> None:
+        had_problem = self.store_problem is not None
+        self.store_problem = online_store_problem(self.materialization.store, self.repo)
+        if had_problem and self.store_problem is None:
+            self._reload_in_background("the online store can serve again")
+
+    def stalled_store(self) -> str:
+        return f"the online store did not answer within {self.config.store_deadline_s:g}s"
+
+    def lost_store(self, problem: str) -> str:
+        """An online read failed or hung for want of the store: not servable until a check finds it back."""
+        self.store_problem, self.store_checked = problem, time.monotonic()
         log.warning("not serving: %s", self.store_problem)
         return self.store_problem
 
     def refresh_if_rematerialized(self) -> None:
-        if time.monotonic() - self.checked < self.refresh_seconds:
+        if time.monotonic() - self.checked < self.config.cache_refresh_seconds:
             return
         self.checked = time.monotonic()
         try:
@@ -254,7 +260,7 @@ class OnlineFeatureReader:
         clusters = self.item_index.clusters(codes)
         for item_id, vector, cluster, top in zip(todo[S.ITEM_ID], vectors, clusters, codes[:, 0]):
             self.new_items[item_id] = (vector.astype(np.float32), int(cluster), int(top))
-        while len(self.new_items) > NEW_ITEM_CACHE:
+        while len(self.new_items) > self.config.new_item_cache_size:
             self.new_items.popitem(last=False)
 
     def columns(self, requests: list[ScoringRequest]) -> dict[str, np.ndarray]:
@@ -290,9 +296,6 @@ class OnlineFeatureReader:
             cached = materialization.cache[view.name]
             row_keys = list(zip(*(keys[k] for k in view.join_keys)))
             rows = cached.rows(row_keys)
-            if (rows < 0).any():
-                materialization.fill(view, list({row_keys[n] for n in np.flatnonzero(rows < 0)}))
-                rows = cached.rows(row_keys)
             for column, values in zip(view.columns, cached.columns):
                 columns[column] = values[rows]
         self._user_features(materialization, columns, keys)

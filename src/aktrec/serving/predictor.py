@@ -5,6 +5,7 @@ read per view and one forward pass for the batch, on a scoring thread (`batching
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from aktrec.ctr.inputs import UNKNOWN
 from aktrec.ctr.train import predict
 from aktrec.errors import ArtifactError
 from aktrec.features import names as N
-from aktrec.features.online import connection_errors
+from aktrec.features.online import connection_errors, store_error
 from aktrec.serving.batching import MicroBatcher
 from aktrec.serving.features import OnlineFeatureReader
 from aktrec.serving.requests import V2_INPUTS, V2_OUTPUTS, ScoringRequest, parse_v1, parse_v2
@@ -79,7 +80,7 @@ class AktrecPredictor(Model):
         torch.set_num_threads(self.config.torch_threads)
         try:
             self.bundle = load_bundle(self.model_dir)
-            self.features = OnlineFeatureReader(self.repo, self.bundle, self.config.cache_refresh_seconds)
+            self.features = OnlineFeatureReader(self.repo, self.bundle, self.config)
         except (OSError, KeyError, ValueError, RuntimeError, SafetensorError) as exc:
             what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ArtifactError(f"{self.model_dir} with {self.repo}: cannot be served ({what})") from None
@@ -114,7 +115,7 @@ class AktrecPredictor(Model):
         try:
             columns = self.features.columns(requests)
         except self.store_errors as exc:  # the store went away mid-request: a 503 that says so, not a 500
-            raise ModelNotReady(self.name, self.features.lost_store(exc)) from None
+            raise ModelNotReady(self.name, self.features.lost_store(store_error(exc))) from None
         inputs = self.bundle.encode(columns)
         scores = predict(self.bundle.model, inputs)
         gates = {}
@@ -143,8 +144,16 @@ class AktrecPredictor(Model):
             start += len(job.requests)
         return out
 
+    async def scored(self, job: Job) -> list[Scored]:
+        """`job` scored by the batcher within the store deadline; past it a 503 (the scoring
+        thread may be waiting on a hung store: the next requests find readiness false)."""
+        try:
+            return await asyncio.wait_for(self.batcher.submit(job), self.config.store_deadline_s)
+        except TimeoutError:
+            raise ModelNotReady(self.name, self.features.lost_store(self.features.stalled_store())) from None
+
     async def predict(self, payload: Prepared, headers: dict[str, str] | None = None) -> dict[str, Any] | InferResponse:
-        results = await self.batcher.submit(Job(payload.requests))
+        results = await self.scored(Job(payload.requests))
         if payload.v2_request is None:
             return {
                 "predictions": [r.scores.tolist() for r in results],
@@ -169,7 +178,7 @@ class AktrecPredictor(Model):
     async def explain(self, payload: Prepared, headers: dict[str, str] | None = None) -> dict[str, Any]:
         """Per instance and candidate: the score, how much of it came from cluster knowledge
         (the CGAE gates of user and item, the HFA gate) and the clusters it came from."""
-        results = await self.batcher.submit(Job(payload.requests, explain=True))
+        results = await self.scored(Job(payload.requests, explain=True))
         return {
             "explanations": [
                 [

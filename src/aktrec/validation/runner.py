@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from aktrec.errors import ValidationFailed
+from aktrec.validation.offline import make_offline
 
 # No network here or in clusters without egress: keep GX from phoning home.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -113,6 +114,7 @@ def run_suites(
         }
         report.success &= bool(result.success)
     docs_root = out_dir / "gx" / "uncommitted" / "data_docs" / "local_site"
+    make_offline(docs_root)
     report.docs_index = str((docs_root / "index.html").relative_to(out_dir))
     (out_dir / "summary.json").write_text(json.dumps(report.__dict__, indent=2) + "\n")
     if not report.success:
