@@ -7,7 +7,15 @@ STAMP := $(VENV)/.installed
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: demo test test-unit system-packages rehearsal venv tools clean
+# The image (Dockerfile) and its Spark variant, built with podman (containers/).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE ?= ghcr.io/aktrec/aktrec:$(VERSION)
+SPARK_IMAGE ?= ghcr.io/aktrec/aktrec-spark:$(VERSION)
+# A cluster build: make image BASE_IMAGE=docker.io/library/python:3.11-slim (no registry here).
+BASE_IMAGE ?= localhost/aktrec-base:bookworm
+export CONTAINERS_CONF := $(CURDIR)/containers/containers.conf
+
+.PHONY: demo test test-unit system-packages rehearsal rehearsal-containers venv tools image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +39,7 @@ system-packages:
 demo: $(STAMP)
 	$(VENV)/bin/aktrec demo --workdir work/demo
 
-test: system-packages $(STAMP) $(TOOLS_STAMP)
+test: system-packages $(STAMP) $(TOOLS_STAMP) image
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest -q
@@ -44,6 +52,14 @@ test-unit: $(STAMP)
 # release published to s3://, the predictor started from it (also part of `make test`).
 rehearsal: $(STAMP)
 	$(VENV)/bin/python -m pytest -q tests/integration/test_cluster_path.py
+
+image: system-packages
+	IMAGE=$(IMAGE) SPARK_IMAGE=$(SPARK_IMAGE) BASE_IMAGE=$(BASE_IMAGE) bash containers/build-image.sh
+
+# The cluster path in containers: every task in the image, the predictor and Spark images run
+# as the cluster runs them (also part of `make test`).
+rehearsal-containers: $(STAMP) image
+	$(VENV)/bin/python -m pytest -q tests/container
 
 clean:
 	rm -rf $(VENV) $(TOOLS) work

@@ -5,9 +5,13 @@
 #   kubectl       `kubectl kustomize` builds the manifests offline
 #   java          Java 17: the Spark feature engine's parity tests run PySpark in local mode
 #   chromium      renders the Data Docs and the run report with the network off
+#   podman, buildah, runc, debootstrap
+#                 build the image (`make image`, from a local Debian base) and run the container
+#                 tests; podman's settings are containers/containers.conf
 set -euo pipefail
 
-required=(redis-server:redis-server kubectl:kubectl java:openjdk-17-jre-headless chromium:chromium)
+required=(redis-server:redis-server kubectl:kubectl java:openjdk-17-jre-headless chromium:chromium
+  podman:podman buildah:buildah runc:runc debootstrap:debootstrap)
 missing=()
 for entry in "${required[@]}"; do
   command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -15,13 +16,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from aktrec.features import names as N
+from aktrec.features.contract import declared_contract
+
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
-TIERS = ("unit", "component", "integration")
+# Each offline feature table's key: its join keys and event time (engine parity tests).
+JOIN_KEYS = {view.name: [*view.join_keys, N.EVENT_TIMESTAMP] for view in declared_contract("v1")}
+TIERS = ("unit", "component", "integration", "container")
+BUCKET = "aktrec-rehearsal"  # the object store's bucket of the rehearsals (object_store)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -30,6 +37,58 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = item.path.relative_to(Path(__file__).parent).parts[0]
         if tier in TIERS:
             item.add_marker(tier)
+
+
+# A v2 gRPC client (tritonclient) run as its own process: its protos and KServe's share one package
+# name. Arguments: ADDRESS USER ITEMS_JSON LIMIT; prints readiness, metadata, scores and the errors
+# of three bad requests as JSON.
+GRPC_CLIENT = """
+import json, sys
+import numpy as np
+import tritonclient.grpc as triton
+from tritonclient.utils import InferenceServerException
+
+address, user, items, limit = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
+client = triton.InferenceServerClient(url=address)
+out = {"ready": client.is_server_live() and client.is_model_ready("aktrec"),
+       "inputs": [i.name for i in client.get_model_metadata("aktrec").inputs], "errors": []}
+
+def infer(user_ids, item_ids):
+    inputs = [triton.InferInput("user_id", [len(user_ids)], "BYTES"),
+              triton.InferInput("item_ids", [len(item_ids)], "BYTES")]
+    inputs[0].set_data_from_numpy(np.array(user_ids, dtype=object))
+    inputs[1].set_data_from_numpy(np.array(item_ids, dtype=object))
+    return client.infer("aktrec", inputs)
+
+result = infer([user], items)
+out["scores"] = result.as_numpy("scores").tolist()
+out["unknown_items"] = result.as_numpy("unknown_items").tolist()
+out["unknown_user"] = result.as_numpy("unknown_user").tolist()
+for user_ids, item_ids in (([user], [f"i{n}" for n in range(limit + 1)]), ([user, user], items), ([user], [""])):
+    try:
+        infer(user_ids, item_ids)
+        out["errors"].append(None)
+    except InferenceServerException as error:
+        out["errors"].append([error.status(), error.message()])
+print(json.dumps(out))
+"""
+
+
+def assert_same_table(name: str, pandas_rows: pd.DataFrame, spark_rows: pd.DataFrame) -> None:
+    """Same columns, the same rows (in key and time order) and values: keys and lists exactly,
+    numbers to 1e-9 (Spark sums in another order)."""
+    assert list(spark_rows.columns) == list(pandas_rows.columns), name
+    keys = JOIN_KEYS[name]
+    left = pandas_rows.sort_values(keys).reset_index(drop=True)
+    right = spark_rows.sort_values(keys).reset_index(drop=True)
+    assert len(left) == len(right), name
+    for column in left.columns:
+        if column in keys:
+            assert left[column].equals(right[column]), f"{name}.{column}"
+        elif left[column].dtype == object:
+            assert all(np.array_equal(p, q) for p, q in zip(left[column], right[column])), f"{name}.{column}"
+        else:
+            assert np.allclose(left[column], right[column], rtol=1e-9, atol=1e-9), f"{name}.{column}"
 
 
 def render_offline(page: Path) -> str:
@@ -79,6 +138,32 @@ def running_redis(port: int | None = None, password: str | None = None) -> Itera
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def object_store():
+    """moto's S3 server on a free loopback port with the bucket BUCKET, and the environment every
+    process reads (containers too: aktrec.pipeline.containers forwards it)."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per S3 request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "rehearsal",
+            "AWS_SECRET_ACCESS_KEY": "rehearsal",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        }.items():
+            env.setenv(name, value)
+        import fsspec
+
+        fs = fsspec.filesystem("s3", skip_instance_cache=True)
+        fs.mkdir(BUCKET)
+        yield fs
+    server.stop()
 
 
 @pytest.fixture

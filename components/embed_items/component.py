@@ -4,7 +4,7 @@ from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Output
 from aktrec.pipeline import IMAGE
 
 
-@dsl.component(base_image=IMAGE)
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
 def embed_items(
     data: Input[Dataset],
     config: str,

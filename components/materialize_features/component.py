@@ -4,7 +4,7 @@ from kfp.dsl import HTML, Dataset, Input, Markdown, Output
 from aktrec.pipeline import IMAGE
 
 
-@dsl.component(base_image=IMAGE)
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
 def materialize_features(
     data: Input[Dataset],
     semantic_ids: Input[Dataset],

@@ -4,7 +4,7 @@ from kfp.dsl import HTML, Artifact, Dataset, Input, Model, Output
 from aktrec.pipeline import IMAGE
 
 
-@dsl.component(base_image=IMAGE)
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
 def report(
     raw_validation: Input[Dataset],
     data: Input[Dataset],

@@ -4,7 +4,7 @@ from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model, Output
 from aktrec.pipeline import IMAGE
 
 
-@dsl.component(base_image=IMAGE)
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
 def train(
     data: Input[Dataset],
     feature_repo: Input[Dataset],

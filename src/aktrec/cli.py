@@ -427,8 +427,13 @@ def pipeline_run(
     online_store: str = typer.Option("", help="Fill this Redis with the promoted features (redis://HOST:PORT)."),
     canary_percent: int = typer.Option(0, help=CANARY_HELP),
     representation_cache: str = typer.Option("", help=CACHE_HELP),
+    runner: str = typer.Option(
+        "subprocess",
+        help="Where the tasks run: subprocess (this environment) or docker (each in the aktrec image; "
+        "`make image`, and a Docker API at DOCKER_HOST: podman's `podman system service`).",
+    ),
 ) -> None:
-    """Run the whole pipeline locally (kfp.local SubprocessRunner)."""
+    """Run the whole pipeline locally (kfp.local: SubprocessRunner, or DockerRunner with --runner docker)."""
     from aktrec.pipeline.runner import run_local
 
     metrics = run_local(
@@ -440,6 +445,7 @@ def pipeline_run(
         online_store=online_store,
         canary_percent=canary_percent,
         representation_cache=representation_cache,
+        runner=runner,
     )
     print((workdir / "model" / "comparison.md").read_text(), end="")
     print(f"Run report: {workdir / 'reports' / 'index.html'}")

@@ -8,10 +8,8 @@ import pytest
 
 from aktrec import schemas as S
 from aktrec.cli import main
-from aktrec.features import names as N
 from aktrec.features.contract import declared_contract
-
-JOIN_KEYS = {view.name: [*view.join_keys, N.EVENT_TIMESTAMP] for view in declared_contract("v1")}
+from conftest import JOIN_KEYS, assert_same_table
 
 
 @pytest.fixture(scope="module")
@@ -22,23 +20,6 @@ def spark_repo(planted_emb, tmp_path_factory):
     args = ["features", "materialize", "--data", str(planted_emb / "data"), "--sids", str(planted_emb / "sid")]
     assert main([*args, "--repo", str(root / "repo"), "--config", str(root / "features.yaml")]) == 0
     return root / "repo"
-
-
-def assert_same_table(name: str, pandas_rows: pd.DataFrame, spark_rows: pd.DataFrame) -> None:
-    """Same columns, the same rows (in key and time order) and values: keys and lists exactly,
-    numbers to 1e-9 (Spark sums in another order)."""
-    assert list(spark_rows.columns) == list(pandas_rows.columns), name
-    keys = JOIN_KEYS[name]
-    left = pandas_rows.sort_values(keys).reset_index(drop=True)
-    right = spark_rows.sort_values(keys).reset_index(drop=True)
-    assert len(left) == len(right), name
-    for column in left.columns:
-        if column in keys:
-            assert left[column].equals(right[column]), f"{name}.{column}"
-        elif left[column].dtype == object:
-            assert all(np.array_equal(p, q) for p, q in zip(left[column], right[column])), f"{name}.{column}"
-        else:
-            assert np.allclose(left[column], right[column], rtol=1e-9, atol=1e-9), f"{name}.{column}"
 
 
 def test_every_view_and_column_equals_the_pandas_engine(planted_repo, spark_repo):

@@ -11,7 +11,6 @@ Run alone: `make rehearsal`."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import time
@@ -23,39 +22,13 @@ import pytest
 import yaml
 
 from aktrec.cli import main
-from conftest import running_redis
+from conftest import BUCKET, running_redis
 
-BUCKET = "aktrec-rehearsal"
 # A 600-user synthetic set, as a team would first try the cluster path, with the default
 # settings: the promotion gate decides on its merits (a slice too small to read would be
 # "not enough data", not a failure).
 REHEARSAL_DATA = {"n_users": 600, "n_items": 300, "n_interactions": 15_000, "n_days": 15, "seed": 7}
 LIFETIME_S = 900
-
-
-@pytest.fixture(scope="module")
-def object_store():
-    """moto's S3 server on a free loopback port, with the environment every process reads."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per S3 request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "rehearsal",
-            "AWS_SECRET_ACCESS_KEY": "rehearsal",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        }.items():
-            env.setenv(name, value)
-        import fsspec
-
-        fs = fsspec.filesystem("s3", skip_instance_cache=True)
-        fs.mkdir(BUCKET)
-        yield fs
-    server.stop()
 
 
 @pytest.fixture(scope="module")

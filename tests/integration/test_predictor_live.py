@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from aktrec import schemas as S
+from conftest import GRPC_CLIENT
 
 MAX_CANDIDATES = 50
 LIFETIME_S = 900  # the server exits by itself even if this test process dies
@@ -123,38 +124,6 @@ def test_v2_json_and_tritonclient_agree_with_v1(server, pairs):
     )
     np.testing.assert_allclose(result.as_numpy("scores"), v1["predictions"][0], atol=1e-6)
     assert not result.as_numpy("unknown_items").any()
-
-
-GRPC_CLIENT = """
-import json, sys
-import numpy as np
-import tritonclient.grpc as triton
-from tritonclient.utils import InferenceServerException
-
-address, user, items, limit = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
-client = triton.InferenceServerClient(url=address)
-out = {"ready": client.is_server_live() and client.is_model_ready("aktrec"),
-       "inputs": [i.name for i in client.get_model_metadata("aktrec").inputs], "errors": []}
-
-def infer(user_ids, item_ids):
-    inputs = [triton.InferInput("user_id", [len(user_ids)], "BYTES"),
-              triton.InferInput("item_ids", [len(item_ids)], "BYTES")]
-    inputs[0].set_data_from_numpy(np.array(user_ids, dtype=object))
-    inputs[1].set_data_from_numpy(np.array(item_ids, dtype=object))
-    return client.infer("aktrec", inputs)
-
-result = infer([user], items)
-out["scores"] = result.as_numpy("scores").tolist()
-out["unknown_items"] = result.as_numpy("unknown_items").tolist()
-out["unknown_user"] = result.as_numpy("unknown_user").tolist()
-for user_ids, item_ids in (([user], [f"i{n}" for n in range(limit + 1)]), ([user, user], items), ([user], [""])):
-    try:
-        infer(user_ids, item_ids)
-        out["errors"].append(None)
-    except InferenceServerException as error:
-        out["errors"].append([error.status(), error.message()])
-print(json.dumps(out))
-"""
 
 
 def test_grpc_v2_agrees_with_http_and_maps_errors_like_it(server, grpc_port, pairs):

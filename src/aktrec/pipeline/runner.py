@@ -31,6 +31,7 @@ from aktrec.storage import fingerprint, is_remote, read_marker_at
 
 log = logging.getLogger("aktrec")
 PUBLISHED = ("data", "embeddings", "semantic_ids", "feature_repo", "model")
+RUNNERS = ("subprocess", "docker")  # where the local run's tasks run: this environment, or the aktrec image
 GPU_TASKS = ("embed-items", "embed-users", "train")  # the steps whose torch work a GPU speeds up
 
 
@@ -107,6 +108,21 @@ def _replace_with_copy(destination: Path, source: Path) -> None:
     shutil.rmtree(previous, ignore_errors=True)
 
 
+def _raise_recorded_failure(failure_file: Path, log_path: Path, cache_root: Path, since: float) -> None:
+    """The run failed if a step or a task container recorded why; the cache then forgets what
+    this run put in it (kfp caches a task it took for a success, see TASK_ENTRYPOINT)."""
+    if failure_file.is_file():
+        _forget_cached_since(cache_root, since)
+        failure = json.loads(failure_file.read_text())
+        raise AktrecError(f"pipeline stopped at step {failure['step']}: {failure['error']} (task logs: {log_path})")
+
+
+def _forget_cached_since(cache_root: Path, since: float) -> None:
+    for entry in cache_root.glob("*.json"):
+        if entry.stat().st_mtime >= since:
+            entry.unlink(missing_ok=True)
+
+
 def run_local(
     raw: str | Path,
     workdir: Path,
@@ -116,9 +132,11 @@ def run_local(
     online_store: str = "",
     canary_percent: int = 0,
     representation_cache: str = "",
+    runner: str = "subprocess",
 ) -> dict[str, Any]:
-    """Run the whole pipeline on kfp.local's SubprocessRunner (this environment, no venv per
-    task) with WORK/runs as pipeline root. RAW is a local directory or an object-storage URL
+    """Run the whole pipeline on kfp.local with WORK/runs as pipeline root: `runner` "subprocess"
+    (this environment, no venv per task) or "docker" (each task in the aktrec image,
+    `aktrec.pipeline.containers`). RAW is a local directory or an object-storage URL
     (s3://...), imported into the run as an artifact. On success WORK/<artifact> links point at
     this run's artifacts, with WORK/metrics.json and WORK/reports/index.html; on failure nothing
     published earlier changes and the error names the failed step and check. `storage_uri`,
@@ -133,22 +151,33 @@ def run_local(
     else:
         read_marker(Path(raw), RAW_KIND)
         raw_uri = str(Path(raw).absolute())
+    if runner not in RUNNERS:
+        raise AktrecError(f"runner {runner!r}: expected one of {', '.join(RUNNERS)}")
     arguments = config_arguments(config)
     pipeline = load_pipeline()
     workdir = Path(workdir).absolute()
     (workdir / "runs").mkdir(parents=True, exist_ok=True)
     failure_file = workdir / "runs" / "last_failure.json"
     failure_file.unlink(missing_ok=True)
-    os.environ[FAILURE_ENV] = str(failure_file)
-    os.environ[IN_PROCESS_ENV] = "1"
+    cache_root = workdir / "runs" / ".kfp_cache"
+    task_environment = {FAILURE_ENV: str(failure_file), IN_PROCESS_ENV: "1"}
+    os.environ.update(task_environment)
+    if runner == "docker":
+        from aktrec.pipeline import IMAGE
+        from aktrec.pipeline.containers import check_image, docker_runner, local_directories
+
+        check_image(IMAGE)
+        task_runner = docker_runner(local_directories(raw_uri, storage_uri, representation_cache), task_environment)
+    else:
+        task_runner = local.SubprocessRunner(use_venv=False)
     local.init(
-        runner=local.SubprocessRunner(use_venv=False),
+        runner=task_runner,
         pipeline_root=str(workdir / "runs"),
         enable_caching=cache,
-        cache_root=str(workdir / "runs" / ".kfp_cache"),
+        cache_root=str(cache_root),
         raise_on_error=True,
     )
-    started = time.perf_counter()
+    started, run_started_at = time.perf_counter(), time.time()
     log_path = workdir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}.log"
     log.info("running the pipeline; the runner's and the tasks' logs: %s", log_path)
     try:
@@ -167,15 +196,14 @@ def run_local(
                     **arguments,
                 )
     except Exception as exc:  # kfp raises RuntimeError naming the task; the step recorded why
-        if failure_file.is_file():
-            failure = json.loads(failure_file.read_text())
-            raise AktrecError(
-                f"pipeline stopped at step {failure['step']}: {failure['error']} (task logs: {log_path})"
-            ) from None
+        _raise_recorded_failure(failure_file, log_path, cache_root, run_started_at)
+        _forget_cached_since(cache_root, run_started_at)
         raise AktrecError(f"pipeline failed: {exc} (task logs: {log_path})") from None
     finally:
-        os.environ.pop(FAILURE_ENV, None)
-        os.environ.pop(IN_PROCESS_ENV, None)
+        for name in task_environment:
+            os.environ.pop(name, None)
+    # kfp's DockerRunner reads a container removed before its exit status was read as a success.
+    _raise_recorded_failure(failure_file, log_path, cache_root, run_started_at)
     cached = [task for task in [*STAGE_TASKS, "report"] if task not in console.finished]
     if cached:
         print(f"  from the step cache (inputs unchanged): {', '.join(cached)}")

@@ -39,16 +39,17 @@ def running_predictor(
     cwd: Path | None = None,
     grpc_port: int = 0,
     log_path: Path | None = None,
+    launcher: list[str] | None = None,
 ) -> Iterator[str]:
     """`aktrec serve` on a free loopback port until the block ends; yields its base URL.
     `lifetime_s`: the server also exits by itself after that long (if this process dies);
     `python` and `cwd`: the interpreter (environment) and directory it runs in; `grpc_port`:
-    where gRPC listens (0: no gRPC); `log_path`: keep the server's log there."""
+    where gRPC listens (0: no gRPC); `log_path`: keep the server's log there; `launcher`: the
+    command that stands for `aktrec` (a `podman run ... IMAGE` whose entrypoint is aktrec; it
+    must pass SIGTERM on, as `podman run` does)."""
     port = free_port()
     command = [
-        python,
-        "-m",
-        "aktrec",
+        *(launcher or [python, "-m", "aktrec"]),
         "serve",
         "--model",
         str(model),

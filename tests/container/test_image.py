@@ -1,0 +1,248 @@
+"""The image as a platform team meets it: built by `make image` (before the suite, in `make
+test`), every pipeline task run inside it by kfp.local's DockerRunner over podman's Docker API,
+with RAW read from and the release published to moto S3 and the features filled into Redis on
+127.0.0.1 (the cluster path in containers); the metrics equal an in-process run's on the same
+data. The release is then served by the image's own entrypoint as the InferenceService runs it
+(read-only root, uid 10001, all capabilities dropped, /mnt/models read-only, the manifests'
+serving config): v1, v2, gRPC and :explain answer with the in-process predictor's scores, a
+damaged bundle is one line and exit 2, SIGTERM stops it cleanly. The Spark image runs the Spark
+feature engine and writes the pandas engine's offline tables.
+
+Run alone: `make rehearsal-containers`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aktrec.cli import main
+from aktrec.pipeline import IMAGE, SPARK_IMAGE
+from conftest import BUCKET, GRPC_CLIENT, JOIN_KEYS, REPO_ROOT, assert_same_table, running_redis
+
+# The tiny set with the integration tests' lenient gate, so the run always publishes a release.
+LENIENT = (
+    "train:\n  promotion: {min_total_auc: 0.0, min_tail_auc: 0.0, max_head_auc_drop: 1.0}\n  train: {epochs: 2}\n"
+    "semantic_ids: {max_cluster_share: 0.6}\n"
+)
+LIFETIME_S = 900
+CONTAINER_UID = "10001:10001"  # the manifests' runAsUser / runAsGroup
+
+
+def podman(*args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, check=check)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def docker_api(tmp_path_factory):
+    """Podman with the project's settings, both images present, and podman's Docker API on a
+    socket of this test (DOCKER_HOST) while it runs."""
+    if shutil.which("podman") is None:
+        pytest.fail("podman is not installed; `make test` installs it (scripts/system-packages.sh)")
+    os.environ.setdefault("CONTAINERS_CONF", str(REPO_ROOT / "containers" / "containers.conf"))
+    for image in (IMAGE, SPARK_IMAGE):
+        if podman("image", "exists", image, check=False).returncode != 0:
+            pytest.fail(f"the image {image} is not built; `make image` builds it (`make test` does)")
+    socket_path = tmp_path_factory.mktemp("podman") / "podman.sock"
+    service = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", f"unix://{socket_path}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not socket_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DOCKER_HOST", f"unix://{socket_path}")
+        yield
+    service.terminate()
+    service.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    with running_redis() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_raw, object_store, redis_url):
+    """The same RAW through the pipeline twice: in-process (local RAW), and in containers (RAW
+    from s3://, the release to s3://, the features to Redis). Returns both work directories and
+    the containerized run's console."""
+    from aktrec.data.raw import write_raw
+
+    root = tmp_path_factory.mktemp("containers")
+    write_raw(tiny_raw, root / "raw")
+    object_store.put(str(root / "raw"), f"{BUCKET}/raw", recursive=True)
+    (root / "lenient.yaml").write_text(LENIENT)
+    config = ["--config", str(root / "lenient.yaml")]
+    assert main(["pipeline", "run", "--raw", str(root / "raw"), "--workdir", str(root / "local"), *config]) == 0
+    contained = [
+        *("pipeline", "run", "--runner", "docker", "--raw", f"s3://{BUCKET}/raw", "--workdir", str(root / "contained")),
+        *config,
+        *("--storage-uri", f"s3://{BUCKET}/deploy", "--online-store", redis_url),
+    ]
+    assert main(contained) == 0
+    return root / "local", root / "contained"
+
+
+def test_every_task_runs_in_the_image_and_the_metrics_equal_the_in_process_run(runs):
+    local, contained = runs
+    log = max((contained / "runs").glob("*.log")).read_text()
+    for task in ("validate-raw", "prepare", "embed-items", "embed-users", "semantic-ids", "train", "deploy"):
+        assert f"Executing task '{task}'" in log and f"Task '{task}' finished with status SUCCESS" in log
+    assert log.count(f"Found image '{IMAGE}'") >= 9 and "pip install" not in log  # no install at run time
+    local_metrics = json.loads((local / "metrics.json").read_text())
+    contained_metrics = json.loads((contained / "metrics.json").read_text())
+    for key in ("models", "validation", "promotion", "dataset", "diagnostics"):
+        assert contained_metrics[key] == local_metrics[key], key
+    assert (contained / "reports" / "index.html").is_file() and (contained / "deployment").is_dir()
+
+
+@pytest.fixture(scope="module")
+def release(runs, object_store, tmp_path_factory) -> Path:
+    """The published release, downloaded as KServe's storage initializer does, readable by the
+    predictor's uid (the initializer's volume is the pod's fsGroup's)."""
+    from aktrec.storage import fetch, release_uri
+
+    mounted = fetch(release_uri(f"s3://{BUCKET}/deploy"), tmp_path_factory.mktemp("mnt") / "models")
+    subprocess.run(["chmod", "-R", "a+rX", str(mounted.parent)], check=True)
+    return mounted
+
+
+def predictor_launcher(models: Path, config_dir: Path) -> list[str]:
+    """`podman run` of the image as the InferenceService's predictor container runs it."""
+    return [
+        *("podman", "run", "--rm", "--network=host", "--read-only", "--tmpfs", "/tmp:rw,exec"),
+        *("--user", CONTAINER_UID, "--cap-drop=ALL", "--security-opt=no-new-privileges"),
+        *("--volume", f"{models}:/mnt/models:ro", "--volume", f"{config_dir}:/etc/aktrec:ro"),
+        IMAGE,
+    ]
+
+
+@pytest.fixture(scope="module")
+def serving_config(tmp_path_factory) -> Path:
+    """The manifests' serving config (the aktrec-serving ConfigMap), two workers included."""
+    config_dir = tmp_path_factory.mktemp("etc-aktrec")
+    shutil.copyfile(REPO_ROOT / "manifests" / "base" / "serving.yaml", config_dir / "serving.yaml")
+    subprocess.run(["chmod", "-R", "a+rX", str(config_dir)], check=True)
+    return config_dir
+
+
+def post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def test_the_predictor_container_serves_the_release_like_the_in_process_predictor(
+    runs, release, serving_config, tmp_path
+):
+    from aktrec.serving.local import example_request, free_port, running_predictor
+
+    _, contained = runs
+    with running_predictor(contained / "model", contained / "feature_repo", lifetime_s=LIFETIME_S) as url:
+        request, local_answer = example_request(url, contained / "data")
+        local_explained = post(f"{url}/v1/models/aktrec:explain", request)
+    user, items = request["instances"][0]["user_id"], request["instances"][0]["item_ids"][:-1]
+
+    grpc_port = free_port()
+    log_path = tmp_path / "predictor.log"
+    started = time.monotonic()
+    with running_predictor(
+        Path("/mnt/models/model"),
+        Path("/mnt/models/feature_repo"),
+        ["--config", "/etc/aktrec/serving.yaml"],
+        grpc_port=grpc_port,
+        log_path=log_path,
+        launcher=predictor_launcher(release, serving_config),
+    ) as url:
+        print(f"predictor container ready in {time.monotonic() - started:.1f}s")
+        _, answer = example_request(url, contained / "data")
+        np.testing.assert_allclose(answer["predictions"][0], local_answer["predictions"][0], atol=1e-6)
+        explained = post(f"{url}/v1/models/aktrec:explain", request)
+        assert [e["item_id"] for e in explained["explanations"][0]] == request["instances"][0]["item_ids"]
+        for mine, theirs in zip(explained["explanations"][0], local_explained["explanations"][0]):
+            assert mine["score"] == pytest.approx(theirs["score"], abs=1e-6)
+            assert mine["cluster_level_share"] == pytest.approx(theirs["cluster_level_share"], abs=1e-6)
+        v2 = post(
+            f"{url}/v2/models/aktrec/infer",
+            {
+                "inputs": [
+                    {"name": "user_id", "shape": [1], "datatype": "BYTES", "data": [user]},
+                    {"name": "item_ids", "shape": [len(items)], "datatype": "BYTES", "data": items},
+                ]
+            },
+        )
+        scores = next(output["data"] for output in v2["outputs"] if output["name"] == "scores")
+        np.testing.assert_allclose(scores, local_answer["predictions"][0][:-1], atol=1e-6)
+        grpc = subprocess.run(
+            [sys.executable, "-c", GRPC_CLIENT, f"127.0.0.1:{grpc_port}", user, json.dumps(items), "500"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert grpc.returncode == 0, grpc.stderr[-2000:]
+        out = json.loads(grpc.stdout)
+        assert out["ready"]
+        np.testing.assert_allclose(out["scores"], local_answer["predictions"][0][:-1], atol=1e-6)
+        # Nothing written outside /tmp: the root file system is read-only and the server runs on it.
+        [container] = podman("ps", "--filter", f"ancestor={IMAGE}", "--format", "{{.ID}}").stdout.split()
+        assert podman("exec", container, "id", "-u").stdout.strip() == CONTAINER_UID.split(":")[0]
+        denied = podman("exec", container, "touch", "/opt/venv/written", check=False)
+        assert denied.returncode != 0 and "Read-only file system" in denied.stderr
+    # running_predictor's SIGTERM reached the server through `podman run`: a clean shutdown.
+    assert "Traceback" not in log_path.read_text()
+    assert podman("ps", "--all", "--filter", f"id={container}", "--format", "{{.ID}}").stdout.strip() == ""
+
+
+def test_a_damaged_bundle_stops_the_container_with_one_line_and_exit_2(release, serving_config, tmp_path):
+    damaged = tmp_path / "models"
+    shutil.copytree(release, damaged)
+    (damaged / "model" / "model.safetensors").write_bytes(b"not a model")
+    subprocess.run(["chmod", "-R", "a+rX", str(damaged)], check=True)
+    launcher = predictor_launcher(damaged, serving_config)
+    result = subprocess.run(
+        [*launcher, "serve", "--model", "/mnt/models/model", "--repo", "/mnt/models/feature_repo"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("aktrec: error:") and "model.safetensors" in line, line
+
+
+def test_the_spark_image_writes_the_pandas_engines_offline_tables(planted_emb, planted_repo, tmp_path):
+    """The Spark feature engine in local mode inside the Spark image, as the driver of a
+    SparkApplication would run it, against the pandas engine's repository."""
+    workspace = tmp_path / "spark"
+    shutil.copytree(planted_emb / "data", workspace / "data")
+    shutil.copytree(planted_emb / "sid", workspace / "sid")
+    (workspace / "spark.yaml").write_text("engine: spark\n")
+    result = subprocess.run(
+        [
+            *("podman", "run", "--rm", "--network=none", "--read-only", "--tmpfs", "/tmp:rw,exec"),
+            *("--user", f"{os.getuid()}:{os.getgid()}", "--volume", f"{workspace}:{workspace}", SPARK_IMAGE),
+            *("aktrec", "features", "materialize", "--data", str(workspace / "data"), "--sids", str(workspace / "sid")),
+            *("--repo", str(workspace / "repo"), "--config", str(workspace / "spark.yaml")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in JOIN_KEYS:
+        pandas_rows = pd.read_parquet(planted_repo / "data" / f"{name}.parquet")
+        assert len(pandas_rows) > 0, name
+        assert_same_table(name, pandas_rows, pd.read_parquet(workspace / "repo" / "data" / f"{name}.parquet"))
