@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import pytest
 
 from aktrec.cli import main
 from aktrec.pipeline import IMAGE, SPARK_IMAGE
+from aktrec.pipeline.progress import ANSI
 from conftest import BUCKET, GRPC_CLIENT, JOIN_KEYS, REPO_ROOT, assert_same_table, running_redis
 
 # The tiny set with the integration tests' lenient gate, so the run always publishes a release.
@@ -98,7 +100,7 @@ def runs(tmp_path_factory, tiny_raw, object_store, redis_url):
 
 def test_every_task_runs_in_the_image_and_the_metrics_equal_the_in_process_run(runs):
     local, contained = runs
-    log = max((contained / "runs").glob("*.log")).read_text()
+    log = ANSI.sub("", max((contained / "runs").glob("*.log")).read_text())
     for task in ("validate-raw", "prepare", "embed-items", "embed-users", "semantic-ids", "train", "deploy"):
         assert f"Executing task '{task}'" in log and f"Task '{task}' finished with status SUCCESS" in log
     assert log.count(f"Found image '{IMAGE}'") >= 9 and "pip install" not in log  # no install at run time
@@ -145,8 +147,21 @@ def post(url: str, body: dict) -> dict:
         return json.loads(response.read())
 
 
+def wait_for_status(url: str, status: int, seconds: float = 30) -> int:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                got = response.status
+        except urllib.error.HTTPError as error:
+            got = error.code
+        if got == status or time.monotonic() > deadline:
+            return got
+        time.sleep(0.5)
+
+
 def test_the_predictor_container_serves_the_release_like_the_in_process_predictor(
-    runs, release, serving_config, tmp_path
+    runs, release, serving_config, redis_url, tmp_path
 ):
     from aktrec.serving.local import example_request, free_port, running_predictor
 
@@ -196,13 +211,24 @@ def test_the_predictor_container_serves_the_release_like_the_in_process_predicto
         out = json.loads(grpc.stdout)
         assert out["ready"]
         np.testing.assert_allclose(out["scores"], local_answer["predictions"][0][:-1], atol=1e-6)
+        # Readiness reads the online store inside the container as outside: an empty store is 503.
+        import redis
+
+        from aktrec.features.online import fill_online
+
+        ready = f"{url}/v2/models/aktrec/ready"
+        redis.Redis.from_url(redis_url).flushall()
+        assert wait_for_status(ready, 503) == 503
+        fill_online(contained / "feature_repo", redis_url)
+        assert wait_for_status(ready, 200) == 200
         # Nothing written outside /tmp: the root file system is read-only and the server runs on it.
         [container] = podman("ps", "--filter", f"ancestor={IMAGE}", "--format", "{{.ID}}").stdout.split()
         assert podman("exec", container, "id", "-u").stdout.strip() == CONTAINER_UID.split(":")[0]
         denied = podman("exec", container, "touch", "/opt/venv/written", check=False)
         assert denied.returncode != 0 and "Read-only file system" in denied.stderr
-    # running_predictor's SIGTERM reached the server through `podman run`: a clean shutdown.
-    assert "Traceback" not in log_path.read_text()
+    # running_predictor's SIGTERM reached the server through `podman run`: each worker drains and exits.
+    shutdown = log_path.read_text().partition("Shutting down")[2]
+    assert shutdown.count("Application shutdown complete") == 2 and "Traceback" not in shutdown
     assert podman("ps", "--all", "--filter", f"id={container}", "--format", "{{.ID}}").stdout.strip() == ""
 
 
@@ -220,22 +246,20 @@ def test_a_damaged_bundle_stops_the_container_with_one_line_and_exit_2(release, 
     )
     assert result.returncode == 2, result.stderr[-2000:]
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("aktrec: error:") and "model.safetensors" in line, line
+    assert line.startswith("aktrec: error: /mnt/models/model") and "cannot be served" in line, line
 
 
 def test_the_spark_image_writes_the_pandas_engines_offline_tables(planted_emb, planted_repo, tmp_path):
     """The Spark feature engine in local mode inside the Spark image, as the driver of a
     SparkApplication would run it, against the pandas engine's repository."""
-    workspace = tmp_path / "spark"
-    shutil.copytree(planted_emb / "data", workspace / "data")
-    shutil.copytree(planted_emb / "sid", workspace / "sid")
-    (workspace / "spark.yaml").write_text("engine: spark\n")
+    (tmp_path / "spark.yaml").write_text("engine: spark\n")
     result = subprocess.run(
         [
             *("podman", "run", "--rm", "--network=none", "--read-only", "--tmpfs", "/tmp:rw,exec"),
-            *("--user", f"{os.getuid()}:{os.getgid()}", "--volume", f"{workspace}:{workspace}", SPARK_IMAGE),
-            *("aktrec", "features", "materialize", "--data", str(workspace / "data"), "--sids", str(workspace / "sid")),
-            *("--repo", str(workspace / "repo"), "--config", str(workspace / "spark.yaml")),
+            *("--user", f"{os.getuid()}:{os.getgid()}", "--volume", f"{planted_emb}:{planted_emb}:ro"),
+            *("--volume", f"{tmp_path}:{tmp_path}", SPARK_IMAGE, "aktrec", "features", "materialize"),
+            *("--data", str(planted_emb / "data"), "--sids", str(planted_emb / "sid")),
+            *("--repo", str(tmp_path / "repo"), "--config", str(tmp_path / "spark.yaml")),
         ],
         capture_output=True,
         text=True,
@@ -245,4 +269,13 @@ def test_the_spark_image_writes_the_pandas_engines_offline_tables(planted_emb, p
     for name in JOIN_KEYS:
         pandas_rows = pd.read_parquet(planted_repo / "data" / f"{name}.parquet")
         assert len(pandas_rows) > 0, name
-        assert_same_table(name, pandas_rows, pd.read_parquet(workspace / "repo" / "data" / f"{name}.parquet"))
+        assert_same_table(name, pandas_rows, pd.read_parquet(tmp_path / "repo" / "data" / f"{name}.parquet"))
+
+
+def test_the_spark_images_entrypoint_starts_a_driver_as_the_spark_operator_does():
+    """A driver pod's arguments: spark-submit in client mode runs the aktrec command line."""
+    driver = podman(
+        *("run", "--rm", "--network=none", "--read-only", "--tmpfs", "/tmp:rw,exec", "--user", CONTAINER_UID),
+        *(SPARK_IMAGE, "driver", "--master", "local[1]", "/opt/aktrec/aktrec_main.py", "pipeline", "--help"),
+    )
+    assert "compile" in driver.stdout and "submit" in driver.stdout
