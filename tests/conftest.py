@@ -388,6 +388,8 @@ def planted_model(planted_emb, planted_repo):
                 str(out),
                 "--variants",
                 "base,strong_base,aktrec,faerec",
+                "--deploy",  # the serving tests read AKT-Rec's gates
+                "aktrec",
                 "--epochs",
                 "2",
             ]

@@ -334,7 +334,10 @@ def train(
     variants: str | None = typer.Option(
         None, help="Comma-separated variants to train and compare (default: base,strong_base,aktrec)."
     ),
-    deploy: str | None = typer.Option(None, help="The variant whose bundle is written (default: aktrec)."),
+    deploy: str | None = typer.Option(
+        None,
+        help="The variant whose bundle is written, or champion (default): the best of train.candidates on validation.",
+    ),
     epochs: int | None = typer.Option(None, help="Training epochs (early stopping may end sooner)."),
     seed: int | None = typer.Option(None, help="Seed of initialisation and batch order."),
     config: Path | None = typer.Option(None, help="YAML file with TrainConfig fields (model, train, promotion)."),
@@ -399,6 +402,18 @@ def serve(
     from aktrec.serving.server import serve as run_server
 
     run_server(model, repo, _config(ServingConfig, config, http_port=http_port, grpc_port=grpc_port, host=host))
+
+
+@app.command("fetch")
+def fetch(
+    release: str = typer.Option(..., help="A published release: s3://.../releases/<id> (or a directory)."),
+    out: Path = typer.Option(..., help="Where the predictor reads it (/mnt/models in the pod)."),
+) -> None:
+    """Download a complete release as KServe's storage initializer does (an init container on the image)."""
+    from aktrec.storage import fetch as fetch_release
+
+    started = time.perf_counter()
+    _done("release", fetch_release(release, out), started)
 
 
 @pipeline_app.command("compile")
@@ -539,19 +554,22 @@ def demo(
 
 
 def tail_gain_line(metrics: dict) -> str:
-    """One line: what the deployed model gained on the tail test slice over strong_base (GAUC
-    where enough users have both labels, else AUC)."""
+    """One line: what AKT-Rec (the deployed model, or `aktrec` where strong_base won the
+    champion's place) gained on the tail test slice over strong_base (GAUC where enough users
+    have both labels, else AUC), and which model serves when it is not the one compared."""
     deployed, models = metrics["promotion"]["model"], metrics["models"]
-    if "strong_base" not in models:
+    compared = "aktrec" if deployed == "strong_base" and "aktrec" in models else deployed
+    served = "" if compared == deployed else f"; {deployed} serves ({metrics['champion']['why']})"
+    if "strong_base" not in models or compared == "strong_base":
         return f"{deployed} was not compared with strong_base in this run"
-    ours, theirs = models[deployed]["tail"], models["strong_base"]["tail"]
+    ours, theirs = models[compared]["tail"], models["strong_base"]["tail"]
     metric = "gauc" if ours["gauc"] is not None and theirs["gauc"] is not None else "auc"
     if ours[metric] is None or theirs[metric] is None:
-        return f"Tail (test): too few samples with both labels to compare {deployed} with strong_base"
+        return f"Tail (test): too few samples with both labels to compare {compared} with strong_base{served}"
     change = ours[metric] - theirs[metric]
     return (
-        f"Tail (test, {ours['n_users']} users, {ours['n']:,} samples): {deployed} {metric.upper()} {ours[metric]:.4f}"
-        f" vs strong_base {theirs[metric]:.4f} ({change:+.4f}, {change / theirs[metric]:+.1%})"
+        f"Tail (test, {ours['n_users']} users, {ours['n']:,} samples): {compared} {metric.upper()} {ours[metric]:.4f}"
+        f" vs strong_base {theirs[metric]:.4f} ({change:+.4f}, {change / theirs[metric]:+.1%}){served}"
     )
 
 

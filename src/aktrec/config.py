@@ -459,12 +459,19 @@ class OptimizerSettings:
     weight_decay: float | None = None
 
 
+CHAMPION = "champion"  # TrainConfig.deploy: the best candidate on validation
+
+
 @settings
 class TrainConfig:
     """`aktrec train`: which variants to train, which one the bundle holds, and the gate."""
 
     variants: tuple[str, ...] = ("base", "strong_base", "aktrec")
-    deploy: str = "aktrec"
+    # The variant whose bundle is written and gated, or CHAMPION: the best of `candidates` (those
+    # among `variants`) on validation total GAUC (AUC where a candidate has no GAUC), so a team on
+    # new data gets the best validated model; ties go to the earlier candidate.
+    deploy: str = CHAMPION
+    candidates: tuple[str, ...] = ("aktrec", "aktrec_no_cluster_emb", "strong_base")
     model: CtrModelConfig = field(default_factory=CtrModelConfig)
     train: CtrTrainConfig = field(default_factory=CtrTrainConfig)
     # variant -> its own optimizer settings, so that every compared model trains as tuned
@@ -476,10 +483,15 @@ class TrainConfig:
     train_job: TrainJobConfig | None = None
 
     def __post_init__(self) -> None:
-        unknown = [name for name in (*self.variants, *self.per_variant) if name not in CTR_VARIANTS]
+        unknown = [name for name in (*self.variants, *self.per_variant, *self.candidates) if name not in CTR_VARIANTS]
         if unknown:
             raise AktrecError(f"train config: unknown variant {unknown[0]!r}; known: {', '.join(CTR_VARIANTS)}")
-        if self.deploy not in self.variants:
+        if self.deploy == CHAMPION and not self.trained_candidates():
+            raise AktrecError(
+                f"train config: deploy {CHAMPION} picks among candidates {list(self.candidates)}, "
+                f"and none of them is among variants {list(self.variants)}"
+            )
+        if self.deploy != CHAMPION and self.deploy not in self.variants:
             raise AktrecError(
                 f"train config: deploy variant {self.deploy!r} is not among variants {list(self.variants)}"
             )
@@ -488,6 +500,10 @@ class TrainConfig:
                 f"train config: the promotion gate compares with {self.promotion.compare_with!r}: add it to "
                 "variants or set promotion.compare_with to one of them"
             )
+
+    def trained_candidates(self) -> list[str]:
+        """The candidates of `deploy: champion` that this configuration trains."""
+        return [name for name in self.candidates if name in self.variants]
 
     def variant(self, name: str) -> CtrModelConfig:
         return dataclasses.replace(self.model, **CTR_VARIANTS[name])

@@ -99,6 +99,29 @@ def test_promotion_gate_fails_clearly_on_a_threshold(model_dir, planted_emb, pla
     assert "expect_column_values_to_be_between on column 'total_auc'" in gate["failure"]
 
 
+def test_the_champion_on_validation_is_deployed_said_why_and_served(planted_emb, planted_repo, tmp_path):
+    from aktrec.ctr.bundle import load_bundle
+    from aktrec.data.prepare import read_prepared
+    from aktrec.features.retrieval import historical_features
+
+    out = tmp_path / "model"
+    arguments = ["--data", str(planted_emb / "data"), "--repo", str(planted_repo), "--out", str(out)]
+    assert main(["train", *arguments, "--variants", "base,strong_base,aktrec", "--epochs", "1"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    champion = metrics["champion"]
+    metric = champion["metric"].rsplit(" ", 1)[1]
+    scores = {name: metrics["validation"][name]["total"][metric] for name in ("aktrec", "strong_base")}
+    assert champion["candidates"] == scores and champion["chosen"] == max(scores, key=scores.get)
+    chosen = champion["chosen"]
+    assert metrics["deploy"] == chosen and json.loads((out / "gate.json").read_text())["model"] == chosen
+    assert json.loads((out / "config.json").read_text())["variant"] == chosen
+    assert f"Deployed: {chosen}: the champion, the highest validation total" in (out / "comparison.md").read_text()
+    bundle = load_bundle(out)  # the predictor's loader serves whichever member won
+    test = read_prepared(planted_emb / "data").test.head(50)
+    frame = historical_features(planted_repo, test, bundle.semantic_tables("user"), bundle.semantic_tables("item"))
+    assert np.isfinite(bundle.predict(frame)).all()
+
+
 def test_bad_input_is_one_line_and_writes_nothing(planted_emb, planted_repo, tmp_path, capsys):
     out = tmp_path / "model"
     cases = [

@@ -113,12 +113,23 @@ def test_every_task_runs_in_the_image_and_the_metrics_equal_the_in_process_run(r
 
 @pytest.fixture(scope="module")
 def release(runs, object_store, tmp_path_factory) -> Path:
-    """The published release, downloaded as KServe's storage initializer does, readable by the
-    predictor's uid (the initializer's volume is the pod's fsGroup's)."""
-    from aktrec.storage import fetch, release_uri
+    """The published release, downloaded from s3:// by the image itself as the storage
+    initializer (`aktrec fetch --release URI --out DIR`) into a volume the predictor's uid may write, as the
+    pod's emptyDir is."""
+    from aktrec.storage import release_uri
 
-    mounted = fetch(release_uri(f"s3://{BUCKET}/deploy"), tmp_path_factory.mktemp("mnt") / "models")
-    subprocess.run(["chmod", "-R", "a+rX", str(mounted.parent)], check=True)
+    mounted = tmp_path_factory.mktemp("mnt") / "models"
+    mounted.mkdir(mode=0o777)
+    mounted.chmod(0o777)
+    credentials = [f"--env={name}" for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")]
+    podman(
+        *("run", "--rm", "--network=host", "--read-only", "--tmpfs", "/tmp:rw,exec", "--user", CONTAINER_UID),
+        *credentials,
+        f"--env=AWS_ENDPOINT_URL={os.environ['AWS_ENDPOINT_URL']}",
+        *("--volume", f"{mounted}:/mnt/models", IMAGE, "fetch", "--release", release_uri(f"s3://{BUCKET}/deploy")),
+        *("--out", "/mnt/models"),
+    )
+    assert (mounted / "model" / "model.safetensors").is_file()
     return mounted
 
 

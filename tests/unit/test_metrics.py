@@ -99,3 +99,49 @@ def test_a_slice_with_too_few_validation_samples_is_not_enough_data_and_a_settin
     enough = {"validation": {"aktrec": slices(500, 0.3), "strong_base": slices(500, 0.6)}}
     refused = promotion_gate(enough, "aktrec", PromotionConfig(), tmp_path / "d")
     assert refused["promote"] is False and "'tail_auc'" in refused["failure"] and not refused["not_enough_data"]
+
+
+def _validation(**totals):
+    """Validation metrics whose only read part is each model's total slice: name=(auc, gauc)."""
+    return {name: {"total": {"auc": auc_value, "gauc": gauc_value}} for name, (auc_value, gauc_value) in totals.items()}
+
+
+def test_the_champion_is_the_best_trained_candidate_on_validation_gauc():
+    from aktrec.config import TrainConfig
+    from aktrec.ctr.gate import choose_deployed
+
+    config = TrainConfig(variants=("base", "strong_base", "aktrec"))
+    chosen, why = choose_deployed(_validation(aktrec=(0.70, 0.61), strong_base=(0.69, 0.63), base=(0.9, 0.9)), config)
+    assert chosen == "strong_base" and why["metric"] == "validation total gauc"  # base is no candidate
+    assert why["candidates"] == {"aktrec": 0.61, "strong_base": 0.63}
+    assert (
+        "strong_base"
+        not in TrainConfig(
+            variants=("base", "aktrec"), promotion=PromotionConfig(compare_with="base")
+        ).trained_candidates()
+    )
+    # A candidate without GAUC (too few users with both labels): every candidate is read by AUC.
+    chosen, why = choose_deployed(_validation(aktrec=(0.70, None), strong_base=(0.69, 0.63)), config)
+    assert chosen == "aktrec" and why["metric"] == "validation total auc"
+    # Ties go to the earlier candidate; a fixed deploy is no champion.
+    assert choose_deployed(_validation(aktrec=(0.7, 0.6), strong_base=(0.7, 0.6)), config)[0] == "aktrec"
+    assert choose_deployed({}, TrainConfig(deploy="strong_base")) == ("strong_base", None)
+
+
+def test_a_champion_needs_a_trained_candidate():
+    import pytest
+
+    from aktrec.config import TrainConfig
+    from aktrec.errors import AktrecError
+
+    with pytest.raises(AktrecError, match="none of them is among variants"):
+        TrainConfig(variants=("base", "strong_base"), candidates=("aktrec",))
+
+
+def test_an_unmeasured_gauc_is_nan_before_the_metrics_are_written():
+    from aktrec.config import TrainConfig
+    from aktrec.ctr.gate import choose_deployed
+
+    validation = _validation(aktrec=(0.5, math.nan), strong_base=(0.65, math.nan))
+    chosen, why = choose_deployed(validation, TrainConfig())
+    assert chosen == "strong_base" and why["metric"] == "validation total auc" and "nan" not in why["why"]

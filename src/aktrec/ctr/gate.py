@@ -1,23 +1,49 @@
-"""Promotion gate: a GX suite over the validation metrics decides whether a bundle may be
-deployed. Test metrics are reported, never read here (docs/design.md §1.1).
+"""Which model is deployed and whether it may be: the champion among the candidates, then the
+promotion gate, a GX suite over the validation metrics. Test metrics are reported, never read
+here (docs/design.md §1.1).
 
 A slice with too few validation samples (or one label only) gives no AUC worth reading: its
 check is reported as "not enough data" and skipped, unless `block_on_insufficient_data`."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from aktrec.config import PromotionConfig
+from aktrec.config import CHAMPION, PromotionConfig, TrainConfig
 from aktrec.errors import ValidationFailed
 
 GATE_FILE = "gate.json"
 NOT_ENOUGH_DATA = "not enough data"
 # check -> the validation slice it reads
 CHECKED_SLICES = {"total_auc": "total", "tail_auc": "tail", "head_auc_change": "head"}
+
+
+def choose_deployed(validation: dict[str, Any], config: TrainConfig) -> tuple[str, dict[str, Any] | None]:
+    """The variant to deploy: `config.deploy`, or with `deploy: champion` the trained candidate
+    with the highest validation total GAUC (AUC when a candidate has no GAUC: too few users with
+    both labels), ties to the earlier candidate. Returns it and, for a champion, why."""
+    if config.deploy != CHAMPION:
+        return config.deploy, None
+
+    def measured(value: float | None) -> float | None:  # unmeasured slices hold None or NaN
+        return None if value is None or math.isnan(value) else float(value)
+
+    candidates = config.trained_candidates()
+    totals = {name: validation[name]["total"] for name in candidates}
+    metric = "gauc" if all(measured(total["gauc"]) is not None for total in totals.values()) else "auc"
+    scores = {name: measured(totals[name][metric]) for name in candidates}
+    chosen = max(candidates, key=lambda name: -math.inf if scores[name] is None else scores[name])
+    measured = "–" if scores[chosen] is None else f"{scores[chosen]:.4f}"
+    return chosen, {
+        "chosen": chosen,
+        "metric": f"validation total {metric}",
+        "candidates": scores,
+        "why": f"the highest validation total {metric.upper()} ({measured}) of {', '.join(candidates)}",
+    }
 
 
 def enough_column(slice_name: str) -> str:

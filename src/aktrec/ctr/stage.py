@@ -20,7 +20,7 @@ from aktrec.config import TrainConfig, to_dict
 from aktrec.ctr.bundle import MODEL_KIND, save_bundle
 from aktrec.ctr.diagnostics import gate_means, transfer_state
 from aktrec.ctr.distributed import ONE_PROCESS, Workers, process_group
-from aktrec.ctr.gate import GATE_FILE, promotion_gate
+from aktrec.ctr.gate import GATE_FILE, choose_deployed, promotion_gate
 from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, CONTENT_BLOCKS, CtrInputs, Vocabularies, encode
 from aktrec.ctr.modules import AktRec, ModelShapes
 from aktrec.ctr.tabular import STATISTICS, fit_and_score
@@ -310,7 +310,8 @@ def run_train(
     sources: tuple[Path, Path] | None = None,
 ) -> dict[str, Any] | None:
     """Train `config.variants` on DATA's training samples (features from REPO, point in time),
-    evaluate on DATA's test samples, write the bundle of `config.deploy` to OUT atomically.
+    evaluate on DATA's test samples, write the bundle of the deployed variant (`config.deploy`,
+    or the champion on validation) to OUT atomically.
 
     Under torchrun the processes train together (DDP); the main one writes OUT and returns the
     metrics, the others return None. `sources`: (SID, EMB) where not at the repository's paths."""
@@ -320,7 +321,10 @@ def run_train(
         evaluation = evaluate_models(training, config, progress, workers)
     if not workers.is_main:
         return None
-    models, deployed = evaluation.test, evaluation.networks[config.deploy]
+    deploy, champion = choose_deployed(evaluation.validation, config)
+    models, deployed = evaluation.test, evaluation.networks[deploy]
+    if champion:
+        log.info("champion: %s, %s", deploy, champion["why"])
     tail = training.data.card["tail"]
     metrics = finite(
         {
@@ -338,7 +342,8 @@ def run_train(
             "validation": evaluation.validation,
             "training": evaluation.histories,
             "diagnostics": evaluation.diagnostics,
-            "deploy": config.deploy,
+            "deploy": deploy,
+            "champion": champion,
             "training_processes": workers.world_size,
             "seconds": round(time.perf_counter() - started, 1),
         }
@@ -349,12 +354,12 @@ def run_train(
         MODEL_KIND,
         data=str(Path(data_dir).absolute()),
         repo=str(Path(repo).absolute()),
-        variant=config.deploy,
+        variant=deploy,
         feature_service=marker["feature_service"],
     ) as staging:
         save_bundle(
             staging,
-            config.deploy,
+            deploy,
             deployed,
             training.vocab,
             training.content_dims,
@@ -362,9 +367,10 @@ def run_train(
             *source_artifacts(marker, sources),
             {"train_config": to_dict(config), "feature_config": marker["config"]},
         )
-        gate = promotion_gate(metrics, config.deploy, config.promotion, staging / "validation")
+        gate = promotion_gate(metrics, deploy, config.promotion, staging / "validation")
         metrics["promotion"] = gate
         write_json(metrics, staging / "metrics.json")
         write_json(gate, staging / GATE_FILE)
-        (staging / "comparison.md").write_text(comparison_markdown(models))
+        why = f": the champion, {champion['why']}" if champion else " (train.deploy)"
+        (staging / "comparison.md").write_text(f"{comparison_markdown(models)}\nDeployed: {deploy}{why}.\n")
     return metrics

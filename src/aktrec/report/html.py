@@ -199,6 +199,7 @@ def _model_section(model_dir: Path) -> dict[str, Any]:
         "chart_auc": chart("auc", "AUC"),
         "chart_gauc": chart("gauc", "GAUC"),
         "gate": metrics["promotion"],
+        "champion": metrics.get("champion"),
         "gate_verdict": gate_verdict(metrics["promotion"]),
     }
 
