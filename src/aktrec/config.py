@@ -358,9 +358,11 @@ class CtrModelConfig:
 
 
 # The compared configurations (docs/design.md §1): the ID-only base, the strong base a production team
-# runs (base + attributes + the same frozen content vectors as plain inputs), AKT-Rec, the six
-# ablations of the paper's Table 2 and two peers, each a set of switches over CtrModelConfig's
-# defaults. Every variant reads the point-in-time activity statistics and the DIN sequence.
+# runs (base + attributes + the same frozen content vectors and the user x item-cluster cross
+# counts as plain instance-level inputs: what AKT-Rec reads at the instance level, docs/design.md
+# §1.1), AKT-Rec, the ablations of the paper's Table 2 plus the cross counts, and two peers, each
+# a set of switches over CtrModelConfig's defaults. Every variant reads the point-in-time
+# activity statistics and the DIN sequence.
 _INSTANCE_ONLY = {
     "cluster_embedding": False,
     "cgae_gate": False,
@@ -370,8 +372,9 @@ _INSTANCE_ONLY = {
 }
 CTR_VARIANTS: dict[str, dict[str, Any]] = {
     "base": {**_INSTANCE_ONLY, "content_features": False, "attributes": False},
-    "strong_base": {**_INSTANCE_ONLY},
+    "strong_base": {**_INSTANCE_ONLY, "cluster_cross_features": True},
     "aktrec": {},
+    "aktrec_no_cluster_cross": {"cluster_cross_features": False},
     "aktrec_no_individual": {"individual_embedding": False, "cgae_gate": False},
     "aktrec_no_cluster_emb": {"cluster_embedding": False, "cgae_gate": False},
     "aktrec_no_cgae_gate": {"cgae_gate": False},

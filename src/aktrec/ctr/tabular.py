@@ -1,7 +1,7 @@
 """The tabular peer (docs/design.md §1.1): LightGBM on the point-in-time statistics the neural models
 read (user and item activity, user x item-cluster cross counts), the attribute tokens (one
-categorical column per attribute name) and the user and item ids as categoricals, trained on the
-same fit samples and early-stopped on the same validation split."""
+categorical column per attribute name), the user and item ids and their semantic clusters as
+categoricals, trained on the same fit samples and early-stopped on the same validation split."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ import pandas as pd
 from aktrec import schemas as S
 from aktrec.config import LightGBMConfig
 from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, NUMERIC_BLOCKS
+from aktrec.features import names as N
 
 log = logging.getLogger("aktrec")
+IDS = [S.USER_ID, S.ITEM_ID, N.USER_CLUSTER_ID, N.ITEM_CLUSTER_ID]  # categoricals
 STATISTICS = [
     *NUMERIC_BLOCKS["user_activity"],
     *NUMERIC_BLOCKS["item_activity"],
@@ -36,7 +38,7 @@ class TabularFeatures:
 
     @staticmethod
     def _categorical(frame: pd.DataFrame) -> dict[str, pd.Series]:
-        out = {S.USER_ID: frame[S.USER_ID], S.ITEM_ID: frame[S.ITEM_ID]}
+        out = {column: frame[column] for column in IDS}
         for block, (column, _) in ATTRIBUTE_BLOCKS.items():
             pairs = [dict(token.split("=", 1) for token in tokens) for tokens in frame[column]]
             for name, values in pd.DataFrame(pairs, index=frame.index).items():
