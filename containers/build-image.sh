@@ -12,7 +12,7 @@ if [ "$BASE_IMAGE" = "localhost/aktrec-base:bookworm" ]; then
 fi
 
 build=(podman build --network=host --layers --build-arg "BASE_IMAGE=$BASE_IMAGE")
-wheels="$(pip3 config get global.find-links 2>/dev/null || true)"
+wheels="$(python3 -m pip config get global.find-links 2>/dev/null || true)"
 wheels="${PIP_FIND_LINKS:-$wheels}"
 if [ -n "$wheels" ] && [ -d "$wheels" ]; then
   build+=(--volume "$wheels:/opt/host-wheels:ro" --build-arg PIP_FIND_LINKS=/opt/host-wheels)
@@ -22,7 +22,9 @@ if [ -n "$wheels" ] && [ -d "$wheels" ]; then
   fi
 fi
 [ -n "${TORCH_INDEX+set}" ] && build+=(--build-arg "TORCH_INDEX=$TORCH_INDEX")
-cert="${PIP_CERT:-$(pip3 config get global.cert 2>/dev/null || true)}"
+cert="${PIP_CERT:-$(python3 -m pip config get global.cert 2>/dev/null || true)}"
+# Otherwise the host's system trust store (it holds any CA an intercepting proxy needs).
+[ -z "$cert" ] && [ -f /etc/ssl/certs/ca-certificates.crt ] && cert=/etc/ssl/certs/ca-certificates.crt
 if [ -n "$cert" ] && [ -f "$cert" ]; then
   build+=(--volume "$cert:/opt/host-ca.crt:ro" --build-arg PIP_CERT=/opt/host-ca.crt)
 fi
@@ -30,6 +32,6 @@ fi
 for target in aktrec spark; do
   tag="$IMAGE"; [ "$target" = spark ] && tag="$SPARK_IMAGE"
   started=$(date +%s)
-  "${build[@]}" --target "$target" --tag "$tag" . 
+  "${build[@]}" --target "$target" --tag "$tag" .
   echo "built $tag in $(( $(date +%s) - started ))s: $(podman image inspect --format '{{.Size}}' "$tag" | numfmt --to=iec)"
 done
