@@ -17,16 +17,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from aktrec.pipeline import IMAGE, SPARK_IMAGE
 
-from aktrec.pipeline import IMAGE, SPARK_IMAGE  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 BASE_IMAGE = "localhost/aktrec-base:bookworm"
 
@@ -74,7 +72,7 @@ def code_only_build() -> tuple[float, int, int, list[str]]:
         if following.startswith("--> Using cache"):
             cached += 1
         else:
-            rebuilt.append(line.split(": ", 1)[1].split(" ")[0] + " " + line.split(": ", 1)[1].split(" ")[1])
+            rebuilt.append(" ".join(line.split(": ", 1)[1].split(" ")[:2]))  # e.g. "COPY src"
     return seconds, cached, steps, rebuilt
 
 

@@ -12,8 +12,10 @@ Run alone: `make rehearsal-containers`."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from aktrec.cli import main
@@ -109,6 +112,25 @@ def test_every_task_runs_in_the_image_and_the_metrics_equal_the_in_process_run(r
     for key in ("models", "validation", "promotion", "dataset", "diagnostics"):
         assert contained_metrics[key] == local_metrics[key], key
     assert (contained / "reports" / "index.html").is_file() and (contained / "deployment").is_dir()
+
+
+def test_a_task_that_fails_in_its_container_stops_the_run_naming_its_step(tiny_raw, tmp_path, capsys):
+    """kfp's DockerRunner reads a failed container that podman already removed as a success: the
+    run must still stop at the first failed step, say so, and cache nothing of its own."""
+    from aktrec.data.raw import write_raw
+
+    broken = tiny_raw.interactions.to_pandas()
+    broken.loc[0, "label"] = 7
+    interactions = pa.Table.from_pandas(broken, schema=tiny_raw.interactions.schema, preserve_index=False)
+    write_raw(dataclasses.replace(tiny_raw, interactions=interactions), tmp_path / "raw", validate=False)
+    work = tmp_path / "work"
+    assert main(["pipeline", "run", "--runner", "docker", "--raw", str(tmp_path / "raw"), "--workdir", str(work)]) == 2
+    captured = capsys.readouterr()
+    assert "pipeline stopped at step validate_raw: validation of raw failed" in captured.err
+    assert (
+        re.search(r"validate-raw +\d+ s  failure", captured.out) and "prepare" not in captured.out.split("failure")[0]
+    )
+    assert not list((work / "runs" / ".kfp_cache").glob("*.json"))
 
 
 @pytest.fixture(scope="module")

@@ -56,12 +56,14 @@ def test_a_task_container_records_its_failure_for_the_runner(tmp_path, command, 
         assert recorded["step"] == "embed_items" and "exited with code 3" in recorded["error"]
 
 
-def test_a_step_that_recorded_why_keeps_its_own_reason(tmp_path):
+def test_a_task_after_a_recorded_failure_does_not_run_and_the_first_failure_stays(tmp_path):
     from aktrec.pipeline.containers import TASK_ENTRYPOINT
 
     failure = tmp_path / "last_failure.json"
-    failure.write_text(json.dumps({"step": "prepare", "error": "validation of raw failed"}))
+    failure.write_text(json.dumps({"step": "validate_raw", "error": "validation of raw failed"}))
+    ran = tmp_path / "ran"
     done = subprocess.run(
-        [*TASK_ENTRYPOINT, "false"], env={"AKTREC_FAILURE_FILE": str(failure), "PATH": "/usr/bin:/bin"}
+        [*TASK_ENTRYPOINT, "touch", str(ran)], env=_task_environment(failure), capture_output=True, text=True
     )
-    assert done.returncode == 1 and json.loads(failure.read_text())["error"] == "validation of raw failed"
+    assert done.returncode == 1 and not ran.exists() and done.stdout.startswith("aktrec-task: not run")
+    assert json.loads(failure.read_text())["error"] == "validation of raw failed"

@@ -53,3 +53,14 @@ def test_tracked_logs_progress_lines_when_there_is_no_bar(caplog):
     with caplog.at_level(logging.INFO, logger="aktrec"):
         assert list(tracked(range(5), "encode", bar=False)) == [0, 1, 2, 3, 4]
     assert "progress encode: 5/5" in caplog.text  # the last one always
+
+
+def test_a_task_that_ends_while_a_failure_is_recorded_failed_whatever_kfp_read(tmp_path):
+    failure = tmp_path / "last_failure.json"
+    console = io.StringIO()
+    run_log = RunLog(io.StringIO(), console, failure)
+    run_log.write("12:00:00.001 - INFO - Executing task 'validate-raw'\n")
+    failure.write_text('{"step": "validate_raw", "error": "validation of raw failed"}')
+    run_log.write("12:00:03.000 - INFO - Task 'validate-raw' finished with status SUCCESS\n")
+    [line] = console.getvalue().splitlines()
+    assert line.split()[0] == "validate-raw" and line.endswith("failure")

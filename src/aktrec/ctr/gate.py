@@ -37,12 +37,12 @@ def choose_deployed(validation: dict[str, Any], config: TrainConfig) -> tuple[st
     metric = "gauc" if all(measured(total["gauc"]) is not None for total in totals.values()) else "auc"
     scores = {name: measured(totals[name][metric]) for name in candidates}
     chosen = max(candidates, key=lambda name: -math.inf if scores[name] is None else scores[name])
-    measured = "–" if scores[chosen] is None else f"{scores[chosen]:.4f}"
+    shown = "–" if scores[chosen] is None else f"{scores[chosen]:.4f}"
     return chosen, {
         "chosen": chosen,
         "metric": f"validation total {metric}",
         "candidates": scores,
-        "why": f"the highest validation total {metric.upper()} ({measured}) of {', '.join(candidates)}",
+        "why": f"the highest validation total {metric.upper()} ({shown}) of {', '.join(candidates)}",
     }
 
 

@@ -23,8 +23,7 @@ from aktrec.ctr.distributed import ONE_PROCESS, Workers, process_group
 from aktrec.ctr.gate import GATE_FILE, choose_deployed, promotion_gate
 from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, CONTENT_BLOCKS, CtrInputs, Vocabularies, encode
 from aktrec.ctr.modules import AktRec, ModelShapes
-from aktrec.ctr.tabular import IDS as TABULAR_IDS
-from aktrec.ctr.tabular import STATISTICS, fit_and_score
+from aktrec.ctr.tabular import CATEGORICAL_IDS, STATISTICS, fit_and_score
 from aktrec.ctr.train import IdPriors, build_model, build_vocabularies, fit, id_priors, predict
 from aktrec.data.prepare import PreparedData, read_prepared, tail_flags_before
 from aktrec.errors import DataError
@@ -151,7 +150,7 @@ def load_training_data(
         retrieved - started,
         time.perf_counter() - retrieved,
     )
-    slim = [*TABULAR_IDS, *STATISTICS, *(column for column, _ in ATTRIBUTE_BLOCKS.values())]
+    slim = [*CATEGORICAL_IDS, *STATISTICS, *(column for column, _ in ATTRIBUTE_BLOCKS.values())]
     tabular = {
         "fit": train_frame.loc[~is_valid, slim],
         "valid": train_frame.loc[is_valid, slim],

@@ -19,7 +19,7 @@ from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, NUMERIC_BLOCKS
 from aktrec.features import names as N
 
 log = logging.getLogger("aktrec")
-IDS = [S.USER_ID, S.ITEM_ID, N.USER_CLUSTER_ID, N.ITEM_CLUSTER_ID]  # categoricals
+CATEGORICAL_IDS = [S.USER_ID, S.ITEM_ID, N.USER_CLUSTER_ID, N.ITEM_CLUSTER_ID]
 STATISTICS = [
     *NUMERIC_BLOCKS["user_activity"],
     *NUMERIC_BLOCKS["item_activity"],
@@ -38,7 +38,7 @@ class TabularFeatures:
 
     @staticmethod
     def _categorical(frame: pd.DataFrame) -> dict[str, pd.Series]:
-        out = {column: frame[column] for column in IDS}
+        out = {column: frame[column] for column in CATEGORICAL_IDS}
         for block, (column, _) in ATTRIBUTE_BLOCKS.items():
             pairs = [dict(token.split("=", 1) for token in tokens) for tokens in frame[column]]
             for name, values in pd.DataFrame(pairs, index=frame.index).items():

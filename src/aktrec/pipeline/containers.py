@@ -31,16 +31,19 @@ FORWARDED_ENV = (
 # Every task container's entrypoint (the image's own is `aktrec`, for the predictor): runs kfp's
 # command and, when it fails, records the exit status in $AKTREC_FAILURE_FILE unless the step
 # recorded why. kfp's DockerRunner reads a container that was removed before its status was read
-# as a success, so the status has to reach the runner this way.
+# as a success and goes on, so the status reaches the runner (and its console, RunLog) this way,
+# and a task after a recorded failure does not run.
 TASK_ENTRYPOINT = [
     "/bin/sh",
     "-c",
+    'if [ -s "$AKTREC_FAILURE_FILE" ]; then echo "aktrec-task: not run, an earlier task failed"; exit 1; fi; '
     'step=task; previous=""; for argument in "$@"; do '
     '[ "$previous" = --function_to_execute ] && step="$argument"; previous="$argument"; done; '
     '"$@"; code=$?; '
-    'if [ "$code" -ne 0 ] && [ ! -s "$AKTREC_FAILURE_FILE" ]; then '
+    'if [ "$code" -ne 0 ]; then echo "aktrec-task: the task failed (exit code $code)"; '
+    'if [ ! -s "$AKTREC_FAILURE_FILE" ]; then '
     'printf \'{"step": "%s", "error": "its container exited with code %s (the task log says why)"}\' '
-    '"$step" "$code" > "$AKTREC_FAILURE_FILE"; fi; exit "$code"',
+    '"$step" "$code" > "$AKTREC_FAILURE_FILE"; fi; fi; exit "$code"',
     "aktrec-task",
 ]
 PODMAN_SOCKET_HELP = (

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import re
 import time
+from pathlib import Path
 from typing import TextIO
 
 from aktrec.progress import LINE as PROGRESS
@@ -28,8 +29,10 @@ BAR_WIDTH = 30
 class RunLog(io.TextIOBase):
     """A stand-in for `sys.stdout` during a run: every line to `log_file`, task lines to `console`."""
 
-    def __init__(self, log_file: TextIO, console: TextIO) -> None:
-        self.log_file, self.console = log_file, console
+    def __init__(self, log_file: TextIO, console: TextIO, failure_file: Path | None = None) -> None:
+        """`failure_file`: where a failed step or task container records why; a task that ends
+        while it holds a record failed, whatever kfp read (aktrec.pipeline.containers)."""
+        self.log_file, self.console, self.failure_file = log_file, console, failure_file
         self.pending, self.current = "", ""
         self.started: dict[str, float] = {}
         self.finished: list[str] = []
@@ -62,6 +65,8 @@ class RunLog(io.TextIOBase):
             self.started[self.current] = time.monotonic()
         elif ended := TASK_ENDED.search(line):
             task, status = ended.groups()
+            if self.failure_file is not None and self.failure_file.is_file() and self.failure_file.stat().st_size:
+                status = "FAILURE"
             seconds = time.monotonic() - self.started.get(task, time.monotonic())
             checked = ", validation passed" if task in STAGE_TASKS and status == "SUCCESS" else ""
             self._say(f"  {task:<22} {seconds:6.0f} s  {status.lower()}{checked}")

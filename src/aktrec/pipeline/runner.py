@@ -108,16 +108,16 @@ def _replace_with_copy(destination: Path, source: Path) -> None:
     shutil.rmtree(previous, ignore_errors=True)
 
 
-def _raise_recorded_failure(failure_file: Path, log_path: Path, cache_root: Path, since: float) -> None:
-    """The run failed if a step or a task container recorded why; the cache then forgets what
-    this run put in it (kfp caches a task it took for a success, see TASK_ENTRYPOINT)."""
-    if failure_file.is_file():
-        _forget_cached_since(cache_root, since)
-        failure = json.loads(failure_file.read_text())
-        raise AktrecError(f"pipeline stopped at step {failure['step']}: {failure['error']} (task logs: {log_path})")
+def _recorded_failure(failure_file: Path, log_path: Path) -> AktrecError | None:
+    """Why the run failed, where a step or a task container recorded it (TASK_ENTRYPOINT)."""
+    if not failure_file.is_file():
+        return None
+    failure = json.loads(failure_file.read_text())
+    return AktrecError(f"pipeline stopped at step {failure['step']}: {failure['error']} (task logs: {log_path})")
 
 
 def _forget_cached_since(cache_root: Path, since: float) -> None:
+    """A failed run leaves no cache entries of its own (kfp caches a task it took for a success)."""
     for entry in cache_root.glob("*.json"):
         if entry.stat().st_mtime >= since:
             entry.unlink(missing_ok=True)
@@ -184,7 +184,7 @@ def run_local(
         with warnings.catch_warnings(), open(log_path, "w") as log_file:
             # kfp warns per task that the image is not used: by design here, this environment has its package
             warnings.filterwarnings("ignore", message=".*non-Python base image", category=RuntimeWarning)
-            console = RunLog(log_file, sys.stdout)
+            console = RunLog(log_file, sys.stdout, failure_file)
             with contextlib.redirect_stdout(console):
                 run = pipeline(
                     raw_uri=raw_uri,
@@ -196,14 +196,17 @@ def run_local(
                     **arguments,
                 )
     except Exception as exc:  # kfp raises RuntimeError naming the task; the step recorded why
-        _raise_recorded_failure(failure_file, log_path, cache_root, run_started_at)
         _forget_cached_since(cache_root, run_started_at)
-        raise AktrecError(f"pipeline failed: {exc} (task logs: {log_path})") from None
+        raise _recorded_failure(failure_file, log_path) or AktrecError(
+            f"pipeline failed: {exc} (task logs: {log_path})"
+        ) from None
     finally:
         for name in task_environment:
             os.environ.pop(name, None)
     # kfp's DockerRunner reads a container removed before its exit status was read as a success.
-    _raise_recorded_failure(failure_file, log_path, cache_root, run_started_at)
+    if failure := _recorded_failure(failure_file, log_path):
+        _forget_cached_since(cache_root, run_started_at)
+        raise failure
     cached = [task for task in [*STAGE_TASKS, "report"] if task not in console.finished]
     if cached:
         print(f"  from the step cache (inputs unchanged): {', '.join(cached)}")

@@ -66,17 +66,17 @@ def section(name: str, text: str):
 
 def records_failure(step):
     """Write the step's name and error to $AKTREC_FAILURE_FILE before failing the task, so the
-    local runner's caller can say which step and which check stopped the run."""
+    local runner's caller can say which step and which check stopped the run. The first failure
+    is kept: it is the run's cause (a container runner may go on past it)."""
 
     @functools.wraps(step)
     def wrapper(*args, **kwargs):
         try:
             return step(*args, **kwargs)
         except AktrecError as exc:
-            if os.environ.get(FAILURE_ENV):
-                Path(os.environ[FAILURE_ENV]).write_text(
-                    json.dumps({"step": step.__name__.removesuffix("_step"), "error": str(exc)})
-                )
+            record = os.environ.get(FAILURE_ENV)
+            if record and not (Path(record).is_file() and Path(record).stat().st_size):
+                Path(record).write_text(json.dumps({"step": step.__name__.removesuffix("_step"), "error": str(exc)}))
             raise
 
     return wrapper
