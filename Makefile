@@ -42,6 +42,7 @@ demo: $(STAMP)
 test: system-packages $(STAMP) $(TOOLS_STAMP) image
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m pytest -q
 
 # The fast loop: the library's unit tests only (no servers, no pipeline runs).

@@ -51,12 +51,14 @@ def prepared_with_seed(raw: Path, data: Path, seed: int, workdir: Path) -> Path:
 
 def user_stats(samples: pd.DataFrame, scores: np.ndarray) -> dict[str, pd.DataFrame]:
     """Per slice: AUC and weight of every user with both labels."""
-    from aktrec import schemas as S
+    from aktrec import schemas
 
-    tail = samples[S.IS_TAIL_SAMPLE].to_numpy(bool)
+    tail = samples[schemas.IS_TAIL_SAMPLE].to_numpy(bool)
     out = {}
     for name, mask in zip(SLICES, (np.ones_like(tail), ~tail, tail)):
-        out[name] = per_user_auc(samples[S.USER_ID].to_numpy()[mask], samples[S.LABEL].to_numpy()[mask], scores[mask])
+        out[name] = per_user_auc(
+            samples[schemas.USER_ID].to_numpy()[mask], samples[schemas.LABEL].to_numpy()[mask], scores[mask]
+        )
     return out
 
 
@@ -119,7 +121,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from aktrec import schemas as S
+    from aktrec import schemas
     from aktrec.config import CTR_VARIANTS, TrainConfig
     from aktrec.ctr.stage import LIGHTGBM, POPULARITY, evaluate_models, load_training_data
     from aktrec.pipeline.steps import section, split_config
@@ -151,11 +153,11 @@ def main() -> None:
         data = prepared_with_seed(args.raw, args.data, data_seed, args.workdir / args.name.replace(" ", "-"))
         training = load_training_data(data, args.repo, config)
         test = training.samples["test"]
-        test_users = pd.Index(pd.unique(test[S.USER_ID]))
-        unseen = 1 - np.isin(test[S.USER_ID], training.samples["fit"][S.USER_ID]).mean()
+        test_users = pd.Index(pd.unique(test[schemas.USER_ID]))
+        unseen = 1 - np.isin(test[schemas.USER_ID], training.samples["fit"][schemas.USER_ID]).mean()
         description = (
             f"{training.n_fit:,} fit + {training.n_valid:,} validation CTR samples, {len(test):,} test samples "
-            f"(head {int((~test[S.IS_TAIL_SAMPLE]).sum()):,}, tail {int(test[S.IS_TAIL_SAMPLE].sum()):,}; "
+            f"(head {int((~test[schemas.IS_TAIL_SAMPLE]).sum()):,}, tail {int(test[schemas.IS_TAIL_SAMPLE].sum()):,}; "
             f"{unseen:.0%} of them with a user no model has an ID embedding for)"
         )
         for seed in seeds:

@@ -66,7 +66,7 @@ def stage_prompts(data_dir: Path) -> list[str]:
     """The prompts `embed items` encodes, built the way the stage builds them."""
     import pandas as pd
 
-    from aktrec import schemas as S
+    from aktrec import schemas
     from aktrec.config import ItemEmbedConfig
     from aktrec.data.prepare import read_prepared
     from aktrec.embed.items import item_table
@@ -75,7 +75,7 @@ def stage_prompts(data_dir: Path) -> list[str]:
     data = read_prepared(data_dir)
     config = ItemEmbedConfig()
     items = item_table(data)
-    activity = item_activity(data.representation_events(), pd.Index(items[S.ITEM_ID]), data.positives_only)
+    activity = item_activity(data.representation_events(), pd.Index(items[schemas.ITEM_ID]), data.positives_only)
     return item_prompts(items, activity, ActivityLevels.fit(activity, config.activity_levels))
 
 

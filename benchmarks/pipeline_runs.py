@@ -74,16 +74,18 @@ def day_zero(raw: Path, out: Path, new_share: float) -> Path:
     """RAW without its newest `new_share` of interactions and the items first seen in them."""
     import pyarrow.compute as pc
 
-    from aktrec import schemas as S
+    from aktrec import schemas
     from aktrec.data.raw import RawData, read_raw, write_raw
 
     data = read_raw(raw)
-    interactions = data.interactions.sort_by(S.TS)
+    interactions = data.interactions.sort_by(schemas.TS)
     kept = interactions.slice(0, round(len(interactions) * (1 - new_share)))
     items = data.items
     if items is not None:
-        new_items = pc.is_in(items[S.ITEM_ID], value_set=pc.unique(interactions.slice(len(kept))[S.ITEM_ID]))
-        seen = pc.is_in(items[S.ITEM_ID], value_set=pc.unique(kept[S.ITEM_ID]))
+        new_items = pc.is_in(
+            items[schemas.ITEM_ID], value_set=pc.unique(interactions.slice(len(kept))[schemas.ITEM_ID])
+        )
+        seen = pc.is_in(items[schemas.ITEM_ID], value_set=pc.unique(kept[schemas.ITEM_ID]))
         items = items.filter(pc.or_(pc.invert(new_items), seen))
     return write_raw(RawData(kept, items, data.users, data.ts_kind, data.source), out)
 

@@ -2,12 +2,14 @@
 
     python benchmarks/serving_load.py --model MODEL --repo REPO [--online-store sqlite|redis]
         [--candidates 10,100,500] [--concurrency 1,2,4,8,16] [--seconds 20] [--workers 2] [--name NAME]
+        [--prediction-log off,1,0.1]
 
 Starts `aktrec serve` (WORKERS processes) on a free loopback port (with `redis`: a redis-server on 127.0.0.1 that
 this script starts, filled from REPO as the pipeline's deploy step fills one) and drives it
 with locust (headless, closed loop: C users each sending the next v1 request as soon as the
 last one answered; a separate process from the server). Requests are one random known user and
-K random known candidates. Prints, per K and C: requests/s, p50/p99 latency and failures; then
+K random known candidates. Prints, per K and C (and per prediction-log setting: off, or the
+share of requests logged to a local directory): requests/s, p50/p99 latency and failures; then
 the same requests' phases measured in this process (parse, feature read, encode, forward,
 serialize) for one request and per request in a batch of 8 (what the micro-batcher does under
 concurrency), and the memory the warmed feature cache takes.
@@ -134,6 +136,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20, help="locust run time per cell")
     parser.add_argument("--workers", type=int, default=2, help="predictor processes (the image's default: 2)")
     parser.add_argument("--name", default="run")
+    parser.add_argument(
+        "--prediction-log",
+        default="off",
+        help="off or a sample rate (1 = every request), comma-separated: cells for each",
+    )
     args = parser.parse_args()
 
     from aktrec.ctr.bundle import load_bundle
@@ -146,34 +153,37 @@ def main() -> None:
             f"{args.name}: {len(users):,} users, {len(items):,} items; {args.online_store} online store; "
             f"{args.workers} predictor process(es); locust, {args.seconds} s per cell; v1 over HTTP on 127.0.0.1\n"
         )
-        print("| candidates | concurrency | requests/s | p50 ms | p99 ms | failed |")
-        print("|---|---|---|---|---|---|")
+        print("| prediction log | candidates | concurrency | requests/s | p50 ms | p99 ms | failed |")
+        print("|---|---|---|---|---|---|---|")
         breakdowns = {}
-        serving_config = Path(scratch) / "serving.yaml"
-        serving_config.write_text(f"workers: {args.workers}\n")
-        with running_predictor(args.model, repo, ["--config", str(serving_config)]) as url:
-            for k in (int(c) for c in args.candidates.split(",")):
-                rng = np.random.default_rng(k)
-                bodies = [
-                    {
-                        "instances": [
-                            {
-                                "user_id": users[rng.integers(len(users))],
-                                "item_ids": list(rng.choice(items, size=k, replace=len(items) < k)),
-                            }
-                        ]
-                    }
-                    for _ in range(256)
-                ]
-                bodies_file = Path(scratch) / f"bodies-{k}.json"
-                bodies_file.write_text(json.dumps(bodies))
-                for concurrency in (int(c) for c in args.concurrency.split(",")):
-                    stats = locust_run(url, bodies_file, concurrency, args.seconds, Path(scratch))
-                    print(
-                        f"| {k} | {concurrency} | {stats['rps']:.0f} | {stats['p50']:.0f} | {stats['p99']:.0f} | "
-                        f"{stats['failures']:.0f} of {stats['requests']:.0f} |"
-                    )
-                breakdowns[k] = bodies
+        for logging in args.prediction_log.split(","):
+            serving_config = Path(scratch) / f"serving-{logging}.yaml"
+            log_dir = Path(scratch) / f"prediction-log-{logging}"
+            log_setting = f"prediction_log: {{uri: {log_dir}, sample_rate: {logging}}}\n" if logging != "off" else ""
+            serving_config.write_text(f"workers: {args.workers}\n{log_setting}")
+            with running_predictor(args.model, repo, ["--config", str(serving_config)]) as url:
+                for k in (int(c) for c in args.candidates.split(",")):
+                    rng = np.random.default_rng(k)
+                    bodies = [
+                        {
+                            "instances": [
+                                {
+                                    "user_id": users[rng.integers(len(users))],
+                                    "item_ids": list(rng.choice(items, size=k, replace=len(items) < k)),
+                                }
+                            ]
+                        }
+                        for _ in range(256)
+                    ]
+                    bodies_file = Path(scratch) / f"bodies-{k}.json"
+                    bodies_file.write_text(json.dumps(bodies))
+                    for concurrency in (int(c) for c in args.concurrency.split(",")):
+                        stats = locust_run(url, bodies_file, concurrency, args.seconds, Path(scratch))
+                        print(
+                            f"| {logging} | {k} | {concurrency} | {stats['rps']:.0f} | {stats['p50']:.0f} | "
+                            f"{stats['p99']:.0f} | {stats['failures']:.0f} of {stats['requests']:.0f} |"
+                        )
+                    breakdowns[k] = bodies
         from aktrec.config import ServingConfig
         from aktrec.serving.features import OnlineFeatureReader
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aktrec.features import names as N
+from aktrec.features import names as feature_names
 from aktrec.features.contract import declared_contract
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -27,7 +27,7 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
 # Each offline feature table's key: its join keys and event time (engine parity tests).
-JOIN_KEYS = {view.name: [*view.join_keys, N.EVENT_TIMESTAMP] for view in declared_contract("v1")}
+JOIN_KEYS = {view.name: [*view.join_keys, feature_names.EVENT_TIMESTAMP] for view in declared_contract("v1")}
 TIERS = ("unit", "component", "integration", "container")
 BUCKET = "aktrec-rehearsal"  # the object store's bucket of the rehearsals (object_store)
 

@@ -112,5 +112,22 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, compression="zstd")
 
 
+def write_parquet_file(table: pa.Table, path: Path) -> Path:
+    """`table` as the parquet file `path`, whole or not at all: written beside it under a hidden
+    name and renamed over it (an existing file stays until the new one is complete)."""
+    path = Path(path).absolute()
+    if path.is_dir():
+        raise ArtifactError(f"{path}: is a directory; give a .parquet file to write")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hidden = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        write_parquet(table, hidden)
+        os.replace(hidden, path)
+    except BaseException:
+        hidden.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def write_json(obj: Any, path: Path) -> None:
     Path(path).write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")

@@ -11,11 +11,9 @@ from pathlib import Path
 
 import typer
 
-# Typer vendors its own copy of click: the exceptions it raises are these, not the `click` package's.
-from typer._click import exceptions as click_exceptions
-
 from aktrec.errors import AktrecError, log_to_stderr
 from aktrec.stages import CONFIG_SECTIONS
+from aktrec.typer_adapter import run_app
 
 app = typer.Typer(
     help="AKT-Rec long-tail CTR prediction: data, pipeline, serving.",
@@ -395,13 +393,26 @@ def serve(
     http_port: int | None = typer.Option(None, help="HTTP port (default 8080)."),
     grpc_port: int | None = typer.Option(None, help="gRPC port of the v2 protocol (default 8081; 0 = no gRPC)."),
     host: str | None = typer.Option(None, help="Interface to listen on (default 127.0.0.1; 0.0.0.0 in a container)."),
-    config: Path | None = typer.Option(None, help="YAML file with ServingConfig fields (limits, cache refresh)."),
+    arm: str | None = typer.Option(None, help="The rollout arm this predictor is: stable (default) or canary."),
+    prediction_log: str | None = typer.Option(
+        None, help="Log what is served (parquet shards) under this directory or s3:// URI; default: no log."
+    ),
+    config: Path | None = typer.Option(None, help="YAML file with ServingConfig fields (limits, cache refresh, log)."),
 ) -> None:
     """Run the KServe predictor: v1, v2 (Open Inference Protocol) and :explain over HTTP, v2 over gRPC."""
     from aktrec.config import ServingConfig
     from aktrec.serving.server import serve as run_server
 
-    run_server(model, repo, _config(ServingConfig, config, http_port=http_port, grpc_port=grpc_port, host=host))
+    serving = _config(
+        ServingConfig,
+        config,
+        http_port=http_port,
+        grpc_port=grpc_port,
+        host=host,
+        arm=arm,
+        prediction_log__uri=prediction_log,
+    )
+    run_server(model, repo, serving)
 
 
 @app.command("fetch")
@@ -416,18 +427,135 @@ def fetch(
     _done("release", fetch_release(release, out), started)
 
 
+def _time(value: str | None, option: str):
+    """An ISO 8601 time option in UTC (a date or a date and time), or None."""
+    if value is None:
+        return None
+    import pandas as pd
+
+    try:
+        parsed = pd.Timestamp(value)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 time: {value!r}", param_hint=option) from None
+    return parsed.tz_localize("UTC") if parsed.tzinfo is None else parsed.tz_convert("UTC")
+
+
+SINCE_HELP = "First logged time to read (ISO 8601, UTC unless it says otherwise); default: the log's start."
+UNTIL_HELP = "Read logged times before this one (ISO 8601); default: up to now."
+
+
+@app.command("monitor")
+def monitor(
+    prediction_log: str = typer.Option(..., help="The predictor's prediction log (a directory or s3://...)."),
+    model: Path = typer.Option(..., help="The bundle that served the rows checked (`--arm`)."),
+    repo: Path = typer.Option(..., help="The pipeline's Feast repository with its offline data (feature_repo)."),
+    data: Path = typer.Option(..., help="DATA the model was trained on: the training and validation reference."),
+    out: Path = typer.Option(..., help=OUT_HELP),
+    since: str | None = typer.Option(None, help=SINCE_HELP),
+    until: str | None = typer.Option(None, help=UNTIL_HELP),
+    arm: str = typer.Option("stable", help="The rollout arm whose rows are checked; 'all' for every arm."),
+    config: Path | None = typer.Option(None, help="YAML file with MonitorConfig fields (thresholds)."),
+) -> None:
+    """Skew (served vs offline point-in-time features) and drift (PSI vs validation) of a window
+    of the prediction log, as GX suites; exits 2 naming the feature when a threshold is crossed."""
+    from aktrec.config import MonitorConfig
+    from aktrec.monitoring.monitor import run_monitor
+
+    started = time.perf_counter()
+    summary = run_monitor(
+        prediction_log,
+        model,
+        repo,
+        data,
+        out,
+        _config(MonitorConfig, config),
+        _time(since, "--since"),
+        _time(until, "--until"),
+        None if arm == "all" else arm,
+    )
+    _done("monitor report", out / "monitor.html", started)
+    drift = summary["drift"]
+    feature = max(drift, key=lambda name: drift[name]["value"] / drift[name]["limit"])
+    print(
+        f"Monitor passed: {summary['rows']:,} logged candidates, no feature skewed beyond "
+        f"{summary['thresholds']['max_skew_share']:g} of rows; largest drift {feature} "
+        f"({drift[feature]['statistic']} {drift[feature]['value']:.3f}, limit {drift[feature]['limit']:g})"
+    )
+
+
+@app.command("readout")
+def readout(
+    prediction_log: str = typer.Option(..., help="The predictor's prediction log (a directory or s3://...)."),
+    outcomes: Path = typer.Option(
+        ..., help="Clicks after the impressions: parquet or CSV with user_id, item_id, ts [, label, request_id]."
+    ),
+    out: Path = typer.Option(..., help=OUT_HELP),
+    since: str | None = typer.Option(None, help=SINCE_HELP),
+    until: str | None = typer.Option(None, help=UNTIL_HELP),
+    config: Path | None = typer.Option(None, help="YAML file with ReadoutConfig fields (attribution window, CI)."),
+) -> None:
+    """Per rollout arm: impressions, CTR, calibration, AUC/GAUC on head and tail; the canary's
+    CTR lift over the stable arm with a bootstrap CI."""
+    from aktrec.config import ReadoutConfig
+    from aktrec.data.contract import read_table
+    from aktrec.monitoring.readout import lift_line, run_readout
+
+    started = time.perf_counter()
+    summary = run_readout(
+        prediction_log,
+        read_table(outcomes, "outcomes"),
+        out,
+        _config(ReadoutConfig, config),
+        _time(since, "--since"),
+        _time(until, "--until"),
+    )
+    _done("readout", out / "readout.html", started)
+    for arm, value in summary["arms"].items():
+        total, tail = value["slices"]["total"], value["slices"]["tail"]
+        print(
+            f"{arm} ({', '.join(value['variants'])}): {value['requests']:,} requests, {total['impressions']:,} "
+            f"impressions, CTR {total['ctr']:.4f}, AUC {total['auc']:.4f}, tail AUC {tail['auc']:.4f}"
+        )
+    print(lift_line(summary["lift"]))
+
+
+@app.command("score")
+def score(
+    model: Path = typer.Option(..., help="Model bundle directory written by `aktrec train`."),
+    repo: Path = typer.Option(..., help="Feast repository with its offline data (point-in-time features)."),
+    requests: Path = typer.Option(..., help="Parquet of user_id, item_ids (a list) and optional ts (default: now)."),
+    out: Path = typer.Option(..., help="The scores: a parquet file, written whole or not at all."),
+) -> None:
+    """Score requests offline (campaigns, back-fills) with the bundle and the features each
+    request's time reads: the scores the online predictor answers for the same inputs."""
+    import pyarrow as pa
+
+    from aktrec.artifacts import write_parquet_file
+    from aktrec.ctr.scoring import score_requests
+    from aktrec.data.contract import read_table
+
+    started = time.perf_counter()
+    scores = score_requests(model, repo, read_table(requests, "requests"))
+    _done(
+        f"{len(scores):,} scores", write_parquet_file(pa.Table.from_pandas(scores, preserve_index=False), out), started
+    )
+
+
 @pipeline_app.command("compile")
 def pipeline_compile(
     out: Path = typer.Option(..., help="Where to write the KFP IR YAML."),
     gpu_image: str = typer.Option(
         "", help="Put embed-items, embed-users and train on one NVIDIA GPU each, in this (CUDA) image."
     ),
+    pipeline: str = typer.Option(
+        "aktrec", help="aktrec (training, the default), monitor (scheduled checks of the prediction log) or score."
+    ),
 ) -> None:
-    """Compile the pipeline to KFP IR YAML (the committed copy is pipelines/aktrec_pipeline.yaml);
+    """Compile a pipeline to KFP IR YAML (the committed copies are pipelines/<name>_pipeline.yaml);
     submit a GPU variant with `pipeline submit --package`."""
     from aktrec.pipeline.runner import compile_pipeline
 
-    log.info("pipeline compiled to %s", compile_pipeline(out, gpu_image))
+    log.info("pipeline compiled to %s", compile_pipeline(out, gpu_image, pipeline))
 
 
 @pipeline_app.command("run")
@@ -578,25 +706,8 @@ def main(argv: list[str] | None = None) -> int:
     else is a bug and keeps its traceback; AKTREC_DEBUG=1 shows the traceback of domain
     failures too."""
     log_to_stderr()
-    command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="aktrec", standalone_mode=False)
-    except typer.Exit as exc:
-        return exc.exit_code
-    except click_exceptions.NoArgsIsHelpError as exc:
-        print(exc.ctx.get_help(), file=sys.stderr)
-        return 2
-    except click_exceptions.UsageError as exc:
-        if exc.ctx is not None:
-            print(exc.ctx.get_usage(), file=sys.stderr)
-        print(f"aktrec: error: {exc.format_message()}", file=sys.stderr)
-        return 2
-    except click_exceptions.ClickException as exc:
-        print(f"aktrec: error: {exc.format_message()}", file=sys.stderr)
-        return exc.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        print("aktrec: aborted", file=sys.stderr)
-        return 130
+        return run_app(app, argv, "aktrec")
     except AktrecError as exc:
         if os.environ.get("AKTREC_DEBUG"):
             raise
@@ -605,7 +716,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"aktrec: error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

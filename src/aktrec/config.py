@@ -522,6 +522,73 @@ class TrainConfig:
 
 
 @settings
+class PredictionLogConfig:
+    """What the predictor logs of the requests it answers (`aktrec.monitoring.prediction_log`):
+    off unless `uri` is set. Written off the request path; a full queue or a failing sink drops
+    records (counted in the log), never a request."""
+
+    uri: str = ""  # a directory or s3://...; parquet shards under date=YYYY-MM-DD/
+    sample_rate: float = 1.0  # share of requests logged (whole requests: all their candidates)
+    shard_rows: int = 50_000  # a shard is written when it holds this many candidate rows ...
+    shard_seconds: float = 60.0  # ... or when its first row is this old
+    queue_requests: int = 10_000  # requests waiting to be written; beyond it they are dropped
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.sample_rate <= 1:
+            raise AktrecError(f"prediction_log.sample_rate must be in [0, 1], got {self.sample_rate}")
+        if self.shard_rows < 1 or self.shard_seconds <= 0 or self.queue_requests < 1:
+            raise AktrecError("prediction_log: shard_rows and queue_requests must be >= 1, shard_seconds > 0")
+
+
+@settings
+class MonitorConfig:
+    """`aktrec monitor`: the thresholds of the skew and drift checks on a prediction log."""
+
+    # Skew: a served value differs from the offline store's point-in-time value by more than
+    # tolerance x (1 + |offline|); a feature fails when more than max_skew_share of its rows do.
+    skew_tolerance: float = 1e-4
+    max_skew_share: float = 0.01
+    # Drift of served inputs and scores against the latest validation samples (training shown
+    # beside): a number fails when its distribution moved more than max_shift training standard
+    # deviations (Wasserstein distance), a category when its population stability index passes
+    # max_psi (0.1: worth a look, 0.25: a real shift). PSI of numbers is reported, not checked.
+    max_shift: float = 0.3
+    max_psi: float = 0.25
+    psi_bins: int = 10
+    psi_min_bin_width: float = 0.05  # share of the reference's 1-99% range: no narrower bin
+    psi_categories: int = 20  # a categorical feature's most frequent reference values; the rest is "other"
+    reference_rows: int = 20_000  # training and validation samples drawn for the reference
+    max_log_rows: int = 200_000  # log rows checked (a seeded sample beyond it)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.skew_tolerance < 0 or not 0 <= self.max_skew_share <= 1 or self.max_psi <= 0 or self.max_shift <= 0:
+            raise AktrecError("monitor: skew_tolerance >= 0, max_skew_share in [0, 1], max_shift and max_psi > 0")
+        if self.psi_bins < 2 or self.psi_categories < 1 or not 0 <= self.psi_min_bin_width < 1:
+            raise AktrecError("monitor: psi_bins >= 2, psi_categories >= 1 and psi_min_bin_width in [0, 1)")
+        if self.reference_rows < 100 or self.max_log_rows < 1:
+            raise AktrecError("monitor: reference_rows >= 100 and max_log_rows >= 1")
+
+
+@settings
+class ReadoutConfig:
+    """`aktrec readout`: how logged impressions meet their outcomes, and the lift's CI."""
+
+    # An impression is clicked when its user clicks its item within this window after it.
+    attribution_hours: float = 24.0
+    bootstrap: int = 1000  # resamples of requests for the CI of the canary's lift
+    confidence: float = 0.95
+    calibration_bins: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.attribution_hours <= 0 or self.bootstrap < 100 or not 0.5 < self.confidence < 1:
+            raise AktrecError("readout: attribution_hours > 0, bootstrap >= 100 and confidence in (0.5, 1)")
+        if self.calibration_bins < 2:
+            raise AktrecError(f"readout: calibration_bins must be >= 2, got {self.calibration_bins}")
+
+
+@settings
 class ServingConfig:
     """The predictor: request limits, feature cache and where it listens."""
 
@@ -543,6 +610,11 @@ class ServingConfig:
     # The longest a request or the readiness check waits on the online store: past it, a
     # 503 that says so (a hung store stalls no worker), and the store is checked again.
     store_deadline_s: float = 5.0
+    # Which arm of a rollout this predictor is ("stable", or "canary": the deploy step's
+    # canary predictor says so) and its release (default: KServe's STORAGE_URI, else the bundle).
+    arm: str = "stable"
+    release: str = ""
+    prediction_log: PredictionLogConfig = field(default_factory=PredictionLogConfig)
 
     @property
     def v1_predict_path(self) -> str:
@@ -559,6 +631,8 @@ class ServingConfig:
             raise AktrecError("serving config: max_batch_candidates and workers must be >= 1, max_batch_wait_ms >= 0")
         if self.new_item_cache_size < 0 or self.store_deadline_s <= 0:
             raise AktrecError("serving config: new_item_cache_size must be >= 0 and store_deadline_s > 0")
+        if not self.arm.strip():
+            raise AktrecError("serving config: arm must name the rollout arm, e.g. stable or canary")
 
 
 @functools.cache

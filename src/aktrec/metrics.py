@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from aktrec import schemas as S
+from aktrec import schemas
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -62,9 +62,9 @@ def slice_metrics(samples: pd.DataFrame, scores: np.ndarray, probabilities: bool
     """AUC, GAUC, logloss, n and n_users (users with both labels) on the total, head and tail
     samples (docs/design.md §1.7). GAUC is NaN where fewer than `MIN_GAUC_USERS` users qualify. Scores
     that are not probabilities (a popularity count) get no logloss (NaN)."""
-    tail = samples[S.IS_TAIL_SAMPLE].to_numpy(bool)
-    labels = samples[S.LABEL].to_numpy()
-    users = samples[S.USER_ID].to_numpy()
+    tail = samples[schemas.IS_TAIL_SAMPLE].to_numpy(bool)
+    labels = samples[schemas.LABEL].to_numpy()
+    users = samples[schemas.USER_ID].to_numpy()
     out = {}
     for name, mask in zip(SLICES, (np.ones_like(tail), ~tail, tail)):
         value, n_users = gauc_with_support(users[mask], labels[mask], scores[mask])

@@ -102,6 +102,57 @@ USER_EMBEDDINGS = pa.schema(
 )
 
 
+# -- After deployment: what the predictor served, and what users did next ------------------
+REQUEST_ID = "request_id"
+INSTANCE = "instance"
+POSITION = "position"
+SCORE = "score"
+RELEASE = "release"
+ARM = "arm"
+VARIANT = "variant"
+UNKNOWN_USER = "unknown_user"
+UNKNOWN_ITEM = "unknown_item"
+DESCRIBED_ITEM = "described_item"
+IS_TAIL = "is_tail"
+# One row per scored candidate; after these columns, one per scalar feature the model read
+# (its full name, as in training sets) and DIGEST_PREFIX + name per list-valued feature.
+PREDICTION_LOG = pa.schema(
+    [
+        pa.field(REQUEST_ID, pa.string(), nullable=False),
+        pa.field(TS, TIMESTAMP, nullable=False),  # when the request was answered
+        pa.field(RELEASE, pa.string(), nullable=False),
+        pa.field(ARM, pa.string(), nullable=False),  # stable or canary
+        pa.field(VARIANT, pa.string(), nullable=False),
+        pa.field(INSTANCE, pa.int32(), nullable=False),  # the v1 instance (0 for v2)
+        pa.field(POSITION, pa.int32(), nullable=False),  # the candidate's place in the request
+        pa.field(USER_ID, pa.string(), nullable=False),
+        pa.field(ITEM_ID, pa.string(), nullable=False),
+        pa.field(SCORE, pa.float32(), nullable=False),
+        pa.field(UNKNOWN_USER, pa.bool_(), nullable=False),
+        pa.field(UNKNOWN_ITEM, pa.bool_(), nullable=False),
+        pa.field(DESCRIBED_ITEM, pa.bool_(), nullable=False),  # new item described in the request
+        pa.field(IS_TAIL, pa.bool_(), nullable=False),  # tail user or tail item, as the model's training saw it
+    ]
+)
+DIGEST_PREFIX = "digest:"
+# Outcomes (`aktrec readout`): clicks after impressions. Rows are clicks unless LABEL says
+# otherwise; REQUEST_ID, when given, ties a click to the request that showed the item.
+OUTCOMES_REQUIRED = pa.schema(
+    [
+        pa.field(USER_ID, pa.string(), nullable=False),
+        pa.field(ITEM_ID, pa.string(), nullable=False),
+        pa.field(TS, TIMESTAMP, nullable=False),
+    ]
+)
+OUTCOMES_OPTIONAL = pa.schema([pa.field(LABEL, pa.int8(), nullable=False), pa.field(REQUEST_ID, pa.string())])
+# Requests to score offline (`aktrec score`): TS absent or null = now.
+ITEM_IDS = "item_ids"
+SCORE_REQUESTS_REQUIRED = pa.schema(
+    [pa.field(USER_ID, pa.string(), nullable=False), pa.field(ITEM_IDS, pa.list_(pa.string()), nullable=False)]
+)
+SCORE_REQUESTS_OPTIONAL = pa.schema([pa.field(TS, TIMESTAMP)])
+
+
 def table_file(directory: str | Path, name: str) -> Path:
     """Path of table `name` inside an artifact directory."""
     return Path(directory) / f"{name}.parquet"

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.cli import main
 from conftest import make_tables, write_amazon_format
 
@@ -30,7 +30,7 @@ def test_synth_then_prepare_time_split(tmp_path, capsys):
     card = json.loads((data / "card.json").read_text())
     assert card["raw"]["n_interactions"] == 2_500 and card["split"]["method"] == "time"
     train = pq.read_table(data / "train.parquet")
-    assert train.schema.equals(S.SAMPLES, check_metadata=False)
+    assert train.schema.equals(schemas.SAMPLES, check_metadata=False)
     for stage_dir in (raw, data):
         summary = json.loads((stage_dir / "validation" / "summary.json").read_text())
         assert summary["success"] is True
@@ -75,9 +75,9 @@ def test_import_amazon_format_and_leave_last_out(tmp_path, capsys):
     raw, data = tmp_path / "raw", tmp_path / "data"
     code, err = run_cli(capsys, "data", "import", "amazon", "--sequences", sequences, "--items", items, "--out", raw)
     assert code == 0, err
-    item_table = pq.read_table(raw / "items.parquet").to_pandas().set_index(S.ITEM_ID)
-    assert item_table.loc["I2", S.TITLE] == "Two-line\ntitle"
-    assert list(item_table.loc["I2", S.CATEGORY]) == ["Beauty", "Women's", "Fragrance"]
+    item_table = pq.read_table(raw / "items.parquet").to_pandas().set_index(schemas.ITEM_ID)
+    assert item_table.loc["I2", schemas.TITLE] == "Two-line\ntitle"
+    assert list(item_table.loc["I2", schemas.CATEGORY]) == ["Beauty", "Women's", "Fragrance"]
     code, err = run_cli(
         capsys, "data", "prepare", "--raw", raw, "--out", data, "--split", "leave-last-out", "--negatives", 1
     )
@@ -85,7 +85,7 @@ def test_import_amazon_format_and_leave_last_out(tmp_path, capsys):
     card = json.loads((data / "card.json").read_text())
     assert card["timestamps"] == "ordinal" and card["raw"]["n_positive_interactions"] == 11
     test = pq.read_table(data / "test.parquet").to_pandas()
-    assert test[test[S.LABEL] == 1].set_index(S.USER_ID)[S.ITEM_ID].to_dict() == {
+    assert test[test[schemas.LABEL] == 1].set_index(schemas.USER_ID)[schemas.ITEM_ID].to_dict() == {
         "A1": "I3",
         "A2": "I3",
         "A3": "I5",
@@ -245,9 +245,9 @@ def test_import_amazon_with_real_dates_orders_a_day_by_the_sequences(tmp_path, c
     )
     assert code == 0, err
     table = pq.read_table(raw / "interactions.parquet").to_pandas()
-    a1 = table[table[S.USER_ID] == "A1"].sort_values(S.TS)
-    assert a1[S.ITEM_ID].tolist() == ["I1", "I2", "I3"]  # the sequence's order inside day 1
-    assert (a1[S.TS].dt.floor("D") == pd.to_datetime([day1, day1, day2], unit="s", utc=True)).all()
+    a1 = table[table[schemas.USER_ID] == "A1"].sort_values(schemas.TS)
+    assert a1[schemas.ITEM_ID].tolist() == ["I1", "I2", "I3"]  # the sequence's order inside day 1
+    assert (a1[schemas.TS].dt.floor("D") == pd.to_datetime([day1, day1, day2], unit="s", utc=True)).all()
     # without the sequences: real dates, no order inside a day; `import tables` reads .inter too
     code, err = run_cli(capsys, "data", "import", "tables", "--interactions", inter, "--out", tmp_path / "raw2")
     assert code == 0, err

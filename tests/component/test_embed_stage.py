@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.cli import main
 from aktrec.errors import ValidationFailed
 
@@ -99,13 +99,13 @@ def test_cold_start_embedders_reload_and_match(emb):
     item_ids, stored = read_embeddings(emb / "emb", "item")
     embedder = ItemEmbedder.load(emb / "emb" / "item_embedder")
     items = data.items.to_pandas().head(5)
-    activity = item_activity(data.representation_events(), pd.Index(items[S.ITEM_ID]), data.positives_only)
+    activity = item_activity(data.representation_events(), pd.Index(items[schemas.ITEM_ID]), data.positives_only)
     assert np.allclose(embedder.embed(items, activity), stored[:5], atol=1e-4)
     new_item = pd.DataFrame(
         {
-            S.ITEM_ID: ["brand-new"],
-            S.TITLE: ["Nova Labs Matte Lipstick"],
-            S.CATEGORY: [["Beauty", "Makeup", "Lipstick"]],
+            schemas.ITEM_ID: ["brand-new"],
+            schemas.TITLE: ["Nova Labs Matte Lipstick"],
+            schemas.CATEGORY: [["Beauty", "Makeup", "Lipstick"]],
         }
     )
     vector = embedder.embed(new_item)  # no activity yet: lowest levels
@@ -116,10 +116,10 @@ def test_cold_start_embedders_reload_and_match(emb):
     assert fresh.shape == (1, 384) and abs(np.linalg.norm(fresh) - 1) < 1e-4
     user_ids, stored_users = read_embeddings(emb / "emb", "user")
     events = data.representation_events()
-    clicks = events[events[S.LABEL] == 1].sort_values(S.TS)
-    user = clicks[S.USER_ID].value_counts().index[0]
-    history = clicks.loc[clicks[S.USER_ID] == user, S.ITEM_ID].tolist()
-    profile = data.users.to_pandas().set_index(S.USER_ID).loc[user].to_dict()
+    clicks = events[events[schemas.LABEL] == 1].sort_values(schemas.TS)
+    user = clicks[schemas.USER_ID].value_counts().index[0]
+    history = clicks.loc[clicks[schemas.USER_ID] == user, schemas.ITEM_ID].tolist()
+    profile = data.users.to_pandas().set_index(schemas.USER_ID).loc[user].to_dict()
     again = users.embed([profile], [history])
     assert np.allclose(again[0], stored_users[user_ids.tolist().index(user)], atol=1e-4)  # same as in training
 
@@ -144,6 +144,6 @@ def test_embedding_checks_fail_on_corrupted_embeddings(emb, tmp_path, damage, ex
 
     ids, vectors = read_embeddings(emb / "emb", "item")
     bad_ids, bad_vectors = damage(ids, vectors)
-    spec = embedding_suite("embeddings.items", S.ITEM_ID, bad_ids, bad_vectors, ids, vectors.shape[1])
+    spec = embedding_suite("embeddings.items", schemas.ITEM_ID, bad_ids, bad_vectors, ids, vectors.shape[1])
     with pytest.raises(ValidationFailed, match=expectation):
         run_suites("embeddings", [spec], tmp_path / "validation")

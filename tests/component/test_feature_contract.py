@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from aktrec import schemas as S
-from aktrec.features import names as N
+from aktrec import schemas
+from aktrec.features import names as feature_names
 
 NEW_VIEW = "item_title_length"
 
@@ -26,7 +26,7 @@ def test_a_new_feature_view_reaches_training_and_serving(planted_emb, planted_mo
     from aktrec.serving.requests import ScoringRequest
 
     data = read_prepared(planted_emb / "data")
-    title_chars = data.items.to_pandas().set_index(S.ITEM_ID)[S.TITLE].str.len().astype(float)
+    title_chars = data.items.to_pandas().set_index(schemas.ITEM_ID)[schemas.TITLE].str.len().astype(float)
     view = definitions._view(
         NEW_VIEW, [definitions.item], [Field(name="title_chars", dtype=Float64)], "Length of the item's title."
     )
@@ -37,8 +37,8 @@ def test_a_new_feature_view_reaches_training_and_serving(planted_emb, planted_mo
         views, grid = computed(prepared, users, items, config)
         views[NEW_VIEW] = pd.DataFrame(
             {
-                S.ITEM_ID: items.ids,
-                N.EVENT_TIMESTAMP: grid[0],
+                schemas.ITEM_ID: items.ids,
+                feature_names.EVENT_TIMESTAMP: grid[0],
                 "title_chars": title_chars.reindex(items.ids).to_numpy(),
             }
         )
@@ -50,11 +50,16 @@ def test_a_new_feature_view_reaches_training_and_serving(planted_emb, planted_mo
 
     bundle = load_bundle(planted_model)
     users, items = bundle.semantic_tables("user"), bundle.semantic_tables("item")
-    column = N.output_column(NEW_VIEW, "title_chars")
+    column = feature_names.output_column(NEW_VIEW, "title_chars")
     candidates = list(items.ids[:25])
     expected = title_chars.reindex(candidates).to_numpy()
     rows = pd.DataFrame(
-        {S.ROW_ID: np.arange(25), S.USER_ID: users.ids[0], S.ITEM_ID: candidates, S.TS: pd.Timestamp.now(tz="UTC")}
+        {
+            schemas.ROW_ID: np.arange(25),
+            schemas.USER_ID: users.ids[0],
+            schemas.ITEM_ID: candidates,
+            schemas.TS: pd.Timestamp.now(tz="UTC"),
+        }
     )
     training = historical_features(repo, rows, users, items)
     np.testing.assert_allclose(training[column].to_numpy(), expected)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.cli import main
 from aktrec.features.contract import declared_contract
 
@@ -66,10 +66,10 @@ def test_feast_lists_the_views_and_the_online_store_answers(repo, tables):
         assert view.name in listing.stdout
     data, users, items = tables
     store, service = open_store(repo)
-    user = data.train[S.USER_ID].value_counts().index[0]  # the most active user
-    candidates = data.train[S.ITEM_ID].value_counts().index[:5].tolist() + ["never-seen-item"]
+    user = data.train[schemas.USER_ID].value_counts().index[0]  # the most active user
+    candidates = data.train[schemas.ITEM_ID].value_counts().index[:5].tolist() + ["never-seen-item"]
     online = online_features(store, service, user, candidates, users, items)
-    assert online[S.ITEM_ID].tolist() == candidates  # the order asked for
+    assert online[schemas.ITEM_ID].tolist() == candidates  # the order asked for
     assert (online["user_activity__exposures"] > 0).all()
     assert (online["item_activity__exposures"].iloc[:5] > 0).all() and online["item_activity__exposures"].iloc[5] == 0
     assert len(online["user_sequence__recent_items"].iloc[0]) > 0
@@ -81,11 +81,15 @@ def test_training_set_keeps_every_sample_in_order_and_engines_agree(repo, tables
 
     data, users, items = tables
     samples = pd.concat(
-        [data.train.sample(40, random_state=0), data.test.sample(20, random_state=0), data.train.nsmallest(5, S.TS)]
+        [
+            data.train.sample(40, random_state=0),
+            data.test.sample(20, random_state=0),
+            data.train.nsmallest(5, schemas.TS),
+        ]
     )  # the earliest rows precede most feature rows
     asof = historical_features(repo, samples, users, items, engine="asof")
     feast = historical_features(repo, samples, users, items, engine="feast")
-    assert asof[S.ROW_ID].tolist() == samples[S.ROW_ID].tolist() == feast[S.ROW_ID].tolist()
+    assert asof[schemas.ROW_ID].tolist() == samples[schemas.ROW_ID].tolist() == feast[schemas.ROW_ID].tolist()
     assert len(feature_columns(asof)) == sum(len(view.features) for view in declared_contract("v1"))
     assert_frames_equal(asof, feast, feature_columns(asof))
 
@@ -96,11 +100,16 @@ def test_online_features_equal_offline_retrieval_at_the_same_time(repo, tables):
     data, users, items = tables
     store, service = open_store(repo)
     rng = np.random.default_rng(0)
-    for user in rng.choice(data.train[S.USER_ID].unique(), size=3, replace=False):
+    for user in rng.choice(data.train[schemas.USER_ID].unique(), size=3, replace=False):
         candidates = rng.choice(items.ids, size=4, replace=False).tolist()
         online = online_features(store, service, user, candidates, users, items)
         later = pd.DataFrame(
-            {S.ROW_ID: range(4), S.USER_ID: user, S.ITEM_ID: candidates, S.TS: pd.Timestamp("2100-01-01", tz="UTC")}
+            {
+                schemas.ROW_ID: range(4),
+                schemas.USER_ID: user,
+                schemas.ITEM_ID: candidates,
+                schemas.TS: pd.Timestamp("2100-01-01", tz="UTC"),
+            }
         )
         offline = historical_features(repo, later, users, items)
         assert_frames_equal(online, offline, feature_columns(offline))
@@ -113,7 +122,7 @@ def test_rematerialize_is_idempotent_and_a_failed_run_keeps_the_old_store(repo, 
 
     data, users, items = tables
     store, service = open_store(repo)
-    user, candidates = data.train[S.USER_ID].iloc[0], items.ids[:3].tolist()
+    user, candidates = data.train[schemas.USER_ID].iloc[0], items.ids[:3].tolist()
     before = online_features(store, service, user, candidates, users, items)
     tables_before = {p.name: pd.read_parquet(p) for p in (repo / "data").iterdir()}
 
@@ -204,7 +213,7 @@ def test_redis_online_store_is_filled_only_after_validation_and_serves_the_same_
     assert client.get(STAMP_KEY).decode() == materialization_id(read_marker(redis_repo, REPO_KIND))
     assert "type: redis" in (redis_repo / "feature_store.yaml").read_text()
     data, users, items = tables
-    user, candidates = data.train[S.USER_ID].iloc[3], items.ids[:4].tolist()
+    user, candidates = data.train[schemas.USER_ID].iloc[3], items.ids[:4].tolist()
     from_redis = online_features(*open_store(redis_repo), user, candidates, users, items)
     from_sqlite = online_features(*open_store(repo), user, candidates, users, items)
     assert (from_redis["user_activity__exposures"] > 0).all()

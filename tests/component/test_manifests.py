@@ -201,6 +201,9 @@ def test_canary_spec_is_valid_and_serves_the_new_release_beside_the_stable_one()
     assert env["STORAGE_URI"] == "s3://b/releases/old" and canary_env["STORAGE_URI"] == "s3://b/releases/new"
     assert not set(AUTOSCALING_FIELDS) & set(canary["predictor"])  # KServe sizes a canary from its share
     assert canary["predictor"]["containers"][0]["readinessProbe"] == stable["containers"][0]["readinessProbe"]
+    # the canary's prediction-log rows say which arm answered; the stable predictor is the default arm
+    assert canary["predictor"]["containers"][0]["args"][-2:] == ["--arm", "canary"]
+    assert "--arm" not in stable["containers"][0]["args"]
 
 
 def test_deploy_step_writes_a_canary_with_promote_and_rollback(planted_model, planted_repo, tmp_path):

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aktrec import schemas as S
-from aktrec.features import names as N
+from aktrec import schemas
+from aktrec.features import names as feature_names
 from aktrec.features.contract import declared_contract
 
 
@@ -23,19 +23,19 @@ def planted(tiny_raw):
     from aktrec.data.prepare import prepare
 
     data = prepare(tiny_raw, PrepareConfig())
-    ctr = data.ctr_samples() & (data.train[S.LABEL] == 1).to_numpy() & ~data.train[S.IS_SAMPLED].to_numpy()
+    ctr = data.ctr_samples() & (data.train[schemas.LABEL] == 1).to_numpy() & ~data.train[schemas.IS_SAMPLED].to_numpy()
     row = int(np.flatnonzero(ctr)[len(np.flatnonzero(ctr)) // 2])
     sample = data.train.iloc[row]
-    other_item = next(i for i in data.train[S.ITEM_ID].unique() if i != sample[S.ITEM_ID])
+    other_item = next(i for i in data.train[schemas.ITEM_ID].unique() if i != sample[schemas.ITEM_ID])
     changed = data.train.copy()
-    changed.loc[changed.index[row], [S.ITEM_ID, S.LABEL]] = [other_item, 0]
+    changed.loc[changed.index[row], [schemas.ITEM_ID, schemas.LABEL]] = [other_item, 0]
     return data, dataclasses.replace(data, train=changed), sample
 
 
 def test_the_sample_is_a_ctr_training_sample_and_not_a_representation_event(planted):
     data, _, sample = planted
-    assert sample[S.ROW_ID] not in set(data.representation_events()[S.ROW_ID])
-    assert sample[S.TS] >= pd.Timestamp(data.card["split"]["representation_cutoff"])
+    assert sample[schemas.ROW_ID] not in set(data.representation_events()[schemas.ROW_ID])
+    assert sample[schemas.TS] >= pd.Timestamp(data.card["split"]["representation_cutoff"])
 
 
 def test_representations_do_not_read_it(planted, tiny_text_model):
@@ -51,7 +51,7 @@ def test_representations_do_not_read_it(planted, tiny_text_model):
         ids, vectors, metrics, _ = embed_items(data, item_config)
         assert metrics["n_pairs"] > 0  # alignment did train on co-occurring pairs
         catalog = ItemCatalog.build(
-            item_table(data).set_index(S.ITEM_ID).reindex(ids[S.ITEM_ID]).reset_index(),
+            item_table(data).set_index(schemas.ITEM_ID).reindex(ids[schemas.ITEM_ID]).reset_index(),
             vectors,
             user_config.history_title_words,
         )
@@ -78,13 +78,13 @@ def test_point_in_time_features_do_not_read_it(planted):
             embeddings=rng.normal(size=(len(ids), 4)).astype(np.float32),
         )
 
-    users, items = tables(data.train[S.USER_ID].unique()), tables(data.train[S.ITEM_ID].unique())
+    users, items = tables(data.train[schemas.USER_ID].unique()), tables(data.train[schemas.ITEM_ID].unique())
     keys = {
-        S.USER_ID: sample[S.USER_ID],
-        S.ITEM_ID: sample[S.ITEM_ID],
-        N.USER_CLUSTER_ID: users.cluster[users.ids.get_loc(sample[S.USER_ID])],
-        N.ITEM_CLUSTER_ID: items.cluster[items.ids.get_loc(sample[S.ITEM_ID])],
-        N.ITEM_TOP_ID: items.codes[items.ids.get_loc(sample[S.ITEM_ID]), 0],
+        schemas.USER_ID: sample[schemas.USER_ID],
+        schemas.ITEM_ID: sample[schemas.ITEM_ID],
+        feature_names.USER_CLUSTER_ID: users.cluster[users.ids.get_loc(sample[schemas.USER_ID])],
+        feature_names.ITEM_CLUSTER_ID: items.cluster[items.ids.get_loc(sample[schemas.ITEM_ID])],
+        feature_names.ITEM_TOP_ID: items.codes[items.ids.get_loc(sample[schemas.ITEM_ID]), 0],
     }
     read = []
     for prepared in (data, changed):
@@ -92,10 +92,10 @@ def test_point_in_time_features_do_not_read_it(planted):
         features = {}
         for view in declared_contract("v1"):
             frame = views[view.name]
-            mask = frame[N.EVENT_TIMESTAMP] <= sample[S.TS]
+            mask = frame[feature_names.EVENT_TIMESTAMP] <= sample[schemas.TS]
             for key in view.join_keys:
                 mask &= frame[key] == keys[key]
-            rows = frame[mask].sort_values(N.EVENT_TIMESTAMP)
+            rows = frame[mask].sort_values(feature_names.EVENT_TIMESTAMP)
             features[view.name] = None if rows.empty else rows.iloc[-1][list(view.features)].to_dict()
         read.append(features)
     assert read[0].keys() == read[1].keys()

@@ -9,15 +9,15 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.errors import ValidationFailed
 
 
 def test_sid_artifact_codes_clusters_and_metrics(planted_emb, tiny_raw):
     sid = planted_emb / "sid"
     items = pq.read_table(sid / "item_semantic_ids.parquet").to_pandas()
-    assert len(items) == tiny_raw.items.num_rows and items[S.ITEM_ID].is_unique
-    assert items[S.CODES].map(len).eq(3).all()
+    assert len(items) == tiny_raw.items.num_rows and items[schemas.ITEM_ID].is_unique
+    assert items[schemas.CODES].map(len).eq(3).all()
     metrics = json.loads((sid / "metrics.json").read_text())
     item_metrics = metrics["items"]
     coherence = item_metrics["coherence"]["category"]
@@ -39,7 +39,7 @@ def test_cold_start_entity_lands_in_a_populated_cluster(planted_emb):
     clusters = index.clusters(index.codes(new))
     assert np.isin(clusters, index.known_clusters).all()
     stored = pq.read_table(planted_emb / "sid" / "item_semantic_ids.parquet").to_pandas()
-    assert (stored[S.CLUSTER_ID].head(3).to_numpy() == index.clusters(index.codes(vectors[:3]))).all()
+    assert (stored[schemas.CLUSTER_ID].head(3).to_numpy() == index.clusters(index.codes(vectors[:3]))).all()
 
 
 @pytest.mark.parametrize(
@@ -55,13 +55,17 @@ def test_semantic_id_checks_fail_on_corrupted_codes(planted_emb, tmp_path, damag
     from aktrec.validation import run_suites
 
     stored = pq.read_table(planted_emb / "sid" / "item_semantic_ids.parquet").to_pandas()
-    ids, codes, cluster = stored[S.ITEM_ID], np.stack(stored[S.CODES].to_numpy()), stored[S.CLUSTER_ID].to_numpy()
+    ids, codes, cluster = (
+        stored[schemas.ITEM_ID],
+        np.stack(stored[schemas.CODES].to_numpy()),
+        stored[schemas.CLUSTER_ID].to_numpy(),
+    )
     if damage == "out_of_range":
         codes[0, 0] = 99
     elif damage == "duplicate":
         ids = pd.concat([ids.iloc[:1], ids.iloc[:-1]], ignore_index=True)
     else:
         codes[:, 0] = 0
-    specs = semantic_id_suites("semantic_ids.items", S.ITEM_ID, ids, codes, cluster, 16, 0.1, 0.9)
+    specs = semantic_id_suites("semantic_ids.items", schemas.ITEM_ID, ids, codes, cluster, 16, 0.1, 0.9)
     with pytest.raises(ValidationFailed, match=expectation):
         run_suites("semantic_ids", specs, tmp_path / "validation")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from aktrec import schemas as S
+from aktrec import schemas
 
 
 def test_online_columns_encode_like_offline_point_in_time_features(planted_model, planted_repo):
@@ -28,7 +28,12 @@ def test_online_columns_encode_like_offline_point_in_time_features(planted_model
     users = [r.user_id for r in requests for _ in r.item_ids]
     candidates = [i for r in requests for i in r.item_ids]
     rows = pd.DataFrame(
-        {S.ROW_ID: np.arange(len(users)), S.USER_ID: users, S.ITEM_ID: candidates, S.TS: pd.Timestamp.now(tz="UTC")}
+        {
+            schemas.ROW_ID: np.arange(len(users)),
+            schemas.USER_ID: users,
+            schemas.ITEM_ID: candidates,
+            schemas.TS: pd.Timestamp.now(tz="UTC"),
+        }
     )
     offline = bundle.encode(
         historical_features(planted_repo, rows, bundle.semantic_tables("user"), bundle.semantic_tables("item"))

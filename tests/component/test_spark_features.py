@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.cli import main
 from aktrec.features.contract import declared_contract
 from conftest import JOIN_KEYS, assert_same_table
@@ -39,11 +39,11 @@ def test_the_spark_training_set_join_equals_merge_asof(spark_repo, planted_emb):
     users = semantic_tables(planted_emb / "sid", planted_emb / "emb", "user")
     items = semantic_tables(planted_emb / "sid", planted_emb / "emb", "item")
     sampled = data.train.sample(300, random_state=1)
-    earliest = data.train.drop(sampled.index).nsmallest(5, S.TS)
+    earliest = data.train.drop(sampled.index).nsmallest(5, schemas.TS)
     samples = pd.concat([sampled, data.test, earliest])
     asof = historical_features(spark_repo, samples, users, items, engine="asof")
     spark = historical_features(spark_repo, samples, users, items, engine="spark")
-    assert spark[S.ROW_ID].tolist() == samples[S.ROW_ID].tolist()
+    assert spark[schemas.ROW_ID].tolist() == samples[schemas.ROW_ID].tolist()
     features = [column for column in asof.columns if "__" in column]
     assert len(features) == sum(len(view.features) for view in declared_contract("v1"))
     for column in features:

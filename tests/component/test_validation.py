@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.config import PrepareConfig, SplitConfig
 from aktrec.data.checks import validate_prepared, validate_raw
 from aktrec.data.prepare import prepare
@@ -26,12 +26,12 @@ def test_prepared_suite_passes_and_writes_data_docs(prepared, tmp_path):
 
 
 def test_test_rows_before_cutoff_fail_with_expectation_and_column(prepared, tmp_path):
-    prepared.test.loc[0, S.TS] = prepared.train[S.TS].min()
+    prepared.test.loc[0, schemas.TS] = prepared.train[schemas.TS].min()
     try:
         with pytest.raises(ValidationFailed) as failure:
             validate_prepared(prepared, tmp_path / "validation", final_dir=tmp_path / "data")
     finally:
-        prepared.test.loc[0, S.TS] = prepared.cutoff
+        prepared.test.loc[0, schemas.TS] = prepared.cutoff
     message = str(failure.value)
     assert "prepared.test: expect_column_min_to_be_between on column 'ts'" in message
     docs = tmp_path / "data.validation-failed"
@@ -44,12 +44,12 @@ def test_raw_labels_outside_set_fail(tiny_raw, tmp_path):
 
     import pyarrow as pa
 
-    labels = tiny_raw.interactions[S.LABEL].to_numpy().copy()
+    labels = tiny_raw.interactions[schemas.LABEL].to_numpy().copy()
     labels[:3] = 7
     broken = dataclasses.replace(
         tiny_raw,
         interactions=tiny_raw.interactions.set_column(
-            tiny_raw.interactions.schema.get_field_index(S.LABEL), S.LABEL, pa.array(labels, pa.int8())
+            tiny_raw.interactions.schema.get_field_index(schemas.LABEL), schemas.LABEL, pa.array(labels, pa.int8())
         ),
     )
     with pytest.raises(

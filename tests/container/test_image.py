@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from aktrec import schemas
 from aktrec.cli import main
 from aktrec.pipeline import IMAGE, SPARK_IMAGE
 from aktrec.pipeline.progress import ANSI
@@ -155,12 +156,14 @@ def release(runs, object_store, tmp_path_factory) -> Path:
     return mounted
 
 
-def predictor_launcher(models: Path, config_dir: Path) -> list[str]:
-    """`podman run` of the image as the InferenceService's predictor container runs it."""
+def predictor_launcher(models: Path, config_dir: Path, log_dir: Path | None = None) -> list[str]:
+    """`podman run` of the image as the InferenceService's predictor container runs it
+    (`log_dir`: a writable mount at /var/log/aktrec, for the prediction log)."""
     return [
         *("podman", "run", "--rm", "--network=host", "--read-only", "--tmpfs", "/tmp:rw,exec"),
         *("--user", CONTAINER_UID, "--cap-drop=ALL", "--security-opt=no-new-privileges"),
         *("--volume", f"{models}:/mnt/models:ro", "--volume", f"{config_dir}:/etc/aktrec:ro"),
+        *(("--volume", f"{log_dir}:/var/log/aktrec:rw") if log_dir else ()),
         IMAGE,
     ]
 
@@ -206,14 +209,17 @@ def test_the_predictor_container_serves_the_release_like_the_in_process_predicto
 
     grpc_port = free_port()
     log_path = tmp_path / "predictor.log"
+    predictions = tmp_path / "prediction-log"
+    predictions.mkdir(mode=0o777)
+    predictions.chmod(0o777)  # the container's uid writes there
     started = time.monotonic()
     with running_predictor(
         Path("/mnt/models/model"),
         Path("/mnt/models/feature_repo"),
-        ["--config", "/etc/aktrec/serving.yaml"],
+        ["--config", "/etc/aktrec/serving.yaml", "--prediction-log", "/var/log/aktrec"],
         grpc_port=grpc_port,
         log_path=log_path,
-        launcher=predictor_launcher(release, serving_config),
+        launcher=predictor_launcher(release, serving_config, predictions),
     ) as url:
         print(f"predictor container ready in {time.monotonic() - started:.1f}s")
         _, answer = example_request(url, contained / "data")
@@ -262,6 +268,13 @@ def test_the_predictor_container_serves_the_release_like_the_in_process_predicto
     # running_predictor's SIGTERM reached the server through `podman run`: each worker drains and exits.
     shutdown = log_path.read_text().partition("Shutting down")[2]
     assert shutdown.count("Application shutdown complete") == 2 and "Traceback" not in shutdown
+    # ... writing what its prediction log held: every predicted candidate (v1, v2, gRPC), none lost.
+    from aktrec.monitoring.prediction_log import read_prediction_log
+
+    logged = read_prediction_log(str(predictions))
+    assert set(request["instances"][0]["item_ids"]) <= set(logged[schemas.ITEM_ID])
+    assert len(logged) == len(request["instances"][0]["item_ids"]) + 2 * len(items)
+    assert set(logged[schemas.ARM]) == {"stable"} and set(logged[schemas.RELEASE]) == {"/mnt/models/model"}
     assert podman("ps", "--all", "--filter", f"id={container}", "--format", "{{.ID}}").stdout.strip() == ""
 
 

@@ -144,13 +144,13 @@ def test_corrupted_labels_stop_the_run_at_the_first_validation(work, raw, tmp_pa
     assert {name: (work / name).resolve() for name in published} == published  # nothing promoted or replaced
 
 
-def test_compiled_pipeline_is_committed_and_current(tmp_path):
+@pytest.mark.parametrize("name", ["aktrec", "monitor", "score"])
+def test_compiled_pipelines_are_committed_and_current(tmp_path, name):
     from aktrec.pipeline.runner import compile_pipeline
     from conftest import REPO_ROOT
 
-    fresh = compile_pipeline(tmp_path / "fresh.yaml").read_text()
-    committed = REPO_ROOT / "pipelines" / "aktrec_pipeline.yaml"
-    assert committed.is_file(), "run: aktrec pipeline compile --out pipelines/aktrec_pipeline.yaml"
-    assert committed.read_text() == fresh, (
-        "pipelines/aktrec_pipeline.yaml is stale: run aktrec pipeline compile --out pipelines/aktrec_pipeline.yaml"
-    )
+    fresh = compile_pipeline(tmp_path / "fresh.yaml", pipeline=name).read_text()
+    committed = REPO_ROOT / "pipelines" / f"{name}_pipeline.yaml"
+    command = f"aktrec pipeline compile --pipeline {name} --out pipelines/{name}_pipeline.yaml"
+    assert committed.is_file(), f"run: {command}"
+    assert committed.read_text() == fresh, f"{committed.name} is stale: run {command}"

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aktrec import schemas as S
+from aktrec import schemas
 from conftest import GRPC_CLIENT
 
 MAX_CANDIDATES = 50
@@ -60,8 +60,8 @@ def pairs(planted_emb, planted_model):
 
     data = read_prepared(planted_emb / "data")
     known = set(load_bundle(planted_model).vocab.item.ids)
-    user = data.train[S.USER_ID].value_counts().index[0]
-    items = [item for item in data.train[S.ITEM_ID].drop_duplicates() if item in known][:12]
+    user = data.train[schemas.USER_ID].value_counts().index[0]
+    items = [item for item in data.train[schemas.ITEM_ID].drop_duplicates() if item in known][:12]
     return user, items
 
 
@@ -76,7 +76,12 @@ def test_v1_scores_equal_offline_predictions_in_order(server, pairs, planted_mod
     assert body["unknown"] == [{"user": False, "item_ids": []}]
     bundle = load_bundle(planted_model)
     later = pd.DataFrame(
-        {S.ROW_ID: np.arange(len(items)), S.USER_ID: user, S.ITEM_ID: items, S.TS: pd.Timestamp.now(tz="UTC")}
+        {
+            schemas.ROW_ID: np.arange(len(items)),
+            schemas.USER_ID: user,
+            schemas.ITEM_ID: items,
+            schemas.TS: pd.Timestamp.now(tz="UTC"),
+        }
     )
     offline = bundle.predict(
         historical_features(planted_repo, later, bundle.semantic_tables("user"), bundle.semantic_tables("item"))

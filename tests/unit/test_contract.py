@@ -5,7 +5,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.data.contract import (
     normalize_interactions,
     normalize_items,
@@ -28,10 +28,10 @@ def interactions(**overrides):
 def test_interactions_normalize_to_contract_schema():
     table, kind = normalize_interactions(interactions(label=["1", "0"], event=["click", "view"], extra=[1, 2]))
     assert kind == "time"
-    assert table.schema.field(S.TS).type == S.TIMESTAMP
-    assert table.schema.field(S.LABEL).type == pa.int8()
+    assert table.schema.field(schemas.TS).type == schemas.TIMESTAMP
+    assert table.schema.field(schemas.LABEL).type == pa.int8()
     assert table.column_names == ["user_id", "item_id", "ts", "label", "event"]  # extras dropped
-    assert table[S.TS][1].as_py().isoformat() == "2025-01-02T00:00:00+00:00"
+    assert table[schemas.TS][1].as_py().isoformat() == "2025-01-02T00:00:00+00:00"
 
 
 @pytest.mark.parametrize(
@@ -46,13 +46,13 @@ def test_interactions_normalize_to_contract_schema():
 def test_numeric_timestamps(ts_format, values, expected_kind, expected_seconds):
     table, kind = normalize_interactions(interactions(ts=values), ts_format=ts_format)
     assert kind == expected_kind
-    seconds = [int(t.timestamp()) for t in table[S.TS].to_pylist()]
+    seconds = [int(t.timestamp()) for t in table[schemas.TS].to_pylist()]
     assert seconds == expected_seconds
 
 
 def test_naive_datetimes_are_taken_as_utc():
     table, _ = normalize_interactions(interactions(ts=pd.to_datetime(["2025-01-01 10:00", "2025-01-01 11:00"])))
-    assert table[S.TS][0].as_py().isoformat() == "2025-01-01T10:00:00+00:00"
+    assert table[schemas.TS][0].as_py().isoformat() == "2025-01-01T10:00:00+00:00"
 
 
 @pytest.mark.parametrize(
@@ -86,8 +86,8 @@ def test_items_categories_prices_and_duplicates():
         }
     )
     table = normalize_items(items)
-    assert table[S.CATEGORY].to_pylist() == [["Home", "Kitchen"], ["Toys", "Lego"], None]
-    assert table[S.PRICE].to_pylist() == [1.5, None, 3.0]
+    assert table[schemas.CATEGORY].to_pylist() == [["Home", "Kitchen"], ["Toys", "Lego"], None]
+    assert table[schemas.PRICE].to_pylist() == [1.5, None, 3.0]
     assert table["colour"].to_pylist() == ["red", "blue", "green"]  # attributes pass through
     with pytest.raises(DataError, match=r"items\.item_id: 1 duplicate id\(s\) \(e\.g\. 'a'\)"):
         normalize_items(pd.DataFrame({"item_id": ["a", "a"], "title": ["x", "y"]}))
@@ -99,7 +99,7 @@ def test_items_categories_prices_and_duplicates():
 
 def test_users_keep_attributes_and_reject_duplicates():
     table = normalize_users(pd.DataFrame({"user_id": [1, 2], "age": [30, 40]}))
-    assert table[S.USER_ID].to_pylist() == ["1", "2"]
+    assert table[schemas.USER_ID].to_pylist() == ["1", "2"]
     assert table["age"].to_pylist() == [30, 40]
     with pytest.raises(DataError, match=r"users\.user_id: 1 duplicate"):
         normalize_users(pd.DataFrame({"user_id": ["x", "x"]}))

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.config import EncoderConfig
 from aktrec.embed.encoder import DTYPES, ContentEncoder, pool, resolve_dtype
 from aktrec.embed.losses import info_nce, user_interest_loss
@@ -19,32 +19,32 @@ from aktrec.embed.prompts import INTEREST_TOKEN, ActivityLevels, item_activity, 
 
 
 def clicks(rows):
-    frame = pd.DataFrame(rows, columns=[S.USER_ID, S.ITEM_ID, "t"])
-    frame[S.TS] = pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(frame.pop("t"), unit="h")
-    frame[S.LABEL] = 1
-    frame[S.IS_SAMPLED] = False
+    frame = pd.DataFrame(rows, columns=[schemas.USER_ID, schemas.ITEM_ID, "t"])
+    frame[schemas.TS] = pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(frame.pop("t"), unit="h")
+    frame[schemas.LABEL] = 1
+    frame[schemas.IS_SAMPLED] = False
     return frame
 
 
 def test_item_prompt_renders_content_and_activity_words():
     item = {
-        S.TITLE: "Rose Lotion",
-        S.CATEGORY: ["Beauty", "Skin Care"],
-        S.BRAND: "Acme",
-        S.PRICE: 5.5,
-        S.DESCRIPTION: "Soft.",
+        schemas.TITLE: "Rose Lotion",
+        schemas.CATEGORY: ["Beauty", "Skin Care"],
+        schemas.BRAND: "Acme",
+        schemas.PRICE: 5.5,
+        schemas.DESCRIPTION: "Soft.",
     }
     text = item_prompt(item, {"clicks": "high", "ctr": "very low"})
     assert text == (
         "Product: Rose Lotion. Category: Beauty > Skin Care. Brand: Acme. Price: $5.50. "
         "Popularity: high. Click-through rate: very low. Soft."
     )
-    assert item_prompt({S.TITLE: None, S.PRICE: float("nan")}, {}) == "Product: untitled."
+    assert item_prompt({schemas.TITLE: None, schemas.PRICE: float("nan")}, {}) == "Product: untitled."
 
 
 def test_activity_levels_quantize_training_statistics():
     train = clicks([("u", "a", 0), ("u", "a", 1), ("v", "a", 2), ("v", "b", 3)])
-    train.loc[3, S.LABEL] = 0
+    train.loc[3, schemas.LABEL] = 0
     stats = item_activity(train, pd.Index(["a", "b", "c"]), positives_only=False)
     assert stats.loc["a", "clicks"] == 3 and stats.loc["b", "exposures"] == 1 and stats.loc["c", "exposures"] == 0
     levels = ActivityLevels.fit(stats, 3)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.config import FeatureConfig
-from aktrec.features import names as N
+from aktrec.features import names as feature_names
 from aktrec.features.compute import (
     SemanticTables,
     activity_rows,
@@ -22,20 +22,20 @@ T0 = pd.Timestamp("2025-01-01", tz="UTC")
 
 
 def events(rows) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=[S.USER_ID, S.ITEM_ID, S.TS, S.LABEL])
-    frame[S.TS] = pd.to_datetime(frame[S.TS], utc=True)
+    frame = pd.DataFrame(rows, columns=[schemas.USER_ID, schemas.ITEM_ID, schemas.TS, schemas.LABEL])
+    frame[schemas.TS] = pd.to_datetime(frame[schemas.TS], utc=True)
     return frame
 
 
 def test_snapshot_grid_ends_at_cutoff_or_after_last_event():
     train = events([("u", "a", T0 + pd.Timedelta(hours=5), 1), ("u", "b", T0 + 2 * DAY + pd.Timedelta(hours=3), 0)])
     grid = snapshot_grid(
-        train[S.TS].min(), train[S.TS].max(), "time", T0 + 2 * DAY + pd.Timedelta(hours=12), FeatureConfig()
+        train[schemas.TS].min(), train[schemas.TS].max(), "time", T0 + 2 * DAY + pd.Timedelta(hours=12), FeatureConfig()
     )
     assert list(grid) == [T0, T0 + DAY, T0 + 2 * DAY, T0 + 2 * DAY + pd.Timedelta(hours=12)]
     positions = events([("u", "a", pd.Timestamp(0, unit="s", tz="UTC") + pd.Timedelta(seconds=k), 1) for k in (0, 3)])
-    ordinal = snapshot_grid(positions[S.TS].min(), positions[S.TS].max(), "ordinal", None, FeatureConfig())
-    assert len(ordinal) == 5 and ordinal[-1] > positions[S.TS].max()  # one snapshot per position
+    ordinal = snapshot_grid(positions[schemas.TS].min(), positions[schemas.TS].max(), "ordinal", None, FeatureConfig())
+    assert len(ordinal) == 5 and ordinal[-1] > positions[schemas.TS].max()  # one snapshot per position
 
 
 def test_an_event_is_visible_only_from_the_first_snapshot_after_it():
@@ -91,11 +91,11 @@ def test_cross_rows_are_cumulative_and_written_on_change():
             ("v", "a", T0 + pd.Timedelta(hours=3), 1),
         ]
     )
-    train[N.ITEM_CLUSTER_ID] = [7, 7, 7, 7]
+    train[feature_names.ITEM_CLUSTER_ID] = [7, 7, 7, 7]
     grid = pd.DatetimeIndex([T0, T0 + DAY, T0 + 2 * DAY])
-    rows = cross_rows(train, [S.USER_ID, N.ITEM_CLUSTER_ID], grid, FeatureConfig())
-    u = rows[rows[S.USER_ID] == "u"]
-    assert u[N.EVENT_TIMESTAMP].tolist() == [T0 + DAY, T0 + 2 * DAY]
+    rows = cross_rows(train, [schemas.USER_ID, feature_names.ITEM_CLUSTER_ID], grid, FeatureConfig())
+    u = rows[rows[schemas.USER_ID] == "u"]
+    assert u[feature_names.EVENT_TIMESTAMP].tolist() == [T0 + DAY, T0 + 2 * DAY]
     assert u["exposures"].tolist() == [2, 3] and u["clicks"].tolist() == [1, 1]
 
 
@@ -105,9 +105,9 @@ def test_sequences_hold_the_last_clicks_before_each_snapshot():
         + [("u", "late", T0 + DAY + pd.Timedelta(hours=1), 1)]
     )
     grid = pd.DatetimeIndex([T0, T0 + DAY, T0 + 2 * DAY])
-    rows = sequence_rows(clicks, [S.USER_ID], grid, length=3)
+    rows = sequence_rows(clicks, [schemas.USER_ID], grid, length=3)
     assert rows["recent_items"].tolist() == [["i2", "i3", "i4"], ["i3", "i4", "late"]]
-    assert rows[N.EVENT_TIMESTAMP].tolist() == [T0 + DAY, T0 + 2 * DAY]
+    assert rows[feature_names.EVENT_TIMESTAMP].tolist() == [T0 + DAY, T0 + 2 * DAY]
 
 
 def test_semantic_lookup_marks_unknown_ids():

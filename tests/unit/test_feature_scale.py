@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.config import FeatureConfig
 from aktrec.data.prepare import PreparedData
-from aktrec.features import names as N
+from aktrec.features import names as feature_names
 from aktrec.features.compute import SemanticTables, compute_features
 
 T0 = pd.Timestamp("2010-01-01", tz="UTC")
@@ -27,12 +27,12 @@ def decade():
     ts = T0 + pd.to_timedelta(np.sort(rng.integers(0, YEARS * 365 * 86_400, n)), unit="s")
     train = pd.DataFrame(
         {
-            S.ROW_ID: np.arange(n),
-            S.USER_ID: rng.choice([f"u{i}" for i in range(12)], n),
-            S.ITEM_ID: rng.choice([f"i{i}" for i in range(9)], n),
-            S.TS: ts,
-            S.LABEL: rng.integers(0, 2, n).astype(np.int8),
-            S.IS_SAMPLED: False,
+            schemas.ROW_ID: np.arange(n),
+            schemas.USER_ID: rng.choice([f"u{i}" for i in range(12)], n),
+            schemas.ITEM_ID: rng.choice([f"i{i}" for i in range(9)], n),
+            schemas.TS: ts,
+            schemas.LABEL: rng.integers(0, 2, n).astype(np.int8),
+            schemas.IS_SAMPLED: False,
         }
     )
     cutoff = ts.max() + pd.Timedelta(days=1)
@@ -63,18 +63,21 @@ def test_offline_rows_grow_with_events_and_keys_not_snapshots(decade):
     assert len(grid) > 3_600
     n_events, n_keys = len(train), len(users.ids) + len(items.ids)
     # activity: an event's snapshot and its window expiry; cluster averages: their members' rows + one per cluster
-    assert len(views[N.USER_ACTIVITY]) <= 2 * n_events and len(views[N.ITEM_ACTIVITY]) <= 2 * n_events
-    assert len(views[N.USER_CLUSTER_AVG]) <= len(views[N.USER_ACTIVITY]) + 4
+    assert (
+        len(views[feature_names.USER_ACTIVITY]) <= 2 * n_events
+        and len(views[feature_names.ITEM_ACTIVITY]) <= 2 * n_events
+    )
+    assert len(views[feature_names.USER_CLUSTER_AVG]) <= len(views[feature_names.USER_ACTIVITY]) + 4
     for view, key in (
-        (N.USER_SEMANTIC, S.USER_ID),
-        (N.ITEM_SEMANTIC, S.ITEM_ID),
-        (N.USER_CLUSTER_PROFILE, N.USER_CLUSTER_ID),
-        (N.ITEM_CLUSTER_PROFILE, N.ITEM_CLUSTER_ID),
+        (feature_names.USER_SEMANTIC, schemas.USER_ID),
+        (feature_names.ITEM_SEMANTIC, schemas.ITEM_ID),
+        (feature_names.USER_CLUSTER_PROFILE, feature_names.USER_CLUSTER_ID),
+        (feature_names.ITEM_CLUSTER_PROFILE, feature_names.ITEM_CLUSTER_ID),
     ):
         assert views[view].groupby(key).size().max() == 1
     total = sum(len(frame) for frame in views.values())
     assert total <= 12 * n_events + 2 * n_keys
-    for view, n_clusters in ((N.USER_CLUSTER_AVG, 4), (N.ITEM_CLUSTER_AVG, 3)):
+    for view, n_clusters in ((feature_names.USER_CLUSTER_AVG, 4), (feature_names.ITEM_CLUSTER_AVG, 3)):
         assert len(views[view]) < 0.25 * n_clusters * len(grid)  # a dense grid: clusters x snapshots
 
 
@@ -89,21 +92,21 @@ def _brute_force(
     """Activity of `members` (their average for several) from the events visible at `at`;
     rates shrink towards the CTR of the events before `prior_at` (the row's own snapshot)."""
     k = np.searchsorted(grid.asi8, at.value, side="right") - 1
-    seen = train[train[S.TS] < grid[k]]
+    seen = train[train[schemas.TS] < grid[k]]
     recent_from = grid[k - CONFIG.window_snapshots] if k >= CONFIG.window_snapshots else grid[0] - pd.Timedelta(days=1)
-    before_prior = train[train[S.TS] < (prior_at if prior_at is not None else grid[k])]
-    prior = before_prior[S.LABEL].mean() if len(before_prior) else 0.5
-    threshold = TAIL["tail_user_max_interactions"] if column == S.USER_ID else TAIL["tail_item_max_exposures"]
+    before_prior = train[train[schemas.TS] < (prior_at if prior_at is not None else grid[k])]
+    prior = before_prior[schemas.LABEL].mean() if len(before_prior) else 0.5
+    threshold = TAIL["tail_user_max_interactions"] if column == schemas.USER_ID else TAIL["tail_item_max_exposures"]
     values = []
     for member in members:
         own = seen[seen[column] == member]
-        recent = own[own[S.TS] >= recent_from]
+        recent = own[own[schemas.TS] >= recent_from]
         values.append(
             {
                 "exposures": len(own),
-                "clicks": own[S.LABEL].sum(),
+                "clicks": own[schemas.LABEL].sum(),
                 "recent_exposures": len(recent),
-                "recent_clicks": recent[S.LABEL].sum(),
+                "recent_clicks": recent[schemas.LABEL].sum(),
                 "activity_level": min(np.floor(np.log2(1 + len(own))), 10),
                 "is_tail": float(len(own) < threshold),
             }
@@ -116,27 +119,29 @@ def _brute_force(
 
 
 def _as_of(frame: pd.DataFrame, key: str, value, at: pd.Timestamp) -> pd.Series | None:
-    rows = frame[(frame[key] == value) & (frame[N.EVENT_TIMESTAMP] <= at)]
-    return None if rows.empty else rows.sort_values(N.EVENT_TIMESTAMP).iloc[-1]
+    rows = frame[(frame[key] == value) & (frame[feature_names.EVENT_TIMESTAMP] <= at)]
+    return None if rows.empty else rows.sort_values(feature_names.EVENT_TIMESTAMP).iloc[-1]
 
 
 def test_features_equal_the_brute_force_computation_from_earlier_events(decade):
     train, users, items, views, grid = decade
     rng = np.random.default_rng(3)
     for at in T0 + pd.to_timedelta(rng.integers(40, YEARS * 365, 25), unit="D") + pd.Timedelta(hours=7):
-        for kind, sem, column in (("user", users, S.USER_ID), ("item", items, S.ITEM_ID)):
+        for kind, sem, column in (("user", users, schemas.USER_ID), ("item", items, schemas.ITEM_ID)):
             entity = sem.ids[rng.integers(len(sem.ids))]
             row = _as_of(views[f"{kind}_activity"], column, entity, at)
-            expected = _brute_force(train, column, [entity], at, grid, None if row is None else row[N.EVENT_TIMESTAMP])
+            expected = _brute_force(
+                train, column, [entity], at, grid, None if row is None else row[feature_names.EVENT_TIMESTAMP]
+            )
             if expected["exposures"] == 0:
                 assert row is None  # reads the defaults
             else:
-                for name in N.ACTIVITY:
+                for name in feature_names.ACTIVITY:
                     assert row[name] == pytest.approx(expected[name]), (kind, entity, at, name)
             cluster = sem.cluster[sem.ids.get_loc(entity)]
             members = list(sem.ids[sem.cluster == cluster])
-            key = N.USER_CLUSTER_ID if kind == "user" else N.ITEM_CLUSTER_ID
+            key = feature_names.USER_CLUSTER_ID if kind == "user" else feature_names.ITEM_CLUSTER_ID
             row = _as_of(views[f"{kind}_cluster_features"], key, cluster, at)
-            expected = _brute_force(train, column, members, at, grid, row[N.EVENT_TIMESTAMP])
-            for name in N.ACTIVITY:
+            expected = _brute_force(train, column, members, at, grid, row[feature_names.EVENT_TIMESTAMP])
+            for name in feature_names.ACTIVITY:
                 assert row[f"avg_{name}"] == pytest.approx(expected[name]), (kind, cluster, at, name)

@@ -6,10 +6,15 @@ never executed) are not edges."""
 from __future__ import annotations
 
 import ast
+import os
+import shutil
+import subprocess
+import sys
 from importlib.resources import files
 from pathlib import Path
 
 import aktrec
+from conftest import REPO_ROOT
 
 PACKAGE = Path(aktrec.__file__).parent
 
@@ -87,3 +92,30 @@ def test_parts_import_without_cycles():
 
 def test_the_walk_finds_a_planted_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess:
+    """`lint-imports` with the repository's contracts on the package copy under `root/src`."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports"), "--no-cache", str(REPO_ROOT / "pyproject.toml")],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root / "src")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_layer_contracts_hold_and_fail_on_a_planted_violation(tmp_path):
+    """pyproject's import-linter contracts (the layers of docs/architecture.md, serving apart
+    from the pipeline, no circle inside a part) on a copy of the package: kept as it is, broken
+    by a data module that imports the predictor."""
+    copy = tmp_path / "src" / "aktrec"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "datadocs_assets"))
+    kept = _lint_imports(tmp_path)
+    assert kept.returncode == 0 and "3 kept, 0 broken" in kept.stdout, kept.stdout[-2000:] + kept.stderr[-2000:]
+    raw = copy / "data" / "raw.py"
+    raw.write_text(raw.read_text() + "\nfrom aktrec.serving import predictor  # planted\n")
+    broken = _lint_imports(tmp_path)
+    assert broken.returncode == 1
+    assert "aktrec.data.raw -> aktrec.serving.predictor" in broken.stdout

@@ -41,8 +41,7 @@ def test_shipped_pipeline_configs_are_valid(name):
 
 
 def test_v1_requests_parse_and_bad_ones_name_the_problem():
-    from kserve.errors import InvalidInput
-
+    from aktrec.serving.kserve_adapter import InvalidInput
     from aktrec.serving.requests import parse_v1
 
     config = ServingConfig(max_candidates=3, max_instances=2)
@@ -101,8 +100,7 @@ def test_bad_requests_are_logged_as_one_warning_line_and_server_errors_keep_thei
     import logging
     import sys
 
-    from kserve.errors import InvalidInput
-
+    from aktrec.serving.kserve_adapter import InvalidInput
     from aktrec.serving.server import BadRequestsInOneLine
 
     only_ours = BadRequestsInOneLine(InvalidInput)

@@ -3,7 +3,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.config import NegativeSamplingConfig, PrepareConfig, SplitConfig, TailConfig
 from aktrec.data.contract import normalize_interactions
 from aktrec.data.prepare import prepare
@@ -28,9 +28,9 @@ def config(**kwargs) -> PrepareConfig:
 
 def test_leave_last_out_holds_out_each_users_last_interaction():
     data = prepare(raw_from(positives_only()), config())
-    test_pos = data.test[data.test[S.LABEL] == 1].set_index(S.USER_ID)[S.ITEM_ID].to_dict()
+    test_pos = data.test[data.test[schemas.LABEL] == 1].set_index(schemas.USER_ID)[schemas.ITEM_ID].to_dict()
     assert test_pos == {"a": "i5", "b": "i3", "d": "i11"}  # c has one interaction: train only
-    assert "c" in set(data.train[S.USER_ID])
+    assert "c" in set(data.train[schemas.USER_ID])
     assert data.cutoff is None
 
 
@@ -40,16 +40,16 @@ def test_negatives_ratio_never_clicked_and_seeded():
     data = prepare(raw_from(frame), cfg)
     clicked = set(zip(frame.user_id, frame.item_id))
     for split in (data.train, data.test):
-        negatives = split[split[S.IS_SAMPLED]]
-        assert (negatives[S.LABEL] == 0).all()
-        assert len(negatives) == 3 * int((split[S.LABEL] == 1).sum())
-        assert not clicked & set(zip(negatives[S.USER_ID], negatives[S.ITEM_ID]))
+        negatives = split[split[schemas.IS_SAMPLED]]
+        assert (negatives[schemas.LABEL] == 0).all()
+        assert len(negatives) == 3 * int((split[schemas.LABEL] == 1).sum())
+        assert not clicked & set(zip(negatives[schemas.USER_ID], negatives[schemas.ITEM_ID]))
     # a negative shares its positive's time, so it never leaks across the split
-    assert data.test.groupby(S.USER_ID)[S.TS].nunique().eq(1).all()
+    assert data.test.groupby(schemas.USER_ID)[schemas.TS].nunique().eq(1).all()
     again = prepare(raw_from(frame), cfg)
     pd.testing.assert_frame_equal(data.train, again.train)
     other = prepare(raw_from(frame), PrepareConfig(split=cfg.split, negatives=cfg.negatives, seed=1))
-    assert not other.train[S.ITEM_ID].equals(data.train[S.ITEM_ID])
+    assert not other.train[schemas.ITEM_ID].equals(data.train[schemas.ITEM_ID])
 
 
 def test_popularity_sampling_prefers_popular_items():
@@ -67,8 +67,8 @@ def test_popularity_sampling_prefers_popular_items():
     shares = {}
     for strategy in ("uniform", "popularity"):
         data = prepare(raw_from(frame), config(negatives=NegativeSamplingConfig(ratio=2, strategy=strategy)))
-        negatives = data.train[data.train[S.IS_SAMPLED]]
-        shares[strategy] = (negatives[S.ITEM_ID] == "i1").mean()
+        negatives = data.train[data.train[schemas.IS_SAMPLED]]
+        shares[strategy] = (negatives[schemas.ITEM_ID] == "i1").mean()
     assert shares["popularity"] > 3 * shares["uniform"]
 
 
@@ -85,18 +85,20 @@ def test_time_split_cutoff_and_tail_flags():
     )
     data = prepare(raw_from(frame), cfg)
     assert data.cutoff == ts + pd.Timedelta(days=8, hours=2)
-    assert (data.train[S.TS] < data.cutoff).all() and (data.test[S.TS] >= data.cutoff).all()
-    assert not data.train[S.IS_SAMPLED].any()  # explicit labels: nothing sampled
-    flags = data.test.set_index(S.USER_ID)
-    assert not flags.loc["heavy", S.IS_TAIL_USER]  # 12 training interactions
-    assert flags.loc["late", S.IS_TAIL_USER].all()  # unseen in training
-    train_flags = data.train.set_index(S.ITEM_ID)
-    assert not train_flags.loc["i0", S.IS_TAIL_ITEM].any()  # 5 exposures
-    assert train_flags.loc["i9", S.IS_TAIL_ITEM]  # 1 exposure
-    assert (data.train[S.IS_TAIL_SAMPLE] == (data.train[S.IS_TAIL_USER] | data.train[S.IS_TAIL_ITEM])).all()
-    row_ids = pd.concat([data.train[S.ROW_ID], data.test[S.ROW_ID]])
+    assert (data.train[schemas.TS] < data.cutoff).all() and (data.test[schemas.TS] >= data.cutoff).all()
+    assert not data.train[schemas.IS_SAMPLED].any()  # explicit labels: nothing sampled
+    flags = data.test.set_index(schemas.USER_ID)
+    assert not flags.loc["heavy", schemas.IS_TAIL_USER]  # 12 training interactions
+    assert flags.loc["late", schemas.IS_TAIL_USER].all()  # unseen in training
+    train_flags = data.train.set_index(schemas.ITEM_ID)
+    assert not train_flags.loc["i0", schemas.IS_TAIL_ITEM].any()  # 5 exposures
+    assert train_flags.loc["i9", schemas.IS_TAIL_ITEM]  # 1 exposure
+    assert (
+        data.train[schemas.IS_TAIL_SAMPLE] == (data.train[schemas.IS_TAIL_USER] | data.train[schemas.IS_TAIL_ITEM])
+    ).all()
+    row_ids = pd.concat([data.train[schemas.ROW_ID], data.test[schemas.ROW_ID]])
     assert row_ids.is_unique
-    assert pa.Table.from_pandas(data.train, schema=S.SAMPLES, preserve_index=False).num_rows == len(data.train)
+    assert pa.Table.from_pandas(data.train, schema=schemas.SAMPLES, preserve_index=False).num_rows == len(data.train)
 
 
 def test_time_split_refuses_ordinal_timestamps_and_empty_windows():
@@ -123,12 +125,12 @@ def test_a_sampled_negative_is_in_the_slice_of_its_positive():
     frame = positives_only()
     data = prepare(raw_from(frame), config(negatives=NegativeSamplingConfig(ratio=3)))
     for split in (data.train, data.test):
-        positives = split[~split[S.IS_SAMPLED]].set_index([S.USER_ID, S.TS])
-        negatives = split[split[S.IS_SAMPLED]]
-        source = positives.loc[list(zip(negatives[S.USER_ID], negatives[S.TS]))]
-        for flag in (S.IS_TAIL_USER, S.IS_TAIL_ITEM, S.IS_TAIL_SAMPLE):
+        positives = split[~split[schemas.IS_SAMPLED]].set_index([schemas.USER_ID, schemas.TS])
+        negatives = split[split[schemas.IS_SAMPLED]]
+        source = positives.loc[list(zip(negatives[schemas.USER_ID], negatives[schemas.TS]))]
+        for flag in (schemas.IS_TAIL_USER, schemas.IS_TAIL_ITEM, schemas.IS_TAIL_SAMPLE):
             assert (negatives[flag].to_numpy() == source[flag].to_numpy()).all(), flag
-    assert set(data.train.columns) == set(S.SAMPLES.names)  # the helper column is not part of DATA
+    assert set(data.train.columns) == set(schemas.SAMPLES.names)  # the helper column is not part of DATA
 
 
 def test_a_later_window_is_sliced_by_what_was_known_before_it():
@@ -137,23 +139,27 @@ def test_a_later_window_is_sliced_by_what_was_known_before_it():
     t0 = pd.Timestamp("2026-01-10", tz="UTC")
     earlier = pd.DataFrame(
         {
-            S.USER_ID: ["old"] * 6,
-            S.ITEM_ID: ["known"] * 6,
-            S.TS: [t0 - pd.Timedelta(days=d) for d in range(1, 7)],
-            S.LABEL: 1,
-            S.IS_SAMPLED: False,
+            schemas.USER_ID: ["old"] * 6,
+            schemas.ITEM_ID: ["known"] * 6,
+            schemas.TS: [t0 - pd.Timedelta(days=d) for d in range(1, 7)],
+            schemas.LABEL: 1,
+            schemas.IS_SAMPLED: False,
         }
     )
     window = pd.DataFrame(
         {
-            S.USER_ID: ["old", "new", "new", "new"],
-            S.ITEM_ID: ["known", "known", "fresh", "known"],
-            S.TS: [t0, t0, t0 + pd.Timedelta(hours=1), t0 + pd.Timedelta(hours=1)],
-            S.LABEL: [1, 1, 1, 0],
-            S.IS_SAMPLED: [False, False, False, True],  # the last: a negative drawn for "fresh"
+            schemas.USER_ID: ["old", "new", "new", "new"],
+            schemas.ITEM_ID: ["known", "known", "fresh", "known"],
+            schemas.TS: [t0, t0, t0 + pd.Timedelta(hours=1), t0 + pd.Timedelta(hours=1)],
+            schemas.LABEL: [1, 1, 1, 0],
+            schemas.IS_SAMPLED: [False, False, False, True],  # the last: a negative drawn for "fresh"
         }
     )
     flagged = tail_flags_before(window, earlier, TailConfig(tail_user_max_interactions=5, tail_item_max_exposures=5))
-    assert flagged[S.IS_TAIL_USER].tolist() == [False, True, True, True]
-    assert flagged[S.IS_TAIL_ITEM].tolist() == [False, False, True, True]  # the negative takes its positive's
-    assert list(flagged.columns) == list(window.columns) + [S.IS_TAIL_USER, S.IS_TAIL_ITEM, S.IS_TAIL_SAMPLE]
+    assert flagged[schemas.IS_TAIL_USER].tolist() == [False, True, True, True]
+    assert flagged[schemas.IS_TAIL_ITEM].tolist() == [False, False, True, True]  # the negative takes its positive's
+    assert list(flagged.columns) == list(window.columns) + [
+        schemas.IS_TAIL_USER,
+        schemas.IS_TAIL_ITEM,
+        schemas.IS_TAIL_SAMPLE,
+    ]

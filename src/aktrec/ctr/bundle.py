@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from safetensors.torch import load_file, save_file
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.artifacts import list_matrix, read_marker, write_json, write_parquet
 from aktrec.config import CtrModelConfig, from_dict
 from aktrec.ctr.inputs import FEATURE_COLUMNS, CtrInputs, Frame, Vocabularies, Vocabulary, encode
@@ -65,11 +65,11 @@ class ModelBundle:
     def semantic_tables(self, kind: str) -> SemanticTables:
         """Codes and clusters of the ids known at training (no representations: they come from Feast)."""
         table = pq.read_table(self.path / "semantic" / f"{kind}_semantic_ids.parquet")
-        codes = list_matrix(table[S.CODES])
+        codes = list_matrix(table[schemas.CODES])
         return SemanticTables(
             ids=pd.Index(table.column(0).to_pylist()),
             codes=codes,
-            cluster=table[S.CLUSTER_ID].to_numpy(),
+            cluster=table[schemas.CLUSTER_ID].to_numpy(),
             embeddings=np.zeros((len(codes), 0), np.float32),
         )
 

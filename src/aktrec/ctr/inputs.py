@@ -15,42 +15,52 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from aktrec import schemas as S
-from aktrec.features import names as N
+from aktrec import schemas
+from aktrec.features import names as feature_names
 
 UNKNOWN = 0  # index of an unknown id, cluster or padding in every vocabulary
 Frame = pd.DataFrame | Mapping[str, np.ndarray]
 
 # Numeric blocks of the frame, in a fixed order (their widths shape the model).
 NUMERIC_BLOCKS: dict[str, list[str]] = {
-    "user_activity": [N.output_column(N.USER_ACTIVITY, f) for f in N.ACTIVITY],
-    "item_activity": [N.output_column(N.ITEM_ACTIVITY, f) for f in N.ACTIVITY],
-    "cross_user_item_cluster": [N.output_column(N.CROSS_USER_ITEM_CLUSTER, f) for f in N.CROSS],
+    "user_activity": [feature_names.output_column(feature_names.USER_ACTIVITY, f) for f in feature_names.ACTIVITY],
+    "item_activity": [feature_names.output_column(feature_names.ITEM_ACTIVITY, f) for f in feature_names.ACTIVITY],
+    "cross_user_item_cluster": [
+        feature_names.output_column(feature_names.CROSS_USER_ITEM_CLUSTER, f) for f in feature_names.CROSS
+    ],
     "user_cluster_stats": [
-        N.output_column(N.USER_CLUSTER_PROFILE, "cluster_size"),
-        *(N.output_column(N.USER_CLUSTER_AVG, f) for f in N.CLUSTER_AVG),
+        feature_names.output_column(feature_names.USER_CLUSTER_PROFILE, "cluster_size"),
+        *(feature_names.output_column(feature_names.USER_CLUSTER_AVG, f) for f in feature_names.CLUSTER_AVG),
     ],
     "item_cluster_stats": [
-        N.output_column(N.ITEM_CLUSTER_PROFILE, "cluster_size"),
-        *(N.output_column(N.ITEM_CLUSTER_AVG, f) for f in N.CLUSTER_AVG),
+        feature_names.output_column(feature_names.ITEM_CLUSTER_PROFILE, "cluster_size"),
+        *(feature_names.output_column(feature_names.ITEM_CLUSTER_AVG, f) for f in feature_names.CLUSTER_AVG),
     ],
-    "cross_cluster": [N.output_column(N.CROSS_USER_CLUSTER_ITEM_CLUSTER, f) for f in N.CROSS],
+    "cross_cluster": [
+        feature_names.output_column(feature_names.CROSS_USER_CLUSTER_ITEM_CLUSTER, f) for f in feature_names.CROSS
+    ],
 }
 # Vector features: block name -> (column, the key an entity's vector is shared by).
 CONTENT_BLOCKS: dict[str, tuple[str, str]] = {
-    "user_content": (N.output_column(N.USER_SEMANTIC, "embedding"), S.USER_ID),
-    "item_content": (N.output_column(N.ITEM_SEMANTIC, "embedding"), S.ITEM_ID),
-    "user_cluster_content": (N.output_column(N.USER_CLUSTER_PROFILE, "avg_embedding"), N.USER_CLUSTER_ID),
-    "item_cluster_content": (N.output_column(N.ITEM_CLUSTER_PROFILE, "avg_embedding"), N.ITEM_CLUSTER_ID),
+    "user_content": (feature_names.output_column(feature_names.USER_SEMANTIC, "embedding"), schemas.USER_ID),
+    "item_content": (feature_names.output_column(feature_names.ITEM_SEMANTIC, "embedding"), schemas.ITEM_ID),
+    "user_cluster_content": (
+        feature_names.output_column(feature_names.USER_CLUSTER_PROFILE, "avg_embedding"),
+        feature_names.USER_CLUSTER_ID,
+    ),
+    "item_cluster_content": (
+        feature_names.output_column(feature_names.ITEM_CLUSTER_PROFILE, "avg_embedding"),
+        feature_names.ITEM_CLUSTER_ID,
+    ),
 }
 SEQUENCE_BLOCKS: dict[str, str] = {
-    "user_sequence": N.output_column(N.USER_SEQUENCE, "recent_items"),
-    "cluster_sequence": N.output_column(N.CLUSTER_SEQUENCE, "recent_items"),
+    "user_sequence": feature_names.output_column(feature_names.USER_SEQUENCE, "recent_items"),
+    "cluster_sequence": feature_names.output_column(feature_names.CLUSTER_SEQUENCE, "recent_items"),
 }
 # Attribute tokens (u_attr / i_attr): block name -> (column, vocabulary); at most MAX_ATTRIBUTES each.
 ATTRIBUTE_BLOCKS: dict[str, tuple[str, str]] = {
-    "user_attributes": (N.output_column(N.USER_SEMANTIC, "attributes"), "user_attribute"),
-    "item_attributes": (N.output_column(N.ITEM_SEMANTIC, "attributes"), "item_attribute"),
+    "user_attributes": (feature_names.output_column(feature_names.USER_SEMANTIC, "attributes"), "user_attribute"),
+    "item_attributes": (feature_names.output_column(feature_names.ITEM_SEMANTIC, "attributes"), "item_attribute"),
 }
 MAX_ATTRIBUTES = 16
 FEATURE_COLUMNS = [
@@ -168,10 +178,10 @@ def encode(frame: Frame, vocab: Vocabularies, content_dims: dict[str, int], sequ
     Frames without a label (serving) get label 0.
     """
     ids = {
-        "user": vocab.user.index(frame[S.USER_ID]),
-        "item": vocab.item.index(frame[S.ITEM_ID]),
-        "user_cluster": vocab.user_cluster.index(frame[N.USER_CLUSTER_ID]),
-        "item_cluster": vocab.item_cluster.index(frame[N.ITEM_CLUSTER_ID]),
+        "user": vocab.user.index(frame[schemas.USER_ID]),
+        "item": vocab.item.index(frame[schemas.ITEM_ID]),
+        "user_cluster": vocab.user_cluster.index(frame[feature_names.USER_CLUSTER_ID]),
+        "item_cluster": vocab.item_cluster.index(frame[feature_names.ITEM_CLUSTER_ID]),
     }
     # Column by column: a multi-column selection costs more than the conversion for small frames.
     numeric = {
@@ -190,5 +200,9 @@ def encode(frame: Frame, vocab: Vocabularies, content_dims: dict[str, int], sequ
     tables, rows = {}, {}
     for name, (column, key) in CONTENT_BLOCKS.items():
         tables[name], rows[name] = _content_table(frame, column, key, content_dims[name])
-    label = np.asarray(frame[S.LABEL], dtype=np.float32) if S.LABEL in frame else np.zeros(len(ids["item"]), np.float32)
+    label = (
+        np.asarray(frame[schemas.LABEL], dtype=np.float32)
+        if schemas.LABEL in frame
+        else np.zeros(len(ids["item"]), np.float32)
+    )
     return CtrInputs(ids=ids, numeric=numeric, sequences=sequences, tables=tables, rows=rows, label=label)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.artifacts import read_marker, staged_output, write_json
 from aktrec.config import TrainConfig, to_dict
 from aktrec.ctr.bundle import MODEL_KIND, save_bundle
@@ -100,15 +100,17 @@ def load_training_data(
     sid_dir, emb_dir = source_artifacts(repo_marker, sources)
     data = read_prepared(data_dir)
     users, items = semantic_tables(sid_dir, emb_dir, "user"), semantic_tables(sid_dir, emb_dir, "item")
-    samples = subsample(data.train[data.ctr_samples()], config).sort_values(S.TS, kind="stable").reset_index(drop=True)
+    samples = (
+        subsample(data.train[data.ctr_samples()], config).sort_values(schemas.TS, kind="stable").reset_index(drop=True)
+    )
     is_valid = validation_mask(samples, data.ordinal, config)
     n_valid = int(is_valid.sum())
-    if len(samples) - n_valid < 2 or samples.loc[is_valid, S.LABEL].nunique() < 2:
+    if len(samples) - n_valid < 2 or samples.loc[is_valid, schemas.LABEL].nunique() < 2:
         raise DataError(
             "train",
             f"{len(samples)} CTR training samples leave no usable validation slice "
             "(it needs both labels); use more data or a larger validation_share",
-            column=S.LABEL,
+            column=schemas.LABEL,
         )
     engine = join_engine(repo_marker["config"])
     train_frame = historical_features(repo, samples, users, items, engine)
@@ -116,7 +118,7 @@ def load_training_data(
     retrieved = time.perf_counter()
     fit_rows, valid_rows = samples[~is_valid], samples[is_valid]
     if not data.ordinal:  # validation's tail as the test's: what was known before its window
-        before_validation = data.train[data.train[S.TS] < valid_rows[S.TS].min()]
+        before_validation = data.train[data.train[schemas.TS] < valid_rows[schemas.TS].min()]
         valid_rows = tail_flags_before(valid_rows, before_validation, data.tail_config)
     user_tokens, item_tokens = user_attributes(data.users, users.ids), item_attributes(data.items, items.ids)
     vocab = build_vocabularies(fit_rows, users, items, user_tokens, item_tokens)
@@ -124,7 +126,9 @@ def load_training_data(
     feature_config = repo_marker["config"]
     sequence_length = max(feature_config["user_sequence_length"], feature_config["cluster_sequence_length"])
     inputs = {
-        name: encode(frame.assign(**{S.LABEL: rows[S.LABEL].to_numpy()}), vocab, content_dims, sequence_length)
+        name: encode(
+            frame.assign(**{schemas.LABEL: rows[schemas.LABEL].to_numpy()}), vocab, content_dims, sequence_length
+        )
         for name, frame, rows in (
             ("fit", train_frame[~is_valid], fit_rows),
             ("valid", train_frame[is_valid], valid_rows),
@@ -178,10 +182,10 @@ def validation_mask(samples: pd.DataFrame, ordinal: bool, config: TrainConfig) -
     share = config.train.validation_share
     if not ordinal:
         return np.arange(len(samples)) >= len(samples) - max(1, int(len(samples) * share))
-    users = samples[S.USER_ID].unique()
+    users = samples[schemas.USER_ID].unique()
     rng = np.random.default_rng(config.train.subsample_seed)
     chosen = rng.choice(users, size=max(1, int(len(users) * share)), replace=False)
-    return samples[S.USER_ID].isin(chosen).to_numpy()
+    return samples[schemas.USER_ID].isin(chosen).to_numpy()
 
 
 def subsample(train: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
@@ -193,22 +197,22 @@ def subsample(train: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
     rng = np.random.default_rng(config.train.subsample_seed)
     if config.train.subsample == "samples":
         return train.iloc[np.sort(rng.choice(len(train), size=limit, replace=False))]
-    sizes = train[S.USER_ID].value_counts()
+    sizes = train[schemas.USER_ID].value_counts()
     order = sizes.index.to_numpy()[rng.permutation(len(sizes))]
     kept = order[np.cumsum(sizes.reindex(order).to_numpy()) <= limit]
-    return train[train[S.USER_ID].isin(kept)]
+    return train[train[schemas.USER_ID].isin(kept)]
 
 
 def unseen_by_models(training: TrainingData) -> dict[str, Any]:
     """How many test users and items no model has an ID embedding for (not in the fit samples)."""
     test, vocab = training.data.test, training.vocab
-    user_unknown = vocab.user.index(test[S.USER_ID]) == 0
-    item_unknown = vocab.item.index(test[S.ITEM_ID]) == 0
+    user_unknown = vocab.user.index(test[schemas.USER_ID]) == 0
+    item_unknown = vocab.item.index(test[schemas.ITEM_ID]) == 0
     return {
-        "users": int(test.loc[user_unknown, S.USER_ID].nunique()),
-        "of_users": int(test[S.USER_ID].nunique()),
-        "items": int(test.loc[item_unknown, S.ITEM_ID].nunique()),
-        "of_items": int(test[S.ITEM_ID].nunique()),
+        "users": int(test.loc[user_unknown, schemas.USER_ID].nunique()),
+        "of_users": int(test[schemas.USER_ID].nunique()),
+        "items": int(test.loc[item_unknown, schemas.ITEM_ID].nunique()),
+        "of_items": int(test[schemas.ITEM_ID].nunique()),
         "share_samples_unknown_user": float(user_unknown.mean()),
         "share_samples_unknown_item": float(item_unknown.mean()),
     }
@@ -259,7 +263,7 @@ def evaluate_models(
         result.diagnostics[variant] = {
             "transfer": {"before_training": untrained, "after_training": transfer_state(model)},
             "test_gate_means": gate_means(
-                model, training.inputs["test"], training.samples["test"][S.IS_TAIL_SAMPLE].to_numpy()
+                model, training.inputs["test"], training.samples["test"][schemas.IS_TAIL_SAMPLE].to_numpy()
             ),
         }
         test = result.test[variant]
@@ -274,7 +278,7 @@ def evaluate_models(
     if not workers.is_main:
         return result
     if config.lightgbm.enabled:
-        labels = {name: rows[S.LABEL].to_numpy() for name, rows in training.samples.items()}
+        labels = {name: rows[schemas.LABEL].to_numpy() for name, rows in training.samples.items()}
         scores, result.histories[LIGHTGBM] = fit_and_score(training.tabular, labels, config.lightgbm, config.train.seed)
         result.test_scores[LIGHTGBM] = scores["test"]
         result.validation[LIGHTGBM] = slice_metrics(training.samples["valid"], scores["valid"])
@@ -290,13 +294,13 @@ def popularity_metrics(training: TrainingData) -> dict[str, dict[str, Any]]:
     data card computes it."""
 
     def clicks_in(rows: pd.DataFrame) -> pd.Series:
-        return rows.loc[rows[S.LABEL] == 1, S.ITEM_ID].value_counts()
+        return rows.loc[rows[schemas.LABEL] == 1, schemas.ITEM_ID].value_counts()
 
     out = {}
     before_validation = pd.concat([training.data.representation_events(), training.samples["fit"]])
     for split, counted in (("validation", before_validation), ("test", training.data.train)):
         rows = training.samples["valid" if split == "validation" else "test"]
-        scores = rows[S.ITEM_ID].map(clicks_in(counted)).fillna(0).to_numpy(dtype=np.float64)
+        scores = rows[schemas.ITEM_ID].map(clicks_in(counted)).fillna(0).to_numpy(dtype=np.float64)
         out[split] = slice_metrics(rows, scores, probabilities=False)
     return out
 

@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.config import LightGBMConfig
 from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, NUMERIC_BLOCKS
-from aktrec.features import names as N
+from aktrec.features import names as feature_names
 
 log = logging.getLogger("aktrec")
-CATEGORICAL_IDS = [S.USER_ID, S.ITEM_ID, N.USER_CLUSTER_ID, N.ITEM_CLUSTER_ID]
+CATEGORICAL_IDS = [schemas.USER_ID, schemas.ITEM_ID, feature_names.USER_CLUSTER_ID, feature_names.ITEM_CLUSTER_ID]
 STATISTICS = [
     *NUMERIC_BLOCKS["user_activity"],
     *NUMERIC_BLOCKS["item_activity"],

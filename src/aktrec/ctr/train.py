@@ -13,7 +13,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.config import CtrModelConfig, CtrTrainConfig
 from aktrec.ctr.distributed import ONE_PROCESS, Workers
 from aktrec.ctr.inputs import UNKNOWN, CtrInputs, Vocabularies, Vocabulary
@@ -37,8 +37,8 @@ def build_vocabularies(
     """Ids with training samples (they get trained embeddings); every semantic cluster; every
     attribute token of the catalog (`*_attributes`: the tokens of `users.ids` / `items.ids`)."""
     return Vocabularies(
-        user=Vocabulary.build(train[S.USER_ID]),
-        item=Vocabulary.build(train[S.ITEM_ID]),
+        user=Vocabulary.build(train[schemas.USER_ID]),
+        item=Vocabulary.build(train[schemas.ITEM_ID]),
         user_cluster=Vocabulary.build(np.unique(users.cluster)),
         item_cluster=Vocabulary.build(np.unique(items.cluster)),
         user_attribute=Vocabulary.build([t for tokens in user_attributes for t in tokens]),
@@ -96,8 +96,8 @@ def id_priors(
             torch.from_numpy(np.concatenate([[True], tail])),
         )
 
-    user_cluster_of, user_is_tail = per_id(users, vocab.user, vocab.user_cluster, S.IS_TAIL_USER, S.USER_ID)
-    item_cluster_of, item_is_tail = per_id(items, vocab.item, vocab.item_cluster, S.IS_TAIL_ITEM, S.ITEM_ID)
+    user_cluster_of, user_is_tail = per_id(users, vocab.user, vocab.user_cluster, schemas.IS_TAIL_USER, schemas.USER_ID)
+    item_cluster_of, item_is_tail = per_id(items, vocab.item, vocab.item_cluster, schemas.IS_TAIL_ITEM, schemas.ITEM_ID)
     return IdPriors(
         user_cluster_of,
         item_cluster_of,

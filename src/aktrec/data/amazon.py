@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.data.contract import normalize_interactions, normalize_items, read_atomic_file, read_table
 from aktrec.data.raw import RawData
 from aktrec.errors import DataError
@@ -37,13 +37,13 @@ def read_sequences(path: str | Path) -> pd.DataFrame:
         if not tokens:
             continue
         if len(tokens) < 2:
-            raise DataError(table, f"{path}:{number}: user without items", column=S.ITEM_ID, example=line)
+            raise DataError(table, f"{path}:{number}: user without items", column=schemas.ITEM_ID, example=line)
         users.extend([tokens[0]] * (len(tokens) - 1))
         items.extend(tokens[1:])
         positions.append(np.arange(len(tokens) - 1))
     if not users:
         raise DataError(table, f"sequence file {path} has no rows")
-    return pd.DataFrame({S.USER_ID: users, S.ITEM_ID: items, S.TS: np.concatenate(positions)})
+    return pd.DataFrame({schemas.USER_ID: users, schemas.ITEM_ID: items, schemas.TS: np.concatenate(positions)})
 
 
 def _parse_categories(value) -> list[str] | None:
@@ -53,15 +53,15 @@ def _parse_categories(value) -> list[str] | None:
     try:
         parsed = ast.literal_eval(f"[{value}]")
     except (ValueError, SyntaxError):
-        raise DataError("items", "not a quoted, comma separated list", column=S.CATEGORY, example=value) from None
+        raise DataError("items", "not a quoted, comma separated list", column=schemas.CATEGORY, example=value) from None
     return [str(v) for v in parsed]
 
 
 def read_item_table(path: str | Path) -> pd.DataFrame:
     df = read_table(path, "items") if Path(path).suffix.lower() == ".item" else _read_as_atomic(Path(path), "items")
-    df = df.rename(columns={"categories": S.CATEGORY})
-    if S.CATEGORY in df.columns:
-        df[S.CATEGORY] = [_parse_categories(v) for v in df[S.CATEGORY]]
+    df = df.rename(columns={"categories": schemas.CATEGORY})
+    if schemas.CATEGORY in df.columns:
+        df[schemas.CATEGORY] = [_parse_categories(v) for v in df[schemas.CATEGORY]]
     if "sales_rank" in df.columns:
         df["sales_rank"] = pd.to_numeric(df["sales_rank"], errors="coerce")
     return df
@@ -81,21 +81,21 @@ def order_within_days(dated: pd.DataFrame, sequences: pd.DataFrame) -> pd.DataFr
     """Dated interactions with each user's order inside a day taken from the sequences: the
     k-th (user, item) of one is the k-th of the other, and its position is added in microseconds."""
     table = "interactions"
-    keys = [S.USER_ID, S.ITEM_ID]
+    keys = [schemas.USER_ID, schemas.ITEM_ID]
     dated = dated.assign(occurrence=dated.groupby(keys).cumcount())
-    sequences = sequences.assign(occurrence=sequences.groupby(keys).cumcount()).rename(columns={S.TS: "position"})
+    sequences = sequences.assign(occurrence=sequences.groupby(keys).cumcount()).rename(columns={schemas.TS: "position"})
     joined = dated.merge(sequences, on=[*keys, "occurrence"], how="outer", indicator=True)
     for side, where in (("left_only", "the sequence file"), ("right_only", "the interactions file")):
         missing = joined[joined["_merge"] == side]
         if len(missing):
-            example = f"{missing[S.USER_ID].iloc[0]} {missing[S.ITEM_ID].iloc[0]}"
+            example = f"{missing[schemas.USER_ID].iloc[0]} {missing[schemas.ITEM_ID].iloc[0]}"
             raise DataError(
                 table,
                 f"{len(missing)} (user, item) interaction(s) are not in {where}",
-                column=S.ITEM_ID,
+                column=schemas.ITEM_ID,
                 example=example,
             )
-    joined[S.TS] = joined[S.TS] + pd.to_timedelta(joined["position"].astype(np.int64), unit="us")
+    joined[schemas.TS] = joined[schemas.TS] + pd.to_timedelta(joined["position"].astype(np.int64), unit="us")
     return joined[dated.columns.drop("occurrence")]
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.config import PrepareConfig, to_dict
 from aktrec.metrics import auc, gauc
 
@@ -23,20 +23,20 @@ def top_share(counts: pd.Series, fraction: float = 0.2) -> float:
 
 
 def _split_summary(samples: pd.DataFrame) -> dict[str, Any]:
-    observed = samples[~samples[S.IS_SAMPLED]]
+    observed = samples[~samples[schemas.IS_SAMPLED]]
     return {
         "n": len(samples),
-        "n_positive": int(samples[S.LABEL].sum()),
-        "n_sampled_negatives": int(samples[S.IS_SAMPLED].sum()),
-        "label_rate": float(samples[S.LABEL].mean()),
-        "n_users": int(samples[S.USER_ID].nunique()),
-        "n_items": int(samples[S.ITEM_ID].nunique()),
+        "n_positive": int(samples[schemas.LABEL].sum()),
+        "n_sampled_negatives": int(samples[schemas.IS_SAMPLED].sum()),
+        "label_rate": float(samples[schemas.LABEL].mean()),
+        "n_users": int(samples[schemas.USER_ID].nunique()),
+        "n_items": int(samples[schemas.ITEM_ID].nunique()),
         "n_observed": len(observed),
-        "ts_min": str(samples[S.TS].min()),
-        "ts_max": str(samples[S.TS].max()),
-        "share_tail_samples": float(samples[S.IS_TAIL_SAMPLE].mean()),
-        "share_tail_user_samples": float(samples[S.IS_TAIL_USER].mean()),
-        "share_tail_item_samples": float(samples[S.IS_TAIL_ITEM].mean()),
+        "ts_min": str(samples[schemas.TS].min()),
+        "ts_max": str(samples[schemas.TS].max()),
+        "share_tail_samples": float(samples[schemas.IS_TAIL_SAMPLE].mean()),
+        "share_tail_user_samples": float(samples[schemas.IS_TAIL_USER].mean()),
+        "share_tail_item_samples": float(samples[schemas.IS_TAIL_ITEM].mean()),
     }
 
 
@@ -52,15 +52,15 @@ def build_card(
     representation_cutoff: pd.Timestamp | None,
 ) -> dict[str, Any]:
     interactions = raw.interactions
-    users_seen = interactions[S.USER_ID].unique()
-    items_seen = interactions[S.ITEM_ID].unique()
+    users_seen = interactions[schemas.USER_ID].unique()
+    items_seen = interactions[schemas.ITEM_ID].unique()
     n_users = raw.users.num_rows if raw.users is not None else len(users_seen)
     n_items = raw.items.num_rows if raw.items is not None else len(items_seen)
-    n_positive = interactions.num_rows if raw.positives_only else int(np.sum(interactions[S.LABEL].to_numpy()))
-    all_user_counts = interactions[S.USER_ID].value_counts().field("counts").to_numpy()
-    all_item_counts = interactions[S.ITEM_ID].value_counts().field("counts").to_numpy()
+    n_positive = interactions.num_rows if raw.positives_only else int(np.sum(interactions[schemas.LABEL].to_numpy()))
+    all_user_counts = interactions[schemas.USER_ID].value_counts().field("counts").to_numpy()
+    all_item_counts = interactions[schemas.ITEM_ID].value_counts().field("counts").to_numpy()
     # The trivial scorer every model is read against (docs/design.md §1): training clicks per item.
-    popularity = test[S.ITEM_ID].map(train_clicks).fillna(0).to_numpy(dtype=float)
+    popularity = test[schemas.ITEM_ID].map(train_clicks).fillna(0).to_numpy(dtype=float)
     tail = config.tail
     card: dict[str, Any] = {
         "name": raw.source,
@@ -82,8 +82,10 @@ def build_card(
             "n_users_with_interactions": len(users_seen),
             "n_items_with_interactions": len(items_seen),
             "label_rate": None if raw.positives_only else float(n_positive / interactions.num_rows),
-            "user_attributes": [c for c in raw.users.column_names if c != S.USER_ID] if raw.users is not None else [],
-            "items_missing_title": int(raw.items[S.TITLE].null_count) if raw.items is not None else None,
+            "user_attributes": [c for c in raw.users.column_names if c != schemas.USER_ID]
+            if raw.users is not None
+            else [],
+            "items_missing_title": int(raw.items[schemas.TITLE].null_count) if raw.items is not None else None,
             "top20_item_share": top_share(pd.Series(all_item_counts)),
             "share_items_under_10_interactions": float(np.mean(all_item_counts < 10)),
             "share_users_under_10_interactions": float(np.mean(all_user_counts < 10)),
@@ -118,14 +120,16 @@ def build_card(
         "test": {
             **_split_summary(test),
             "n_users_unseen_in_train": int(
-                (~test[S.USER_ID].isin(user_counts.index)).groupby(test[S.USER_ID]).any().sum()
+                (~test[schemas.USER_ID].isin(user_counts.index)).groupby(test[schemas.USER_ID]).any().sum()
             ),
-            "n_items_unseen_in_train": int(test.loc[~test[S.ITEM_ID].isin(item_counts.index), S.ITEM_ID].nunique()),
+            "n_items_unseen_in_train": int(
+                test.loc[~test[schemas.ITEM_ID].isin(item_counts.index), schemas.ITEM_ID].nunique()
+            ),
         },
         "popularity_baseline": {
             "score": "training clicks of the item",
-            "test_auc": auc(test[S.LABEL].to_numpy(), popularity),
-            "test_gauc": gauc(test[S.USER_ID].to_numpy(), test[S.LABEL].to_numpy(), popularity),
+            "test_auc": auc(test[schemas.LABEL].to_numpy(), popularity),
+            "test_gauc": gauc(test[schemas.USER_ID].to_numpy(), test[schemas.LABEL].to_numpy(), popularity),
         },
         "seed": config.seed,
     }

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.errors import DataError
 
 TsFormat = Literal["auto", "ordinal", "unix-s", "unix-ms", "iso"]
@@ -26,7 +26,7 @@ ORDINAL_EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 CATEGORY_SEPARATORS = ("|", ">")
 # RecBole's atomic files: tab separated, `name:type` headers; their `timestamp` is unix seconds.
 ATOMIC_SUFFIXES = (".inter", ".item", ".user")
-ATOMIC_RENAMES = {"timestamp": S.TS}
+ATOMIC_RENAMES = {"timestamp": schemas.TS}
 
 
 def is_atomic_file(path: str | Path) -> bool:
@@ -126,9 +126,9 @@ def _normalize_key(df: pd.DataFrame, table: str, column: str, unique: bool) -> p
     return values
 
 
-def _normalize_ts(values: pd.Series, ts_format: TsFormat) -> tuple[pd.Series, str]:
+def _normalize_ts(values: pd.Series, ts_format: TsFormat, table: str = "interactions") -> tuple[pd.Series, str]:
     """Timestamps as UTC datetimes, and their kind: 'time' or 'ordinal'."""
-    table, column = "interactions", S.TS
+    column = schemas.TS
     if values.isna().any():
         raise DataError(table, f"{int(values.isna().sum())} null timestamp(s)", column=column)
     if ts_format == "auto":
@@ -162,8 +162,8 @@ def _normalize_ts(values: pd.Series, ts_format: TsFormat) -> tuple[pd.Series, st
     return parsed.astype("datetime64[us, UTC]"), "ordinal" if ts_format == "ordinal" else "time"
 
 
-def _normalize_label(values: pd.Series) -> pd.Series:
-    table, column = "interactions", S.LABEL
+def _normalize_label(values: pd.Series, table: str = "interactions") -> pd.Series:
+    column = schemas.LABEL
     if pd.api.types.is_bool_dtype(values):
         return values.astype(np.int8)
     numbers = pd.to_numeric(values, errors="coerce")
@@ -192,7 +192,7 @@ def _normalize_category(values: pd.Series) -> list[list[str] | None]:
             return [p.strip() for p in parts if p.strip()] or None
         if isinstance(value, (list, tuple, np.ndarray)):
             return [str(v).strip() for v in value if v is not None and str(v).strip()] or None
-        raise DataError("items", "expected a string or a list of strings", column=S.CATEGORY, example=value)
+        raise DataError("items", "expected a string or a list of strings", column=schemas.CATEGORY, example=value)
 
     return [one(v) for v in values]
 
@@ -201,10 +201,10 @@ def _normalize_price(values: pd.Series) -> pd.Series:
     numbers = pd.to_numeric(values, errors="coerce")
     bad = numbers.isna() & values.notna()
     if bad.any():
-        raise DataError("items", "not a number", column=S.PRICE, example=_example(values[bad]))
+        raise DataError("items", "not a number", column=schemas.PRICE, example=_example(values[bad]))
     negative = numbers < 0
     if negative.any():
-        raise DataError("items", "negative price", column=S.PRICE, example=_example(values[negative]))
+        raise DataError("items", "negative price", column=schemas.PRICE, example=_example(values[negative]))
     return numbers.astype(np.float64)
 
 
@@ -231,49 +231,49 @@ def _to_arrow(df: pd.DataFrame, table: str, schema: pa.Schema) -> pa.Table:
 def normalize_interactions(df: pd.DataFrame, ts_format: TsFormat = "auto") -> tuple[pa.Table, str]:
     """RAW interactions and the timestamp kind ('time' or 'ordinal'). Extra columns are dropped."""
     table = "interactions"
-    _require_columns(df, table, S.INTERACTIONS_REQUIRED)
+    _require_columns(df, table, schemas.INTERACTIONS_REQUIRED)
     out = pd.DataFrame(
         {
-            S.USER_ID: _normalize_key(df, table, S.USER_ID, unique=False),
-            S.ITEM_ID: _normalize_key(df, table, S.ITEM_ID, unique=False),
+            schemas.USER_ID: _normalize_key(df, table, schemas.USER_ID, unique=False),
+            schemas.ITEM_ID: _normalize_key(df, table, schemas.ITEM_ID, unique=False),
         }
     )
-    out[S.TS], ts_kind = _normalize_ts(df[S.TS], ts_format)
-    if S.LABEL in df.columns:
-        out[S.LABEL] = _normalize_label(df[S.LABEL])
-    if S.EVENT in df.columns:
-        out[S.EVENT] = _normalize_optional_string(df[S.EVENT])
-    schema = pa.schema(list(S.INTERACTIONS_REQUIRED) + list(S.INTERACTIONS_OPTIONAL))
+    out[schemas.TS], ts_kind = _normalize_ts(df[schemas.TS], ts_format)
+    if schemas.LABEL in df.columns:
+        out[schemas.LABEL] = _normalize_label(df[schemas.LABEL])
+    if schemas.EVENT in df.columns:
+        out[schemas.EVENT] = _normalize_optional_string(df[schemas.EVENT])
+    schema = pa.schema(list(schemas.INTERACTIONS_REQUIRED) + list(schemas.INTERACTIONS_OPTIONAL))
     return _to_arrow(out, table, schema), ts_kind
 
 
 def normalize_items(df: pd.DataFrame) -> pa.Table:
     table = "items"
-    _require_columns(df, table, S.ITEMS_REQUIRED)
+    _require_columns(df, table, schemas.ITEMS_REQUIRED)
     out = df.copy()
-    out[S.ITEM_ID] = _normalize_key(df, table, S.ITEM_ID, unique=True)
-    for name in (S.TITLE, S.DESCRIPTION, S.BRAND, S.IMAGE_URI):
+    out[schemas.ITEM_ID] = _normalize_key(df, table, schemas.ITEM_ID, unique=True)
+    for name in (schemas.TITLE, schemas.DESCRIPTION, schemas.BRAND, schemas.IMAGE_URI):
         if name in out.columns:
             out[name] = _normalize_optional_string(out[name])
-    if S.CATEGORY in out.columns:
-        out[S.CATEGORY] = _normalize_category(out[S.CATEGORY])
-    if S.PRICE in out.columns:
-        out[S.PRICE] = _normalize_price(out[S.PRICE])
-    schema = pa.schema(list(S.ITEMS_REQUIRED) + list(S.ITEMS_OPTIONAL))
+    if schemas.CATEGORY in out.columns:
+        out[schemas.CATEGORY] = _normalize_category(out[schemas.CATEGORY])
+    if schemas.PRICE in out.columns:
+        out[schemas.PRICE] = _normalize_price(out[schemas.PRICE])
+    schema = pa.schema(list(schemas.ITEMS_REQUIRED) + list(schemas.ITEMS_OPTIONAL))
     return _to_arrow(out, table, schema)
 
 
 def normalize_users(df: pd.DataFrame) -> pa.Table:
     table = "users"
-    _require_columns(df, table, S.USERS_REQUIRED)
+    _require_columns(df, table, schemas.USERS_REQUIRED)
     out = df.copy()
-    out[S.USER_ID] = _normalize_key(df, table, S.USER_ID, unique=True)
-    return _to_arrow(out, table, S.USERS_REQUIRED)
+    out[schemas.USER_ID] = _normalize_key(df, table, schemas.USER_ID, unique=True)
+    return _to_arrow(out, table, schemas.USERS_REQUIRED)
 
 
 def check_references(interactions: pa.Table, items: pa.Table | None, users: pa.Table | None) -> None:
     """Every interaction names a known item (and user, when a users table is given)."""
-    for table, key, other in (("items", S.ITEM_ID, items), ("users", S.USER_ID, users)):
+    for table, key, other in (("items", schemas.ITEM_ID, items), ("users", schemas.USER_ID, users)):
         if other is None:
             continue
         known = pc.is_in(interactions[key], value_set=other[key])
@@ -285,3 +285,45 @@ def check_references(interactions: pa.Table, items: pa.Table | None, users: pa.T
                 column=key,
                 example=unknown[0].as_py(),
             )
+
+
+def normalize_outcomes(df: pd.DataFrame) -> pd.DataFrame:
+    """Outcomes for `aktrec readout` (schemas.OUTCOMES_*): clicks, or labelled rows; times in UTC."""
+    table = "outcomes"
+    _require_columns(df, table, schemas.OUTCOMES_REQUIRED)
+    out = pd.DataFrame(
+        {
+            schemas.USER_ID: _normalize_key(df, table, schemas.USER_ID, unique=False),
+            schemas.ITEM_ID: _normalize_key(df, table, schemas.ITEM_ID, unique=False),
+            schemas.TS: _normalize_ts(df[schemas.TS], "iso", table)[0],
+            schemas.LABEL: _normalize_label(df[schemas.LABEL], table) if schemas.LABEL in df else np.int8(1),
+        }
+    )
+    if schemas.REQUEST_ID in df:
+        out[schemas.REQUEST_ID] = _normalize_optional_string(df[schemas.REQUEST_ID])
+    return out
+
+
+def normalize_score_requests(df: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+    """Requests for `aktrec score` (schemas.SCORE_REQUESTS_*): a user, a non-empty list of candidate
+    ids and the time to read features at (absent or null: `now`)."""
+    table = "requests"
+    _require_columns(df, table, schemas.SCORE_REQUESTS_REQUIRED)
+    users = _normalize_key(df, table, schemas.USER_ID, unique=False)
+    items = []
+    for n, value in enumerate(df[schemas.ITEM_IDS]):
+        if not isinstance(value, (list, tuple, np.ndarray)) or len(value) == 0:
+            raise DataError(
+                table, f"row {n}: expected a non-empty list of item ids", column=schemas.ITEM_IDS, example=value
+            )
+        ids = [str(item).strip() for item in value if item is not None]
+        if len(ids) != len(value) or not all(ids):
+            raise DataError(table, f"row {n}: null or empty item id", column=schemas.ITEM_IDS, example=list(value))
+        items.append(ids)
+    out = pd.DataFrame({schemas.USER_ID: users, schemas.ITEM_IDS: items})
+    ts = df[schemas.TS] if schemas.TS in df else pd.Series([None] * len(df), index=df.index)
+    given = ts.notna()
+    out[schemas.TS] = pd.Series(pd.Timestamp(now).tz_convert("UTC"), index=df.index).astype("datetime64[us, UTC]")
+    if given.any():
+        out.loc[given, schemas.TS] = _normalize_ts(ts[given], "iso", table)[0]
+    return out.reset_index(drop=True)

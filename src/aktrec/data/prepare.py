@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.artifacts import read_marker, staged_output, write_json, write_parquet
 from aktrec.config import NegativeSamplingConfig, PrepareConfig, TailConfig, to_dict
 from aktrec.data.card import build_card, render_card_markdown
@@ -32,7 +32,7 @@ ORDINAL_TEST_OFFSET = pd.Timedelta(seconds=10**9)
 
 @dataclass
 class PreparedData:
-    train: pd.DataFrame  # S.SAMPLES columns
+    train: pd.DataFrame  # schemas.SAMPLES columns
     test: pd.DataFrame
     items: pa.Table | None
     users: pa.Table | None
@@ -62,17 +62,17 @@ class PreparedData:
         """Observed training events that representations may be built from: none of them is,
         or comes after, a CTR training sample."""
         train = self.train
-        return train[~self.ctr_samples() & ~train[S.IS_SAMPLED].to_numpy()]
+        return train[~self.ctr_samples() & ~train[schemas.IS_SAMPLED].to_numpy()]
 
 
 def ctr_sample_mask(train: pd.DataFrame, representation_cutoff: str | None) -> np.ndarray:
     """Time split: samples at or after the representation cutoff. Leave-last-out (no cutoff):
     each user's rows from the user's last observed training positive on (with its negatives)."""
     if representation_cutoff is not None:
-        return (train[S.TS] >= pd.Timestamp(representation_cutoff)).to_numpy()
-    observed = train[~train[S.IS_SAMPLED] & (train[S.LABEL] == 1)]
-    anchor = train[S.USER_ID].map(observed.groupby(S.USER_ID)[S.TS].max())
-    return (train[S.TS] >= anchor).to_numpy()
+        return (train[schemas.TS] >= pd.Timestamp(representation_cutoff)).to_numpy()
+    observed = train[~train[schemas.IS_SAMPLED] & (train[schemas.LABEL] == 1)]
+    anchor = train[schemas.USER_ID].map(observed.groupby(schemas.USER_ID)[schemas.TS].max())
+    return (train[schemas.TS] >= anchor).to_numpy()
 
 
 def representation_cutoff(train: pd.DataFrame, config: PrepareConfig) -> pd.Timestamp | None:
@@ -80,7 +80,7 @@ def representation_cutoff(train: pd.DataFrame, config: PrepareConfig) -> pd.Time
     training events lie (None for leave-last-out, whose rule is per user)."""
     if config.split.method != "time":
         return None
-    observed = train.loc[~train[S.IS_SAMPLED], S.TS].sort_values(kind="stable")
+    observed = train.loc[~train[schemas.IS_SAMPLED], schemas.TS].sort_values(kind="stable")
     return observed.iloc[int(config.split.representation_share * (len(observed) - 1))]
 
 
@@ -96,28 +96,32 @@ def split(
     if config.split.method == "time":
         if ts_kind == "ordinal":
             raise DataError(
-                "interactions", "timestamps are ordinal positions, not times: use --split leave-last-out", column=S.TS
+                "interactions",
+                "timestamps are ordinal positions, not times: use --split leave-last-out",
+                column=schemas.TS,
             )
-        cutoff = interactions[S.TS].max() - pd.Timedelta(days=config.split.test_days)
-        is_test = (interactions[S.TS] >= cutoff).to_numpy()
+        cutoff = interactions[schemas.TS].max() - pd.Timedelta(days=config.split.test_days)
+        is_test = (interactions[schemas.TS] >= cutoff).to_numpy()
         if is_test.all() or not is_test.any():
             raise DataError(
                 "interactions",
                 f"a {config.split.test_days}-day test window leaves no {'training' if is_test.all() else 'test'} rows "
-                f"(data spans {interactions[S.TS].min()} to {interactions[S.TS].max()})",
-                column=S.TS,
+                f"(data spans {interactions[schemas.TS].min()} to {interactions[schemas.TS].max()})",
+                column=schemas.TS,
             )
         return interactions[~is_test], interactions[is_test], cutoff
-    positives = interactions[interactions[S.LABEL] == 1]
-    anchor = positives.groupby(S.USER_ID)[S.TS].max()
-    user_anchor = interactions[S.USER_ID].map(anchor)
-    has_earlier = (interactions[S.TS] < user_anchor).groupby(interactions[S.USER_ID]).transform("any")
-    is_test = ((interactions[S.TS] >= user_anchor) & has_earlier).to_numpy()
+    positives = interactions[interactions[schemas.LABEL] == 1]
+    anchor = positives.groupby(schemas.USER_ID)[schemas.TS].max()
+    user_anchor = interactions[schemas.USER_ID].map(anchor)
+    has_earlier = (interactions[schemas.TS] < user_anchor).groupby(interactions[schemas.USER_ID]).transform("any")
+    is_test = ((interactions[schemas.TS] >= user_anchor) & has_earlier).to_numpy()
     if not is_test.any():
-        raise DataError("interactions", "leave-last-out finds no user with two or more interactions", column=S.USER_ID)
+        raise DataError(
+            "interactions", "leave-last-out finds no user with two or more interactions", column=schemas.USER_ID
+        )
     test = interactions[is_test]
     if ts_kind == "ordinal":
-        test = test.assign(**{S.TS: test[S.TS] + ORDINAL_TEST_OFFSET})
+        test = test.assign(**{schemas.TS: test[schemas.TS] + ORDINAL_TEST_OFFSET})
     return interactions[~is_test], test, None
 
 
@@ -138,12 +142,12 @@ def sample_negatives(
     else:
         weight = np.ones(n_items)
     cdf = np.cumsum(weight)
-    users = pd.Index(all_positive_pairs[S.USER_ID].unique())
+    users = pd.Index(all_positive_pairs[schemas.USER_ID].unique())
     clicked = np.unique(
-        users.get_indexer(all_positive_pairs[S.USER_ID]).astype(np.int64) * n_items
-        + item_index.get_indexer(all_positive_pairs[S.ITEM_ID])
+        users.get_indexer(all_positive_pairs[schemas.USER_ID]).astype(np.int64) * n_items
+        + item_index.get_indexer(all_positive_pairs[schemas.ITEM_ID])
     )
-    row_user = np.repeat(users.get_indexer(positives[S.USER_ID]).astype(np.int64), config.ratio)
+    row_user = np.repeat(users.get_indexer(positives[schemas.USER_ID]).astype(np.int64), config.ratio)
     drawn = np.empty(len(row_user), dtype=np.int64)
     pending = np.arange(len(row_user))
     for _ in range(MAX_SAMPLING_ROUNDS):
@@ -158,12 +162,12 @@ def sample_negatives(
     source = positives.iloc[np.repeat(np.arange(len(positives)), config.ratio)[keep]]
     return pd.DataFrame(
         {
-            S.USER_ID: source[S.USER_ID].to_numpy(),
-            S.ITEM_ID: item_ids[drawn[keep]],
-            S.TS: source[S.TS].to_numpy(),
-            S.LABEL: np.zeros(int(keep.sum()), dtype=np.int8),
-            S.IS_SAMPLED: True,
-            SLICE_ITEM: source[S.ITEM_ID].to_numpy(),
+            schemas.USER_ID: source[schemas.USER_ID].to_numpy(),
+            schemas.ITEM_ID: item_ids[drawn[keep]],
+            schemas.TS: source[schemas.TS].to_numpy(),
+            schemas.LABEL: np.zeros(int(keep.sum()), dtype=np.int8),
+            schemas.IS_SAMPLED: True,
+            SLICE_ITEM: source[schemas.ITEM_ID].to_numpy(),
         }
     )
 
@@ -171,8 +175,8 @@ def sample_negatives(
 def training_activity(train: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Observed training events per user and per item (sampled negatives are not events):
     the counts that head/tail thresholds apply to."""
-    observed = train[~train[S.IS_SAMPLED]]
-    return observed[S.USER_ID].value_counts(), observed[S.ITEM_ID].value_counts()
+    observed = train[~train[schemas.IS_SAMPLED]]
+    return observed[schemas.USER_ID].value_counts(), observed[schemas.ITEM_ID].value_counts()
 
 
 def add_tail_flags(
@@ -181,12 +185,14 @@ def add_tail_flags(
     """Tail user: fewer training interactions than the threshold; tail item likewise with
     exposures; tail sample: tail user or tail item. Unseen ids count zero (always tail). A
     sampled negative takes the item flag of the positive it was drawn for (`SLICE_ITEM`)."""
-    users = samples[S.USER_ID].map(user_counts).fillna(0).to_numpy()
-    slice_item = samples[SLICE_ITEM].fillna(samples[S.ITEM_ID]) if SLICE_ITEM in samples else samples[S.ITEM_ID]
+    users = samples[schemas.USER_ID].map(user_counts).fillna(0).to_numpy()
+    slice_item = (
+        samples[SLICE_ITEM].fillna(samples[schemas.ITEM_ID]) if SLICE_ITEM in samples else samples[schemas.ITEM_ID]
+    )
     items = slice_item.map(item_counts).fillna(0).to_numpy()
-    samples[S.IS_TAIL_USER] = users < config.tail.tail_user_max_interactions
-    samples[S.IS_TAIL_ITEM] = items < config.tail.tail_item_max_exposures
-    samples[S.IS_TAIL_SAMPLE] = samples[S.IS_TAIL_USER] | samples[S.IS_TAIL_ITEM]
+    samples[schemas.IS_TAIL_USER] = users < config.tail.tail_user_max_interactions
+    samples[schemas.IS_TAIL_ITEM] = items < config.tail.tail_item_max_exposures
+    samples[schemas.IS_TAIL_SAMPLE] = samples[schemas.IS_TAIL_USER] | samples[schemas.IS_TAIL_ITEM]
     return samples
 
 
@@ -195,10 +201,12 @@ def tail_flags_before(samples: pd.DataFrame, earlier: pd.DataFrame, tail: TailCo
     counted on all of training: a later window (validation) is sliced by what was known before it.
     A sampled negative takes its positive's item flag: the observed row of its user at its time
     (the first, where a user has several at one instant)."""
-    observed = samples[~samples[S.IS_SAMPLED]]
-    positive_item = observed.drop_duplicates([S.USER_ID, S.TS]).set_index([S.USER_ID, S.TS])[S.ITEM_ID]
-    at = pd.MultiIndex.from_frame(samples[[S.USER_ID, S.TS]])
-    slice_item = np.where(samples[S.IS_SAMPLED], positive_item.reindex(at).to_numpy(), samples[S.ITEM_ID])
+    observed = samples[~samples[schemas.IS_SAMPLED]]
+    positive_item = observed.drop_duplicates([schemas.USER_ID, schemas.TS]).set_index([schemas.USER_ID, schemas.TS])[
+        schemas.ITEM_ID
+    ]
+    at = pd.MultiIndex.from_frame(samples[[schemas.USER_ID, schemas.TS]])
+    slice_item = np.where(samples[schemas.IS_SAMPLED], positive_item.reindex(at).to_numpy(), samples[schemas.ITEM_ID])
     flagged = add_tail_flags(
         samples.assign(**{SLICE_ITEM: slice_item}), *training_activity(earlier), PrepareConfig(tail=tail)
     )
@@ -209,16 +217,16 @@ def prepare(raw: RawData, config: PrepareConfig = PrepareConfig()) -> PreparedDa
     rng = np.random.default_rng(config.seed)
     interactions = raw.interactions.to_pandas()
     if raw.positives_only:
-        interactions[S.LABEL] = np.int8(1)
-    interactions[S.IS_SAMPLED] = False
+        interactions[schemas.LABEL] = np.int8(1)
+    interactions[schemas.IS_SAMPLED] = False
     train, test, cutoff = split(interactions, config, raw.ts_kind)
     user_counts, item_counts = training_activity(train)
-    train_clicks = train.loc[train[S.LABEL] == 1, S.ITEM_ID].value_counts()
+    train_clicks = train.loc[train[schemas.LABEL] == 1, schemas.ITEM_ID].value_counts()
     if raw.positives_only:
         item_ids = np.asarray(
-            raw.items[S.ITEM_ID].to_numpy(zero_copy_only=False)
+            raw.items[schemas.ITEM_ID].to_numpy(zero_copy_only=False)
             if raw.items is not None
-            else interactions[S.ITEM_ID].unique()
+            else interactions[schemas.ITEM_ID].unique()
         )
         train = pd.concat(
             [train, sample_negatives(train, interactions, item_ids, train_clicks, config.negatives, rng)],
@@ -231,11 +239,13 @@ def prepare(raw: RawData, config: PrepareConfig = PrepareConfig()) -> PreparedDa
     frames = []
     next_row_id = 0
     for frame in (train, test):
-        frame = frame.sort_values([S.TS, S.USER_ID, S.IS_SAMPLED], kind="stable").reset_index(drop=True)
+        frame = frame.sort_values([schemas.TS, schemas.USER_ID, schemas.IS_SAMPLED], kind="stable").reset_index(
+            drop=True
+        )
         frame = add_tail_flags(frame, user_counts, item_counts, config)
-        frame.insert(0, S.ROW_ID, np.arange(next_row_id, next_row_id + len(frame), dtype=np.int64))
+        frame.insert(0, schemas.ROW_ID, np.arange(next_row_id, next_row_id + len(frame), dtype=np.int64))
         next_row_id += len(frame)
-        frames.append(frame[S.SAMPLES.names])
+        frames.append(frame[schemas.SAMPLES.names])
     train, test = frames
     card = build_card(
         raw, train, test, user_counts, item_counts, train_clicks, config, cutoff, representation_cutoff(train, config)
@@ -245,15 +255,16 @@ def prepare(raw: RawData, config: PrepareConfig = PrepareConfig()) -> PreparedDa
 
 def write_prepared(data: PreparedData, out: Path, config: PrepareConfig, validate: bool = True) -> Path:
     with staged_output(out, PREPARED_KIND, config=to_dict(config), cutoff=data.cutoff) as staging:
-        for name in S.PREPARED_SPLITS:
+        for name in schemas.PREPARED_SPLITS:
             frame = getattr(data, name)
             write_parquet(
-                pa.Table.from_pandas(frame, schema=S.SAMPLES, preserve_index=False), S.table_file(staging, name)
+                pa.Table.from_pandas(frame, schema=schemas.SAMPLES, preserve_index=False),
+                schemas.table_file(staging, name),
             )
         for name in ("items", "users"):
             table = getattr(data, name)
             if table is not None:
-                write_parquet(table, S.table_file(staging, name))
+                write_parquet(table, schemas.table_file(staging, name))
         write_json(data.card, staging / "card.json")
         (staging / "card.md").write_text(render_card_markdown(data.card))
         if validate:
@@ -266,12 +277,12 @@ def write_prepared(data: PreparedData, out: Path, config: PrepareConfig, validat
 def read_prepared(path: Path) -> PreparedData:
     marker = read_marker(path, PREPARED_KIND)
     optional = {
-        name: pq.read_table(S.table_file(path, name)) if S.table_file(path, name).is_file() else None
+        name: pq.read_table(schemas.table_file(path, name)) if schemas.table_file(path, name).is_file() else None
         for name in ("items", "users")
     }
     return PreparedData(
-        train=pq.read_table(S.table_file(path, "train")).to_pandas(),
-        test=pq.read_table(S.table_file(path, "test")).to_pandas(),
+        train=pq.read_table(schemas.table_file(path, "train")).to_pandas(),
+        test=pq.read_table(schemas.table_file(path, "test")).to_pandas(),
         items=optional["items"],
         users=optional["users"],
         card=json.loads((Path(path) / "card.json").read_text()),

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.artifacts import read_marker, staged_output, write_parquet
 from aktrec.data.contract import check_references
 
@@ -26,7 +26,7 @@ class RawData:
 
     @property
     def positives_only(self) -> bool:
-        return S.LABEL not in self.interactions.column_names
+        return schemas.LABEL not in self.interactions.column_names
 
     def tables(self) -> dict[str, pa.Table]:
         named = {"interactions": self.interactions, "items": self.items, "users": self.users}
@@ -38,7 +38,7 @@ def write_raw(raw: RawData, out: Path, validate: bool = True, **provenance: Any)
     check_references(raw.interactions, raw.items, raw.users)
     with staged_output(out, RAW_KIND, source=raw.source, ts_kind=raw.ts_kind, **provenance) as staging:
         for name, table in raw.tables().items():
-            write_parquet(table, S.table_file(staging, name))
+            write_parquet(table, schemas.table_file(staging, name))
         if validate:
             from aktrec.data.checks import validate_raw
 
@@ -49,8 +49,8 @@ def write_raw(raw: RawData, out: Path, validate: bool = True, **provenance: Any)
 def read_raw(path: Path) -> RawData:
     marker = read_marker(path, RAW_KIND)
     tables = {}
-    for name in S.RAW_TABLES:
-        file = S.table_file(path, name)
+    for name in schemas.RAW_TABLES:
+        file = schemas.table_file(path, name)
         tables[name] = pq.read_table(file) if file.is_file() else None
     return RawData(
         interactions=tables["interactions"],

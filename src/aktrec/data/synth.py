@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.config import SynthConfig
 from aktrec.data.contract import normalize_interactions, normalize_items, normalize_users
 from aktrec.data.raw import RawData
@@ -213,7 +213,7 @@ def generate(config: SynthConfig = SynthConfig()) -> RawData:
     user_bias = rng.normal(0.0, 0.3, size=config.n_users)
     users = pd.DataFrame(
         {
-            S.USER_ID: [f"u{u:07d}" for u in range(config.n_users)],
+            schemas.USER_ID: [f"u{u:07d}" for u in range(config.n_users)],
             "age_group": np.array(AGE_GROUPS)[rng.integers(0, len(AGE_GROUPS), size=config.n_users)],
             "gender": np.array(GENDERS)[gender],
             "region": np.array(REGIONS)[rng.integers(0, len(REGIONS), size=config.n_users)],
@@ -256,10 +256,10 @@ def generate(config: SynthConfig = SynthConfig()) -> RawData:
     order = np.argsort(seconds, kind="stable")
     interactions = pd.DataFrame(
         {
-            S.USER_ID: users[S.USER_ID].to_numpy()[user[order]],
-            S.ITEM_ID: items[S.ITEM_ID].to_numpy()[item[order]],
-            S.TS: START + pd.to_timedelta(np.round(seconds[order]).astype(np.int64), unit="s"),
-            S.LABEL: label[order],
+            schemas.USER_ID: users[schemas.USER_ID].to_numpy()[user[order]],
+            schemas.ITEM_ID: items[schemas.ITEM_ID].to_numpy()[item[order]],
+            schemas.TS: START + pd.to_timedelta(np.round(seconds[order]).astype(np.int64), unit="s"),
+            schemas.LABEL: label[order],
         }
     )
     interactions_table, ts_kind = normalize_interactions(interactions)
@@ -330,11 +330,11 @@ def _item_table(rng, leaves, brands, brand_tier, item_leaf, item_brand) -> pd.Da
         )
     return pd.DataFrame(
         {
-            S.ITEM_ID: [f"i{i:06d}" for i in range(n_items)],
-            S.TITLE: titles,
-            S.DESCRIPTION: descriptions,
-            S.CATEGORY: categories,
-            S.BRAND: [brands[b] for b in item_brand],
-            S.PRICE: prices,
+            schemas.ITEM_ID: [f"i{i:06d}" for i in range(n_items)],
+            schemas.TITLE: titles,
+            schemas.DESCRIPTION: descriptions,
+            schemas.CATEGORY: categories,
+            schemas.BRAND: [brands[b] for b in item_brand],
+            schemas.PRICE: prices,
         }
     )

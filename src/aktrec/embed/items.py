@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.config import EncoderConfig, ItemEmbedConfig, from_dict, to_dict
 from aktrec.data.prepare import PreparedData
 from aktrec.embed.cache import encode_with_cache
@@ -38,14 +38,14 @@ class ItemEmbedder:
     config: ItemEmbedConfig
 
     def images(self, items: pd.DataFrame) -> list | None:
-        if not self.encoder.is_vision_text or S.IMAGE_URI not in items.columns:
+        if not self.encoder.is_vision_text or schemas.IMAGE_URI not in items.columns:
             return None
-        return [load_image(uri) for uri in items[S.IMAGE_URI]]
+        return [load_image(uri) for uri in items[schemas.IMAGE_URI]]
 
     def prompts(self, items: pd.DataFrame, activity: pd.DataFrame | None = None) -> list[str]:
         """Prompts of `items`; items without activity statistics read as the lowest level."""
         if activity is None:
-            activity = pd.DataFrame(0.0, index=items[S.ITEM_ID], columns=list(self.levels.edges))
+            activity = pd.DataFrame(0.0, index=items[schemas.ITEM_ID], columns=list(self.levels.edges))
         return item_prompts(items, activity, self.levels)
 
     @torch.no_grad()
@@ -102,8 +102,8 @@ def item_table(data: PreparedData) -> pd.DataFrame:
     """Items of the data set: the items table, or bare ids when the data came without one."""
     if data.items is not None:
         return data.items.to_pandas()
-    ids = pd.unique(pd.concat([data.train[S.ITEM_ID], data.test[S.ITEM_ID]]))
-    return pd.DataFrame({S.ITEM_ID: ids, S.TITLE: None})
+    ids = pd.unique(pd.concat([data.train[schemas.ITEM_ID], data.test[schemas.ITEM_ID]]))
+    return pd.DataFrame({schemas.ITEM_ID: ids, schemas.TITLE: None})
 
 
 def embed_items(
@@ -113,7 +113,7 @@ def embed_items(
     pretrained encoder's vectors come through the representation cache under `cache_root`."""
     started = time.perf_counter()
     items = item_table(data)
-    item_index = pd.Index(items[S.ITEM_ID])
+    item_index = pd.Index(items[schemas.ITEM_ID])
     events = data.representation_events()  # never a CTR training sample's own label (SplitConfig)
     activity = item_activity(events, item_index, data.positives_only)
     torch.manual_seed(config.seed)  # the head's initialisation: same seed, same embeddings
@@ -184,4 +184,4 @@ def embed_items(
         "seconds_total": time.perf_counter() - started,
     }
     log.info("held-out pair recall@%d: %.4f before alignment, %.4f after", k, recall_before, recall_after)
-    return items[[S.ITEM_ID]], aligned, metrics, embedder
+    return items[[schemas.ITEM_ID]], aligned, metrics, embedder

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from aktrec import schemas as S
+from aktrec import schemas
 
 
 def mine_pairs(train: pd.DataFrame, item_index: pd.Index, window: int, min_count: int) -> pd.DataFrame:
@@ -14,9 +14,11 @@ def mine_pairs(train: pd.DataFrame, item_index: pd.Index, window: int, min_count
 
     Returns columns `a`, `b`, `count`, most frequent first.
     """
-    clicks = train[(train[S.LABEL] == 1) & ~train[S.IS_SAMPLED]].sort_values([S.USER_ID, S.TS], kind="stable")
-    users = clicks[S.USER_ID].to_numpy()
-    items = item_index.get_indexer(clicks[S.ITEM_ID]).astype(np.int64)
+    clicks = train[(train[schemas.LABEL] == 1) & ~train[schemas.IS_SAMPLED]].sort_values(
+        [schemas.USER_ID, schemas.TS], kind="stable"
+    )
+    users = clicks[schemas.USER_ID].to_numpy()
+    items = item_index.get_indexer(clicks[schemas.ITEM_ID]).astype(np.int64)
     keys = []
     n_items = len(item_index)
     for offset in range(1, window + 1):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.artifacts import staged_output, write_parquet
 from aktrec.data.prepare import PreparedData
 from aktrec.embed.stage import EMB_KIND, embedding_table
@@ -26,22 +26,26 @@ def write_planted_embeddings(data: PreparedData, out: Path, dim: int = 24, noise
     users = (
         data.users.to_pandas()
         if data.users is not None
-        else pd.DataFrame({S.USER_ID: pd.unique(pd.concat([data.train[S.USER_ID], data.test[S.USER_ID]]))})
+        else pd.DataFrame(
+            {schemas.USER_ID: pd.unique(pd.concat([data.train[schemas.USER_ID], data.test[schemas.USER_ID]]))}
+        )
     )
-    leaf = items[S.CATEGORY].map(lambda path: path[-1])
+    leaf = items[schemas.CATEGORY].map(lambda path: path[-1])
     centers = {name: rng.normal(size=dim) for name in leaf.unique()}
     item_vectors = np.stack([centers[name] for name in leaf]) + noise * rng.normal(size=(len(items), dim))
-    clicks = data.train[data.train[S.LABEL] == 1]
-    clicked_rows = pd.Index(items[S.ITEM_ID]).get_indexer(clicks[S.ITEM_ID])
-    clicked = pd.DataFrame(item_vectors[clicked_rows]).groupby(clicks[S.USER_ID].to_numpy()).mean()
+    clicks = data.train[data.train[schemas.LABEL] == 1]
+    clicked_rows = pd.Index(items[schemas.ITEM_ID]).get_indexer(clicks[schemas.ITEM_ID])
+    clicked = pd.DataFrame(item_vectors[clicked_rows]).groupby(clicks[schemas.USER_ID].to_numpy()).mean()
     fallback = np.stack([centers[name] for name in rng.choice(sorted(centers), len(users))])
-    user_vectors = clicked.reindex(users[S.USER_ID]).to_numpy()
+    user_vectors = clicked.reindex(users[schemas.USER_ID]).to_numpy()
     user_vectors = np.where(np.isnan(user_vectors), fallback, user_vectors) + noise * rng.normal(size=(len(users), dim))
     with staged_output(out, EMB_KIND, planted={"dim": dim, "noise": noise, "seed": seed}) as staging:
         write_parquet(
-            embedding_table(items[S.ITEM_ID], item_vectors, S.ITEM_EMBEDDINGS), staging / "item_embeddings.parquet"
+            embedding_table(items[schemas.ITEM_ID], item_vectors, schemas.ITEM_EMBEDDINGS),
+            staging / "item_embeddings.parquet",
         )
         write_parquet(
-            embedding_table(users[S.USER_ID], user_vectors, S.USER_EMBEDDINGS), staging / "user_embeddings.parquet"
+            embedding_table(users[schemas.USER_ID], user_vectors, schemas.USER_EMBEDDINGS),
+            staging / "user_embeddings.parquet",
         )
     return Path(out)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aktrec import schemas as S
+from aktrec import schemas
 
 LEVEL_WORDS = {
     3: ["low", "medium", "high"],
@@ -51,13 +51,13 @@ def item_activity(train: pd.DataFrame, item_ids: Sequence[str], positives_only: 
 
     Counted on observed events only (sampled negatives are not exposures).
     """
-    observed = train[~train[S.IS_SAMPLED]]
-    grouped = observed.groupby(S.ITEM_ID)[S.LABEL]
+    observed = train[~train[schemas.IS_SAMPLED]]
+    grouped = observed.groupby(schemas.ITEM_ID)[schemas.LABEL]
     stats = pd.DataFrame({"clicks": grouped.sum()}).reindex(item_ids, fill_value=0)
     if not positives_only:
         stats["exposures"] = grouped.size().reindex(item_ids, fill_value=0)
         # Smoothed CTR, so one lucky click does not read as "very high".
-        prior = observed[S.LABEL].mean()
+        prior = observed[schemas.LABEL].mean()
         stats["ctr"] = (stats["clicks"] + 10 * prior) / (stats["exposures"] + 10)
     return stats.astype(float)
 
@@ -73,23 +73,23 @@ def _text(value: Any) -> str | None:
 
 def item_prompt(item: dict[str, Any], activity_words: dict[str, str]) -> str:
     """One item's prompt: title, category path, brand, price, description, activity levels."""
-    parts = [f"Product: {_text(item.get(S.TITLE)) or 'untitled'}."]
-    category = item.get(S.CATEGORY)
+    parts = [f"Product: {_text(item.get(schemas.TITLE)) or 'untitled'}."]
+    category = item.get(schemas.CATEGORY)
     if category is not None and len(category):
         parts.append(f"Category: {' > '.join(str(c) for c in category)}.")
-    if _text(item.get(S.BRAND)):
-        parts.append(f"Brand: {_text(item[S.BRAND])}.")
-    if _text(item.get(S.PRICE)):
-        parts.append(f"Price: ${float(item[S.PRICE]):.2f}.")
+    if _text(item.get(schemas.BRAND)):
+        parts.append(f"Brand: {_text(item[schemas.BRAND])}.")
+    if _text(item.get(schemas.PRICE)):
+        parts.append(f"Price: ${float(item[schemas.PRICE]):.2f}.")
     parts += [f"{STAT_PHRASES[name].capitalize()}: {word}." for name, word in activity_words.items()]
-    if _text(item.get(S.DESCRIPTION)):
-        parts.append(_text(item[S.DESCRIPTION]))
+    if _text(item.get(schemas.DESCRIPTION)):
+        parts.append(_text(item[schemas.DESCRIPTION]))
     return " ".join(parts)
 
 
 def item_prompts(items: pd.DataFrame, activity: pd.DataFrame, levels: ActivityLevels) -> list[str]:
     """(N,) item rows and their activity -> (N,) prompts, in the order of `items`."""
-    words = levels.words(activity.reindex(items[S.ITEM_ID]).fillna(0.0))
+    words = levels.words(activity.reindex(items[schemas.ITEM_ID]).fillna(0.0))
     return [item_prompt(item, word) for item, word in zip(items.to_dict("records"), words.to_dict("records"))]
 
 

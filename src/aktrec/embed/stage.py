@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.artifacts import MARKER, list_array, list_matrix, read_marker, staged_output, write_json, write_parquet
 from aktrec.config import ItemEmbedConfig, UserEmbedConfig, to_dict
 from aktrec.data.prepare import read_prepared
@@ -37,7 +37,7 @@ def read_embeddings(path: Path, kind: str) -> tuple[pd.Series, np.ndarray]:
     if not file.is_file():
         raise ArtifactError(f"{path}: no {kind} embeddings (run `aktrec embed {kind}s` first)")
     table = pq.read_table(file)
-    return table.column(0).to_pandas(), list_matrix(table[S.EMBEDDING])
+    return table.column(0).to_pandas(), list_matrix(table[schemas.EMBEDDING])
 
 
 def _metrics(path: Path) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def run_embed_items(
     _write_half(
         out,
         "item",
-        ids[S.ITEM_ID],
+        ids[schemas.ITEM_ID],
         vectors,
         metrics,
         embedder,
@@ -83,13 +83,13 @@ def run_embed_users(
     read_marker(items_dir, EMB_KIND)
     data = read_prepared(data_dir)
     item_ids, item_vectors = read_embeddings(items_dir, "item")
-    items = item_table(data).set_index(S.ITEM_ID).reindex(item_ids).reset_index()
+    items = item_table(data).set_index(schemas.ITEM_ID).reindex(item_ids).reset_index()
     catalog = ItemCatalog.build(items, item_vectors, config.history_title_words)
     ids, vectors, metrics, embedder = embed_users(data, catalog, config, progress=progress, cache_root=cache_root)
     _write_half(
         out,
         "user",
-        ids[S.USER_ID],
+        ids[schemas.USER_ID],
         vectors,
         metrics,
         embedder,
@@ -107,7 +107,9 @@ def _write_half(
     from aktrec.validation import failed_docs_dir, run_suites
 
     files, other = (ITEM_FILES, USER_FILES) if kind == "item" else (USER_FILES, ITEM_FILES)
-    id_column, schema = (S.ITEM_ID, S.ITEM_EMBEDDINGS) if kind == "item" else (S.USER_ID, S.USER_EMBEDDINGS)
+    id_column, schema = (
+        (schemas.ITEM_ID, schemas.ITEM_EMBEDDINGS) if kind == "item" else (schemas.USER_ID, schemas.USER_EMBEDDINGS)
+    )
     with staged_output(out, EMB_KIND, **provenance) as staging:
         _carry_over(out, staging, other)
         write_parquet(embedding_table(ids, vectors, schema), staging / files[0])

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import torch
 from safetensors.torch import load_file, save_file
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.artifacts import list_array, list_matrix
 from aktrec.config import UserEmbedConfig, from_dict, to_dict
 from aktrec.data.prepare import PreparedData
@@ -43,13 +43,18 @@ class ItemCatalog:
 
     @classmethod
     def build(cls, items: pd.DataFrame, vectors: np.ndarray, title_words: int) -> ItemCatalog:
-        leaf = items[S.CATEGORY].map(leaf_category) if S.CATEGORY in items else pd.Series(None, index=items.index)
+        leaf = (
+            items[schemas.CATEGORY].map(leaf_category)
+            if schemas.CATEGORY in items
+            else pd.Series(None, index=items.index)
+        )
         categories = sorted(leaf.dropna().unique().tolist())
         codes = pd.Index(categories).get_indexer(leaf.fillna("\0"))
         return cls(
-            index=pd.Index(items[S.ITEM_ID]),
+            index=pd.Index(items[schemas.ITEM_ID]),
             titles=np.array(
-                [short_title(t, title_words) for t in items.get(S.TITLE, pd.Series([None] * len(items)))], dtype=object
+                [short_title(t, title_words) for t in items.get(schemas.TITLE, pd.Series([None] * len(items)))],
+                dtype=object,
             ),
             category=np.where(codes >= 0, codes, UNKNOWN_CATEGORY),
             categories=categories,
@@ -137,10 +142,10 @@ class UserEmbedder:
         pq.write_table(
             pa.table(
                 {
-                    S.ITEM_ID: catalog.index.to_numpy(dtype=str),
+                    schemas.ITEM_ID: catalog.index.to_numpy(dtype=str),
                     "title": catalog.titles.astype(str),
                     "category": catalog.category.astype(np.int64),
-                    S.EMBEDDING: list_array(catalog.vectors.astype(np.float32)),
+                    schemas.EMBEDDING: list_array(catalog.vectors.astype(np.float32)),
                 }
             ),
             directory / "catalog.parquet",
@@ -160,11 +165,11 @@ class UserEmbedder:
         config = from_dict(UserEmbedConfig, saved["config"])
         table = pq.read_table(directory / "catalog.parquet")
         catalog = ItemCatalog(
-            index=pd.Index(table[S.ITEM_ID].to_pylist()),
+            index=pd.Index(table[schemas.ITEM_ID].to_pylist()),
             titles=np.array(table["title"].to_pylist(), dtype=object),
             category=table["category"].to_numpy(),
             categories=saved["categories"],
-            vectors=list_matrix(table[S.EMBEDDING]),
+            vectors=list_matrix(table[schemas.EMBEDDING]),
         )
         model = UserInterestModel(ContentEncoder(config.encoder), catalog.vectors.shape[1], len(catalog.categories))
         heads = load_file(directory / "heads.safetensors")
@@ -179,7 +184,7 @@ class UserEmbedder:
 def user_profiles(data: PreparedData, user_ids: pd.Index) -> list[dict[str, Any]]:
     if data.users is None:
         return [{} for _ in user_ids]
-    users = data.users.to_pandas().set_index(S.USER_ID).reindex(user_ids)
+    users = data.users.to_pandas().set_index(schemas.USER_ID).reindex(user_ids)
     return [{k: v for k, v in row.items() if pd.notna(v)} for row in users.to_dict("records")]
 
 
@@ -187,10 +192,10 @@ def _clicks(data: PreparedData, catalog: ItemCatalog) -> pd.DataFrame:
     """Observed clicks of the representation events (never a CTR training sample), sorted by
     user and time, with item positions in `catalog`."""
     train = data.representation_events()
-    clicks = train[train[S.LABEL] == 1].sort_values([S.USER_ID, S.TS, S.ROW_ID], kind="stable")
-    clicks = clicks[[S.USER_ID, S.ITEM_ID]].reset_index(drop=True)
-    clicks["item"] = catalog.index.get_indexer(clicks[S.ITEM_ID])
-    clicks["position"] = clicks.groupby(S.USER_ID).cumcount()
+    clicks = train[train[schemas.LABEL] == 1].sort_values([schemas.USER_ID, schemas.TS, schemas.ROW_ID], kind="stable")
+    clicks = clicks[[schemas.USER_ID, schemas.ITEM_ID]].reset_index(drop=True)
+    clicks["item"] = catalog.index.get_indexer(clicks[schemas.ITEM_ID])
+    clicks["position"] = clicks.groupby(schemas.USER_ID).cumcount()
     return clicks
 
 
@@ -213,20 +218,20 @@ def embed_users(
     clicks = _clicks(data, catalog)
     # Samples: every click with at least one earlier click; held-out users give their last one.
     is_sample = (clicks["position"] >= 1).to_numpy()
-    last_of_user = ~clicks[S.USER_ID].duplicated(keep="last").to_numpy()
-    candidates = clicks.loc[is_sample, S.USER_ID].unique()
+    last_of_user = ~clicks[schemas.USER_ID].duplicated(keep="last").to_numpy()
+    candidates = clicks.loc[is_sample, schemas.USER_ID].unique()
     held_users = (
         set(rng.choice(candidates, size=int(round(config.holdout_users * len(candidates))), replace=False))
         if len(candidates)
         else set()
     )
-    held_mask = clicks[S.USER_ID].isin(held_users).to_numpy()
+    held_mask = clicks[schemas.USER_ID].isin(held_users).to_numpy()
     eval_rows = np.flatnonzero(is_sample & held_mask & last_of_user)
     train_rows = np.flatnonzero(is_sample & ~held_mask)
     if len(train_rows) > config.max_train_samples:
         train_rows = np.sort(rng.choice(train_rows, size=config.max_train_samples, replace=False))
 
-    user_index = pd.Index(clicks[S.USER_ID].unique())
+    user_index = pd.Index(clicks[schemas.USER_ID].unique())
     profile_of = dict(zip(user_index, user_profiles(data, user_index)))
     torch.manual_seed(config.seed)  # initialisation of the new token and the heads
     encoder = ContentEncoder(config.encoder, for_training=config.trainable != "head")
@@ -238,7 +243,7 @@ def embed_users(
     items = clicks["item"].to_numpy()
 
     def samples(rows: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-        profiles = [profile_of[u] for u in clicks[S.USER_ID].to_numpy()[rows]]
+        profiles = [profile_of[u] for u in clicks[schemas.USER_ID].to_numpy()[rows]]
         prompts, means = embedder.inputs(profiles, _histories(clicks, rows, config.history_length))
         return prompts, means, catalog.vectors[items[rows]], catalog.category[items[rows]]
 
@@ -275,13 +280,13 @@ def embed_users(
         metrics.update(_evaluate(embedder, clicks, eval_rows, samples))
 
     # Every user of the data set, from all their training clicks (new users: profile only).
-    all_users = pd.Index(pd.unique(pd.concat([data.train[S.USER_ID], data.test[S.USER_ID]])))
+    all_users = pd.Index(pd.unique(pd.concat([data.train[schemas.USER_ID], data.test[schemas.USER_ID]])))
     if data.users is not None:
-        all_users = all_users.union(pd.Index(data.users[S.USER_ID].to_pylist()), sort=False)
-    last_rows = clicks.groupby(S.USER_ID).tail(1)
+        all_users = all_users.union(pd.Index(data.users[schemas.USER_ID].to_pylist()), sort=False)
+    last_rows = clicks.groupby(schemas.USER_ID).tail(1)
     history_of = dict(
         zip(
-            last_rows[S.USER_ID],
+            last_rows[schemas.USER_ID],
             _histories(clicks, last_rows.index.to_numpy(), config.history_length, include_row=True),
         )
     )
@@ -298,7 +303,7 @@ def embed_users(
             "seconds_total": time.perf_counter() - started,
         }
     )
-    return pd.DataFrame({S.USER_ID: all_users}), vectors, metrics, embedder
+    return pd.DataFrame({schemas.USER_ID: all_users}), vectors, metrics, embedder
 
 
 def _evaluate(embedder: UserEmbedder, clicks: pd.DataFrame, rows: np.ndarray, samples, k: int = 10) -> dict[str, float]:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from aktrec import schemas as S
+from aktrec import schemas
 
 CATEGORY_LEVELS = 3
 N_BUCKETS = 10
@@ -48,13 +48,13 @@ def item_attributes(items: pa.Table | None, ids: pd.Index) -> list[list[str]]:
     """Attribute tokens of `ids` (in that order); items without a table row get none."""
     if items is None:
         return [[] for _ in ids]
-    table = items.to_pandas().set_index(S.ITEM_ID).reindex(ids)
+    table = items.to_pandas().set_index(schemas.ITEM_ID).reindex(ids)
     columns = []
-    if S.CATEGORY in table:
+    if schemas.CATEGORY in table:
         for level in range(CATEGORY_LEVELS):
             columns.append(
                 _strings(
-                    table[S.CATEGORY].map(
+                    table[schemas.CATEGORY].map(
                         lambda path, level=level: (
                             path[level] if isinstance(path, (list, np.ndarray)) and len(path) > level else None
                         )
@@ -62,10 +62,10 @@ def item_attributes(items: pa.Table | None, ids: pd.Index) -> list[list[str]]:
                     f"category_{level + 1}",
                 )
             )
-    if S.BRAND in table:
-        columns.append(_strings(table[S.BRAND], S.BRAND))
-    if S.PRICE in table:
-        columns.append(_buckets(table[S.PRICE], S.PRICE))
+    if schemas.BRAND in table:
+        columns.append(_strings(table[schemas.BRAND], schemas.BRAND))
+    if schemas.PRICE in table:
+        columns.append(_buckets(table[schemas.PRICE], schemas.PRICE))
     return _join(columns, table.index)
 
 
@@ -73,7 +73,7 @@ def user_attributes(users: pa.Table | None, ids: pd.Index) -> list[list[str]]:
     """Attribute tokens of `ids` from every profile column; none without a users table."""
     if users is None:
         return [[] for _ in ids]
-    table = users.to_pandas().set_index(S.USER_ID).reindex(ids)
+    table = users.to_pandas().set_index(schemas.USER_ID).reindex(ids)
     columns = [
         _buckets(table[name], name) if pd.api.types.is_numeric_dtype(table[name]) else _strings(table[name], name)
         for name in table.columns

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from aktrec.features import names as N
+from aktrec.features import names as feature_names
 from aktrec.features.contract import ViewContract
 from aktrec.validation import SuiteSpec, gx_expectations, key_expectations
 
@@ -16,9 +16,11 @@ def feature_suites(contract: list[ViewContract], views: dict[str, pd.DataFrame])
     for view in contract:
         frame, keys = views[view.name], list(view.join_keys)
         # List columns (representations, codes, sequences) are checked by earlier stages.
-        scalar = frame[[c for c in frame.columns if c in (*keys, N.EVENT_TIMESTAMP) or frame[c].dtype != object]]
-        checks = key_expectations([*keys, N.EVENT_TIMESTAMP])
-        checks.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=[*keys, N.EVENT_TIMESTAMP]))
+        scalar = frame[
+            [c for c in frame.columns if c in (*keys, feature_names.EVENT_TIMESTAMP) or frame[c].dtype != object]
+        ]
+        checks = key_expectations([*keys, feature_names.EVENT_TIMESTAMP])
+        checks.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=[*keys, feature_names.EVENT_TIMESTAMP]))
         for prefix in ("", "avg_"):
             if f"{prefix}exposures" in scalar:
                 checks.append(gxe.ExpectColumnValuesToBeBetween(column=f"{prefix}exposures", min_value=0))

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.config import FeatureConfig
 from aktrec.data.prepare import ORDINAL_TEST_OFFSET, PreparedData
-from aktrec.features import names as N
+from aktrec.features import names as feature_names
 from aktrec.features.attributes import item_attributes, user_attributes
 
 
@@ -59,7 +59,9 @@ def snapshot_grid(
 
 def observed_events(data: PreparedData) -> pd.DataFrame:
     train = data.train
-    return train.loc[~train[S.IS_SAMPLED], [S.USER_ID, S.ITEM_ID, S.TS, S.LABEL]].reset_index(drop=True)
+    return train.loc[
+        ~train[schemas.IS_SAMPLED], [schemas.USER_ID, schemas.ITEM_ID, schemas.TS, schemas.LABEL]
+    ].reset_index(drop=True)
 
 
 @dataclass
@@ -73,10 +75,12 @@ class Clock:
 
     @classmethod
     def of(cls, events: pd.DataFrame, grid: pd.DatetimeIndex) -> Clock:
-        visible = visible_from(events[S.TS], grid)
+        visible = visible_from(events[schemas.TS], grid)
         inside = visible < len(grid)
         return cls(
-            events, grid, global_prior(visible[inside], events[S.LABEL].to_numpy()[inside].astype(float), len(grid))
+            events,
+            grid,
+            global_prior(visible[inside], events[schemas.LABEL].to_numpy()[inside].astype(float), len(grid)),
         )
 
 
@@ -89,15 +93,17 @@ def clocks(data: PreparedData, events: pd.DataFrame, config: FeatureConfig) -> t
     or another CTR training sample's label) and all of training where the test samples sit
     (`ORDINAL_TEST_OFFSET`), which is also what serving reads.
     """
-    grid = snapshot_grid(events[S.TS].min(), events[S.TS].max(), data.card["timestamps"], data.cutoff, config)
+    grid = snapshot_grid(
+        events[schemas.TS].min(), events[schemas.TS].max(), data.card["timestamps"], data.cutoff, config
+    )
     user_clock = Clock.of(events, grid)
     if not data.ordinal:
         return user_clock, user_clock
     start = grid[0]
     shared_grid = pd.DatetimeIndex([start, start + ORDINAL_TEST_OFFSET])
-    is_representation = ~data.ctr_samples()[~data.train[S.IS_SAMPLED].to_numpy()]
+    is_representation = ~data.ctr_samples()[~data.train[schemas.IS_SAMPLED].to_numpy()]
     just_before = np.where(is_representation, shared_grid[0], shared_grid[1]) - pd.Timedelta(microseconds=1)
-    return user_clock, Clock.of(events.assign(**{S.TS: just_before}), shared_grid)
+    return user_clock, Clock.of(events.assign(**{schemas.TS: just_before}), shared_grid)
 
 
 def _grid_ns(grid: pd.DatetimeIndex) -> np.ndarray:
@@ -144,7 +150,7 @@ def activity_rows(
     config: FeatureConfig,
     prior: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Activity features (names in `N.ACTIVITY`) of each entity, one row per snapshot at which
+    """Activity features (names in `feature_names.ACTIVITY`) of each entity, one row per snapshot at which
     they change: where one of its events becomes visible, and where one leaves the recent
     window. Memory and rows grow with the events, not with entities x snapshots.
 
@@ -153,9 +159,9 @@ def activity_rows(
     `events`) as of the row's snapshot.
     """
     k, window = len(grid), config.window_snapshots
-    visible = visible_from(events[S.TS], grid)
+    visible = visible_from(events[schemas.TS], grid)
     inside = visible < k
-    label = events[S.LABEL].to_numpy().astype(float)
+    label = events[schemas.LABEL].to_numpy().astype(float)
     if prior is None:  # the prior of these events alone
         prior = global_prior(visible[inside], label[inside], k)
     keys, inverse = np.unique(entity[inside].astype(np.int64) * k + visible[inside], return_inverse=True)
@@ -244,7 +250,7 @@ def cluster_activity_rows(
     out["avg_recent_ctr"] = _smoothed_ctr(
         out["avg_recent_clicks"], out["avg_recent_exposures"], snapshot_prior, strength
     )
-    return out[["cluster", "snapshot", *N.CLUSTER_AVG]]
+    return out[["cluster", "snapshot", *feature_names.CLUSTER_AVG]]
 
 
 def cluster_profile(sem: SemanticTables, key: str, timestamp: pd.Timestamp) -> pd.DataFrame:
@@ -255,7 +261,12 @@ def cluster_profile(sem: SemanticTables, key: str, timestamp: pd.Timestamp) -> p
     np.add.at(embedding, member, sem.embeddings.astype(np.float32))
     embedding /= size[:, None].astype(np.float32)
     return pd.DataFrame(
-        {key: clusters, N.EVENT_TIMESTAMP: timestamp, "cluster_size": size, "avg_embedding": list(embedding)}
+        {
+            key: clusters,
+            feature_names.EVENT_TIMESTAMP: timestamp,
+            "cluster_size": size,
+            "avg_embedding": list(embedding),
+        }
     )
 
 
@@ -268,9 +279,9 @@ def cross_rows(
 ) -> pd.DataFrame:
     """Cumulative exposures/clicks/CTR per key combination, a row whenever they change."""
     frame = events[keys].copy()
-    frame["visible"] = visible_from(events[S.TS], grid)
+    frame["visible"] = visible_from(events[schemas.TS], grid)
     frame["exposures"] = 1.0
-    frame["clicks"] = events[S.LABEL].astype(float).to_numpy()
+    frame["clicks"] = events[schemas.LABEL].astype(float).to_numpy()
     frame = frame[frame["visible"] < len(grid)]
     per_period = frame.groupby([*keys, "visible"], sort=True)[["exposures", "clicks"]].sum().reset_index()
     per_period[["exposures", "clicks"]] = per_period.groupby(keys)[["exposures", "clicks"]].cumsum()
@@ -279,21 +290,21 @@ def cross_rows(
     per_period["ctr"] = _smoothed_ctr(
         per_period["clicks"], per_period["exposures"], prior[per_period["visible"]], config.ctr_prior_strength
     )
-    per_period[N.EVENT_TIMESTAMP] = grid[per_period.pop("visible").to_numpy()]
-    return per_period[[*keys, N.EVENT_TIMESTAMP, *N.CROSS]]
+    per_period[feature_names.EVENT_TIMESTAMP] = grid[per_period.pop("visible").to_numpy()]
+    return per_period[[*keys, feature_names.EVENT_TIMESTAMP, *feature_names.CROSS]]
 
 
 def sequence_rows(clicks: pd.DataFrame, keys: list[str], grid: pd.DatetimeIndex, length: int) -> pd.DataFrame:
     """The last `length` clicked item ids (oldest first) per key, a row whenever they change."""
-    clicks = clicks.sort_values([*keys, S.TS], kind="stable").reset_index(drop=True)
-    clicks["visible"] = visible_from(clicks[S.TS], grid)
+    clicks = clicks.sort_values([*keys, schemas.TS], kind="stable").reset_index(drop=True)
+    clicks["visible"] = visible_from(clicks[schemas.TS], grid)
     clicks = clicks[clicks["visible"] < len(grid)].reset_index(drop=True)
     group_start = clicks.groupby(keys, sort=False).cumcount().to_numpy()
     last = clicks.groupby([*keys, "visible"], sort=False).tail(1).index.to_numpy()
-    items = clicks[S.ITEM_ID].to_numpy()
+    items = clicks[schemas.ITEM_ID].to_numpy()
     first = last - np.minimum(group_start[last], length - 1)
     frame = clicks.loc[last, keys].reset_index(drop=True)
-    frame[N.EVENT_TIMESTAMP] = grid[clicks.loc[last, "visible"].to_numpy()]
+    frame[feature_names.EVENT_TIMESTAMP] = grid[clicks.loc[last, "visible"].to_numpy()]
     frame["recent_items"] = [items[a : b + 1].tolist() for a, b in zip(first, last)]
     return frame
 
@@ -336,13 +347,13 @@ def static_views(
     representations and attributes of each entity, size and mean representation of each cluster."""
     views = {}
     for kind, sem, id_column, key in (
-        ("user", users, S.USER_ID, N.USER_CLUSTER_ID),
-        ("item", items, S.ITEM_ID, N.ITEM_CLUSTER_ID),
+        ("user", users, schemas.USER_ID, feature_names.USER_CLUSTER_ID),
+        ("item", items, schemas.ITEM_ID, feature_names.ITEM_CLUSTER_ID),
     ):
         semantic = pd.DataFrame(
             {
                 id_column: sem.ids.to_numpy(),
-                N.EVENT_TIMESTAMP: start,
+                feature_names.EVENT_TIMESTAMP: start,
                 "cluster_id": sem.cluster,
                 "codes": list(sem.codes.astype(np.int64)),
                 "embedding": list(sem.embeddings.astype(np.float32)),
@@ -364,13 +375,13 @@ def event_views(
     """The views computed from observed training events (activity, cluster averages, crosses,
     sequences) with pandas and numpy, and the snapshot times."""
     events = observed_events(data)
-    events[N.USER_CLUSTER_ID] = users.lookup(events[S.USER_ID], users.cluster, -1)
-    events[N.ITEM_CLUSTER_ID] = items.lookup(events[S.ITEM_ID], items.cluster, -1)
-    events[N.ITEM_TOP_ID] = items.lookup(events[S.ITEM_ID], items.codes[:, 0].astype(np.int64), -1)
+    events[feature_names.USER_CLUSTER_ID] = users.lookup(events[schemas.USER_ID], users.cluster, -1)
+    events[feature_names.ITEM_CLUSTER_ID] = items.lookup(events[schemas.ITEM_ID], items.cluster, -1)
+    events[feature_names.ITEM_TOP_ID] = items.lookup(events[schemas.ITEM_ID], items.codes[:, 0].astype(np.int64), -1)
     own, shared = clocks(data, events, config)
     thresholds = tail_thresholds(data)
     views: dict[str, pd.DataFrame] = {}
-    for kind, sem, id_column in (("user", users, S.USER_ID), ("item", items, S.ITEM_ID)):
+    for kind, sem, id_column in (("user", users, schemas.USER_ID), ("item", items, schemas.ITEM_ID)):
         ids = sem.ids.to_numpy()
         entity = sem.ids.get_indexer(events[id_column])
         known = entity >= 0
@@ -379,36 +390,36 @@ def event_views(
         views[f"{kind}_activity"] = pd.DataFrame(
             {
                 id_column: ids[rows["entity"].to_numpy()],
-                N.EVENT_TIMESTAMP: clock.grid[rows["snapshot"].to_numpy()],
-                **{name: rows[name].to_numpy() for name in N.ACTIVITY},
+                feature_names.EVENT_TIMESTAMP: clock.grid[rows["snapshot"].to_numpy()],
+                **{name: rows[name].to_numpy() for name in feature_names.ACTIVITY},
             }
         )
-        key = N.USER_CLUSTER_ID if kind == "user" else N.ITEM_CLUSTER_ID
+        key = feature_names.USER_CLUSTER_ID if kind == "user" else feature_names.ITEM_CLUSTER_ID
         clusters, member_cluster = np.unique(sem.cluster, return_inverse=True)
         shared_rows = rows if clock is shared else _entity_activity(entity, known, shared, thresholds[kind], config)
         averaged = cluster_activity_rows(shared_rows, member_cluster, shared.prior, config)
         views[f"{kind}_cluster_features"] = pd.DataFrame(
             {
                 key: clusters[averaged["cluster"].to_numpy()],
-                N.EVENT_TIMESTAMP: shared.grid[averaged["snapshot"].to_numpy()],
-                **{name: averaged[name].to_numpy() for name in N.CLUSTER_AVG},
+                feature_names.EVENT_TIMESTAMP: shared.grid[averaged["snapshot"].to_numpy()],
+                **{name: averaged[name].to_numpy() for name in feature_names.CLUSTER_AVG},
             }
         )
-    views[N.CROSS_USER_ITEM_CLUSTER] = cross_rows(
-        own.events, [S.USER_ID, N.ITEM_CLUSTER_ID], own.grid, config, own.prior
+    views[feature_names.CROSS_USER_ITEM_CLUSTER] = cross_rows(
+        own.events, [schemas.USER_ID, feature_names.ITEM_CLUSTER_ID], own.grid, config, own.prior
     )
-    views[N.CROSS_USER_CLUSTER_ITEM_CLUSTER] = cross_rows(
-        shared.events, [N.USER_CLUSTER_ID, N.ITEM_CLUSTER_ID], shared.grid, config, shared.prior
+    views[feature_names.CROSS_USER_CLUSTER_ITEM_CLUSTER] = cross_rows(
+        shared.events, [feature_names.USER_CLUSTER_ID, feature_names.ITEM_CLUSTER_ID], shared.grid, config, shared.prior
     )
-    views[N.USER_SEQUENCE] = sequence_rows(
-        own.events[own.events[S.LABEL] == 1], [S.USER_ID], own.grid, config.user_sequence_length
+    views[feature_names.USER_SEQUENCE] = sequence_rows(
+        own.events[own.events[schemas.LABEL] == 1], [schemas.USER_ID], own.grid, config.user_sequence_length
     )
     # Clicks in time order (ordinal: by position), before the shared clock evens their times.
-    order = np.argsort(events[S.TS].to_numpy(), kind="stable")
+    order = np.argsort(events[schemas.TS].to_numpy(), kind="stable")
     shared_clicks = shared.events.iloc[order]
-    views[N.CLUSTER_SEQUENCE] = sequence_rows(
-        shared_clicks[shared_clicks[S.LABEL] == 1],
-        [N.USER_CLUSTER_ID, N.ITEM_TOP_ID],
+    views[feature_names.CLUSTER_SEQUENCE] = sequence_rows(
+        shared_clicks[shared_clicks[schemas.LABEL] == 1],
+        [feature_names.USER_CLUSTER_ID, feature_names.ITEM_TOP_ID],
         shared.grid,
         config.cluster_sequence_length,
     )

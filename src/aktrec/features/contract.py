@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aktrec.features import names as N
+from aktrec.features import names as feature_names
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class ViewContract:
     @property
     def columns(self) -> list[str]:
         """Output columns of the features in retrieved frames."""
-        return [N.output_column(self.name, feature) for feature in self.features]
+        return [feature_names.output_column(self.name, feature) for feature in self.features]
 
     @property
     def refs(self) -> list[str]:

@@ -15,42 +15,42 @@ from datetime import timedelta
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast.types import Array, Float32, Float64, Int64, String
 
-from aktrec import schemas as S
-from aktrec.features import names as N
+from aktrec import schemas
+from aktrec.features import names as feature_names
 from aktrec.features.repo import DATA_DIR
 
-user = Entity(name="user", join_keys=[S.USER_ID], value_type=ValueType.STRING, description="A user id.")
-item = Entity(name="item", join_keys=[S.ITEM_ID], value_type=ValueType.STRING, description="An item id.")
+user = Entity(name="user", join_keys=[schemas.USER_ID], value_type=ValueType.STRING, description="A user id.")
+item = Entity(name="item", join_keys=[schemas.ITEM_ID], value_type=ValueType.STRING, description="An item id.")
 user_cluster = Entity(
     name="user_cluster",
-    join_keys=[N.USER_CLUSTER_ID],
+    join_keys=[feature_names.USER_CLUSTER_ID],
     value_type=ValueType.INT64,
     description="Users sharing a semantic-ID cluster.",
 )
 item_cluster = Entity(
     name="item_cluster",
-    join_keys=[N.ITEM_CLUSTER_ID],
+    join_keys=[feature_names.ITEM_CLUSTER_ID],
     value_type=ValueType.INT64,
     description="Items sharing a semantic-ID cluster.",
 )
 item_top = Entity(
     name="item_top",
-    join_keys=[N.ITEM_TOP_ID],
+    join_keys=[feature_names.ITEM_TOP_ID],
     value_type=ValueType.INT64,
     description="The first level (id_1) of an item's semantic ID: the SIM-hard retrieval key.",
 )
 ENTITIES = [user, item, user_cluster, item_cluster, item_top]
 
 KEY_FIELDS = {
-    S.USER_ID: Field(name=S.USER_ID, dtype=String),
-    S.ITEM_ID: Field(name=S.ITEM_ID, dtype=String),
-    N.USER_CLUSTER_ID: Field(name=N.USER_CLUSTER_ID, dtype=Int64),
-    N.ITEM_CLUSTER_ID: Field(name=N.ITEM_CLUSTER_ID, dtype=Int64),
-    N.ITEM_TOP_ID: Field(name=N.ITEM_TOP_ID, dtype=Int64),
+    schemas.USER_ID: Field(name=schemas.USER_ID, dtype=String),
+    schemas.ITEM_ID: Field(name=schemas.ITEM_ID, dtype=String),
+    feature_names.USER_CLUSTER_ID: Field(name=feature_names.USER_CLUSTER_ID, dtype=Int64),
+    feature_names.ITEM_CLUSTER_ID: Field(name=feature_names.ITEM_CLUSTER_ID, dtype=Int64),
+    feature_names.ITEM_TOP_ID: Field(name=feature_names.ITEM_TOP_ID, dtype=Int64),
 }
-ACTIVITY_FIELDS = [Field(name=name, dtype=Float64) for name in N.ACTIVITY]
-CLUSTER_AVG_FIELDS = [Field(name=name, dtype=Float64) for name in N.CLUSTER_AVG]
-CROSS_FIELDS = [Field(name=name, dtype=Float64) for name in N.CROSS]
+ACTIVITY_FIELDS = [Field(name=name, dtype=Float64) for name in feature_names.ACTIVITY]
+CLUSTER_AVG_FIELDS = [Field(name=name, dtype=Float64) for name in feature_names.CLUSTER_AVG]
+CROSS_FIELDS = [Field(name=name, dtype=Float64) for name in feature_names.CROSS]
 SEMANTIC_FIELDS = [
     Field(name="cluster_id", dtype=Int64, description="The entity's semantic-ID cluster."),
     Field(name="codes", dtype=Array(Int64), description="The semantic ID, one code per RQ-VAE level."),
@@ -71,17 +71,25 @@ def _view(name: str, entities: list[Entity], fields: list[Field], description: s
         entities=entities,
         ttl=timedelta(0),  # no expiry: the latest row at or before a sample's time holds
         schema=[*keys, *fields],
-        source=FileSource(name=f"{name}_source", path=f"{DATA_DIR}/{name}.parquet", timestamp_field=N.EVENT_TIMESTAMP),
+        source=FileSource(
+            name=f"{name}_source", path=f"{DATA_DIR}/{name}.parquet", timestamp_field=feature_names.EVENT_TIMESTAMP
+        ),
         online=True,
         description=description,
     )
 
 
-user_activity = _view(N.USER_ACTIVITY, [user], ACTIVITY_FIELDS, "The user's exposures, clicks and CTRs so far.")
-item_activity = _view(N.ITEM_ACTIVITY, [item], ACTIVITY_FIELDS, "The item's exposures, clicks and CTRs so far.")
-user_semantic = _view(N.USER_SEMANTIC, [user], SEMANTIC_FIELDS, "The user's semantic ID and representation.")
+user_activity = _view(
+    feature_names.USER_ACTIVITY, [user], ACTIVITY_FIELDS, "The user's exposures, clicks and CTRs so far."
+)
+item_activity = _view(
+    feature_names.ITEM_ACTIVITY, [item], ACTIVITY_FIELDS, "The item's exposures, clicks and CTRs so far."
+)
+user_semantic = _view(
+    feature_names.USER_SEMANTIC, [user], SEMANTIC_FIELDS, "The user's semantic ID and representation."
+)
 item_semantic = _view(
-    N.ITEM_SEMANTIC,
+    feature_names.ITEM_SEMANTIC,
     [item],
     [
         *SEMANTIC_FIELDS[:1],
@@ -91,29 +99,44 @@ item_semantic = _view(
     "The item's semantic ID and representation.",
 )
 user_cluster_features = _view(
-    N.USER_CLUSTER_AVG, [user_cluster], CLUSTER_AVG_FIELDS, "Activity averaged over the cluster's users (eq. 9)."
+    feature_names.USER_CLUSTER_AVG,
+    [user_cluster],
+    CLUSTER_AVG_FIELDS,
+    "Activity averaged over the cluster's users (eq. 9).",
 )
 item_cluster_features = _view(
-    N.ITEM_CLUSTER_AVG, [item_cluster], CLUSTER_AVG_FIELDS, "Activity averaged over the cluster's items (eq. 9)."
+    feature_names.ITEM_CLUSTER_AVG,
+    [item_cluster],
+    CLUSTER_AVG_FIELDS,
+    "Activity averaged over the cluster's items (eq. 9).",
 )
 user_cluster_profile = _view(
-    N.USER_CLUSTER_PROFILE, [user_cluster], CLUSTER_PROFILE_FIELDS, "What a user cluster is (no time dependence)."
+    feature_names.USER_CLUSTER_PROFILE,
+    [user_cluster],
+    CLUSTER_PROFILE_FIELDS,
+    "What a user cluster is (no time dependence).",
 )
 item_cluster_profile = _view(
-    N.ITEM_CLUSTER_PROFILE, [item_cluster], CLUSTER_PROFILE_FIELDS, "What an item cluster is (no time dependence)."
+    feature_names.ITEM_CLUSTER_PROFILE,
+    [item_cluster],
+    CLUSTER_PROFILE_FIELDS,
+    "What an item cluster is (no time dependence).",
 )
 user_x_item_cluster = _view(
-    N.CROSS_USER_ITEM_CLUSTER, [user, item_cluster], CROSS_FIELDS, "The user's activity on the item's cluster."
+    feature_names.CROSS_USER_ITEM_CLUSTER,
+    [user, item_cluster],
+    CROSS_FIELDS,
+    "The user's activity on the item's cluster.",
 )
 user_cluster_x_item_cluster = _view(
-    N.CROSS_USER_CLUSTER_ITEM_CLUSTER,
+    feature_names.CROSS_USER_CLUSTER_ITEM_CLUSTER,
     [user_cluster, item_cluster],
     CROSS_FIELDS,
     "The user cluster's activity on the item's cluster.",
 )
-user_sequence = _view(N.USER_SEQUENCE, [user], SEQUENCE_FIELDS, "The user's recent clicks.")
+user_sequence = _view(feature_names.USER_SEQUENCE, [user], SEQUENCE_FIELDS, "The user's recent clicks.")
 user_cluster_top_sequence = _view(
-    N.CLUSTER_SEQUENCE,
+    feature_names.CLUSTER_SEQUENCE,
     [user_cluster, item_top],
     SEQUENCE_FIELDS,
     "The user cluster's recent clicks on items with that top-level semantic ID (SIM-hard).",
@@ -137,7 +160,7 @@ FEATURE_VIEWS = [
 
 def feature_service(model_version: str) -> FeatureService:
     """The features a model version is trained and served with."""
-    return FeatureService(name=N.feature_service_name(model_version), features=FEATURE_VIEWS)
+    return FeatureService(name=feature_names.feature_service_name(model_version), features=FEATURE_VIEWS)
 
 
 def feast_objects(model_version: str) -> dict[str, object]:

@@ -10,13 +10,13 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.artifacts import list_matrix, read_marker, staged_output, write_json
 from aktrec.config import FeatureConfig, to_dict
 from aktrec.data.prepare import read_prepared
 from aktrec.embed.stage import read_embeddings
 from aktrec.errors import ArtifactError
-from aktrec.features import names as N
+from aktrec.features import names as feature_names
 from aktrec.features.compute import SemanticTables, compute_features
 from aktrec.features.contract import ViewContract, declared_contract
 from aktrec.features.online import fill_online, fill_online_store
@@ -45,7 +45,10 @@ def semantic_tables(sid_dir: Path, emb_dir: Path, kind: str) -> SemanticTables:
             f"{ids[position < 0][0]!r}"
         )
     return SemanticTables(
-        ids=ids, codes=list_matrix(table[S.CODES]), cluster=table[S.CLUSTER_ID].to_numpy(), embeddings=vectors[position]
+        ids=ids,
+        codes=list_matrix(table[schemas.CODES]),
+        cluster=table[schemas.CLUSTER_ID].to_numpy(),
+        embeddings=vectors[position],
     )
 
 
@@ -53,7 +56,7 @@ def write_online_keys(repo: Path, contract: list[ViewContract], views: dict[str,
     """The distinct keys of every view not keyed by the user: what a predictor warms at load."""
     (repo / ONLINE_KEYS_DIR).mkdir()
     for view in contract:
-        if S.USER_ID not in view.join_keys:
+        if schemas.USER_ID not in view.join_keys:
             keys = views[view.name][list(view.join_keys)].drop_duplicates()
             keys.to_parquet(repo / ONLINE_KEYS_DIR / f"{view.name}.parquet", index=False)
 
@@ -89,11 +92,10 @@ def materialize(
     contract = declared_contract(config.model_version)
     missing = sorted({view.name for view in contract} - set(views))
     if missing:
-        raise ArtifactError(
-            f"feature service {N.feature_service_name(config.model_version)}: no table computed for {missing}"
-        )
+        service = feature_names.feature_service_name(config.model_version)
+        raise ArtifactError(f"feature service {service}: no table computed for {missing}")
     computed = time.perf_counter()
-    service = N.feature_service_name(config.model_version)
+    service = feature_names.feature_service_name(config.model_version)
     shared = online_store not in (None, "sqlite")
     with staged_output(
         repo,

@@ -19,7 +19,7 @@ import pandas as pd
 
 from aktrec.artifacts import read_marker
 from aktrec.errors import ArtifactError
-from aktrec.features import names as N
+from aktrec.features import names as feature_names
 from aktrec.features.contract import ViewContract, stored_contract
 from aktrec.features.names import PROJECT
 from aktrec.features.repo import (
@@ -43,7 +43,7 @@ def fill_online_store(store, contract: list[ViewContract], views: dict[str, pd.D
     for view in contract:
         latest = (
             views[view.name]
-            .sort_values(N.EVENT_TIMESTAMP, kind="stable")
+            .sort_values(feature_names.EVENT_TIMESTAMP, kind="stable")
             .drop_duplicates(list(view.join_keys), keep="last")
         )
         for start in range(0, len(latest), ONLINE_WRITE_CHUNK):

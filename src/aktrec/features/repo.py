@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from aktrec.errors import AktrecError, ArtifactError
-from aktrec.features import names as N
+from aktrec.features import names as feature_names
 
 REPO_KIND = "feature_repo"  # artifact kind of a materialized repository
 DATA_DIR = "data"  # offline tables live in <repo>/data/<view>.parquet (paths relative to the repo)
@@ -131,7 +131,7 @@ def store_yaml(online_store: str | None) -> str:
             raise ArtifactError(f"{address.uri}: credentials in the URI would be written to feature_store.yaml")
         online = {"type": "redis", "connection_string": address.connection_string}
     config = {
-        "project": N.PROJECT,
+        "project": feature_names.PROJECT,
         "registry": "registry.db",
         "provider": "local",
         "online_store": online,

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.artifacts import read_marker
-from aktrec.features import names as N
+from aktrec.features import names as feature_names
 from aktrec.features.compute import SemanticTables
 from aktrec.features.contract import ViewContract, stored_contract
 from aktrec.features.repo import DATA_DIR, REPO_KIND, open_feature_store
@@ -31,11 +31,11 @@ def join_engine(feature_config: dict) -> str:
 
 def entity_frame(samples: pd.DataFrame, users: SemanticTables, items: SemanticTables) -> pd.DataFrame:
     """Samples with the join keys every view needs; unknown ids get cluster -1 (no features)."""
-    frame = samples[[S.ROW_ID, S.USER_ID, S.ITEM_ID]].copy()
-    frame[N.EVENT_TIMESTAMP] = samples[S.TS].to_numpy()
-    frame[N.USER_CLUSTER_ID] = users.lookup(frame[S.USER_ID], users.cluster, -1)
-    frame[N.ITEM_CLUSTER_ID] = items.lookup(frame[S.ITEM_ID], items.cluster, -1)
-    frame[N.ITEM_TOP_ID] = items.lookup(frame[S.ITEM_ID], items.codes[:, 0].astype(np.int64), -1)
+    frame = samples[[schemas.ROW_ID, schemas.USER_ID, schemas.ITEM_ID]].copy()
+    frame[feature_names.EVENT_TIMESTAMP] = samples[schemas.TS].to_numpy()
+    frame[feature_names.USER_CLUSTER_ID] = users.lookup(frame[schemas.USER_ID], users.cluster, -1)
+    frame[feature_names.ITEM_CLUSTER_ID] = items.lookup(frame[schemas.ITEM_ID], items.cluster, -1)
+    frame[feature_names.ITEM_TOP_ID] = items.lookup(frame[schemas.ITEM_ID], items.codes[:, 0].astype(np.int64), -1)
     return frame
 
 
@@ -80,7 +80,9 @@ def historical_features(
     else:
         retrieved = _asof_join(Path(repo), contract, entities)
     feature_columns = [column for view in contract for column in view.columns]
-    out = entities.merge(retrieved[[S.ROW_ID, *feature_columns]], on=S.ROW_ID, how="left", validate="one_to_one")
+    out = entities.merge(
+        retrieved[[schemas.ROW_ID, *feature_columns]], on=schemas.ROW_ID, how="left", validate="one_to_one"
+    )
     return fill_defaults(out, contract)
 
 
@@ -88,31 +90,33 @@ def _feast_join(store, contract: list[ViewContract], entities: pd.DataFrame) -> 
     """Feast's retrieval, one view at a time: the file offline store drops an entity row that
     has no feature row at or before its time in a view, so one call per view limits that loss
     to that view's features (they read as defaults after the join on row_id)."""
-    out = entities[[S.ROW_ID]].copy()
+    out = entities[[schemas.ROW_ID]].copy()
     for view in contract:
         retrieved = store.get_historical_features(
             entity_df=entities, features=view.refs, full_feature_names=True
         ).to_df()
-        out = out.merge(retrieved[[S.ROW_ID, *view.columns]], on=S.ROW_ID, how="left", validate="one_to_one")
+        out = out.merge(
+            retrieved[[schemas.ROW_ID, *view.columns]], on=schemas.ROW_ID, how="left", validate="one_to_one"
+        )
     return out
 
 
 def _asof_join(repo: Path, contract: list[ViewContract], entities: pd.DataFrame) -> pd.DataFrame:
-    left = entities.sort_values(N.EVENT_TIMESTAMP, kind="stable")
-    left_ts = left[N.EVENT_TIMESTAMP].astype("datetime64[ns, UTC]")
-    out = left[[S.ROW_ID]].copy()
+    left = entities.sort_values(feature_names.EVENT_TIMESTAMP, kind="stable")
+    left_ts = left[feature_names.EVENT_TIMESTAMP].astype("datetime64[ns, UTC]")
+    out = left[[schemas.ROW_ID]].copy()
     for view in contract:
         keys = list(view.join_keys)
         right = pd.read_parquet(
-            repo / DATA_DIR / f"{view.name}.parquet", columns=[*keys, N.EVENT_TIMESTAMP, *view.features]
+            repo / DATA_DIR / f"{view.name}.parquet", columns=[*keys, feature_names.EVENT_TIMESTAMP, *view.features]
         )
-        right[N.EVENT_TIMESTAMP] = right[N.EVENT_TIMESTAMP].astype("datetime64[ns, UTC]")
-        right = right.sort_values(N.EVENT_TIMESTAMP, kind="stable").rename(
+        right[feature_names.EVENT_TIMESTAMP] = right[feature_names.EVENT_TIMESTAMP].astype("datetime64[ns, UTC]")
+        right = right.sort_values(feature_names.EVENT_TIMESTAMP, kind="stable").rename(
             columns=dict(zip(view.features, view.columns))
         )
-        probe = left[keys].assign(**{N.EVENT_TIMESTAMP: left_ts})
+        probe = left[keys].assign(**{feature_names.EVENT_TIMESTAMP: left_ts})
         joined = pd.merge_asof(
-            probe, right, on=N.EVENT_TIMESTAMP, by=keys, direction="backward", allow_exact_matches=True
+            probe, right, on=feature_names.EVENT_TIMESTAMP, by=keys, direction="backward", allow_exact_matches=True
         )
         for column in view.columns:
             out[column] = joined[column].to_numpy()
@@ -124,9 +128,19 @@ def online_features(
 ) -> pd.DataFrame:
     """Features of one user and its candidates from the online store, in the candidates' order."""
     now = pd.Timestamp.now(tz="UTC")
-    samples = pd.DataFrame({S.ROW_ID: np.arange(len(item_ids)), S.USER_ID: user_id, S.ITEM_ID: item_ids, S.TS: now})
+    samples = pd.DataFrame(
+        {schemas.ROW_ID: np.arange(len(item_ids)), schemas.USER_ID: user_id, schemas.ITEM_ID: item_ids, schemas.TS: now}
+    )
     entities = entity_frame(samples, users, items)
-    rows = entities[[S.USER_ID, S.ITEM_ID, N.USER_CLUSTER_ID, N.ITEM_CLUSTER_ID, N.ITEM_TOP_ID]].to_dict("records")
+    rows = entities[
+        [
+            schemas.USER_ID,
+            schemas.ITEM_ID,
+            feature_names.USER_CLUSTER_ID,
+            feature_names.ITEM_CLUSTER_ID,
+            feature_names.ITEM_TOP_ID,
+        ]
+    ].to_dict("records")
     response = store.get_online_features(
         features=store.get_feature_service(service), entity_rows=rows, full_feature_names=True
     ).to_dict()

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.config import FeatureConfig
 from aktrec.data.prepare import PreparedData
 from aktrec.errors import DataError
-from aktrec.features import names as N
+from aktrec.features import names as feature_names
 from aktrec.features.compute import UNSEEN, SemanticTables, cumulative_prior, snapshot_grid, tail_thresholds
 from aktrec.features.contract import ViewContract
 
@@ -66,36 +66,50 @@ def spark_event_views(
         raise DataError(
             "interactions",
             "features.engine 'spark' needs real timestamps; ordinal sequences (leave-last-out) use 'pandas'",
-            column=S.TS,
+            column=schemas.TS,
         )
     if data.source is None:
         raise ValueError("features.engine 'spark' reads the events from DATA's files: read DATA with read_prepared")
     spark = spark_session()
-    train = spark.read.parquet(str(S.table_file(data.source, "train")))
+    train = spark.read.parquet(str(schemas.table_file(data.source, "train")))
     events = (
-        train.where(~F.col(S.IS_SAMPLED))
-        .select(S.ROW_ID, S.USER_ID, S.ITEM_ID, F.unix_micros(S.TS).alias("micros"), F.col(S.LABEL).cast("double"))
+        train.where(~F.col(schemas.IS_SAMPLED))
+        .select(
+            schemas.ROW_ID,
+            schemas.USER_ID,
+            schemas.ITEM_ID,
+            F.unix_micros(schemas.TS).alias("micros"),
+            F.col(schemas.LABEL).cast("double"),
+        )
         .join(
-            _columns(spark, pd.DataFrame({S.USER_ID: users.ids, N.USER_CLUSTER_ID: users.cluster})), S.USER_ID, "left"
+            _columns(spark, pd.DataFrame({schemas.USER_ID: users.ids, feature_names.USER_CLUSTER_ID: users.cluster})),
+            schemas.USER_ID,
+            "left",
         )
         .join(
             _columns(
                 spark,
                 pd.DataFrame(
-                    {S.ITEM_ID: items.ids, N.ITEM_CLUSTER_ID: items.cluster, N.ITEM_TOP_ID: items.codes[:, 0]}
-                ).astype({N.ITEM_TOP_ID: np.int64}),
+                    {
+                        schemas.ITEM_ID: items.ids,
+                        feature_names.ITEM_CLUSTER_ID: items.cluster,
+                        feature_names.ITEM_TOP_ID: items.codes[:, 0],
+                    }
+                ).astype({feature_names.ITEM_TOP_ID: np.int64}),
             ),
-            S.ITEM_ID,
+            schemas.ITEM_ID,
             "left",
         )
-        .fillna(-1, subset=[N.USER_CLUSTER_ID, N.ITEM_CLUSTER_ID, N.ITEM_TOP_ID])
+        .fillna(-1, subset=[feature_names.USER_CLUSTER_ID, feature_names.ITEM_CLUSTER_ID, feature_names.ITEM_TOP_ID])
     )
     first, last = events.agg(F.min("micros"), F.max("micros")).first()
     grid = snapshot_grid(
         pd.Timestamp(first, unit="us", tz="UTC"), pd.Timestamp(last, unit="us", tz="UTC"), "time", data.cutoff, config
     )
     events = events.withColumn("visible", _visible_udf(grid)("micros")).where(F.col("visible") < len(grid)).cache()
-    per_snapshot = events.groupBy("visible").agg(F.count(F.lit(1)).alias("n"), F.sum(S.LABEL).alias("c")).toPandas()
+    per_snapshot = (
+        events.groupBy("visible").agg(F.count(F.lit(1)).alias("n"), F.sum(schemas.LABEL).alias("c")).toPandas()
+    )
     counts = per_snapshot.set_index("visible").reindex(np.arange(len(grid)), fill_value=0)
     prior = _columns(
         spark,
@@ -110,8 +124,8 @@ def spark_event_views(
     thresholds = tail_thresholds(data)
     views = {}
     for kind, sem, id_column, key in (
-        ("user", users, S.USER_ID, N.USER_CLUSTER_ID),
-        ("item", items, S.ITEM_ID, N.ITEM_CLUSTER_ID),
+        ("user", users, schemas.USER_ID, feature_names.USER_CLUSTER_ID),
+        ("item", items, schemas.ITEM_ID, feature_names.ITEM_CLUSTER_ID),
     ):
         members = pd.DataFrame({id_column: sem.ids, key: sem.cluster})
         known = events.join(_columns(spark, members[[id_column]]), id_column)
@@ -121,11 +135,15 @@ def spark_event_views(
         views[f"{kind}_cluster_features"] = features.cluster_average(
             activity, _columns(spark, members), _columns(spark, sizes), key
         )
-    views[N.CROSS_USER_ITEM_CLUSTER] = features.cross([S.USER_ID, N.ITEM_CLUSTER_ID])
-    views[N.CROSS_USER_CLUSTER_ITEM_CLUSTER] = features.cross([N.USER_CLUSTER_ID, N.ITEM_CLUSTER_ID])
-    clicks = events.where(F.col(S.LABEL) == 1)
-    views[N.USER_SEQUENCE] = _sequence(clicks, [S.USER_ID], config.user_sequence_length)
-    views[N.CLUSTER_SEQUENCE] = _sequence(clicks, [N.USER_CLUSTER_ID, N.ITEM_TOP_ID], config.cluster_sequence_length)
+    views[feature_names.CROSS_USER_ITEM_CLUSTER] = features.cross([schemas.USER_ID, feature_names.ITEM_CLUSTER_ID])
+    views[feature_names.CROSS_USER_CLUSTER_ITEM_CLUSTER] = features.cross(
+        [feature_names.USER_CLUSTER_ID, feature_names.ITEM_CLUSTER_ID]
+    )
+    clicks = events.where(F.col(schemas.LABEL) == 1)
+    views[feature_names.USER_SEQUENCE] = _sequence(clicks, [schemas.USER_ID], config.user_sequence_length)
+    views[feature_names.CLUSTER_SEQUENCE] = _sequence(
+        clicks, [feature_names.USER_CLUSTER_ID, feature_names.ITEM_TOP_ID], config.cluster_sequence_length
+    )
     out = {name: _at_snapshot_times(frame.toPandas(), grid) for name, frame in views.items()}
     events.unpersist()
     return out, grid
@@ -147,7 +165,9 @@ def _visible_udf(grid: pd.DatetimeIndex):
 
 def _at_snapshot_times(frame: pd.DataFrame, grid: pd.DatetimeIndex) -> pd.DataFrame:
     """Snapshot indices as the grid's timestamps; list columns as lists, as pandas builds them."""
-    frame.insert(frame.columns.get_loc("snapshot"), N.EVENT_TIMESTAMP, grid[frame.pop("snapshot").to_numpy()])
+    frame.insert(
+        frame.columns.get_loc("snapshot"), feature_names.EVENT_TIMESTAMP, grid[frame.pop("snapshot").to_numpy()]
+    )
     if "recent_items" in frame:
         frame["recent_items"] = [list(items) for items in frame["recent_items"]]
     return frame
@@ -173,7 +193,7 @@ class _EventFeatures:
 
         window = self.config.window_snapshots
         per = events.groupBy(key, F.col("visible").alias("snapshot")).agg(
-            F.count(F.lit(1)).cast("double").alias("exposures"), F.sum(S.LABEL).alias("clicks")
+            F.count(F.lit(1)).cast("double").alias("exposures"), F.sum(schemas.LABEL).alias("clicks")
         )
         expiring = per.select(
             key,
@@ -240,7 +260,7 @@ class _EventFeatures:
             "avg_recent_ctr": self._smoothed(F.col("avg_recent_clicks"), F.col("avg_recent_exposures")),
         }
         return averaged.join(self.prior, "snapshot").select(
-            key, "snapshot", *(smoothed.get(name, F.col(name)).alias(name) for name in N.CLUSTER_AVG)
+            key, "snapshot", *(smoothed.get(name, F.col(name)).alias(name) for name in feature_names.CLUSTER_AVG)
         )
 
     def cross(self, keys: list[str]):
@@ -249,7 +269,7 @@ class _EventFeatures:
         from pyspark.sql import functions as F
 
         per = self.events.groupBy(*keys, F.col("visible").alias("snapshot")).agg(
-            F.count(F.lit(1)).cast("double").alias("exposures"), F.sum(S.LABEL).alias("clicks")
+            F.count(F.lit(1)).cast("double").alias("exposures"), F.sum(schemas.LABEL).alias("clicks")
         )
         so_far = Window.partitionBy(*keys).orderBy("snapshot").rowsBetween(Window.unboundedPreceding, Window.currentRow)
         totals = per.select(
@@ -269,15 +289,17 @@ def _sequence(clicks, keys: list[str], length: int):
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    ordered = Window.partitionBy(*keys).orderBy("micros", S.ROW_ID)
-    latest_first = Window.partitionBy(*keys, "visible").orderBy(F.desc("micros"), F.desc(S.ROW_ID))
+    ordered = Window.partitionBy(*keys).orderBy("micros", schemas.ROW_ID)
+    latest_first = Window.partitionBy(*keys, "visible").orderBy(F.desc("micros"), F.desc(schemas.ROW_ID))
     return (
         clicks.select(
             *keys,
             "visible",
             "micros",
-            S.ROW_ID,
-            F.collect_list(S.ITEM_ID).over(ordered.rowsBetween(-(length - 1), Window.currentRow)).alias("recent_items"),
+            schemas.ROW_ID,
+            F.collect_list(schemas.ITEM_ID)
+            .over(ordered.rowsBetween(-(length - 1), Window.currentRow))
+            .alias("recent_items"),
         )
         .withColumn("latest", F.row_number().over(latest_first))
         .where(F.col("latest") == 1)
@@ -298,24 +320,26 @@ def historical_join(repo: Path, contract: list[ViewContract], entities: pd.DataF
     spark = spark_session()
     key_columns = sorted({key for view in contract for key in view.join_keys})
     samples = spark.createDataFrame(
-        entities[[S.ROW_ID, *key_columns]].assign(micros=entities[N.EVENT_TIMESTAMP].dt.as_unit("us").astype("int64"))
+        entities[[schemas.ROW_ID, *key_columns]].assign(
+            micros=entities[feature_names.EVENT_TIMESTAMP].dt.as_unit("us").astype("int64")
+        )
     ).cache()
-    out = entities[[S.ROW_ID]].copy()
+    out = entities[[schemas.ROW_ID]].copy()
     for view in contract:
         keys = list(view.join_keys)
         rows = spark.read.parquet(str(Path(repo) / DATA_DIR / f"{view.name}.parquet"))
         features = rows.select(
             *keys,
-            F.unix_micros(N.EVENT_TIMESTAMP).alias("micros"),
+            F.unix_micros(feature_names.EVENT_TIMESTAMP).alias("micros"),
             F.lit(0).alias("order"),
-            F.lit(None).cast("long").alias(S.ROW_ID),
+            F.lit(None).cast("long").alias(schemas.ROW_ID),
             F.struct(*(F.col(f).alias(c) for f, c in zip(view.features, view.columns))).alias("values"),
         )
         probes = samples.select(
             *keys,
             "micros",
             F.lit(1).alias("order"),
-            S.ROW_ID,
+            schemas.ROW_ID,
             F.lit(None).cast(features.schema["values"].dataType).alias("values"),
         )
         so_far = (
@@ -325,11 +349,11 @@ def historical_join(repo: Path, contract: list[ViewContract], entities: pd.DataF
         )
         joined = (
             features.unionByName(probes)
-            .select(S.ROW_ID, F.last("values", ignorenulls=True).over(so_far).alias("values"))
-            .where(F.col(S.ROW_ID).isNotNull())
-            .select(S.ROW_ID, "values.*")
+            .select(schemas.ROW_ID, F.last("values", ignorenulls=True).over(so_far).alias("values"))
+            .where(F.col(schemas.ROW_ID).isNotNull())
+            .select(schemas.ROW_ID, "values.*")
             .toPandas()
         )
-        out = out.merge(joined, on=S.ROW_ID, how="left", validate="one_to_one")
+        out = out.merge(joined, on=schemas.ROW_ID, how="left", validate="one_to_one")
     samples.unpersist()
     return out

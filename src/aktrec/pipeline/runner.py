@@ -35,20 +35,34 @@ RUNNERS = ("subprocess", "docker")  # where the local run's tasks run: this envi
 GPU_TASKS = ("embed-items", "embed-users", "train")  # the steps whose torch work a GPU speeds up
 
 
-def load_pipeline():
-    from aktrec.pipelines.aktrec_pipeline import aktrec_pipeline
-
-    return aktrec_pipeline
+# The pipelines `aktrec pipeline compile --pipeline` writes (committed as pipelines/<name>_pipeline.yaml).
+PIPELINES = ("aktrec", "monitor", "score")
 
 
-def compile_pipeline(out: Path, gpu_image: str = "") -> Path:
-    """KFP IR YAML at `out`; with `gpu_image`, the variant whose GPU steps run on a GPU node."""
+def load_pipeline(name: str = "aktrec"):
+    if name == "aktrec":
+        from aktrec.pipelines.aktrec_pipeline import aktrec_pipeline
+
+        return aktrec_pipeline
+    from aktrec.pipelines import after_deployment
+
+    if name not in PIPELINES:
+        raise AktrecError(f"unknown pipeline {name!r}; pipelines: {', '.join(PIPELINES)}")
+    return getattr(after_deployment, f"{name}_pipeline")
+
+
+def compile_pipeline(out: Path, gpu_image: str = "", pipeline: str = "aktrec") -> Path:
+    """KFP IR YAML of `pipeline` at `out`; with `gpu_image`, the training pipeline's variant
+    whose GPU steps run on a GPU node."""
     import yaml
     from kfp import compiler
 
+    if gpu_image and pipeline != "aktrec":
+        raise AktrecError(f"--gpu-image applies to the training pipeline, not to {pipeline!r}")
+    source = load_pipeline(pipeline)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_name(f".{out.stem}.tmp.yaml")  # a failed compile leaves an earlier `out` whole
-    compiler.Compiler().compile(load_pipeline(), str(staging))
+    compiler.Compiler().compile(source, str(staging))
     if gpu_image:  # the IR's first document is the pipeline; the next, its Kubernetes platform spec
         pipeline, *platform = yaml.safe_load_all(staging.read_text())
         staging.write_text(yaml.safe_dump_all([on_gpu(pipeline, gpu_image), *platform], sort_keys=False))

@@ -332,5 +332,6 @@ def inference_service_yaml(storage_uri: str | None, canary_uri: str | None = Non
         canary = {k: copy.deepcopy(v) for k, v in predictor.items() if k not in AUTOSCALING_FIELDS}
         canary["name"] = CANARY_NAME
         _set_storage_uri(canary, canary_uri, path)
+        canary["containers"][0]["args"] = [*canary["containers"][0]["args"], "--arm", CANARY_NAME]  # in its log rows
         service["spec"]["canary"] = [{"trafficPercent": canary_percent, "predictor": canary}]
     return yaml.safe_dump(service, sort_keys=False)

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.ctr.gate import gate_verdict
 from aktrec.metrics import MIN_GAUC_USERS, comparison_table
 from aktrec.report.svg import bar_chart, line_chart
@@ -86,9 +86,10 @@ def _rank_curve(counts: pd.Series, points: int = 200) -> list[tuple[float, float
 def _data_section(data_dir: Path) -> dict[str, Any]:
     card = json.loads((data_dir / "card.json").read_text())
     train = pq.read_table(
-        S.table_file(data_dir, "train"), columns=[S.USER_ID, S.ITEM_ID, S.LABEL, S.IS_SAMPLED]
+        schemas.table_file(data_dir, "train"),
+        columns=[schemas.USER_ID, schemas.ITEM_ID, schemas.LABEL, schemas.IS_SAMPLED],
     ).to_pandas()
-    observed = train[~train[S.IS_SAMPLED]]
+    observed = train[~train[schemas.IS_SAMPLED]]
     rows = [
         [
             "raw users / items / interactions",
@@ -111,8 +112,8 @@ def _data_section(data_dir: Path) -> dict[str, Any]:
     ]
     curve = line_chart(
         {
-            "items": _rank_curve(observed[S.ITEM_ID].value_counts()),
-            "users": _rank_curve(observed[S.USER_ID].value_counts()),
+            "items": _rank_curve(observed[schemas.ITEM_ID].value_counts()),
+            "users": _rank_curve(observed[schemas.USER_ID].value_counts()),
         },
         "Long tail",
         "rank",
@@ -159,8 +160,8 @@ def _representation_section(emb_dir: Path, sid_dir: Path) -> dict[str, Any]:
                 coherence,
             ]
         )
-        table = pq.read_table(sid_dir / f"{kind[:-1]}_semantic_ids.parquet", columns=[S.CLUSTER_ID]).to_pandas()
-        curves[kind] = _rank_curve(table[S.CLUSTER_ID].value_counts())
+        table = pq.read_table(sid_dir / f"{kind[:-1]}_semantic_ids.parquet", columns=[schemas.CLUSTER_ID]).to_pandas()
+        curves[kind] = _rank_curve(table[schemas.CLUSTER_ID].value_counts())
     chart = line_chart(curves, "Cluster sizes", "cluster rank", "entities in the cluster")
     sid_header = [
         "",
@@ -254,3 +255,23 @@ def write_reports(artifacts: dict[str, Path], out: Path) -> Path:
         )
     (out / REPORT_INDEX).write_text(run_report(artifacts))
     return out
+
+
+# -- pages after deployment (monitor, readout): titled sections of tables and charts -----------
+
+
+def sections_page(title: str, summary: str, sections: list[dict[str, Any]]) -> str:
+    """A self-contained page of sections, each a dict with `title`, optional `passed` (a
+    verdict), `notes`, `header` and `rows` (a table) and `charts` (inline SVG)."""
+    shaped = [
+        {
+            "title": section["title"],
+            "passed": section.get("passed"),
+            "notes": section.get("notes", []),
+            "header": section.get("header", []),
+            "rows": section.get("rows", []),
+            "charts": [Markup(chart) for chart in section.get("charts", [])],
+        }
+        for section in sections
+    ]
+    return _render("sections.html.j2", title, summary=summary, sections=shaped)

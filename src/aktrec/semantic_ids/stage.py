@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.artifacts import list_array, staged_output, write_json, write_parquet
 from aktrec.config import SemanticIdConfig, to_dict
 from aktrec.data.prepare import PreparedData, read_prepared, training_activity
@@ -24,7 +24,7 @@ from aktrec.semantic_ids.train import train_rqvae
 
 log = logging.getLogger("aktrec")
 SID_KIND = "semantic_ids"
-KINDS = {"item": S.ITEM_ID, "user": S.USER_ID}
+KINDS = {"item": schemas.ITEM_ID, "user": schemas.USER_ID}
 
 
 def _coarse(category) -> str | None:
@@ -33,18 +33,18 @@ def _coarse(category) -> str | None:
 
 def coherence_labels(data: PreparedData, kind: str, ids: pd.Series) -> dict[str, np.ndarray]:
     """Labels to judge cluster coherence by: items' categories; users' most clicked category."""
-    if data.items is None or S.CATEGORY not in data.items.column_names:
+    if data.items is None or schemas.CATEGORY not in data.items.column_names:
         return {}
-    category = data.items.to_pandas().set_index(S.ITEM_ID)[S.CATEGORY]
+    category = data.items.to_pandas().set_index(schemas.ITEM_ID)[schemas.CATEGORY]
     if kind == "item":
         by_item = category.reindex(ids)
         return {
             "category": by_item.map(leaf_category).to_numpy(dtype=object),
             "coarse_category": by_item.map(_coarse).to_numpy(dtype=object),
         }
-    clicks = data.train[(data.train[S.LABEL] == 1) & ~data.train[S.IS_SAMPLED]]
-    leaf = clicks[S.ITEM_ID].map(category.map(leaf_category))
-    dominant = leaf.groupby(clicks[S.USER_ID]).agg(
+    clicks = data.train[(data.train[schemas.LABEL] == 1) & ~data.train[schemas.IS_SAMPLED]]
+    leaf = clicks[schemas.ITEM_ID].map(category.map(leaf_category))
+    dominant = leaf.groupby(clicks[schemas.USER_ID]).agg(
         lambda values: values.value_counts().index[0] if values.notna().any() else None
     )
     return {"dominant_category": dominant.reindex(ids).to_numpy(dtype=object)}
@@ -65,8 +65,8 @@ def semantic_id_table(ids: pd.Series, codes: np.ndarray, cluster: np.ndarray, id
     return pa.table(
         {
             id_column: pa.array(ids.to_numpy(), pa.string()),
-            S.CODES: list_array(codes.astype(np.int32)),
-            S.CLUSTER_ID: pa.array(cluster, pa.int64()),
+            schemas.CODES: list_array(codes.astype(np.int32)),
+            schemas.CLUSTER_ID: pa.array(cluster, pa.int64()),
         }
     )
 

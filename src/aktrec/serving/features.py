@@ -29,13 +29,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.artifacts import read_marker
 from aktrec.config import ServingConfig
 from aktrec.ctr.bundle import ModelBundle
 from aktrec.embed.items import ItemEmbedder
 from aktrec.errors import AktrecError, ArtifactError
-from aktrec.features import names as N
+from aktrec.features import names as feature_names
 from aktrec.features.contract import ViewContract, stored_contract
 from aktrec.features.online import online_store_problem
 from aktrec.features.repo import ONLINE_KEYS_DIR, REPO_KIND, open_feature_store
@@ -166,12 +166,12 @@ class OnlineFeatureReader:
         started = time.perf_counter()
         store = open_feature_store(self.repo)
         contract = stored_contract(store, self.bundle.feature_service)
-        shared = [view for view in contract if S.USER_ID not in view.join_keys]
+        shared = [view for view in contract if schemas.USER_ID not in view.join_keys]
         materialization = Materialization(
             store=store,
             version=marker["created_at"],
-            own_views=[view for view in contract if view.join_keys == (S.USER_ID,)],
-            user_x_views=[view for view in contract if S.USER_ID in view.join_keys and len(view.join_keys) > 1],
+            own_views=[view for view in contract if view.join_keys == (schemas.USER_ID,)],
+            user_x_views=[view for view in contract if schemas.USER_ID in view.join_keys and len(view.join_keys) > 1],
             shared_views=shared,
             cache={view.name: CachedView(view) for view in shared},
         )
@@ -219,6 +219,21 @@ class OnlineFeatureReader:
             self.store_check = self.checker.submit(self._check_store)
         return self.store_problem
 
+    def logged_features(self) -> dict[str, list[str]]:
+        """The feature columns the model reads, as the prediction log records them: scalar
+        values, and list-valued ones (vectors, sequences) by their digest."""
+        materialization = self.materialization
+        views = [*materialization.own_views, *materialization.user_x_views, *materialization.shared_views]
+        pairs = [
+            (feature in view.list_features, column)
+            for view in views
+            for feature, column in zip(view.features, view.columns)
+        ]
+        return {
+            "scalar_features": [column for is_list, column in pairs if not is_list],
+            "list_features": [column for is_list, column in pairs if is_list],
+        }
+
     def _check_store(self) -> None:
         had_problem = self.store_problem is not None
         self.store_problem = online_store_problem(self.materialization.store, self.repo)
@@ -250,15 +265,16 @@ class OnlineFeatureReader:
         if new_items is None or self.item_embedder is None:
             return
         todo = new_items[
-            ~new_items[S.ITEM_ID].isin(self.new_items.keys()) & (self.items.ids.get_indexer(new_items[S.ITEM_ID]) < 0)
-        ].drop_duplicates(S.ITEM_ID)
+            ~new_items[schemas.ITEM_ID].isin(self.new_items.keys())
+            & (self.items.ids.get_indexer(new_items[schemas.ITEM_ID]) < 0)
+        ].drop_duplicates(schemas.ITEM_ID)
         if todo.empty:
             return
         todo = todo.assign(**{column: None for column in NewItem.model_fields if column not in todo})
         vectors = self.item_embedder.embed(todo)
         codes = self.item_index.codes(vectors)
         clusters = self.item_index.clusters(codes)
-        for item_id, vector, cluster, top in zip(todo[S.ITEM_ID], vectors, clusters, codes[:, 0]):
+        for item_id, vector, cluster, top in zip(todo[schemas.ITEM_ID], vectors, clusters, codes[:, 0]):
             self.new_items[item_id] = (vector.astype(np.float32), int(cluster), int(top))
         while len(self.new_items) > self.config.new_item_cache_size:
             self.new_items.popitem(last=False)
@@ -282,14 +298,14 @@ class OnlineFeatureReader:
             if item_id in self.new_items:
                 _, item_cluster[n], item_top[n] = self.new_items[item_id]
         keys = {
-            S.USER_ID: user_ids,
-            S.ITEM_ID: item_ids,
-            N.USER_CLUSTER_ID: user_cluster.tolist(),
-            N.ITEM_CLUSTER_ID: item_cluster.tolist(),
-            N.ITEM_TOP_ID: item_top.tolist(),
+            schemas.USER_ID: user_ids,
+            schemas.ITEM_ID: item_ids,
+            feature_names.USER_CLUSTER_ID: user_cluster.tolist(),
+            feature_names.ITEM_CLUSTER_ID: item_cluster.tolist(),
+            feature_names.ITEM_TOP_ID: item_top.tolist(),
         }
         columns = {
-            S.ROW_ID: np.arange(len(ids)),
+            schemas.ROW_ID: np.arange(len(ids)),
             **{key: _column(values, is_list=False) for key, values in keys.items()},
         }
         for view in materialization.shared_views:
@@ -299,7 +315,7 @@ class OnlineFeatureReader:
             for column, values in zip(view.columns, cached.columns):
                 columns[column] = values[rows]
         self._user_features(materialization, columns, keys)
-        embedding = columns[N.output_column(N.ITEM_SEMANTIC, "embedding")]
+        embedding = columns[feature_names.output_column(feature_names.ITEM_SEMANTIC, "embedding")]
         for n, item_id in enumerate(item_ids):
             if item_id in self.new_items:
                 embedding[n] = self.new_items[item_id][0]
@@ -316,14 +332,16 @@ class OnlineFeatureReader:
         """User-keyed views for every row: the users' own views in one read over the distinct
         users, each view keyed by the user and a candidate's key in one read over the distinct
         keys (one combined read would fetch and convert a user's vectors once per candidate)."""
-        users = list(dict.fromkeys(keys[S.USER_ID]))
+        users = list(dict.fromkeys(keys[schemas.USER_ID]))
         own = materialization.store.get_online_features(
-            features=materialization.own_refs, entity_rows=[{S.USER_ID: u} for u in users], full_feature_names=True
+            features=materialization.own_refs,
+            entity_rows=[{schemas.USER_ID: u} for u in users],
+            full_feature_names=True,
         ).to_dict()
         for view in materialization.own_views:
             values = (_arrays(view, view.defaults([own[c][n] for c in view.columns])) for n in range(len(users)))
             per_user = dict(zip(users, values))
-            OnlineFeatureReader._put(columns, view, [per_user[u] for u in keys[S.USER_ID]])
+            OnlineFeatureReader._put(columns, view, [per_user[u] for u in keys[schemas.USER_ID]])
         for view in materialization.user_x_views:
             row_keys = list(zip(*(keys[k] for k in view.join_keys)))
             distinct = list(dict.fromkeys(row_keys))

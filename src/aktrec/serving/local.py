@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.config import ServingConfig
 from aktrec.errors import AktrecError
 
@@ -91,9 +91,9 @@ def running_predictor(
 
 def example_request(url: str, data_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """One v1 request: the most active test user, five test items and one brand-new item."""
-    test = pd.read_parquet(S.table_file(data_dir, "test"), columns=[S.USER_ID, S.ITEM_ID])
-    user = test[S.USER_ID].value_counts().index[0]
-    items = test[S.ITEM_ID].drop_duplicates().head(5).tolist() + ["new-item-1"]
+    test = pd.read_parquet(schemas.table_file(data_dir, "test"), columns=[schemas.USER_ID, schemas.ITEM_ID])
+    user = test[schemas.USER_ID].value_counts().index[0]
+    items = test[schemas.ITEM_ID].drop_duplicates().head(5).tolist() + ["new-item-1"]
     request = {
         "instances": [
             {

@@ -6,6 +6,7 @@ read per view and one forward pass for the batch, on a scoring thread (`batching
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,19 +14,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from kserve import Model
-from kserve.errors import ModelNotReady
-from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from aktrec.config import ServingConfig
 from aktrec.ctr.bundle import load_bundle
 from aktrec.ctr.inputs import UNKNOWN
 from aktrec.ctr.train import predict
 from aktrec.errors import ArtifactError
-from aktrec.features import names as N
+from aktrec.features import names as feature_names
 from aktrec.features.online import connection_errors, store_error
+from aktrec.monitoring.prediction_log import LoggedRequest, PredictionLogger
 from aktrec.serving.batching import MicroBatcher
 from aktrec.serving.features import OnlineFeatureReader
+from aktrec.serving.kserve_adapter import InferOutput, InferRequest, InferResponse, Model, ModelNotReady
 from aktrec.serving.requests import V2_INPUTS, V2_OUTPUTS, ScoringRequest, parse_v1, parse_v2
 
 
@@ -43,13 +43,15 @@ class Job:
 
     requests: list[ScoringRequest]
     explain: bool = False
+    logged: bool = False  # also keep what the prediction log records
 
 
 @dataclass
 class Scored:
     """One request's answer: per candidate its probability, whether the item was unknown, how
     much cluster knowledge went into it (`gates`, see `AktRec.gates`; only when explaining) and
-    the clusters used."""
+    the clusters used. For the prediction log (when logged): the feature values the model read,
+    which candidates were described in the request, and which are tail samples."""
 
     scores: np.ndarray
     unknown_items: np.ndarray
@@ -57,6 +59,9 @@ class Scored:
     gates: dict[str, np.ndarray]
     user_cluster: int
     item_clusters: np.ndarray
+    features: dict[str, np.ndarray] | None = None
+    described_items: np.ndarray | None = None
+    is_tail: np.ndarray | None = None
 
 
 class AktrecPredictor(Model):
@@ -65,6 +70,7 @@ class AktrecPredictor(Model):
         self.model_dir, self.repo, self.config = Path(model_dir), Path(repo), config
         self.bundle = None
         self.features: OnlineFeatureReader | None = None
+        self.prediction_log: PredictionLogger | None = None
         self.batcher = MicroBatcher(
             self.score_batch,
             lambda job: sum(len(r.item_ids) for r in job.requests),
@@ -85,8 +91,23 @@ class AktrecPredictor(Model):
             what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ArtifactError(f"{self.model_dir} with {self.repo}: cannot be served ({what})") from None
         self.store_errors = connection_errors()
+        if self.config.prediction_log.uri:
+            self.prediction_log = PredictionLogger(
+                self.config.prediction_log,
+                # KServe's storage initializer reads STORAGE_URI: the release this pod serves
+                release=self.config.release or os.environ.get("STORAGE_URI") or str(self.model_dir),
+                arm=self.config.arm,
+                variant=self.bundle.variant,
+                **self.features.logged_features(),
+            )
         self.ready = True
         return self.ready
+
+    def stop(self) -> None:
+        """At shutdown: write what the prediction log still holds."""
+        if self.prediction_log is not None:
+            self.prediction_log.close()
+            self.prediction_log = None
 
     async def healthy(self) -> bool:
         """Ready only while the online store holds this deployment's materialization. KServe
@@ -123,7 +144,17 @@ class AktrecPredictor(Model):
             batch = inputs.batch(np.arange(len(inputs)))
             gates = {name: values.numpy() for name, values in self.bundle.model.gates(batch).items()}
         unknown_items, unknown_users = inputs.ids["item"] == UNKNOWN, inputs.ids["user"] == UNKNOWN
-        user_clusters, item_clusters = columns[N.USER_CLUSTER_ID], columns[N.ITEM_CLUSTER_ID]
+        user_clusters, item_clusters = columns[feature_names.USER_CLUSTER_ID], columns[feature_names.ITEM_CLUSTER_ID]
+        logged = any(job.logged for job in jobs)
+        if logged:
+            model = self.bundle.model
+            is_tail = (
+                model.users.is_tail[inputs.ids["user"]].numpy()
+                | model.items.is_tail[inputs.ids["item"]].numpy()
+                | unknown_users
+                | unknown_items
+            )
+            described = np.array([item in self.features.new_items for r in requests for item in r.item_ids], bool)
         scored, start = [], 0
         for request in requests:
             rows = slice(start, start + len(request.item_ids))
@@ -136,6 +167,15 @@ class AktrecPredictor(Model):
                     gates={name: values[rows] for name, values in gates.items()},
                     user_cluster=int(user_clusters[rows.start]),
                     item_clusters=item_clusters[rows],
+                    **(
+                        {
+                            "features": {name: values[rows] for name, values in columns.items()},
+                            "described_items": described[rows],
+                            "is_tail": is_tail[rows],
+                        }
+                        if logged
+                        else {}
+                    ),
                 )
             )
         out, start = [], 0
@@ -153,7 +193,9 @@ class AktrecPredictor(Model):
             raise ModelNotReady(self.name, self.features.lost_store(self.features.stalled_store())) from None
 
     async def predict(self, payload: Prepared, headers: dict[str, str] | None = None) -> dict[str, Any] | InferResponse:
-        results = await self.scored(Job(payload.requests))
+        results = await self.scored(Job(payload.requests, logged=self.prediction_log is not None))
+        if self.prediction_log is not None:
+            self._log(payload, results, headers)
         if payload.v2_request is None:
             return {
                 "predictions": [r.scores.tolist() for r in results],
@@ -173,6 +215,31 @@ class AktrecPredictor(Model):
             model_name=self.name,
             infer_outputs=outputs,
             use_binary_outputs=payload.v2_request.use_binary_outputs,  # raw in, raw out (Triton's clients)
+        )
+
+    def _log(self, payload: Prepared, results: list[Scored], headers: dict[str, str] | None) -> None:
+        """Hand the answered requests to the prediction log, under the client's request id
+        (x-request-id, or the v2 request's id) or a new one."""
+        request_id = (payload.v2_request.id if payload.v2_request is not None else None) or next(
+            (value for key, value in (headers or {}).items() if key.lower() == "x-request-id"), None
+        )
+        request_id = request_id or str(uuid.uuid4())
+        self.prediction_log.log(
+            [
+                LoggedRequest(
+                    request_id=request_id,
+                    instance=n,
+                    user_id=request.user_id,
+                    item_ids=request.item_ids,
+                    scores=result.scores,
+                    unknown_user=result.unknown_user,
+                    unknown_items=result.unknown_items,
+                    described_items=result.described_items,
+                    is_tail=result.is_tail,
+                    features=result.features,
+                )
+                for n, (request, result) in enumerate(zip(payload.requests, results))
+            ]
         )
 
     async def explain(self, payload: Prepared, headers: dict[str, str] | None = None) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import pandas as pd
-from kserve.errors import InvalidInput
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -30,8 +29,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from aktrec import schemas as S
+from aktrec import schemas
 from aktrec.config import ServingConfig
+from aktrec.serving.kserve_adapter import InvalidInput
 
 V2_INPUTS = [
     {"name": "user_id", "datatype": "BYTES", "shape": [1]},
@@ -194,7 +194,7 @@ def _invalid(error: ValidationError, prefix: str = "", shown: int = 3) -> Invali
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame | None:
-    return pd.DataFrame(rows).drop_duplicates(S.ITEM_ID, keep="last") if rows else None
+    return pd.DataFrame(rows).drop_duplicates(schemas.ITEM_ID, keep="last") if rows else None
 
 
 def parse_v1(payload: Any, config: ServingConfig) -> list[ScoringRequest]:
@@ -252,5 +252,5 @@ def parse_v2(request, config: ServingConfig) -> ScoringRequest:
     except ValidationError as exc:
         raise _invalid(exc, prefix="input ") from None
     titles = inputs.item_titles or [""] * len(inputs.item_ids)
-    new_items = [{S.ITEM_ID: i, S.TITLE: t} for i, t in zip(inputs.item_ids, titles) if t.strip()]
+    new_items = [{schemas.ITEM_ID: i, schemas.TITLE: t} for i, t in zip(inputs.item_ids, titles) if t.strip()]
     return ScoringRequest(inputs.user_id[0], inputs.item_ids, _frame(new_items))

@@ -87,27 +87,6 @@ class BadRequestsInOneLine(logging.Filter):
         return True
 
 
-async def _start_grpc(server, config: ServingConfig):
-    """KServe's gRPC inference service (Open Inference Protocol v2) on `host:grpc_port`, with
-    KServe's error mapping (INVALID_ARGUMENT for bad input, UNAVAILABLE when not ready) and the
-    HTTP body limit as the message limit. KServe's own GRPCServer always binds [::]."""
-    from grpc import aio
-    from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
-    from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
-    from kserve.protocol.grpc.servicer import InferenceServicer
-
-    grpc_server = aio.server(
-        interceptors=(ExceptionToStatusInterceptor(),),
-        options=[("grpc.max_receive_message_length", config.max_body_bytes)],
-    )
-    grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(server.dataplane, server.model_repository_extension), grpc_server
-    )
-    grpc_server.add_insecure_port(f"{config.host}:{config.grpc_port}")
-    await grpc_server.start()
-    return grpc_server
-
-
 def _listening_socket(host: str, port: int) -> socket.socket:
     """A socket on host:port that other worker processes may bind too (the kernel spreads the
     connections over them)."""
@@ -120,29 +99,23 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
 def _serve_process(model_dir: Path, repo: Path, config: ServingConfig, shared_port: bool) -> None:
     """One predictor process: HTTP and gRPC (unless `grpc_port` is 0) until SIGINT/SIGTERM."""
-    # kserve.model_server parses sys.argv when imported; our flags are not its flags.
-    argv, sys.argv = sys.argv, sys.argv[:1]
-    try:
-        from kserve import ModelServer
-        from kserve.errors import InvalidInput
-        from kserve.model_server import app
-        from kserve.protocol.rest.server import RESTServer
-    finally:
-        sys.argv = argv
+    from aktrec.serving import kserve_adapter
     from aktrec.serving.predictor import AktrecPredictor
 
     predictor = AktrecPredictor(model_dir, repo, config)
     predictor.load()
-    server = ModelServer(http_port=config.http_port, enable_grpc=False, workers=1)
-    server.register_model(predictor)
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
-    logging.getLogger("kserve").addFilter(BadRequestsInOneLine(InvalidInput))
-    rest = RESTServer("kserve.model_server:app", server.dataplane, server.model_repository_extension, config.http_port)
-    rest.config.host = config.host
+    logging.getLogger("kserve").addFilter(BadRequestsInOneLine(kserve_adapter.InvalidInput))
+    served = kserve_adapter.serving(
+        predictor, config.http_port, config.host, BodyLimit, max_bytes=config.max_body_bytes
+    )
 
     async def run() -> None:
         # One event loop for both protocols: their requests share the predictor's micro-batches.
-        grpc_server = await _start_grpc(server, config) if config.grpc_port else None
+        grpc_server = (
+            await kserve_adapter.start_grpc(served, f"{config.host}:{config.grpc_port}", config.max_body_bytes)
+            if config.grpc_port
+            else None
+        )
         log.info(
             "serving model %r (%s) on http://%s:%d%s (process %d)",
             config.model_name,
@@ -153,15 +126,16 @@ def _serve_process(model_dir: Path, repo: Path, config: ServingConfig, shared_po
             os.getpid(),
         )
         try:  # both return on SIGINT/SIGTERM (uvicorn's handlers)
-            if shared_port:  # RESTServer.start() without its own bind: serve on the shared socket
-                rest.create_application()
-                await rest._server.serve(sockets=[_listening_socket(config.host, config.http_port)])
-            else:
-                await rest.start()
+            sockets = [_listening_socket(config.host, config.http_port)] if shared_port else None
+            await kserve_adapter.serve_rest(served, sockets)
         finally:
             if grpc_server is not None:
                 await grpc_server.stop(grace=5)
+            predictor.stop()
 
+    # Uvicorn re-raises the SIGTERM it handled once it has shut down; by default that would end
+    # the process before `run`'s cleanup (the prediction log's last shard): exit through Python.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvloop.run(run())  # uvicorn's loop: less event-loop time per request than asyncio's
 
 

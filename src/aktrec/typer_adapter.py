@@ -1,0 +1,45 @@
+"""Typer behind one module: running the command line with click's usage errors as one line and
+exit code 2. Typer 0.29 vendors click as `typer._click` and gives its exceptions no public name:
+this is the one place that reaches in. `tests/unit/test_framework_adapters.py` fails, naming
+what moved, when the installed Typer differs from TYPER_TESTED or these names are gone."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import sys
+
+import typer
+from typer._click import exceptions as click_exceptions
+
+TYPER_TESTED = "0.29"  # the minor release these names were checked against
+
+
+def installed_version() -> str:
+    return importlib.metadata.version("typer")
+
+
+def run_app(app: typer.Typer, argv: list[str] | None, prog_name: str) -> int:
+    """Run `app` on `argv` and return its exit code: help for a bare group, usage and one error
+    line for a usage mistake (2), 130 when aborted. Exceptions of the commands themselves
+    propagate to the caller, which owns their wording."""
+    command = typer.main.get_command(app)
+    try:
+        # Outside standalone mode click returns a command's typer.Exit code instead of raising it.
+        code = command.main(args=argv, prog_name=prog_name, standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except click_exceptions.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help(), file=sys.stderr)
+        return 2
+    except click_exceptions.UsageError as exc:
+        if exc.ctx is not None:
+            print(exc.ctx.get_usage(), file=sys.stderr)
+        print(f"{prog_name}: error: {exc.format_message()}", file=sys.stderr)
+        return 2
+    except click_exceptions.ClickException as exc:
+        print(f"{prog_name}: error: {exc.format_message()}", file=sys.stderr)
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        print(f"{prog_name}: aborted", file=sys.stderr)
+        return 130
+    return code if isinstance(code, int) else 0
