@@ -1,10 +1,12 @@
-"""Pipelines for after deployment: a scheduled monitor of the prediction log, and batch scoring.
-Their inputs are artifacts a training run published (model, feature_repo, data), imported by URI."""
+"""Pipelines for after deployment: a scheduled monitor of the prediction log, a canary's
+readout, and batch scoring. Their inputs are artifacts a training run published (model,
+feature_repo, data) or tables (outcomes, requests), imported by URI."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Model
 
 from aktrec.components.monitor.component import monitor
+from aktrec.components.readout.component import readout
 from aktrec.components.score.component import score
 
 
@@ -35,6 +37,18 @@ def monitor_pipeline(
         arm=arm,
         config=config,
     ).set_caching_options(False)  # the log grows between runs: every run reads it anew
+
+
+@dsl.pipeline(name="aktrec-readout", description="AKT-Rec: the canary against the stable release on outcomes.")
+def readout_pipeline(prediction_log: str, outcomes_uri: str, window_hours: float = 0.0, config: str = ""):
+    """Read it before promoting or rolling back a canary: per arm, and the canary's CTR lift
+    with its CI (`config`: ReadoutConfig as YAML)."""
+    outcomes = dsl.importer(artifact_uri=outcomes_uri, artifact_class=Dataset, reimport=False).set_display_name(
+        "outcomes"
+    )
+    readout(
+        outcomes=outcomes.output, prediction_log=prediction_log, window_hours=window_hours, config=config
+    ).set_caching_options(False)
 
 
 @dsl.pipeline(name="aktrec-score", description="AKT-Rec: offline scores of a requests table.")

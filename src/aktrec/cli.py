@@ -548,7 +548,7 @@ def pipeline_compile(
         "", help="Put embed-items, embed-users and train on one NVIDIA GPU each, in this (CUDA) image."
     ),
     pipeline: str = typer.Option(
-        "aktrec", help="aktrec (training, the default), monitor (scheduled checks of the prediction log) or score."
+        "aktrec", help="aktrec (training, the default), monitor (checks of the prediction log), readout or score."
     ),
 ) -> None:
     """Compile a pipeline to KFP IR YAML (the committed copies are pipelines/<name>_pipeline.yaml);

@@ -3,7 +3,7 @@ user and item there from day 0): train a stable model and a canary, serve both w
 prediction log on, replay the held-out window with 20% of requests on the canary, then
 `monitor` (passes), `monitor` on a log whose served feature was broken (fails, naming it),
 `readout` (per arm, the canary's lift with its CI), `score` (equal to the logged online
-scores) and the scheduled monitor pipeline on the local KFP runner."""
+scores) and the monitor and readout pipelines on the local KFP runner."""
 
 from __future__ import annotations
 
@@ -200,12 +200,13 @@ def test_score_offline_equals_the_logged_online_scores(steady, served, tmp_path)
     assert (scores[schemas.UNKNOWN_USER] == rows[schemas.UNKNOWN_USER]).all()
 
 
-def test_the_monitor_pipeline_runs_on_the_local_kfp_runner(steady, served, tmp_path):
+def test_the_monitor_and_readout_pipelines_run_on_the_local_kfp_runner(steady, served, tmp_path):
     from kfp import local
 
-    from aktrec.pipelines.after_deployment import monitor_pipeline
+    from aktrec.monitoring.replay import outcomes
+    from aktrec.pipelines.after_deployment import monitor_pipeline, readout_pipeline
 
-    log, _ = served
+    log, replayed = served
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
     monitor_pipeline(
         prediction_log=str(log),
@@ -215,7 +216,12 @@ def test_the_monitor_pipeline_runs_on_the_local_kfp_runner(steady, served, tmp_p
         window_hours=0.0,
         config=MONITOR_CONFIG,
     )
-    [page] = (tmp_path / "root").rglob("page")
-    assert "aktrec monitor" in page.read_text()
     [summary] = (tmp_path / "root").rglob("monitor.json")
     assert json.loads(summary.read_text())["success"]
+    clicks = tmp_path / "clicks.parquet"
+    outcomes(replayed).to_parquet(clicks)
+    readout_pipeline(prediction_log=str(log), outcomes_uri=str(clicks))
+    [readout] = (tmp_path / "root").rglob("readout.json")
+    assert set(json.loads(readout.read_text())["arms"]) == {"stable", "canary"}
+    pages = [page.read_text() for page in (tmp_path / "root").rglob("page")]
+    assert len(pages) == 2 and any("aktrec monitor" in p for p in pages) and any("aktrec readout" in p for p in pages)

@@ -144,7 +144,7 @@ def test_corrupted_labels_stop_the_run_at_the_first_validation(work, raw, tmp_pa
     assert {name: (work / name).resolve() for name in published} == published  # nothing promoted or replaced
 
 
-@pytest.mark.parametrize("name", ["aktrec", "monitor", "score"])
+@pytest.mark.parametrize("name", ["aktrec", "monitor", "readout", "score"])
 def test_compiled_pipelines_are_committed_and_current(tmp_path, name):
     from aktrec.pipeline.runner import compile_pipeline
     from conftest import REPO_ROOT

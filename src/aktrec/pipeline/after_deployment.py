@@ -1,5 +1,6 @@
 """The step functions of the after-deployment components: `monitor` (a scheduled check of the
-prediction log) and `score` (offline scoring of a requests table)."""
+prediction log), `readout` (a canary's outcomes) and `score` (offline scoring of a requests
+table)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from aktrec.config import MonitorConfig, from_dict, read_yaml
+from aktrec.config import MonitorConfig, ReadoutConfig, from_dict, read_yaml
 
 
 def monitor_step(
@@ -45,6 +46,19 @@ def monitor_step(
         if written.is_file():
             Path(page).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(written, page)
+
+
+def readout_step(prediction_log: str, outcomes: str, window_hours: float, config: str, report: str, page: str) -> None:
+    """`aktrec readout` on the last `window_hours` of the log (0 = all of it) against the
+    outcomes table; the report directory and its page for the KFP UI."""
+    from aktrec.data.contract import read_table
+    from aktrec.monitoring.readout import run_readout
+
+    settings = from_dict(ReadoutConfig, read_yaml(config or "", "readout config") or {}, where="readout config")
+    since = pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=window_hours) if window_hours > 0 else None
+    run_readout(prediction_log, read_table(outcomes, "outcomes"), Path(report), settings, since=since)
+    Path(page).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(report) / "readout.html", page)
 
 
 def score_step(model: str, feature_repo: str, requests: str, scores: str) -> None:

@@ -36,7 +36,7 @@ GPU_TASKS = ("embed-items", "embed-users", "train")  # the steps whose torch wor
 
 
 # The pipelines `aktrec pipeline compile --pipeline` writes (committed as pipelines/<name>_pipeline.yaml).
-PIPELINES = ("aktrec", "monitor", "score")
+PIPELINES = ("aktrec", "monitor", "readout", "score")
 
 
 def load_pipeline(name: str = "aktrec"):

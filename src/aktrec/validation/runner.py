@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from aktrec.errors import ValidationFailed
@@ -59,7 +60,8 @@ def _describe(expectation_result) -> str:
         if examples:
             detail += f", e.g. {examples[:3]!r}"
     elif "observed_value" in result:
-        detail = f": observed {result['observed_value']!r}"
+        observed = result["observed_value"]
+        detail = f": observed {observed.item() if isinstance(observed, np.generic) else observed!r}"
     where = f" on column '{column}'" if column else ""
     return f"{config.type}{where}{detail}"
 
