@@ -103,7 +103,7 @@ def locust_run(url: str, bodies: Path, users: int, seconds: int, out: Path) -> d
 def phases(bodies: list[dict], bundle, reader, batch: int) -> dict[str, float]:
     """Median milliseconds per request of each phase, `batch` requests at a time."""
     from aktrec.config import ServingConfig
-    from aktrec.ctr.train import predict
+    from aktrec.ctr.bundle import predict
     from aktrec.serving.requests import parse_v1
 
     config, raw = ServingConfig(), [json.dumps(body).encode() for body in bodies]

@@ -29,8 +29,8 @@ def main() -> None:
 
     from aktrec.artifacts import read_marker
     from aktrec.data.prepare import read_prepared
-    from aktrec.features.materialize import semantic_tables
     from aktrec.features.retrieval import historical_features, online_features, open_store
+    from aktrec.semantic_ids.tables import semantic_tables
 
     sid = json.loads((args.sid / "metrics.json").read_text())
     print(

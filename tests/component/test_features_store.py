@@ -25,7 +25,7 @@ def repo(planted_repo):
 @pytest.fixture(scope="module")
 def tables(planted_emb):
     from aktrec.data.prepare import read_prepared
-    from aktrec.features.materialize import semantic_tables
+    from aktrec.semantic_ids.tables import semantic_tables
 
     users = semantic_tables(planted_emb / "sid", planted_emb / "emb", "user")
     items = semantic_tables(planted_emb / "sid", planted_emb / "emb", "item")

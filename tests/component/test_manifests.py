@@ -148,7 +148,7 @@ def test_deploy_step_renders_the_base_inferenceservice_with_its_storage_uri():
     import jsonschema
 
     from aktrec.pipeline import IMAGE
-    from aktrec.pipeline.steps import inference_service_yaml
+    from aktrec.pipeline.deployment import inference_service_yaml
 
     service = yaml.safe_load(inference_service_yaml("s3://bucket/runs/42/deployment"))
     schema = crd_schema("InferenceService", "v1beta1")
@@ -187,7 +187,7 @@ def test_predictor_autoscales_on_concurrency_and_exposes_http_and_grpc():
 def test_canary_spec_is_valid_and_serves_the_new_release_beside_the_stable_one():
     import jsonschema
 
-    from aktrec.pipeline.steps import AUTOSCALING_FIELDS, inference_service_yaml
+    from aktrec.pipeline.deployment import AUTOSCALING_FIELDS, inference_service_yaml
 
     service = yaml.safe_load(inference_service_yaml("s3://b/releases/old", "s3://b/releases/new", 10))
     schema = crd_schema("InferenceService", "v1beta1")

@@ -64,7 +64,8 @@ def test_representations_do_not_read_it(planted, tiny_text_model):
 
 def test_point_in_time_features_do_not_read_it(planted):
     from aktrec.config import FeatureConfig
-    from aktrec.features.compute import SemanticTables, compute_features
+    from aktrec.features.compute import compute_features
+    from aktrec.semantic_ids.tables import SemanticTables
 
     data, changed, sample = planted
     rng = np.random.default_rng(0)

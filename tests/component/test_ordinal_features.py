@@ -21,7 +21,7 @@ def ordinal(tmp_path_factory, tiny_raw):
     from aktrec.data.prepare import prepare, write_prepared
     from aktrec.data.raw import RawData
     from aktrec.embed.planted import write_planted_embeddings
-    from aktrec.features.materialize import semantic_tables
+    from aktrec.semantic_ids.tables import semantic_tables
 
     root = tmp_path_factory.mktemp("ordinal")
     clicks = tiny_raw.interactions.to_pandas()

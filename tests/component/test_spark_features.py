@@ -32,8 +32,8 @@ def test_every_view_and_column_equals_the_pandas_engine(planted_repo, spark_repo
 
 def test_the_spark_training_set_join_equals_merge_asof(spark_repo, planted_emb):
     from aktrec.data.prepare import read_prepared
-    from aktrec.features.materialize import semantic_tables
     from aktrec.features.retrieval import historical_features
+    from aktrec.semantic_ids.tables import semantic_tables
 
     data = read_prepared(planted_emb / "data")
     users = semantic_tables(planted_emb / "sid", planted_emb / "emb", "user")

@@ -70,7 +70,7 @@ def test_the_installed_package_compiles_the_pipeline(installed):
 def test_the_installed_package_renders_the_deployment_manifest(installed):
     python, empty = installed
     code = (
-        "from aktrec.pipeline.steps import inference_service_yaml; "
+        "from aktrec.pipeline.deployment import inference_service_yaml; "
         "print(inference_service_yaml('s3://bucket/deploy/v1'))"
     )
     result = subprocess.run([str(python), "-c", code], cwd=empty, capture_output=True, text=True, timeout=120)

@@ -8,9 +8,9 @@ import pyarrow as pa
 import torch
 
 from aktrec.ctr.inputs import Vocabulary
-from aktrec.ctr.train import cluster_attribute_shares
+from aktrec.ctr.vocabularies import cluster_attribute_shares
 from aktrec.features.attributes import item_attributes, user_attributes
-from aktrec.features.compute import SemanticTables
+from aktrec.semantic_ids.tables import SemanticTables
 
 
 def test_item_tokens_are_category_levels_brand_and_price_decile():

@@ -11,11 +11,13 @@ import torch
 from torch.nn import functional as F
 
 from aktrec.config import CTR_VARIANTS, CtrModelConfig, CtrTrainConfig, TrainConfig
+from aktrec.ctr.bundle import predict
 from aktrec.ctr.diagnostics import embedding_transfer, gate_means
 from aktrec.ctr.inputs import CONTENT_BLOCKS, NUMERIC_BLOCKS, UNKNOWN, CtrInputs, Vocabulary, _sequence_matrix, squash
 from aktrec.ctr.losses import asymmetric_info_nce, barlow_twins, orthogonality
 from aktrec.ctr.modules import ActivityGate, AdaptiveEmbedding, ModelShapes, TargetAttention, cosine_curriculum
-from aktrec.ctr.train import IdPriors, build_model, fit, predict
+from aktrec.ctr.train import fit
+from aktrec.ctr.vocabularies import IdPriors, build_model
 from aktrec.errors import AktrecError
 
 CONTENT_NAMES = tuple(CONTENT_BLOCKS)

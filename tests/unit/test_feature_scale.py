@@ -11,7 +11,8 @@ from aktrec import schemas
 from aktrec.config import FeatureConfig
 from aktrec.data.prepare import PreparedData
 from aktrec.features import names as feature_names
-from aktrec.features.compute import SemanticTables, compute_features
+from aktrec.features.compute import compute_features
+from aktrec.semantic_ids.tables import SemanticTables
 
 T0 = pd.Timestamp("2010-01-01", tz="UTC")
 YEARS = 10

@@ -21,16 +21,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 from safetensors.torch import load_file, save_file
 
 from aktrec import schemas
 from aktrec.artifacts import list_matrix, read_marker, write_json, write_parquet
 from aktrec.config import CtrModelConfig, from_dict
 from aktrec.ctr.inputs import FEATURE_COLUMNS, CtrInputs, Frame, Vocabularies, Vocabulary, encode
-from aktrec.ctr.modules import AktRec, ModelShapes
-from aktrec.ctr.train import IdPriors, build_model, predict
+from aktrec.ctr.modules import AktRec, IdPriors, ModelShapes
+from aktrec.ctr.vocabularies import build_model
 from aktrec.errors import ArtifactError
-from aktrec.features.compute import SemanticTables
+from aktrec.semantic_ids.tables import SemanticTables
 
 MODEL_KIND = "model"
 VOCABULARIES = ("user", "item", "user_cluster", "item_cluster", "user_attribute", "item_attribute")
@@ -44,6 +45,24 @@ PRIOR_BUFFERS = {
     "user_cluster_attributes": "user_cluster_attributes",
     "item_cluster_attributes": "item_cluster_attributes",
 }
+
+
+@torch.no_grad()
+def predict(model: AktRec, inputs: CtrInputs, batch_size: int = 8192) -> np.ndarray:
+    """Click probabilities (N,) in the inputs' order, on the device the model is on."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = [
+        torch.sigmoid(model(on_device(inputs.batch(np.arange(start, min(start + batch_size, len(inputs)))), device)))
+        for start in range(0, len(inputs), batch_size)
+    ]
+    return torch.cat(out).cpu().numpy() if out else np.zeros(0, np.float32)
+
+
+def on_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    if device.type == "cpu":
+        return batch
+    return {name: values.to(device, non_blocking=True) for name, values in batch.items()}
 
 
 @dataclass

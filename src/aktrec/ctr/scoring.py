@@ -11,9 +11,8 @@ import pandas as pd
 
 from aktrec import schemas
 from aktrec.artifacts import read_marker
-from aktrec.ctr.bundle import load_bundle
+from aktrec.ctr.bundle import load_bundle, predict
 from aktrec.ctr.inputs import UNKNOWN
-from aktrec.ctr.train import predict
 from aktrec.data.contract import normalize_score_requests
 from aktrec.errors import ArtifactError
 from aktrec.features.repo import REPO_KIND

@@ -17,21 +17,22 @@ import torch
 from aktrec import schemas
 from aktrec.artifacts import read_marker, staged_output, write_json
 from aktrec.config import TrainConfig, to_dict
-from aktrec.ctr.bundle import MODEL_KIND, save_bundle
+from aktrec.ctr.bundle import MODEL_KIND, predict, save_bundle
 from aktrec.ctr.diagnostics import gate_means, transfer_state
 from aktrec.ctr.distributed import ONE_PROCESS, Workers, process_group
 from aktrec.ctr.gate import GATE_FILE, choose_deployed, promotion_gate
 from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, CONTENT_BLOCKS, CtrInputs, Vocabularies, encode
 from aktrec.ctr.modules import AktRec, ModelShapes
 from aktrec.ctr.tabular import CATEGORICAL_IDS, STATISTICS, fit_and_score
-from aktrec.ctr.train import IdPriors, build_model, build_vocabularies, fit, id_priors, predict
+from aktrec.ctr.train import fit
+from aktrec.ctr.vocabularies import IdPriors, build_model, build_vocabularies, id_priors
 from aktrec.data.prepare import PreparedData, read_prepared, tail_flags_before
 from aktrec.errors import DataError
 from aktrec.features.attributes import item_attributes, user_attributes
-from aktrec.features.materialize import semantic_tables
 from aktrec.features.repo import REPO_KIND
 from aktrec.features.retrieval import historical_features, join_engine
 from aktrec.metrics import MIN_GAUC_USERS, SLICES, comparison_table, markdown_table, slice_metrics
+from aktrec.semantic_ids.tables import semantic_tables
 
 log = logging.getLogger("aktrec")
 POPULARITY = "popularity"  # trivial scorer reported next to the models (docs/design.md §1)

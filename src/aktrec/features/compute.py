@@ -22,22 +22,7 @@ from aktrec.config import FeatureConfig
 from aktrec.data.prepare import ORDINAL_TEST_OFFSET, PreparedData
 from aktrec.features import names as feature_names
 from aktrec.features.attributes import item_attributes, user_attributes
-
-
-@dataclass
-class SemanticTables:
-    """Per entity kind: ids, codes (N, L), cluster ids (N,), embeddings (N, D)."""
-
-    ids: pd.Index
-    codes: np.ndarray
-    cluster: np.ndarray
-    embeddings: np.ndarray
-
-    def lookup(self, values: pd.Series, what: np.ndarray, missing) -> np.ndarray:
-        position = self.ids.get_indexer(values)
-        out = what[np.maximum(position, 0)].copy()
-        out[position < 0] = missing
-        return out
+from aktrec.semantic_ids.tables import SemanticTables
 
 
 def snapshot_grid(

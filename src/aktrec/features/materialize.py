@@ -8,16 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from aktrec import schemas
-from aktrec.artifacts import list_matrix, read_marker, staged_output, write_json
+from aktrec.artifacts import read_marker, staged_output, write_json
 from aktrec.config import FeatureConfig, to_dict
 from aktrec.data.prepare import read_prepared
-from aktrec.embed.stage import read_embeddings
 from aktrec.errors import ArtifactError
 from aktrec.features import names as feature_names
-from aktrec.features.compute import SemanticTables, compute_features
+from aktrec.features.compute import compute_features
 from aktrec.features.contract import ViewContract, declared_contract
 from aktrec.features.online import fill_online, fill_online_store
 from aktrec.features.repo import (
@@ -29,27 +27,9 @@ from aktrec.features.repo import (
     store_yaml,
 )
 from aktrec.semantic_ids.stage import SID_KIND
+from aktrec.semantic_ids.tables import semantic_tables
 
 log = logging.getLogger("aktrec")
-
-
-def semantic_tables(sid_dir: Path, emb_dir: Path, kind: str) -> SemanticTables:
-    """Codes and clusters of `kind` from SID, with the embeddings of EMB in the same order."""
-    table = pq.read_table(Path(sid_dir) / f"{kind}_semantic_ids.parquet")
-    ids = pd.Index(table.column(0).to_pylist())
-    emb_ids, vectors = read_embeddings(emb_dir, kind)
-    position = pd.Index(emb_ids).get_indexer(ids)
-    if (position < 0).any():
-        raise ArtifactError(
-            f"{emb_dir}: {int((position < 0).sum())} {kind}(s) of the semantic IDs have no embedding, e.g. "
-            f"{ids[position < 0][0]!r}"
-        )
-    return SemanticTables(
-        ids=ids,
-        codes=list_matrix(table[schemas.CODES]),
-        cluster=table[schemas.CLUSTER_ID].to_numpy(),
-        embeddings=vectors[position],
-    )
 
 
 def write_online_keys(repo: Path, contract: list[ViewContract], views: dict[str, pd.DataFrame]) -> None:

@@ -10,9 +10,9 @@ import pandas as pd
 from aktrec import schemas
 from aktrec.artifacts import read_marker
 from aktrec.features import names as feature_names
-from aktrec.features.compute import SemanticTables
 from aktrec.features.contract import ViewContract, stored_contract
 from aktrec.features.repo import DATA_DIR, REPO_KIND, open_feature_store
+from aktrec.semantic_ids.tables import SemanticTables
 
 
 def open_store(repo: Path):

@@ -22,8 +22,9 @@ from aktrec.config import FeatureConfig
 from aktrec.data.prepare import PreparedData
 from aktrec.errors import DataError
 from aktrec.features import names as feature_names
-from aktrec.features.compute import UNSEEN, SemanticTables, cumulative_prior, snapshot_grid, tail_thresholds
+from aktrec.features.compute import UNSEEN, cumulative_prior, snapshot_grid, tail_thresholds
 from aktrec.features.contract import ViewContract
+from aktrec.semantic_ids.tables import SemanticTables
 
 # Local mode only: one shuffle partition per core and a few more, not Spark's 200.
 LOCAL_SHUFFLE_PARTITIONS = 2 * (os.cpu_count() or 1)

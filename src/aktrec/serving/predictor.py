@@ -16,9 +16,8 @@ import numpy as np
 import torch
 
 from aktrec.config import ServingConfig
-from aktrec.ctr.bundle import load_bundle
+from aktrec.ctr.bundle import load_bundle, predict
 from aktrec.ctr.inputs import UNKNOWN
-from aktrec.ctr.train import predict
 from aktrec.errors import ArtifactError
 from aktrec.features import names as feature_names
 from aktrec.features.online import connection_errors, store_error
