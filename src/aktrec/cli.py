@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from aktrec.errors import AktrecError, log_to_stderr
-from aktrec.stages import CONFIG_SECTIONS
+from aktrec.stage_registry import CONFIG_SECTIONS
 from aktrec.typer_adapter import run_app
 
 app = typer.Typer(
@@ -167,8 +167,8 @@ def data_prepare(
 ) -> None:
     """Split, sample negatives, flag head/tail and write the data card (DATA)."""
     from aktrec.config import PrepareConfig
-    from aktrec.data.prepare import prepare, write_prepared
     from aktrec.data.raw import read_raw
+    from aktrec.data.stage import run_prepare
 
     started = time.perf_counter()
     prepare_config = _config(
@@ -180,8 +180,7 @@ def data_prepare(
         negatives__strategy=negative_sampling,
         seed=seed,
     )
-    data = prepare(read_raw(raw), prepare_config)
-    write_prepared(data, out, prepare_config)
+    data = run_prepare(read_raw(raw), out, prepare_config)
     _done("DATA", out, started)
     card = data.card
     log.info(
@@ -308,12 +307,12 @@ def features_materialize(
 ) -> None:
     """Compute activity, semantic-ID, cluster-averaged, cross and sequence features into Feast."""
     from aktrec.config import FeatureConfig
-    from aktrec.features.materialize import materialize
     from aktrec.features.repo import take_redis_credentials
+    from aktrec.features.stage import run_materialize_features
 
     started = time.perf_counter()
     online_store = take_redis_credentials(online_store) if online_store else None
-    metrics = materialize(
+    metrics = run_materialize_features(
         data, sids, repo, _config(FeatureConfig, config), emb_dir=embeddings, online_store=online_store
     )
     _done("Feast repository", repo, started)

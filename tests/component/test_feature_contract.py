@@ -20,7 +20,8 @@ def test_a_new_feature_view_reaches_training_and_serving(planted_emb, planted_mo
     from aktrec.config import ServingConfig
     from aktrec.ctr.bundle import load_bundle
     from aktrec.data.prepare import read_prepared
-    from aktrec.features import definitions, materialize
+    from aktrec.features import definitions
+    from aktrec.features import stage as feature_stage
     from aktrec.features.retrieval import historical_features
     from aktrec.serving.features import OnlineFeatureReader
     from aktrec.serving.requests import ScoringRequest
@@ -31,7 +32,7 @@ def test_a_new_feature_view_reaches_training_and_serving(planted_emb, planted_mo
         NEW_VIEW, [definitions.item], [Field(name="title_chars", dtype=Float64)], "Length of the item's title."
     )
     monkeypatch.setattr(definitions, "FEATURE_VIEWS", [*definitions.FEATURE_VIEWS, view])  # file 1: declare
-    computed = materialize.compute_features
+    computed = feature_stage.compute_features
 
     def with_new_view(prepared, users, items, config):  # file 2: compute its table
         views, grid = computed(prepared, users, items, config)
@@ -44,9 +45,9 @@ def test_a_new_feature_view_reaches_training_and_serving(planted_emb, planted_mo
         )
         return views, grid
 
-    monkeypatch.setattr(materialize, "compute_features", with_new_view)
+    monkeypatch.setattr(feature_stage, "compute_features", with_new_view)
     repo = tmp_path / "repo"
-    materialize.materialize(planted_emb / "data", planted_emb / "sid", repo)
+    feature_stage.run_materialize_features(planted_emb / "data", planted_emb / "sid", repo)
 
     bundle = load_bundle(planted_model)
     users, items = bundle.semantic_tables("user"), bundle.semantic_tables("item")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from aktrec.progress import LINE as PROGRESS
-from aktrec.stages import STAGES
+from aktrec.stage_registry import STAGES
 
 TASK_STARTED = re.compile(r"Executing task '([^']+)'")
 TASK_ENDED = re.compile(r"Task '([^']+)' finished with status (\w+)")

@@ -29,7 +29,7 @@ from aktrec.report.html import (
     validation_markdown,
     write_reports,
 )
-from aktrec.stages import CONFIG_SECTIONS, stage
+from aktrec.stage_registry import CONFIG_SECTIONS, stage
 
 IN_PROCESS_ENV = "AKTREC_IN_PROCESS"  # set by the local runner: no step launches its stage on a cluster
 FAILURE_ENV = "AKTREC_FAILURE_FILE"  # where a step records why it failed (read by `aktrec pipeline run`)
@@ -100,18 +100,17 @@ def _read_raw(path: str, uri: str):
 @records_failure
 def validate_raw_step(raw_path: str, raw_uri: str, validation: str, html_path: str, markdown_path: str) -> None:
     """Re-check RAW against the input contract's suites (a RAW directory may have been edited)."""
-    from aktrec.data.checks import validate_raw
+    from aktrec.data.stage import run_validate_raw
 
-    validate_raw(_read_raw(raw_path, raw_uri), Path(validation), final_dir=Path(validation))
+    run_validate_raw(_read_raw(raw_path, raw_uri), Path(validation))
     _pages("validate_raw", validation, html_path, markdown_path)
 
 
 @records_failure
 def prepare_step(raw_path: str, raw_uri: str, data: str, config: str, html_path: str, markdown_path: str) -> None:
-    from aktrec.data.prepare import prepare, write_prepared
+    from aktrec.data.stage import run_prepare
 
-    config = section("prepare", config)
-    write_prepared(prepare(_read_raw(raw_path, raw_uri), config), Path(data), config)
+    run_prepare(_read_raw(raw_path, raw_uri), Path(data), section("prepare", config))
     _pages("prepare", data, html_path, markdown_path)
 
 
@@ -175,7 +174,7 @@ def materialize_features_step(
 ) -> dict[str, Any]:
     """Materialize in process, or with `features.spark_application` as a SparkApplication on the
     artifacts' `uris` (data, semantic_ids, embeddings, feature_repo)."""
-    from aktrec.features.materialize import materialize
+    from aktrec.features.stage import run_materialize_features
 
     settings = section("features", config)
     if launched_here(settings.spark_application):
@@ -192,7 +191,9 @@ def materialize_features_step(
         )
         metrics = json.loads((Path(feature_repo) / "metrics.json").read_text())
     else:
-        metrics = materialize(Path(data), Path(semantic_ids), Path(feature_repo), settings, emb_dir=Path(embeddings))
+        metrics = run_materialize_features(
+            Path(data), Path(semantic_ids), Path(feature_repo), settings, emb_dir=Path(embeddings)
+        )
     _pages("materialize_features", feature_repo, html_path, markdown_path)
     return metrics
 

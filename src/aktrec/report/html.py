@@ -20,7 +20,7 @@ from aktrec import schemas
 from aktrec.ctr.gate import gate_verdict
 from aktrec.metrics import MIN_GAUC_USERS, comparison_table
 from aktrec.report.svg import bar_chart, line_chart
-from aktrec.stages import STAGES
+from aktrec.stage_registry import STAGES
 
 TEMPLATES = Environment(
     loader=PackageLoader("aktrec.report", "templates"),

@@ -41,7 +41,7 @@ def write_online_keys(repo: Path, contract: list[ViewContract], views: dict[str,
             keys.to_parquet(repo / ONLINE_KEYS_DIR / f"{view.name}.parquet", index=False)
 
 
-def materialize(
+def run_materialize_features(
     data_dir: Path,
     sid_dir: Path,
     repo: Path,
