@@ -36,7 +36,9 @@ FORWARDED_ENV = (
 TASK_ENTRYPOINT = [
     "/bin/sh",
     "-c",
-    'if [ -s "$AKTREC_FAILURE_FILE" ]; then echo "aktrec-task: not run, an earlier task failed"; exit 1; fi; '
+    # A container gone before the runner attached to its log leaves podman's log stream open
+    # (kfp waits forever): a task that is not run lives a second before it exits.
+    'if [ -s "$AKTREC_FAILURE_FILE" ]; then echo "aktrec-task: not run, an earlier task failed"; sleep 1; exit 1; fi; '
     'step=task; previous=""; for argument in "$@"; do '
     '[ "$previous" = --function_to_execute ] && step="$argument"; previous="$argument"; done; '
     '"$@"; code=$?; '
