@@ -81,6 +81,14 @@ class ModelBundle:
         """Click probabilities of a retrieved feature frame, in its row order."""
         return predict(self.model, self.encode(frame))
 
+    def check_repository(self, repo: Path, repo_marker: dict[str, Any]) -> None:
+        """The repository must serve the feature service this model was trained with."""
+        if repo_marker["feature_service"] != self.feature_service:
+            raise ArtifactError(
+                f"{repo}: serves feature service {repo_marker['feature_service']!r}, but the model "
+                f"{self.path} was trained with {self.feature_service!r}"
+            )
+
     def semantic_tables(self, kind: str) -> SemanticTables:
         """Codes and clusters of the ids known at training (no representations: they come from Feast)."""
         table = pq.read_table(self.path / "semantic" / f"{kind}_semantic_ids.parquet")

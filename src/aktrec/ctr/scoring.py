@@ -14,7 +14,6 @@ from aktrec.artifacts import read_marker
 from aktrec.ctr.bundle import load_bundle, predict
 from aktrec.ctr.inputs import UNKNOWN
 from aktrec.data.contract import normalize_score_requests
-from aktrec.errors import ArtifactError
 from aktrec.features.repo import REPO_KIND
 from aktrec.features.retrieval import historical_features, join_engine
 
@@ -27,11 +26,7 @@ def score_requests(model: Path, repo: Path, requests: pd.DataFrame, now: pd.Time
     the model knew the user and the item. Requests without a time are read at `now`."""
     bundle = load_bundle(model)
     marker = read_marker(repo, REPO_KIND)
-    if marker["feature_service"] != bundle.feature_service:
-        raise ArtifactError(
-            f"{repo}: serves feature service {marker['feature_service']!r}, but the model {model} "
-            f"was trained with {bundle.feature_service!r}"
-        )
+    bundle.check_repository(Path(repo), marker)
     table = normalize_score_requests(requests, now if now is not None else pd.Timestamp.now(tz="UTC"))
     sizes = table[schemas.ITEM_IDS].map(len).to_numpy()
     samples = pd.DataFrame(

@@ -12,6 +12,16 @@ import pandas as pd
 from aktrec.config import MonitorConfig, ReadoutConfig, from_dict, read_yaml
 
 
+def _settings(cls: type, text: str, where: str):
+    """Settings `cls` from the component's YAML parameter ("" = defaults)."""
+    return from_dict(cls, read_yaml(text or "", where) or {}, where=where)
+
+
+def _window_start(window_hours: float) -> pd.Timestamp | None:
+    """The start of the last `window_hours` (0 = no start: all of the log)."""
+    return pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=window_hours) if window_hours > 0 else None
+
+
 def monitor_step(
     prediction_log: str,
     model: str,
@@ -28,8 +38,8 @@ def monitor_step(
     task, naming the feature (a scheduled run that fails is the alert)."""
     from aktrec.monitoring.monitor import run_monitor
 
-    settings = from_dict(MonitorConfig, read_yaml(config or "", "monitor config") or {}, where="monitor config")
-    since = pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=window_hours) if window_hours > 0 else None
+    settings = _settings(MonitorConfig, config, "monitor config")
+    since = _window_start(window_hours)
     try:
         run_monitor(
             prediction_log,
@@ -54,8 +64,8 @@ def readout_step(prediction_log: str, outcomes: str, window_hours: float, config
     from aktrec.data.contract import read_table
     from aktrec.monitoring.readout import run_readout
 
-    settings = from_dict(ReadoutConfig, read_yaml(config or "", "readout config") or {}, where="readout config")
-    since = pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=window_hours) if window_hours > 0 else None
+    settings = _settings(ReadoutConfig, config, "readout config")
+    since = _window_start(window_hours)
     run_readout(prediction_log, read_table(outcomes, "outcomes"), Path(report), settings, since=since)
     Path(page).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(report) / "readout.html", page)

@@ -158,11 +158,7 @@ class OnlineFeatureReader:
         """Open the repository's store and warm its shared views (not from a store that cannot
         serve: that would cache defaults); returns it with the store's problem, if any."""
         marker = read_marker(self.repo, REPO_KIND)
-        if marker["feature_service"] != self.bundle.feature_service:
-            raise ArtifactError(
-                f"{self.repo}: serves feature service {marker['feature_service']!r}, but the model "
-                f"{self.bundle.path} was trained with {self.bundle.feature_service!r}"
-            )
+        self.bundle.check_repository(self.repo, marker)
         started = time.perf_counter()
         store = open_feature_store(self.repo)
         contract = stored_contract(store, self.bundle.feature_service)
