@@ -142,7 +142,7 @@ def main() -> None:
         variants=variants,
         deploy=REFERENCE,
         promotion=dataclasses.replace(base.promotion, compare_with=REFERENCE),
-        train=dataclasses.replace(base.train, epochs=args.epochs, max_train_samples=args.max_train_samples),
+        loop=dataclasses.replace(base.loop, epochs=args.epochs, max_train_samples=args.max_train_samples),
     )
     started = time.perf_counter()
     measured: dict[str, list[dict]] = {}
@@ -161,7 +161,7 @@ def main() -> None:
             f"{unseen:.0%} of them with a user no model has an ID embedding for)"
         )
         for seed in seeds:
-            seeded = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=seed))
+            seeded = dataclasses.replace(config, loop=dataclasses.replace(config.loop, seed=seed))
             evaluation = evaluate_models(training, seeded)
             for name, metrics in evaluation.test.items():
                 history = evaluation.histories.get(name, {})

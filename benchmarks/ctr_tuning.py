@@ -33,7 +33,7 @@ def main() -> None:
     from aktrec.ctr.stage import evaluate_models, load_training_data
 
     loop = CtrTrainConfig(epochs=args.epochs, max_train_samples=args.max_train_samples, seed=args.seed)
-    config = TrainConfig(variants=("strong_base",), train=loop, lightgbm=LightGBMConfig(enabled=False))
+    config = TrainConfig(variants=("strong_base",), loop=loop, lightgbm=LightGBMConfig(enabled=False))
     training = load_training_data(args.data, args.repo, config)
     grid = list(
         itertools.product(
@@ -54,7 +54,7 @@ def main() -> None:
                 variants=(variant,),
                 deploy=variant,
                 promotion=dataclasses.replace(config.promotion, compare_with=variant),
-                train=dataclasses.replace(loop, learning_rate=learning_rate, weight_decay=weight_decay),
+                loop=dataclasses.replace(loop, learning_rate=learning_rate, weight_decay=weight_decay),
             )
             evaluation = evaluate_models(training, trial)
             valid_auc = evaluation.validation[variant]["total"]["auc"]

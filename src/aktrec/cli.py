@@ -347,7 +347,7 @@ def train(
 
     started = time.perf_counter()
     chosen = tuple(v.strip() for v in variants.split(",") if v.strip()) if variants else None
-    train_config = _config(TrainConfig, config, variants=chosen, deploy=deploy, train__epochs=epochs, train__seed=seed)
+    train_config = _config(TrainConfig, config, variants=chosen, deploy=deploy, loop__epochs=epochs, loop__seed=seed)
     if (sids is None) != (embeddings is None):
         raise typer.BadParameter("give both --sids and --embeddings, or neither", param_hint="--sids")
     sources = (sids, embeddings) if sids is not None else None

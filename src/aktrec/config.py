@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import re
 import types
 import typing
@@ -164,7 +165,9 @@ class ItemEmbedConfig:
     # plus the encoder's last n layers, or everything.
     trainable: Literal["projection", "last_layers", "all"] = "projection"
     n_last_layers: int = 1
-    negatives: int = 64  # K sampled negatives per batch, on top of in-batch negatives
+    # K items drawn per batch that InfoNCE contrasts each pair with, beside the batch's other pairs
+    # (not the CTR sampler's negatives: these are never labels)
+    contrast_samples: int = 64
     temperature: float = 0.05
     epochs: int = 5
     batch_size: int = 256
@@ -476,7 +479,7 @@ class TrainConfig:
     deploy: str = CHAMPION
     candidates: tuple[str, ...] = ("aktrec", "aktrec_no_cluster_emb", "strong_base")
     model: CtrModelConfig = field(default_factory=CtrModelConfig)
-    train: CtrTrainConfig = field(default_factory=CtrTrainConfig)
+    loop: CtrTrainConfig = field(default_factory=CtrTrainConfig)
     # variant -> its own optimizer settings, so that every compared model trains as tuned
     per_variant: dict[str, OptimizerSettings] = field(default_factory=dict)
     lightgbm: LightGBMConfig = field(default_factory=LightGBMConfig)
@@ -515,9 +518,9 @@ class TrainConfig:
         """The training loop of variant `name`: `train` with its own optimizer settings."""
         own = self.per_variant.get(name)
         if own is None:
-            return self.train
+            return self.loop
         return dataclasses.replace(
-            self.train, **{key: value for key, value in to_dict(own).items() if value is not None}
+            self.loop, **{key: value for key, value in to_dict(own).items() if value is not None}
         )
 
 
@@ -657,6 +660,13 @@ def _problem(cls: type, error: dict[str, Any], where: str) -> str:
     return f"{key}: unknown key; known: {sorted(f.name for f in dataclasses.fields(owner))}"
 
 
+# Settings renamed since a release: class name -> {old key: new key}.
+RENAMED_KEYS: dict[str, dict[str, str]] = {
+    "ItemEmbedConfig": {"negatives": "contrast_samples"},  # InfoNCE's contrast samples are not CTR negatives
+    "TrainConfig": {"train": "loop"},  # `train: {loop: …}` where YAML read `train: {train: …}`
+}
+
+
 def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") -> T:
     """Build settings `cls` from a plain mapping (YAML, JSON), recursing into nested settings.
 
@@ -666,8 +676,9 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") 
     """
     if data is not None and not isinstance(data, dict):
         raise AktrecError(f"{where}: expected a mapping, got {data!r}")
+    data = _renamed(cls, data or {}, where)
     try:
-        text = json.dumps(data or {}, allow_nan=False)
+        text = json.dumps(data, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise AktrecError(f"{where}: holds a value that is not plain data ({exc})") from None
     try:
@@ -675,6 +686,33 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") 
     except ValidationError as exc:
         problems = [_problem(cls, error, where) for error in exc.errors(include_url=False)]
         raise AktrecError("; ".join(problems)) from None
+
+
+def _renamed(cls: type, data: Any, where: str) -> Any:
+    """`data` with the keys of RENAMED_KEYS under their new names, in `cls` and the settings it
+    nests: files written before a rename (pipeline configs, the settings a bundle or EMB recorded)
+    still read, and a log line says what to write now."""
+    if not isinstance(data, dict) or not dataclasses.is_dataclass(cls):
+        return data
+    data = dict(data)
+    for old, new in RENAMED_KEYS.get(cls.__name__, {}).items():
+        if old in data:
+            if new in data:
+                raise AktrecError(f"{where}: both {old!r} and its new name {new!r}; keep {new!r}")
+            logging.getLogger("aktrec").warning("%s: %r is now called %r; read as %r", where, old, new, new)
+            data[new] = data.pop(old)
+    for name, hint in get_type_hints(cls).items():
+        if name not in data:
+            continue
+        value = data[name]
+        if isinstance(hint, types.UnionType):  # optional settings (`X | None`): X
+            hint = next((t for t in typing.get_args(hint) if dataclasses.is_dataclass(t)), hint)
+        if typing.get_origin(hint) is dict and isinstance(value, dict):
+            inner = typing.get_args(hint)[1]
+            data[name] = {key: _renamed(inner, item, f"{where}.{name}.{key}") for key, item in value.items()}
+        elif dataclasses.is_dataclass(hint):
+            data[name] = _renamed(hint, value, f"{where}.{name}")
+    return data
 
 
 class _Loader(yaml.SafeLoader):

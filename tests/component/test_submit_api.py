@@ -57,7 +57,7 @@ def test_submit_sends_the_compiled_pipeline_and_arguments_with_the_token(kfp_api
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    (tmp_path / "c.yaml").write_text("train: {train: {epochs: 1}}\n")
+    (tmp_path / "c.yaml").write_text("train: {loop: {epochs: 1}}\n")
     code = main(
         [
             "pipeline",

@@ -37,7 +37,7 @@ from conftest import BUCKET, GRPC_CLIENT, JOIN_KEYS, REPO_ROOT, assert_same_tabl
 
 # The tiny set with the integration tests' lenient gate, so the run always publishes a release.
 LENIENT = (
-    "train:\n  promotion: {min_total_auc: 0.0, min_tail_auc: 0.0, max_head_auc_drop: 1.0}\n  train: {epochs: 2}\n"
+    "train:\n  promotion: {min_total_auc: 0.0, min_tail_auc: 0.0, max_head_auc_drop: 1.0}\n  loop: {epochs: 2}\n"
     "semantic_ids: {max_cluster_share: 0.6}\n"
 )
 LIFETIME_S = 900

@@ -63,12 +63,31 @@ def test_config_from_dict_and_yaml(tmp_path):
 def test_per_variant_optimizer_settings():
     config = from_dict(
         TrainConfig,
-        {"train": {"learning_rate": 0.004}, "per_variant": {"base": {"learning_rate": 0.002, "weight_decay": 1e-4}}},
+        {"loop": {"learning_rate": 0.004}, "per_variant": {"base": {"learning_rate": 0.002, "weight_decay": 1e-4}}},
     )
     assert (config.training("base").learning_rate, config.training("base").weight_decay) == (0.002, 1e-4)
-    assert config.training("aktrec") == config.train  # no own settings: the shared loop
-    assert config.training("base").epochs == config.train.epochs  # only the optimizer differs
+    assert config.training("aktrec") == config.loop  # no own settings: the shared loop
+    assert config.training("base").epochs == config.loop.epochs  # only the optimizer differs
     with pytest.raises(AktrecError, match=r"config.per_variant.base.lr: unknown key; known: \['learning_rate'"):
         from_dict(TrainConfig, {"per_variant": {"base": {"lr": 0.1}}})
     with pytest.raises(AktrecError, match="unknown variant 'bsae'"):
         from_dict(TrainConfig, {"per_variant": {"bsae": {"learning_rate": 0.1}}})
+
+
+def test_renamed_settings_still_read_from_files_written_before(tmp_path, caplog):
+    from aktrec.config import ItemEmbedConfig
+    from aktrec.pipeline.steps import section, split_config
+
+    path = tmp_path / "train.yaml"  # `aktrec train --config`, as written before the rename
+    path.write_text("train: {epochs: 4}\n")
+    with caplog.at_level("WARNING", logger="aktrec"):
+        assert load_config(TrainConfig, path).loop.epochs == 4
+        sections = split_config("train:\n  train: {epochs: 3}\nembed_items: {negatives: 8}\n")  # a pipeline config
+        assert section("train", sections["train"]).loop.epochs == 3
+        assert section("embed_items", sections["embed_items"]).contrast_samples == 8
+    assert (
+        "'train' is now called 'loop'" in caplog.text and "'negatives' is now called 'contrast_samples'" in caplog.text
+    )
+    assert from_dict(ItemEmbedConfig, {"negatives": 3}).contrast_samples == 3  # an EMB's recorded settings
+    with pytest.raises(AktrecError, match="both 'negatives' and its new name 'contrast_samples'"):
+        from_dict(ItemEmbedConfig, {"negatives": 3, "contrast_samples": 4})

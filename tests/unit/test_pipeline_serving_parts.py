@@ -14,13 +14,13 @@ from aktrec.errors import AktrecError
 def test_pipeline_config_is_split_per_stage_and_checked_up_front():
     from aktrec.pipeline.steps import section, split_config
 
-    sections = split_config("train:\n  train: {epochs: 2}\nprepare:\n  split: {method: leave-last-out}\n")
+    sections = split_config("train:\n  loop: {epochs: 2}\nprepare:\n  split: {method: leave-last-out}\n")
     assert set(sections) == {"prepare", "embed_items", "embed_users", "semantic_ids", "features", "train"}
-    assert sections["embed_items"] == "" and section("train", sections["train"]).train.epochs == 2
+    assert sections["embed_items"] == "" and section("train", sections["train"]).loop.epochs == 2
     assert section("prepare", sections["prepare"]).split.method == "leave-last-out"
     for text, message in [
         ("nope: {}", "unknown section(s) ['nope']"),
-        ("train: {train: {epochs: x}}", "pipeline config.train.train.epochs: Input should be a valid integer"),
+        ("train: {loop: {epochs: x}}", "pipeline config.train.loop.epochs: Input should be a valid integer"),
         ("[1, 2]", "expected a mapping"),
         ("train: {variants: [base, zzz]}", "unknown variant 'zzz'"),
         ("a: [", "not valid YAML"),
@@ -37,7 +37,7 @@ def test_shipped_pipeline_configs_are_valid(name):
     from aktrec.pipeline.steps import section, split_config
 
     sections = split_config((Path(__file__).resolve().parents[2] / "pipelines" / "configs" / name).read_text())
-    assert section("train", sections["train"]).train.max_train_samples == 300_000
+    assert section("train", sections["train"]).loop.max_train_samples == 300_000
 
 
 def test_v1_requests_parse_and_bad_ones_name_the_problem():

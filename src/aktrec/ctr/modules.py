@@ -18,10 +18,13 @@ from aktrec.ctr.inputs import NUMERIC_BLOCKS, UNKNOWN
 from aktrec.ctr.losses import asymmetric_info_nce, barlow_twins, orthogonality
 from aktrec.embed.losses import info_nce
 
-N_ACTIVITY = len(NUMERIC_BLOCKS["user_activity"])
-N_CLUSTER_STATS = len(NUMERIC_BLOCKS["user_cluster_stats"])
-N_CROSS = len(NUMERIC_BLOCKS["cross_user_item_cluster"])
 EMBEDDING_STD = 0.05
+
+
+def width(*blocks: str) -> int:
+    """Columns of numeric blocks of `ctr.inputs`: the model's input widths follow the feature
+    declarations (`features.statistics`, `features.names`), never a count written here."""
+    return sum(len(NUMERIC_BLOCKS[block]) for block in blocks)
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,8 @@ class AdaptiveEmbedding(nn.Module):
 
     Unknown ids (index 0) read the centroid of their cluster's c (a cluster without trained
     members: its content-derived initial vector), so a new id is served from cluster knowledge.
-    `cluster_of`: (V,) cluster index per id; `is_tail`: (V,) bool; `cluster_init`: (C, d) or None.
+    `cluster_of`: (V,) cluster index per id; `is_tail`: (V,) bool; `cluster_init`: (C, d) or None;
+    `activity`: the numeric block G1 reads.
     """
 
     def __init__(
@@ -100,6 +104,7 @@ class AdaptiveEmbedding(nn.Module):
         cluster_of: torch.Tensor,
         is_tail: torch.Tensor,
         cluster_init: torch.Tensor | None = None,
+        activity: str = "user_activity",
     ) -> None:
         super().__init__()
         dim = config.embedding_dim
@@ -114,7 +119,7 @@ class AdaptiveEmbedding(nn.Module):
         self.register_buffer("cluster_init", init.float())
         self.individual = nn.Embedding(n_ids, dim, padding_idx=UNKNOWN) if config.individual_embedding else None
         self.cluster = nn.Embedding(n_ids, dim) if config.cluster_embedding else None
-        self.gate = ActivityGate(N_ACTIVITY) if config.cgae_gate else None
+        self.gate = ActivityGate(width(activity)) if config.cgae_gate else None
         if self.individual is not None:
             nn.init.normal_(self.individual.weight, std=EMBEDDING_STD)
             with torch.no_grad():
@@ -226,8 +231,7 @@ class ContentFusion(nn.Module):
 
 
 class Tower(nn.Module):
-    """Ranking network F (eq. 11): an MLP, an MMoE (one task: experts mixed by a softmax gate),
-    or the POSO form where every hidden layer is scaled by 2·σ(W·user activity)."""
+    """Ranking network F (eq. 11): an MLP or an MMoE (one task: experts mixed by a softmax gate)."""
 
     def __init__(self, n_inputs: int, config: CtrModelConfig) -> None:
         super().__init__()
@@ -235,12 +239,11 @@ class Tower(nn.Module):
         n_experts = config.n_experts if config.ranker == "mmoe" else 1
         self.experts = nn.ModuleList(self._mlp(n_inputs, config.tower) for _ in range(n_experts))
         self.mixer = nn.Linear(n_inputs, n_experts) if n_experts > 1 else None
-        self.personal = (
-            nn.ModuleList(nn.Linear(N_ACTIVITY, width) for width in config.tower)
-            if config.activity_gated_tower
-            else None
-        )
+        self._add_personalization()  # a peer's hook, here so parameters keep their initialization order
         self.out = nn.Linear(config.tower[-1], 1)
+
+    def _add_personalization(self) -> None:
+        """Nothing in AKT-Rec's tower; POSO's gates."""
 
     @staticmethod
     def _mlp(n_inputs: int, widths: tuple[int, ...]) -> nn.ModuleList:
@@ -248,10 +251,8 @@ class Tower(nn.Module):
         return nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
 
     def _expert(self, layers: nn.ModuleList, x: torch.Tensor, user_activity: torch.Tensor) -> torch.Tensor:
-        for i, layer in enumerate(layers):
+        for layer in layers:
             x = F.relu(layer(x))
-            if self.personal is not None:
-                x = x * 2 * torch.sigmoid(self.personal[i](user_activity))
         return x
 
     def forward(self, x: torch.Tensor, user_activity: torch.Tensor) -> torch.Tensor:
@@ -264,9 +265,21 @@ class Tower(nn.Module):
         return self.out(hidden).squeeze(-1)
 
 
+class PosoTower(Tower):
+    """The POSO peer's tower: every hidden layer scaled by 2·σ(W·user activity)."""
+
+    def _add_personalization(self) -> None:
+        self.personal = nn.ModuleList(nn.Linear(width("user_activity"), units) for units in self.config.tower)
+
+    def _expert(self, layers: nn.ModuleList, x: torch.Tensor, user_activity: torch.Tensor) -> torch.Tensor:
+        for layer, personal in zip(layers, self.personal):
+            x = F.relu(layer(x)) * 2 * torch.sigmoid(personal(user_activity))
+        return x
+
+
 class AktRec(nn.Module):
     """The whole network. `forward(batch)` -> click logits (B,); `auxiliary_loss(batch)` -> the
-    training-only terms (L_trans + λ·L_ortho, or the FAERec alignment)."""
+    training-only terms (L_trans + λ·L_ortho)."""
 
     def __init__(self, config: CtrModelConfig, shapes: ModelShapes, priors: IdPriors) -> None:
         super().__init__()
@@ -287,6 +300,7 @@ class AktRec(nn.Module):
             priors.item_cluster_of,
             priors.item_is_tail,
             priors.item_cluster_init,
+            activity="item_activity",
         )
         n_attributes = 2 * d if config.attributes else 0
         if config.attributes:  # u_attr / i_attr: the mean of an entity's attribute-token embeddings
@@ -299,23 +313,12 @@ class AktRec(nn.Module):
                 self.item_attribute.weight[UNKNOWN].zero_()
             self.register_buffer("user_cluster_attributes", priors.user_cluster_attributes)
             self.register_buffer("item_cluster_attributes", priors.item_cluster_attributes)
-        self.fusion = (
-            nn.ModuleDict(
-                {
-                    "user": ContentFusion(shapes.user_content_dim, config),
-                    "item": ContentFusion(shapes.item_content_dim, config),
-                }
-            )
-            if config.content_fusion
-            else None
-        )
-        self.curriculum = 1.0  # FAERec's alignment weight factor; train.py sets it per step
+        self._add_content_fusion(shapes)  # a peer's hook, here so parameters keep their initialization order
         n_products = d if config.interaction_features else 0  # one u ⊙ i product per user/item pair
         if config.instance_level:
             self.user_attention = TargetAttention(d, config.attention_hidden)
-            n_instance = (
-                2 * N_ACTIVITY + 3 * d + n_products + (N_CROSS if config.cluster_cross_features else 0) + n_attributes
-            )
+            cross = ["cross_user_item_cluster"] if config.cluster_cross_features else []
+            n_instance = width("user_activity", "item_activity", *cross) + 3 * d + n_products + n_attributes
             if config.content_features:
                 self.user_content = nn.Linear(shapes.user_content_dim, d)
                 self.item_content = nn.Linear(shapes.item_content_dim, d)
@@ -325,18 +328,27 @@ class AktRec(nn.Module):
             self.cluster_attention = TargetAttention(d, config.attention_hidden)
             self.user_cluster_content = nn.Linear(shapes.user_content_dim, d)
             self.item_cluster_content = nn.Linear(shapes.item_content_dim, d)
-            n_cluster = 2 * N_CLUSTER_STATS + N_CROSS + 3 * d + n_products + n_attributes
+            n_cluster = (
+                width("user_cluster_stats", "item_cluster_stats", "cross_cluster") + 3 * d + n_products + n_attributes
+            )
             self.cluster = nn.Sequential(nn.Linear(n_cluster, config.aggregate_dim), nn.ReLU())
-        self.level_gate = ActivityGate(2 * N_ACTIVITY + N_CROSS) if config.hfa_gate else None
-        self.tower = Tower(config.aggregate_dim, config)
+        self.level_gate = (
+            ActivityGate(width("user_activity", "item_activity", "cross_user_item_cluster"))
+            if config.hfa_gate
+            else None
+        )
+        self.tower = (PosoTower if config.activity_gated_tower else Tower)(config.aggregate_dim, config)
+
+    def _add_content_fusion(self, shapes: ModelShapes) -> None:
+        """Nothing in AKT-Rec; FAERec's fusion of ID and content embeddings."""
+
+    def at_progress(self, progress: float) -> None:
+        """Training's progress in [0, 1], each step; AKT-Rec's losses do not depend on it."""
 
     def embeddings(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Fused user and candidate-item embeddings, (B, d) each."""
         user = self.users(batch["user"], batch["user_cluster"], batch["user_activity"])
         item = self.items(batch["item"], batch["item_cluster"], batch["item_activity"])
-        if self.fusion is not None:
-            user = self.fusion["user"](user, batch["user_content"])
-            item = self.fusion["item"](item, batch["item_content"])
         return user, item
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -417,21 +429,43 @@ class AktRec(nn.Module):
             loss = loss + self.config.lambda_ortho * (
                 self.users.orthogonality_loss(batch["user"]) + self.items.orthogonality_loss(batch["item"])
             )
-        if self.fusion is not None:  # over the distinct known items of the batch
-            known = torch.nonzero(batch["item"] != UNKNOWN).squeeze(1)
-            distinct, inverse = torch.unique(batch["item"][known], return_inverse=True)
-            if len(distinct) >= 2:
-                first = torch.full((len(distinct),), len(known)).scatter_reduce(
-                    0, inverse, torch.arange(len(known)), reduce="amin"
-                )
-                rows = known[first]
-                id_embedding = self.items(
-                    batch["item"][rows], batch["item_cluster"][rows], batch["item_activity"][rows]
-                )
-                loss = loss + self.curriculum * self.fusion["item"].alignment_loss(
-                    id_embedding, batch["item_content"][rows]
-                )
         return loss
+
+
+class FaeRec(AktRec):
+    """The FAERec peer: AKT-Rec's blocks with ID and content embeddings fused by a
+    dimension-wise gate (`ContentFusion`), aligned by InfoNCE and Barlow Twins under a cosine
+    curriculum."""
+
+    def _add_content_fusion(self, shapes: ModelShapes) -> None:
+        self.fusion = nn.ModuleDict(
+            {
+                "user": ContentFusion(shapes.user_content_dim, self.config),
+                "item": ContentFusion(shapes.item_content_dim, self.config),
+            }
+        )
+        self.curriculum = 1.0  # the alignment's weight factor
+
+    def at_progress(self, progress: float) -> None:
+        self.curriculum = cosine_curriculum(progress)
+
+    def embeddings(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        user, item = super().embeddings(batch)
+        return self.fusion["user"](user, batch["user_content"]), self.fusion["item"](item, batch["item_content"])
+
+    def auxiliary_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """AKT-Rec's terms and the alignment over the distinct known items of the batch."""
+        loss = super().auxiliary_loss(batch)
+        known = torch.nonzero(batch["item"] != UNKNOWN).squeeze(1)
+        distinct, inverse = torch.unique(batch["item"][known], return_inverse=True)
+        if len(distinct) < 2:
+            return loss
+        first = torch.full((len(distinct),), len(known)).scatter_reduce(
+            0, inverse, torch.arange(len(known)), reduce="amin"
+        )
+        rows = known[first]
+        id_embedding = self.items(batch["item"][rows], batch["item_cluster"][rows], batch["item_activity"][rows])
+        return loss + self.curriculum * self.fusion["item"].alignment_loss(id_embedding, batch["item_content"][rows])
 
 
 def _mean_tokens(embedding: nn.Embedding, tokens: torch.Tensor) -> torch.Tensor:

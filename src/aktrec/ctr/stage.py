@@ -180,11 +180,11 @@ def validation_mask(samples: pd.DataFrame, ordinal: bool, config: TrainConfig) -
     """The validation split: the latest `validation_share` of the samples by time, so it
     precedes the test window. Ordinal data has no shared clock (each user's CTR sample is the
     last before that user's test): a seeded `validation_share` of the users."""
-    share = config.train.validation_share
+    share = config.loop.validation_share
     if not ordinal:
         return np.arange(len(samples)) >= len(samples) - max(1, int(len(samples) * share))
     users = samples[schemas.USER_ID].unique()
-    rng = np.random.default_rng(config.train.subsample_seed)
+    rng = np.random.default_rng(config.loop.subsample_seed)
     chosen = rng.choice(users, size=max(1, int(len(users) * share)), replace=False)
     return samples[schemas.USER_ID].isin(chosen).to_numpy()
 
@@ -192,11 +192,11 @@ def validation_mask(samples: pd.DataFrame, ordinal: bool, config: TrainConfig) -
 def subsample(train: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
     """At most `max_train_samples` training samples, drawn uniformly (seeded) over samples or
     over whole users; never by time, which would keep only the late clicks of heavy users."""
-    limit = config.train.max_train_samples
+    limit = config.loop.max_train_samples
     if not limit or len(train) <= limit:
         return train
-    rng = np.random.default_rng(config.train.subsample_seed)
-    if config.train.subsample == "samples":
+    rng = np.random.default_rng(config.loop.subsample_seed)
+    if config.loop.subsample == "samples":
         return train.iloc[np.sort(rng.choice(len(train), size=limit, replace=False))]
     sizes = train[schemas.USER_ID].value_counts()
     order = sizes.index.to_numpy()[rng.permutation(len(sizes))]
@@ -236,14 +236,14 @@ class Evaluation:
 def evaluate_models(
     training: TrainingData, config: TrainConfig, progress: bool = False, workers: Workers = ONE_PROCESS
 ) -> Evaluation:
-    """Train every variant of `config` (seeded by `config.train.seed`) and the LightGBM peer,
+    """Train every variant of `config` (seeded by `config.loop.seed`) and the LightGBM peer,
     and score them and the popularity scorer on validation and test. Under DDP every process
     trains the networks; only the main process scores them and runs the peers."""
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
+    if config.loop.threads:
+        torch.set_num_threads(config.loop.threads)
     result = Evaluation({}, {}, {}, {}, {}, {})
     for variant in config.variants:
-        torch.manual_seed(config.train.seed)
+        torch.manual_seed(config.loop.seed)
         model = build_model(config.variant(variant), training.shapes, training.priors)
         untrained = transfer_state(model)
         result.histories[variant] = fit(
@@ -280,7 +280,7 @@ def evaluate_models(
         return result
     if config.lightgbm.enabled:
         labels = {name: rows[schemas.LABEL].to_numpy() for name, rows in training.samples.items()}
-        scores, result.histories[LIGHTGBM] = fit_and_score(training.tabular, labels, config.lightgbm, config.train.seed)
+        scores, result.histories[LIGHTGBM] = fit_and_score(training.tabular, labels, config.lightgbm, config.loop.seed)
         result.test_scores[LIGHTGBM] = scores["test"]
         result.validation[LIGHTGBM] = slice_metrics(training.samples["valid"], scores["valid"])
         result.test[LIGHTGBM] = slice_metrics(training.samples["test"], scores["test"])

@@ -17,7 +17,7 @@ from aktrec.config import CtrTrainConfig
 from aktrec.ctr.bundle import on_device, predict
 from aktrec.ctr.distributed import ONE_PROCESS, Workers
 from aktrec.ctr.inputs import CtrInputs
-from aktrec.ctr.modules import AktRec, cosine_curriculum
+from aktrec.ctr.modules import AktRec
 from aktrec.devices import resolve_device
 from aktrec.errors import AktrecError
 from aktrec.metrics import auc
@@ -94,7 +94,7 @@ def fit(
             loader.sampler.set_epoch(epoch)
         losses = []
         for batch in tracked(loader, f"{name}-epoch-{epoch}", bar=progress and workers.is_main):
-            model.curriculum = cosine_curriculum(step / max(total_steps - 1, 1))
+            model.at_progress(step / max(total_steps - 1, 1))
             loss = loss_of(on_device(batch, device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

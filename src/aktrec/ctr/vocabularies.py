@@ -11,7 +11,7 @@ import torch
 from aktrec import schemas
 from aktrec.config import CtrModelConfig
 from aktrec.ctr.inputs import UNKNOWN, Vocabularies, Vocabulary
-from aktrec.ctr.modules import EMBEDDING_STD, AktRec, IdPriors, ModelShapes
+from aktrec.ctr.modules import EMBEDDING_STD, AktRec, FaeRec, IdPriors, ModelShapes
 from aktrec.semantic_ids.tables import SemanticTables
 
 
@@ -99,4 +99,5 @@ def id_priors(
 
 
 def build_model(config: CtrModelConfig, shapes: ModelShapes, priors: IdPriors) -> AktRec:
-    return AktRec(config, shapes, priors)
+    """AKT-Rec and its ablations, or the FAERec peer (`content_fusion`)."""
+    return (FaeRec if config.content_fusion else AktRec)(config, shapes, priors)

@@ -9,23 +9,23 @@ from torch import nn
 def info_nce(
     anchor: torch.Tensor,
     positive: torch.Tensor,
-    negatives: torch.Tensor | None,
+    contrast: torch.Tensor | None,
     temperature: float,
     groups: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """InfoNCE with in-batch negatives plus K shared sampled negatives.
+    """InfoNCE against the batch's other partners plus K shared contrast samples.
 
     anchor, positive: (B, D) unit vectors, row i of `positive` is the partner of row i;
-    negatives: (K, D) unit vectors or None. Logits of row i: [a_i·p_j for all j, a_i·n_k for
-    all k] / temperature, target j = i. `groups` (B,): a partner j ≠ i of the same group is no
-    negative of row i (it is left out of row i's softmax).
+    contrast: (K, D) unit vectors or None. Logits of row i: [a_i·p_j for all j, a_i·n_k for
+    all k] / temperature, target j = i. `groups` (B,): a partner j ≠ i of the same group is not
+    contrasted with row i (it is left out of row i's softmax).
     """
     logits = anchor @ positive.T
     if groups is not None:
         same = (groups.unsqueeze(0) == groups.unsqueeze(1)) & ~torch.eye(len(groups), dtype=torch.bool)
         logits = logits.masked_fill(same, float("-inf"))
-    if negatives is not None and len(negatives):
-        logits = torch.cat([logits, anchor @ negatives.T], dim=1)
+    if contrast is not None and len(contrast):
+        logits = torch.cat([logits, anchor @ contrast.T], dim=1)
     target = torch.arange(anchor.shape[0], device=anchor.device)
     return nn.functional.cross_entropy(logits / temperature, target)
 

@@ -38,8 +38,8 @@ def align_items(
             batch = order[start : start + config.batch_size]
             if len(batch) < 2:
                 continue
-            negatives = rng.integers(0, n_items, size=config.negatives)
-            vectors = represent(np.concatenate([a[batch], b[batch], negatives]))
+            contrast = rng.integers(0, n_items, size=config.contrast_samples)
+            vectors = represent(np.concatenate([a[batch], b[batch], contrast]))
             anchor, partner, sampled = (
                 vectors[: len(batch)],
                 vectors[len(batch) : 2 * len(batch)],
@@ -102,7 +102,7 @@ def train_user_model(
         if not len(validation):
             return float("nan")
         with torch.no_grad():
-            # in batches of the training size: InfoNCE's value depends on how many negatives a row has
+            # in batches of the training size: InfoNCE's value depends on how many contrast samples a row has
             chunks = [validation[s : s + config.batch_size] for s in range(0, len(validation), config.batch_size)]
             losses = [loss_of(chunk)[1]["retrieval"] for chunk in chunks]
             return float(np.average(losses, weights=[len(chunk) for chunk in chunks]))

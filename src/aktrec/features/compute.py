@@ -21,7 +21,9 @@ from aktrec import schemas
 from aktrec.config import FeatureConfig
 from aktrec.data.prepare import ORDINAL_TEST_OFFSET, PreparedData
 from aktrec.features import names as feature_names
+from aktrec.features import statistics
 from aktrec.features.attributes import item_attributes, user_attributes
+from aktrec.features.statistics import Totals
 from aktrec.semantic_ids.tables import SemanticTables
 
 
@@ -103,10 +105,6 @@ def visible_from(ts: pd.Series, grid: pd.DatetimeIndex) -> np.ndarray:
     return np.searchsorted(_grid_ns(grid), _ts_ns(ts), side="right")
 
 
-def _smoothed_ctr(clicks: np.ndarray, exposures: np.ndarray, prior: np.ndarray, strength: float) -> np.ndarray:
-    return (clicks + strength * prior) / (exposures + strength)
-
-
 def global_prior(visible: np.ndarray, label: np.ndarray, k: int) -> np.ndarray:
     """The CTR every smoothed rate shrinks towards, as of each of the K snapshots (0.5 before
     any event). `visible`: snapshot index of each event, all < k."""
@@ -170,36 +168,16 @@ def activity_rows(
         name: at[name] - np.where(before_window >= 0, _cumulative_at(keys, values, before_window, owner_start), 0.0)
         for name, values in (("exposures", cum_exposures), ("clicks", cum_clicks))
     }
-    strength = config.ctr_prior_strength
-    return pd.DataFrame(
-        {
-            "entity": change_owner,
-            "snapshot": snapshot,
-            "exposures": at["exposures"],
-            "clicks": at["clicks"],
-            "ctr": _smoothed_ctr(at["clicks"], at["exposures"], prior[snapshot], strength),
-            "recent_exposures": recent["exposures"],
-            "recent_clicks": recent["clicks"],
-            "recent_ctr": _smoothed_ctr(recent["clicks"], recent["exposures"], prior[snapshot], strength),
-            "activity_level": np.minimum(np.floor(np.log2(1 + at["exposures"])), 10),
-            "is_tail": (at["exposures"] < tail_threshold).astype(float),
-        }
+    totals = Totals.of(
+        {**at, **{f"recent_{name}": values for name, values in recent.items()}, "prior": prior[snapshot]},
+        config.ctr_prior_strength,
+        tail_threshold,
     )
-
-
-# What an entity reads before any of its events is visible; the cluster average starts from it.
-UNSEEN = {
-    "exposures": 0.0,
-    "clicks": 0.0,
-    "recent_exposures": 0.0,
-    "recent_clicks": 0.0,
-    "activity_level": 0.0,
-    "is_tail": 1.0,
-}
+    return pd.DataFrame({"entity": change_owner, "snapshot": snapshot, **statistics.apply(statistics.ACTIVITY, totals)})
 
 
 def cluster_activity_rows(
-    activity: pd.DataFrame, member_cluster: np.ndarray, prior: np.ndarray, config: FeatureConfig
+    activity: pd.DataFrame, member_cluster: np.ndarray, prior: np.ndarray, tail_threshold: int, config: FeatureConfig
 ) -> pd.DataFrame:
     """Eq. 9 over time: the activity features averaged over every member of each cluster
     (members without visible events count as unseen), one row per cluster at the first
@@ -222,20 +200,31 @@ def cluster_activity_rows(
     owner = keys // k
     first_of_owner = np.r_[True, owner[1:] != owner[:-1]]
     start = np.maximum.accumulate(np.where(first_of_owner, np.arange(len(keys)), 0))
-    out = pd.DataFrame({"cluster": owner, "snapshot": keys % k})
-    for name, unseen in UNSEEN.items():
+    averaged = {}
+    for name, unseen in statistics.unseen(tail_threshold).items():
         values = rows[name].to_numpy()
         previous = np.where(first_of_member, unseen, np.r_[unseen, values[:-1]])
         delta = np.bincount(inverse[: len(change_keys)], weights=values - previous, minlength=len(keys))
         running = delta.cumsum() - np.r_[0.0, delta.cumsum()][start]
-        out[f"avg_{name}"] = unseen + running / size[owner]
-    strength = config.ctr_prior_strength
-    snapshot_prior = prior[out["snapshot"].to_numpy()]
-    out["avg_ctr"] = _smoothed_ctr(out["avg_clicks"], out["avg_exposures"], snapshot_prior, strength)
-    out["avg_recent_ctr"] = _smoothed_ctr(
-        out["avg_recent_clicks"], out["avg_recent_exposures"], snapshot_prior, strength
+        averaged[name] = unseen + running / size[owner]
+    snapshot = keys % k
+    return pd.DataFrame(
+        {
+            "cluster": owner,
+            "snapshot": snapshot,
+            **cluster_statistics(averaged, prior[snapshot], tail_threshold, config),
+        }
     )
-    return out[["cluster", "snapshot", *feature_names.CLUSTER_AVG]]
+
+
+def cluster_statistics(
+    averaged: dict[str, np.ndarray], prior: np.ndarray, tail_threshold: int, config: FeatureConfig
+) -> dict[str, np.ndarray]:
+    """`avg_<statistic>` columns in `feature_names.CLUSTER_AVG` order, from the member-averaged
+    statistics (eq. 9): those averaged by totals are their formulas over the averaged totals."""
+    totals = Totals.of({**averaged, "prior": prior}, config.ctr_prior_strength, tail_threshold)
+    by_totals = statistics.apply(tuple(s for s in statistics.ACTIVITY if s.of_cluster == "totals"), totals)
+    return {f"avg_{s.name}": averaged[s.name] if s.name in averaged else by_totals[s.name] for s in statistics.ACTIVITY}
 
 
 def cluster_profile(sem: SemanticTables, key: str, timestamp: pd.Timestamp) -> pd.DataFrame:
@@ -272,9 +261,12 @@ def cross_rows(
     per_period[["exposures", "clicks"]] = per_period.groupby(keys)[["exposures", "clicks"]].cumsum()
     if prior is None:
         prior = global_prior(frame["visible"].to_numpy(), frame["clicks"].to_numpy(), len(grid))
-    per_period["ctr"] = _smoothed_ctr(
-        per_period["clicks"], per_period["exposures"], prior[per_period["visible"]], config.ctr_prior_strength
+    totals = Totals.of(
+        {**per_period[["exposures", "clicks"]], "prior": prior[per_period["visible"].to_numpy()]},
+        config.ctr_prior_strength,
+        tail_threshold=0,  # no cross statistic reads it
     )
+    per_period = per_period.assign(**statistics.apply(statistics.CROSS, totals))
     per_period[feature_names.EVENT_TIMESTAMP] = grid[per_period.pop("visible").to_numpy()]
     return per_period[[*keys, feature_names.EVENT_TIMESTAMP, *feature_names.CROSS]]
 
@@ -382,7 +374,7 @@ def event_views(
         key = feature_names.USER_CLUSTER_ID if kind == "user" else feature_names.ITEM_CLUSTER_ID
         clusters, member_cluster = np.unique(sem.cluster, return_inverse=True)
         shared_rows = rows if clock is shared else _entity_activity(entity, known, shared, thresholds[kind], config)
-        averaged = cluster_activity_rows(shared_rows, member_cluster, shared.prior, config)
+        averaged = cluster_activity_rows(shared_rows, member_cluster, shared.prior, thresholds[kind], config)
         views[f"{kind}_cluster_features"] = pd.DataFrame(
             {
                 key: clusters[averaged["cluster"].to_numpy()],

@@ -4,8 +4,8 @@ and the FeatureService a model is trained and served with.
 Materialization applies these objects; the repository's `definitions.py` imports them; training's
 point-in-time join and the predictor's online reads take their views, keys, features and which
 features are lists from the FeatureService (`aktrec.features.contract`). Adding a feature view:
-declare it here and add it to FEATURE_VIEWS, compute its table in `compute.py`, feed its columns
-to the model in `ctr/inputs.py`.
+declare it here and add it to FEATURE_VIEWS, compute its table in `compute.py` (and the model
+reads its numeric columns: `ctr.inputs`). A new activity statistic is one entry in `statistics`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from feast.types import Array, Float32, Float64, Int64, String
 
 from aktrec import schemas
 from aktrec.features import names as feature_names
+from aktrec.features import statistics
 from aktrec.features.repo import DATA_DIR
 
 user = Entity(name="user", join_keys=[schemas.USER_ID], value_type=ValueType.STRING, description="A user id.")
@@ -48,9 +49,12 @@ KEY_FIELDS = {
     feature_names.ITEM_CLUSTER_ID: Field(name=feature_names.ITEM_CLUSTER_ID, dtype=Int64),
     feature_names.ITEM_TOP_ID: Field(name=feature_names.ITEM_TOP_ID, dtype=Int64),
 }
-ACTIVITY_FIELDS = [Field(name=name, dtype=Float64) for name in feature_names.ACTIVITY]
-CLUSTER_AVG_FIELDS = [Field(name=name, dtype=Float64) for name in feature_names.CLUSTER_AVG]
-CROSS_FIELDS = [Field(name=name, dtype=Float64) for name in feature_names.CROSS]
+ACTIVITY_FIELDS = [Field(name=s.name, dtype=Float64, description=s.description) for s in statistics.ACTIVITY]
+CLUSTER_AVG_FIELDS = [
+    Field(name=f"avg_{s.name}", dtype=Float64, description=f"Cluster average (eq. 9): {s.description}")
+    for s in statistics.ACTIVITY
+]
+CROSS_FIELDS = [Field(name=s.name, dtype=Float64, description=s.description) for s in statistics.CROSS]
 SEMANTIC_FIELDS = [
     Field(name="cluster_id", dtype=Int64, description="The entity's semantic-ID cluster."),
     Field(name="codes", dtype=Array(Int64), description="The semantic ID, one code per RQ-VAE level."),

@@ -1,10 +1,12 @@
 """Names of the feature contract: join keys, feature views, features, services.
 
-Plain strings, importable without Feast; the Feast objects built from them are declared in
-`definitions`.
+Plain strings, importable without Feast; the activity statistics' formulas are declared in
+`statistics`, the Feast objects built from these names in `definitions`.
 """
 
 from __future__ import annotations
+
+from aktrec.features import statistics
 
 PROJECT = "aktrec"
 EVENT_TIMESTAMP = "event_timestamp"
@@ -14,18 +16,9 @@ USER_CLUSTER_ID = "user_cluster_id"
 ITEM_CLUSTER_ID = "item_cluster_id"
 ITEM_TOP_ID = "item_top_id"  # id_1 of the item's semantic ID, for SIM-hard retrieval
 
-# Activity statistics shared by users and items (and averaged over clusters).
-ACTIVITY = [
-    "exposures",
-    "clicks",
-    "ctr",
-    "recent_exposures",
-    "recent_clicks",
-    "recent_ctr",
-    "activity_level",
-    "is_tail",
-]
-CROSS = ["exposures", "clicks", "ctr"]
+# Activity statistics shared by users and items (and averaged over clusters), declared in `statistics`.
+ACTIVITY = [statistic.name for statistic in statistics.ACTIVITY]
+CROSS = [statistic.name for statistic in statistics.CROSS]
 
 # Feature views (declared with their schemas in `definitions`).
 USER_ACTIVITY = "user_activity"

@@ -22,7 +22,8 @@ from aktrec.config import FeatureConfig
 from aktrec.data.prepare import PreparedData
 from aktrec.errors import DataError
 from aktrec.features import names as feature_names
-from aktrec.features.compute import UNSEEN, cumulative_prior, snapshot_grid, tail_thresholds
+from aktrec.features import statistics
+from aktrec.features.compute import cluster_statistics, cumulative_prior, snapshot_grid, tail_thresholds
 from aktrec.features.contract import ViewContract
 from aktrec.semantic_ids.tables import SemanticTables
 
@@ -134,7 +135,7 @@ def spark_event_views(
         views[f"{kind}_activity"] = activity
         sizes = members[key].value_counts().rename("size").rename_axis(key).reset_index()
         views[f"{kind}_cluster_features"] = features.cluster_average(
-            activity, _columns(spark, members), _columns(spark, sizes), key
+            activity, _columns(spark, members), _columns(spark, sizes), key, thresholds[kind]
         )
     views[feature_names.CROSS_USER_ITEM_CLUSTER] = features.cross([schemas.USER_ID, feature_names.ITEM_CLUSTER_ID])
     views[feature_names.CROSS_USER_CLUSTER_ITEM_CLUSTER] = features.cross(
@@ -180,11 +181,27 @@ class _EventFeatures:
     def __init__(self, events, prior, k: int, config: FeatureConfig):
         self.events, self.prior, self.k, self.config = events, prior, k, config
 
-    def _smoothed(self, clicks, exposures):
-        from pyspark.sql import functions as F
+    @staticmethod
+    def _statistics(totals, keys: list[str], names: list[str], compute):
+        """`keys`, snapshot and the columns `names` that `compute` (a pandas frame of `totals`'
+        rows -> name -> values) returns, per batch of rows: the formulas of `statistics` run
+        as they do on pandas."""
+        from pyspark.sql.types import DoubleType, StructField, StructType
 
+        schema = StructType(
+            [totals.schema[key] for key in [*keys, "snapshot"]] + [StructField(n, DoubleType()) for n in names]
+        )
+
+        def per_batch(frames):
+            for frame in frames:
+                yield pd.DataFrame({**frame[[*keys, "snapshot"]], **compute(frame)})
+
+        return totals.mapInPandas(per_batch, schema)
+
+    def _apply(self, chosen: tuple[statistics.Statistic, ...], tail_threshold: int):
+        """`compute` for `_statistics`: the chosen statistics of a frame of totals and prior."""
         strength = self.config.ctr_prior_strength
-        return (clicks + F.lit(strength) * F.col("prior")) / (exposures + F.lit(strength))
+        return lambda frame: statistics.apply(chosen, statistics.Totals.of(frame, strength, tail_threshold))
 
     def activity(self, events, key: str, tail_threshold: int):
         """`compute.activity_rows`: a row per key wherever an event becomes visible or leaves the
@@ -214,54 +231,41 @@ class _EventFeatures:
             F.sum("sum(exposures)").over(recent).alias("recent_exposures"),
             F.sum("sum(clicks)").over(recent).alias("recent_clicks"),
         ).join(self.prior, "snapshot")
-        # floor(log2(1 + exposures)) capped at 10, by comparisons: exact where a logarithm may round down
-        level = sum(F.when(F.col("exposures") + 1 >= 2**n, 1.0).otherwise(0.0) for n in range(1, 11))
-        return totals.select(
-            key,
-            "snapshot",
-            "exposures",
-            "clicks",
-            self._smoothed(F.col("clicks"), F.col("exposures")).alias("ctr"),
-            "recent_exposures",
-            "recent_clicks",
-            self._smoothed(F.col("recent_clicks"), F.col("recent_exposures")).alias("recent_ctr"),
-            level.alias("activity_level"),
-            (F.col("exposures") < tail_threshold).cast("double").alias("is_tail"),
-        )
+        return self._statistics(totals, [key], feature_names.ACTIVITY, self._apply(statistics.ACTIVITY, tail_threshold))
 
-    def cluster_average(self, activity, members, sizes, key: str):
+    def cluster_average(self, activity, members, sizes, key: str, tail_threshold: int):
         """`compute.cluster_activity_rows` (eq. 9 over time): each member's change is added to
         its cluster's running sums; every cluster has a row at the first snapshot."""
         from pyspark.sql import Window
         from pyspark.sql import functions as F
 
         entity = activity.columns[0]
+        unseen = statistics.unseen(tail_threshold)
         previous = Window.partitionBy(entity).orderBy("snapshot")
         deltas = activity.join(members, entity).select(
             key,
             "snapshot",
             *(
-                (F.col(name) - F.coalesce(F.lag(name).over(previous), F.lit(unseen))).alias(name)
-                for name, unseen in UNSEEN.items()
+                (F.col(name) - F.coalesce(F.lag(name).over(previous), F.lit(value))).alias(name)
+                for name, value in unseen.items()
             ),
         )
-        starts = sizes.select(key, F.lit(0).alias("snapshot"), *(F.lit(0.0).alias(name) for name in UNSEEN))
-        summed = deltas.unionByName(starts).groupBy(key, "snapshot").agg(*(F.sum(n).alias(n) for n in UNSEEN))
+        starts = sizes.select(key, F.lit(0).alias("snapshot"), *(F.lit(0.0).alias(name) for name in unseen))
+        summed = deltas.unionByName(starts).groupBy(key, "snapshot").agg(*(F.sum(n).alias(n) for n in unseen))
         running = Window.partitionBy(key).orderBy("snapshot").rowsBetween(Window.unboundedPreceding, Window.currentRow)
         averaged = summed.join(sizes, key).select(
             key,
             "snapshot",
-            *(
-                (F.lit(unseen) + F.sum(name).over(running) / F.col("size")).alias(f"avg_{name}")
-                for name, unseen in UNSEEN.items()
-            ),
+            *((F.lit(value) + F.sum(name).over(running) / F.col("size")).alias(name) for name, value in unseen.items()),
         )
-        smoothed = {
-            "avg_ctr": self._smoothed(F.col("avg_clicks"), F.col("avg_exposures")),
-            "avg_recent_ctr": self._smoothed(F.col("avg_recent_clicks"), F.col("avg_recent_exposures")),
-        }
-        return averaged.join(self.prior, "snapshot").select(
-            key, "snapshot", *(smoothed.get(name, F.col(name)).alias(name) for name in feature_names.CLUSTER_AVG)
+        config = self.config
+        return self._statistics(
+            averaged.join(self.prior, "snapshot"),
+            [key],
+            feature_names.CLUSTER_AVG,
+            lambda frame: cluster_statistics(
+                {name: frame[name].to_numpy() for name in unseen}, frame["prior"].to_numpy(), tail_threshold, config
+            ),
         )
 
     def cross(self, keys: list[str]):
@@ -279,9 +283,8 @@ class _EventFeatures:
             F.sum("exposures").over(so_far).alias("exposures"),
             F.sum("clicks").over(so_far).alias("clicks"),
         ).join(self.prior, "snapshot")
-        return totals.select(
-            *keys, "snapshot", "exposures", "clicks", self._smoothed(F.col("clicks"), F.col("exposures")).alias("ctr")
-        )
+        # no cross statistic reads the tail threshold
+        return self._statistics(totals, keys, feature_names.CROSS, self._apply(statistics.CROSS, tail_threshold=0))
 
 
 def _sequence(clicks, keys: list[str], length: int):
