@@ -52,18 +52,9 @@ def run_embed_items(
     from aktrec.embed.items import embed_items
 
     data = read_prepared(data_dir)
-    ids, vectors, metrics, embedder = embed_items(data, config, progress=progress, cache_root=cache_root)
-    _write_half(
-        out,
-        "item",
-        ids[schemas.ITEM_ID],
-        vectors,
-        metrics,
-        embedder,
-        data=str(Path(data_dir).absolute()),
-        item_config=to_dict(config),
+    return _write_half(
+        out, "item", data_dir, config, embed_items(data, config, progress=progress, cache_root=cache_root)
     )
-    return metrics
 
 
 def run_embed_users(
@@ -85,24 +76,16 @@ def run_embed_users(
     item_ids, item_vectors = read_embeddings(items_dir, "item")
     items = item_table(data).set_index(schemas.ITEM_ID).reindex(item_ids).reset_index()
     catalog = ItemCatalog.build(items, item_vectors, config.history_title_words)
-    ids, vectors, metrics, embedder = embed_users(data, catalog, config, progress=progress, cache_root=cache_root)
-    _write_half(
-        out,
-        "user",
-        ids[schemas.USER_ID],
-        vectors,
-        metrics,
-        embedder,
-        data=str(Path(data_dir).absolute()),
-        user_config=to_dict(config),
-    )
-    return metrics
+    embedded = embed_users(data, catalog, config, progress=progress, cache_root=cache_root)
+    return _write_half(out, "user", data_dir, config, embedded)
 
 
 def _write_half(
-    out: Path, kind: str, ids: pd.Series, vectors: np.ndarray, metrics: dict[str, Any], embedder, **provenance: Any
-) -> None:
-    """Write the `kind` half of EMB (embeddings, embedder, metrics, checks), keeping the other."""
+    out: Path, kind: str, data_dir: Path, config: Any, embedded: tuple[pd.DataFrame, np.ndarray, dict[str, Any], Any]
+) -> dict[str, Any]:
+    """Write the `kind` half of EMB (embeddings, embedder, metrics, checks), keeping the other;
+    `embedded`: (ids, vectors, metrics, embedder) from `embed_items` or `embed_users`. Returns
+    the metrics."""
     from aktrec.embed.checks import embedding_suite
     from aktrec.validation import failed_docs_dir, run_suites
 
@@ -110,6 +93,9 @@ def _write_half(
     id_column, schema = (
         (schemas.ITEM_ID, schemas.ITEM_EMBEDDINGS) if kind == "item" else (schemas.USER_ID, schemas.USER_EMBEDDINGS)
     )
+    id_frame, vectors, metrics, embedder = embedded
+    ids = id_frame[id_column]
+    provenance = {"data": str(Path(data_dir).absolute()), f"{kind}_config": to_dict(config)}
     with staged_output(out, EMB_KIND, **provenance) as staging:
         _carry_over(out, staging, other)
         write_parquet(embedding_table(ids, vectors, schema), staging / files[0])
@@ -117,6 +103,7 @@ def _write_half(
         write_json({**_metrics(out), f"{kind}s": metrics}, staging / "metrics.json")
         suite = embedding_suite(f"embeddings.{kind}s", id_column, ids, vectors, ids, vectors.shape[1])
         run_suites(f"embeddings.{kind}s", [suite], staging / files[2], failed_docs_dir=failed_docs_dir(out))
+    return metrics
 
 
 def _carry_over(out: Path, staging: Path, half: tuple[str, ...]) -> None:

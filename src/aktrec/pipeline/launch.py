@@ -9,6 +9,7 @@ the inputs by URI, run the same `aktrec` command as in process, upload the outpu
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -182,9 +183,10 @@ def launch(
     inputs: dict[str, str],
     output: tuple[str, str, str],
     config: str,
-) -> None:
+) -> dict[str, Any]:
     """Run `aktrec <command>` as `resource` on the cluster; `output` = (placeholder, URI the job
-    uploads to, the step's local output directory that receives it)."""
+    uploads to, the step's local output directory that receives it). Returns the output's
+    metrics.json, as the stage run in process returns it."""
     name, uri, local = output
     arguments = remote_arguments(command, inputs, {name: uri}, config)
     job_name = f"aktrec-{name.replace('_', '-')}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
@@ -193,6 +195,7 @@ def launch(
     fs, root = filesystem(uri)
     Path(local).mkdir(parents=True, exist_ok=True)
     download(fs, root, Path(local))
+    return json.loads((Path(local) / "metrics.json").read_text())
 
 
 def run_remote(

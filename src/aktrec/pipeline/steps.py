@@ -9,6 +9,7 @@ pipeline's overrides (YAML text, "" = defaults).
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 import os
@@ -78,6 +79,26 @@ def records_failure(step):
     return wrapper
 
 
+def with_pages(artifact: str):
+    """A stage's step (`records_failure` too): once it has run, its validation pages are written
+    from the artifact directory its argument `artifact` names, to its `html_path` (HTML, for the
+    KFP UI) and `markdown_path` (the Markdown summary) arguments."""
+
+    def decorate(step):
+        signature = inspect.signature(step)
+
+        @functools.wraps(step)
+        def wrapper(*args, **kwargs):
+            result = step(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs).arguments
+            _pages(step.__name__.removesuffix("_step"), bound[artifact], bound["html_path"], bound["markdown_path"])
+            return result
+
+        return records_failure(wrapper)
+
+    return decorate
+
+
 def _pages(stage_name: str, artifact_dir: str, html_path: str, markdown_path: str) -> None:
     """The stage's validation page (HTML, for the KFP UI) and its Markdown summary."""
     current = stage(stage_name)
@@ -97,35 +118,31 @@ def _read_raw(path: str, uri: str):
         return read_raw(local_input(path, uri, Path(scratch)))
 
 
-@records_failure
+@with_pages("validation")
 def validate_raw_step(raw_path: str, raw_uri: str, validation: str, html_path: str, markdown_path: str) -> None:
     """Re-check RAW against the input contract's suites (a RAW directory may have been edited)."""
     from aktrec.data.stage import run_validate_raw
 
     run_validate_raw(_read_raw(raw_path, raw_uri), Path(validation))
-    _pages("validate_raw", validation, html_path, markdown_path)
 
 
-@records_failure
+@with_pages("data")
 def prepare_step(raw_path: str, raw_uri: str, data: str, config: str, html_path: str, markdown_path: str) -> None:
     from aktrec.data.stage import run_prepare
 
     run_prepare(_read_raw(raw_path, raw_uri), Path(data), section("prepare", config))
-    _pages("prepare", data, html_path, markdown_path)
 
 
-@records_failure
+@with_pages("embeddings")
 def embed_items_step(
     data: str, embeddings: str, config: str, html_path: str, markdown_path: str, cache_root: str = ""
 ) -> dict[str, Any]:
     from aktrec.embed.stage import run_embed_items
 
-    metrics = run_embed_items(Path(data), Path(embeddings), section("embed_items", config), cache_root=cache_root)
-    _pages("embed_items", embeddings, html_path, markdown_path)
-    return metrics
+    return run_embed_items(Path(data), Path(embeddings), section("embed_items", config), cache_root=cache_root)
 
 
-@records_failure
+@with_pages("embeddings")
 def embed_users_step(
     data: str,
     item_embeddings: str,
@@ -139,20 +156,16 @@ def embed_users_step(
     from aktrec.embed.stage import run_embed_users
 
     shutil.copytree(item_embeddings, embeddings, dirs_exist_ok=True)
-    metrics = run_embed_users(Path(data), Path(embeddings), section("embed_users", config), cache_root=cache_root)
-    _pages("embed_users", embeddings, html_path, markdown_path)
-    return metrics
+    return run_embed_users(Path(data), Path(embeddings), section("embed_users", config), cache_root=cache_root)
 
 
-@records_failure
+@with_pages("semantic_ids")
 def semantic_ids_step(
     data: str, embeddings: str, semantic_ids: str, config: str, html_path: str, markdown_path: str
 ) -> dict[str, Any]:
     from aktrec.semantic_ids.stage import run_semantic_ids
 
-    metrics = run_semantic_ids(Path(data), Path(embeddings), Path(semantic_ids), section("semantic_ids", config))
-    _pages("semantic_ids", semantic_ids, html_path, markdown_path)
-    return metrics
+    return run_semantic_ids(Path(data), Path(embeddings), Path(semantic_ids), section("semantic_ids", config))
 
 
 def launched_here(job) -> bool:
@@ -161,7 +174,7 @@ def launched_here(job) -> bool:
     return job is not None and not os.environ.get(IN_PROCESS_ENV)
 
 
-@records_failure
+@with_pages("feature_repo")
 def materialize_features_step(
     data: str,
     semantic_ids: str,
@@ -181,7 +194,7 @@ def materialize_features_step(
         from aktrec.pipeline.launch import SPARK_APPLICATION, launch
 
         command = ["features", "materialize", "--data", "{data}", "--sids", "{sids}", "--embeddings", "{embeddings}"]
-        launch(
+        return launch(
             SPARK_APPLICATION,
             settings.spark_application,
             [*command, "--repo", "{repo}", "--config", "{config}"],
@@ -189,16 +202,12 @@ def materialize_features_step(
             ("repo", uris["feature_repo"], feature_repo),
             config,
         )
-        metrics = json.loads((Path(feature_repo) / "metrics.json").read_text())
-    else:
-        metrics = run_materialize_features(
-            Path(data), Path(semantic_ids), Path(feature_repo), settings, emb_dir=Path(embeddings)
-        )
-    _pages("materialize_features", feature_repo, html_path, markdown_path)
-    return metrics
+    return run_materialize_features(
+        Path(data), Path(semantic_ids), Path(feature_repo), settings, emb_dir=Path(embeddings)
+    )
 
 
-@records_failure
+@with_pages("model")
 def train_step(
     data: str,
     feature_repo: str,
@@ -220,7 +229,7 @@ def train_step(
         from aktrec.pipeline.launch import TRAIN_JOB, launch
 
         inputs = ("data", "feature_repo", "semantic_ids", "embeddings")
-        launch(
+        return launch(
             TRAIN_JOB,
             settings.train_job,
             ["train", "--data", "{data}", "--repo", "{feature_repo}", "--sids", "{semantic_ids}"]
@@ -229,12 +238,9 @@ def train_step(
             ("model", uris["model"], model),
             config,
         )
-        metrics = json.loads((Path(model) / "metrics.json").read_text())
-    else:
-        sources = (Path(semantic_ids), Path(embeddings))
-        metrics = run_train(Path(data), Path(feature_repo), Path(model), settings, sources=sources)
-    _pages("train", model, html_path, markdown_path)
-    return metrics
+    return run_train(
+        Path(data), Path(feature_repo), Path(model), settings, sources=(Path(semantic_ids), Path(embeddings))
+    )
 
 
 @records_failure
