@@ -339,6 +339,11 @@ class CtrModelConfig:
     interaction_features: bool = True
     attributes: bool = True  # u_attr / i_attr tokens in H_u / H_i, their cluster means at the cluster level
     cluster_cross_features: bool = True  # user x item-cluster statistics in H_inst (they need semantic IDs)
+    # Point-in-time content affinity in H_inst: the cosine of the candidate's representation with
+    # the mean and with the nearest of the user's visible clicks, and how many there are (the
+    # similarity DIN over content-initialised embeddings reads implicitly, given to every
+    # network as a plain input; LightGBM reads it too)
+    content_affinity: bool = True
     # Peers
     activity_gated_tower: bool = False  # POSO: hidden units scaled by 2·σ(W·activity)
     content_fusion: bool = False  # FAERec: dimension-wise gate of ID and content embeddings
@@ -374,10 +379,11 @@ _INSTANCE_ONLY = {
     "cluster_cross_features": False,
 }
 CTR_VARIANTS: dict[str, dict[str, Any]] = {
-    "base": {**_INSTANCE_ONLY, "content_features": False, "attributes": False},
+    "base": {**_INSTANCE_ONLY, "content_features": False, "attributes": False, "content_affinity": False},
     "strong_base": {**_INSTANCE_ONLY, "cluster_cross_features": True},
     "aktrec": {},
     "aktrec_no_cluster_cross": {"cluster_cross_features": False},
+    "aktrec_no_content_affinity": {"content_affinity": False},
     "aktrec_no_individual": {"individual_embedding": False, "cgae_gate": False},
     "aktrec_no_cluster_emb": {"cluster_embedding": False, "cgae_gate": False},
     "aktrec_no_cgae_gate": {"cgae_gate": False},

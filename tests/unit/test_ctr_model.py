@@ -45,6 +45,7 @@ def priors(seed: int = 0) -> IdPriors:
         item_cluster_init=torch.randn(5, 16, generator=g) * 0.1,
         user_cluster_attributes=torch.rand(4, 3, generator=g),
         item_cluster_attributes=torch.rand(5, 6, generator=g),
+        item_vectors=torch.cat([torch.zeros(1, 7), torch.randn(12, 7, generator=g)]),
     )
 
 
@@ -222,7 +223,7 @@ def test_fit_learns_a_planted_signal_and_keeps_the_best_epoch():
     torch.manual_seed(0)
     model = build_model(CtrModelConfig(), SHAPES, priors())
     history = fit(
-        model, _Inputs(data), _Inputs(valid), CtrTrainConfig(epochs=6, batch_size=64, learning_rate=1e-2, patience=6)
+        model, _Inputs(data), _Inputs(valid), CtrTrainConfig(epochs=8, batch_size=64, learning_rate=1e-2, patience=8)
     )
     assert history["valid_auc"] > 0.9
     assert history["valid_auc"] == max(h["valid_auc"] for h in history["history"])
@@ -299,3 +300,15 @@ def test_same_cluster_pairs_are_no_negatives_of_each_other():
         asymmetric_info_nce(head, tail, 0.0, 1.0, t).item()
         > asymmetric_info_nce(head, tail, 0.0, 1.0, t, clusters).item()
     )
+
+
+def test_content_affinity_reads_the_visible_clicks_only():
+    from aktrec.ctr.modules import content_affinity
+
+    vectors = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])  # item 3 has no representation
+    sequence = torch.tensor([[0, 1, 2], [0, 0, 1], [0, 0, 0], [0, 3, 3]])  # 0 = padding
+    candidate = torch.tensor([[2.0, 0.0], [0.0, 3.0], [1.0, 1.0], [1.0, 0.0]])
+    mean, nearest, clicks = content_affinity(vectors, sequence, candidate).T
+    torch.testing.assert_close(mean, torch.tensor([2**-0.5, 0.0, 0.0, 0.0]))
+    torch.testing.assert_close(nearest, torch.tensor([1.0, 0.0, 0.0, 0.0]))
+    torch.testing.assert_close(clicks, torch.log1p(torch.tensor([2.0, 1.0, 0.0, 0.0])))

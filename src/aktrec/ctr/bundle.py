@@ -44,6 +44,7 @@ PRIOR_BUFFERS = {
     "item_cluster_init": "items.cluster_init",
     "user_cluster_attributes": "user_cluster_attributes",
     "item_cluster_attributes": "item_cluster_attributes",
+    "item_vectors": "item_vectors",
 }
 
 
@@ -154,7 +155,9 @@ def load_bundle(path: Path) -> ModelBundle:
         )
     except (OSError, KeyError, ValueError) as exc:
         raise ArtifactError(f"{path}: incomplete model bundle ({exc})") from None
-    model_config = from_dict(CtrModelConfig, config["model"], where=f"{path}/config.json model")
+    # Bundles written before the content affinity have no item_vectors: their models did not read it.
+    recorded = {"content_affinity": "item_vectors" in state, **config["model"]}
+    model_config = from_dict(CtrModelConfig, recorded, where=f"{path}/config.json model")
     priors = IdPriors(**{name: state.get(key) for name, key in PRIOR_BUFFERS.items()})
     model = build_model(model_config, ModelShapes(**config["shapes"]), priors)
     model.load_state_dict(state)

@@ -57,6 +57,9 @@ class IdPriors:
     # u_attr / i_attr); None when a bundle's model has no attributes.
     user_cluster_attributes: torch.Tensor | None = None
     item_cluster_attributes: torch.Tensor | None = None
+    # (V, D): each item id's representation, unit length (row 0, unknown: zeros), for the
+    # content affinity; None when a model does not read it.
+    item_vectors: torch.Tensor | None = None
 
 
 class ActivityGate(nn.Module):
@@ -313,12 +316,15 @@ class AktRec(nn.Module):
                 self.item_attribute.weight[UNKNOWN].zero_()
             self.register_buffer("user_cluster_attributes", priors.user_cluster_attributes)
             self.register_buffer("item_cluster_attributes", priors.item_cluster_attributes)
+        if config.content_affinity:
+            self.register_buffer("item_vectors", F.normalize(priors.item_vectors.float(), dim=-1))
         self._add_content_fusion(shapes)  # a peer's hook, here so parameters keep their initialization order
         n_products = d if config.interaction_features else 0  # one u ⊙ i product per user/item pair
         if config.instance_level:
             self.user_attention = TargetAttention(d, config.attention_hidden)
             cross = ["cross_user_item_cluster"] if config.cluster_cross_features else []
             n_instance = width("user_activity", "item_activity", *cross) + 3 * d + n_products + n_attributes
+            n_instance += N_AFFINITY if config.content_affinity else 0
             if config.content_features:
                 self.user_content = nn.Linear(shapes.user_content_dim, d)
                 self.item_content = nn.Linear(shapes.item_content_dim, d)
@@ -360,6 +366,8 @@ class AktRec(nn.Module):
             parts = [batch["user_activity"], batch["item_activity"], *self._pair(user, item), pooled]
             if self.config.cluster_cross_features:
                 parts.append(batch["cross_user_item_cluster"])
+            if self.config.content_affinity:
+                parts.append(content_affinity(self.item_vectors, sequence, batch["item_content"]))
             if self.config.content_features:
                 parts += self._pair(self.user_content(batch["user_content"]), self.item_content(batch["item_content"]))
             if self.config.attributes:
@@ -466,6 +474,26 @@ class FaeRec(AktRec):
         rows = known[first]
         id_embedding = self.items(batch["item"][rows], batch["item_cluster"][rows], batch["item_activity"][rows])
         return loss + self.curriculum * self.fusion["item"].alignment_loss(id_embedding, batch["item_content"][rows])
+
+
+N_AFFINITY = 3  # the columns of `content_affinity`
+
+
+def content_affinity(item_vectors: torch.Tensor, sequence: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
+    """(B, N_AFFINITY): how close each candidate's representation is to the user's visible
+    clicks (its sequence, as of the sample's time): the cosine with their mean, the largest
+    cosine with one of them, and log(1 + how many have a representation); zeros without any.
+    `item_vectors`: (V, D) unit rows by vocabulary index; `sequence`: (B, L), 0 = padding;
+    `candidate`: (B, D)."""
+    clicked = item_vectors[sequence]
+    present = (sequence != UNKNOWN) & (clicked.abs().sum(-1) > 0)
+    unit = F.normalize(candidate, dim=-1)
+    count = present.sum(1, keepdim=True)
+    nearest = torch.einsum("bld,bd->bl", clicked, unit).masked_fill(~present, -2.0).max(1, keepdim=True).values
+    mean = (clicked * present.unsqueeze(-1)).sum(1) / count.clamp(min=1)
+    with_mean = (F.normalize(mean, dim=-1) * unit).sum(-1, keepdim=True)
+    seen = count > 0
+    return torch.cat([with_mean * seen, torch.where(seen, nearest, 0.0), torch.log1p(count.float())], dim=1)
 
 
 def _mean_tokens(embedding: nn.Embedding, tokens: torch.Tensor) -> torch.Tensor:

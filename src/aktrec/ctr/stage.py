@@ -23,7 +23,7 @@ from aktrec.ctr.distributed import ONE_PROCESS, Workers, process_group
 from aktrec.ctr.gate import GATE_FILE, choose_deployed, promotion_gate
 from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, CONTENT_BLOCKS, CtrInputs, Vocabularies, encode
 from aktrec.ctr.modules import AktRec, ModelShapes
-from aktrec.ctr.tabular import CATEGORICAL_IDS, STATISTICS, fit_and_score
+from aktrec.ctr.tabular import CATEGORICAL_IDS, STATISTICS, affinity_columns, fit_and_score
 from aktrec.ctr.train import fit
 from aktrec.ctr.vocabularies import IdPriors, build_model, build_vocabularies, id_priors
 from aktrec.data.prepare import PreparedData, read_prepared, tail_flags_before
@@ -156,10 +156,14 @@ def load_training_data(
         time.perf_counter() - retrieved,
     )
     slim = [*CATEGORICAL_IDS, *STATISTICS, *(column for column, _ in ATTRIBUTE_BLOCKS.values())]
+    reads_affinity = config.model.content_affinity  # LightGBM reads what the networks read
     tabular = {
-        "fit": train_frame.loc[~is_valid, slim],
-        "valid": train_frame.loc[is_valid, slim],
-        "test": test_frame[slim],
+        name: frame.assign(**(affinity_columns(inputs[name], priors.item_vectors) if reads_affinity else {}))
+        for name, frame in (
+            ("fit", train_frame.loc[~is_valid, slim]),
+            ("valid", train_frame.loc[is_valid, slim]),
+            ("test", test_frame[slim]),
+        )
     }
     return TrainingData(
         data,

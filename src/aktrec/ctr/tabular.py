@@ -1,5 +1,6 @@
 """The tabular peer (docs/design.md §1.1): LightGBM on the point-in-time statistics the neural models
-read (user and item activity, user x item-cluster cross counts), the attribute tokens (one
+read (user and item activity, user x item-cluster cross counts, the content affinity of the
+candidate with the user's visible clicks), the attribute tokens (one
 categorical column per attribute name), the user and item ids and their semantic clusters as
 categoricals, trained on the same fit samples and early-stopped on the same validation split."""
 
@@ -12,10 +13,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from aktrec import schemas
 from aktrec.config import LightGBMConfig
-from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, NUMERIC_BLOCKS
+from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, NUMERIC_BLOCKS, CtrInputs
+from aktrec.ctr.modules import content_affinity
 from aktrec.features import names as feature_names
 
 log = logging.getLogger("aktrec")
@@ -25,6 +28,19 @@ STATISTICS = [
     *NUMERIC_BLOCKS["item_activity"],
     *NUMERIC_BLOCKS["cross_user_item_cluster"],
 ]
+AFFINITY = ["content_affinity_mean", "content_affinity_nearest", "content_affinity_clicks"]
+
+
+@torch.no_grad()
+def affinity_columns(inputs: CtrInputs, item_vectors: torch.Tensor, batch_size: int = 8192) -> dict[str, np.ndarray]:
+    """The networks' content affinity of each encoded sample (`ctr.modules.content_affinity`,
+    `item_vectors` as `vocabularies.item_vectors` gives them), as LightGBM's AFFINITY columns."""
+    parts = []
+    for start in range(0, len(inputs), batch_size):
+        batch = inputs.batch(np.arange(start, min(start + batch_size, len(inputs))))
+        parts.append(content_affinity(item_vectors, batch["user_sequence"], batch["item_content"]).numpy())
+    values = np.concatenate(parts) if parts else np.zeros((0, len(AFFINITY)), np.float32)
+    return {name: values[:, i].astype(np.float64) for i, name in enumerate(AFFINITY)}
 
 
 class TabularFeatures:
@@ -46,7 +62,8 @@ class TabularFeatures:
         return out
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        out = frame[STATISTICS].astype(np.float64).reset_index(drop=True)
+        numbers = [*STATISTICS, *(column for column in AFFINITY if column in frame)]
+        out = frame[numbers].astype(np.float64).reset_index(drop=True)
         categorical = self._categorical(frame)
         for column, known in self.categories.items():
             values = categorical.get(column, pd.Series([None] * len(frame), index=frame.index))

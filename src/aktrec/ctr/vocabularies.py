@@ -95,7 +95,17 @@ def id_priors(
         content_cluster_init(items, vocab.item_cluster, dim),
         cluster_attribute_shares(users, user_attributes, vocab.user_cluster, vocab.user_attribute),
         cluster_attribute_shares(items, item_attributes, vocab.item_cluster, vocab.item_attribute),
+        item_vectors(items, vocab.item),
     )
+
+
+def item_vectors(items: SemanticTables, ids: Vocabulary) -> torch.Tensor:
+    """(V, D) the representation of each vocabulary item, unit length; row 0 (unknown) and items
+    without one: zeros."""
+    vectors = items.lookup(pd.Series(ids.ids), items.embeddings.astype(np.float32), 0.0)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return torch.from_numpy(np.vstack([np.zeros((1, unit.shape[1]), np.float32), unit]))
 
 
 def build_model(config: CtrModelConfig, shapes: ModelShapes, priors: IdPriors) -> AktRec:
