@@ -3,14 +3,15 @@ with paired bootstrap CIs of each model's GAUC minus `strong_base`'s (and minus 
 model named in --against).
 
     python benchmarks/ctr_models.py --raw RAW --data DATA --repo REPO [--variants all]
-        [--seeds 0,1,2] [--data-seeds 0,1] [--epochs 3] [--max-train-samples N] [--name NAME]
-        [--workdir DIR] [--bootstrap 1000] [--config PIPELINE.yaml] [--against strong_base,faerec]
+        [--seeds 0,1,2] [--data-seeds 0,1] [--epochs 3] [--max-train-samples N] [--early-stopping auc|gauc]
+        [--name NAME] [--workdir DIR] [--bootstrap 1000] [--config PIPELINE.yaml] [--against strong_base,faerec]
 
 DATA is prepared with data seed 0's negatives; every other data seed re-prepares RAW with the
 same split and its own negatives (under --workdir); data with real non-clicks has no sampled
 negatives, so its data seeds repeat the same samples. The Feast repository is shared: features,
 representations and semantic IDs depend on the observed events only, never on the negatives.
-Selection (early stopping) reads the validation split only; the test numbers are reported.
+Selection (early stopping, on validation AUC or GAUC) reads the validation split only; the test
+numbers are reported. CIs resample seed pairs and test users together.
 `--config` reads the `train` section of a pipeline config (model switches, each variant's
 tuned optimizer settings, LightGBM's); --epochs / --max-train-samples override its loop.
 Prints mean ± std (ddof 1) over all seed pairs, GAUC support (users with both labels) and
@@ -63,12 +64,15 @@ def user_stats(samples: pd.DataFrame, scores: np.ndarray) -> dict[str, pd.DataFr
 
 
 def bootstrap_difference(runs: list[tuple[dict, dict]], users: pd.Index, draws: int, seed: int = 0) -> dict[str, tuple]:
-    """Paired bootstrap over test users: the mean over runs of GAUC(model) − GAUC(reference),
-    each draw resampling users with replacement (the same draw for every run). Returns per
-    slice (mean difference, 2.5% and 97.5% quantiles, mean reference GAUC)."""
+    """Paired bootstrap over seed pairs and test users together: each draw resamples the runs
+    (seed pairs, model against reference on the same seeds) and the users with replacement and
+    takes the mean over the drawn runs of GAUC(model) − GAUC(reference), so the CI holds the
+    seed variance as well as the users'. Returns per slice (mean difference, 2.5% and 97.5%
+    quantiles, mean reference GAUC)."""
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(len(users), np.full(len(users), 1 / len(users)), size=draws).astype(np.float64)  # (B, U)
     counts = np.vstack([np.ones(len(users)), counts])  # row 0: every user once, the point estimate
+    drawn_runs = rng.integers(0, len(runs), size=(len(runs), draws))  # (R, B): the runs each draw averages
     out = {}
     for name in SLICES:
         differences, reference_values = [], []
@@ -77,17 +81,18 @@ def bootstrap_difference(runs: list[tuple[dict, dict]], users: pd.Index, draws: 
             usable = (a["n"].notna() & b["n"].notna()).to_numpy()
             weight = np.where(usable, a["n"].fillna(0).to_numpy(), 0.0)
             auc_a, auc_b = a["auc"].fillna(0).to_numpy(), b["auc"].fillna(0).to_numpy()
-            w = counts * weight  # (B, U)
+            w = counts * weight  # (B + 1, U)
             total = np.maximum(w.sum(axis=1), 1e-12)
             differences.append((w @ auc_a - w @ auc_b) / total)
             reference_values.append(
                 float(np.average(auc_b[usable], weights=weight[usable])) if usable.any() else np.nan
             )
-        mean_difference = np.mean(differences, axis=0)
+        per_run = np.asarray(differences)  # (R, B + 1)
+        resampled = np.take_along_axis(per_run[:, 1:], drawn_runs, axis=0).mean(axis=0)  # (B,)
         out[name] = (
-            float(mean_difference[0]),
-            float(np.quantile(mean_difference[1:], 0.025)),
-            float(np.quantile(mean_difference[1:], 0.975)),
+            float(per_run[:, 0].mean()),
+            float(np.quantile(resampled, 0.025)),
+            float(np.quantile(resampled, 0.975)),
             float(np.nanmean(reference_values)),
         )
     return out
@@ -112,6 +117,7 @@ def main() -> None:
     parser.add_argument("--data-seeds", default="0,1")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--max-train-samples", type=int, default=None)
+    parser.add_argument("--early-stopping", choices=("auc", "gauc"), default=None, help="default: the config's")
     parser.add_argument("--name", default="run")
     parser.add_argument("--workdir", type=Path, default=Path("work/bench-ctr"))
     parser.add_argument("--bootstrap", type=int, default=1000)
@@ -142,7 +148,12 @@ def main() -> None:
         variants=variants,
         deploy=REFERENCE,
         promotion=dataclasses.replace(base.promotion, compare_with=REFERENCE),
-        loop=dataclasses.replace(base.loop, epochs=args.epochs, max_train_samples=args.max_train_samples),
+        loop=dataclasses.replace(
+            base.loop,
+            epochs=args.epochs,
+            max_train_samples=args.max_train_samples,
+            early_stopping=args.early_stopping or base.loop.early_stopping,
+        ),
     )
     started = time.perf_counter()
     measured: dict[str, list[dict]] = {}
@@ -169,6 +180,7 @@ def main() -> None:
                     {
                         "test": metrics,
                         "valid_auc": evaluation.validation[name]["total"]["auc"],
+                        "valid_gauc": evaluation.validation[name]["total"]["gauc"],
                         "valid_tail_gauc": evaluation.validation[name]["tail"]["gauc"],
                         "seconds": history.get("seconds"),
                         "epoch": history.get("best_epoch", history.get("best_iteration")),
@@ -184,7 +196,8 @@ def main() -> None:
 
     print(
         f"{args.name}: {description}; model seeds {seeds} x data seeds {data_seeds} (negatives re-drawn); "
-        f"at most {args.epochs} epochs, early stopping on validation AUC; {seconds / 60:.0f} min in all\n"
+        f"at most {args.epochs} epochs, early stopping on validation "
+        f"{config.loop.early_stopping.upper()}; {seconds / 60:.0f} min in all\n"
     )
     header, rows = comparison_table(
         {name: measured[name] for name in order if name in measured},
@@ -194,6 +207,7 @@ def main() -> None:
                 f"{int(np.mean([r['test'][part]['n_users'] for r in runs])):,}" for part in SLICES
             ),
             "validation AUC": lambda runs: cell([r["valid_auc"] for r in runs]),
+            "validation GAUC": lambda runs: cell([r["valid_gauc"] for r in runs]),
             "validation tail GAUC": lambda runs: cell([r["valid_tail_gauc"] for r in runs]),
             "best epoch": lambda runs: cell([r["epoch"] for r in runs], 1),
             "train s": lambda runs: cell([r["seconds"] for r in runs], 0),
@@ -210,10 +224,10 @@ def print_differences(
     reference: str, order: list[str], per_user: dict[str, list[dict]], measured: dict[str, list[dict]], draws: int
 ) -> None:
     """Every other model's GAUC minus REFERENCE's per slice, paired by seed pair and bootstrapped
-    over test users; "–" where REFERENCE's GAUC has fewer than MIN_GAUC_USERS users."""
+    over seed pairs and test users; "–" where REFERENCE's GAUC has fewer than MIN_GAUC_USERS users."""
     print(
-        f"\nGAUC minus {reference}'s, paired bootstrap over test users ({draws} draws), mean over all seed "
-        "pairs, 95% CI; relative to the reference's GAUC in brackets\n"
+        f"\nGAUC minus {reference}'s, paired by seed pair, mean over all seed pairs; 95% CI from a bootstrap "
+        f"over seed pairs and test users together ({draws} draws); relative to the reference's GAUC in brackets\n"
     )
     print("| model | " + " | ".join(f"Δ {s} GAUC" for s in SLICES) + " |")
     print("|---|---|---|---|")

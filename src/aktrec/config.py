@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 import logging
 import re
@@ -344,6 +345,11 @@ class CtrModelConfig:
     # similarity DIN over content-initialised embeddings reads implicitly, given to every
     # network as a plain input; LightGBM reads it too)
     content_affinity: bool = True
+    # The DIN history embedded with ID and content: each visible click as [ID embedding; projected
+    # representation], the candidate likewise, so the attention matches new and tail items by
+    # content too. Off: it moved no model on either real data set and costs 25-60% more training
+    # time (docs/benchmarks.md, "Fair peers, third step")
+    content_history: bool = False
     # Peers
     activity_gated_tower: bool = False  # POSO: hidden units scaled by 2·σ(W·activity)
     content_fusion: bool = False  # FAERec: dimension-wise gate of ID and content embeddings
@@ -384,6 +390,7 @@ CTR_VARIANTS: dict[str, dict[str, Any]] = {
     "aktrec": {},
     "aktrec_no_cluster_cross": {"cluster_cross_features": False},
     "aktrec_no_content_affinity": {"content_affinity": False},
+    "aktrec_content_history": {"content_history": True},
     "aktrec_no_individual": {"individual_embedding": False, "cgae_gate": False},
     "aktrec_no_cluster_emb": {"cluster_embedding": False, "cgae_gate": False},
     "aktrec_no_cgae_gate": {"cgae_gate": False},
@@ -404,7 +411,11 @@ class CtrTrainConfig:
     learning_rate: float = 4e-3
     weight_decay: float = 1e-5
     validation_share: float = 0.1  # the latest training samples, by time
-    patience: int = 2  # epochs without validation AUC gain before stopping
+    patience: int = 2  # epochs without a validation gain before stopping
+    # What early stopping reads on the validation split: GAUC (the per-user AUC the comparisons
+    # and the champion read; AUC where fewer than 30 validation users have both labels) or AUC
+    # over all samples. Both are recorded every epoch.
+    early_stopping: Literal["auc", "gauc"] = "gauc"
     # A uniform, seeded subsample of the training samples (or of whole users, with all their
     # samples) bounds training time without favouring any user; None = all.
     max_train_samples: int | None = None
@@ -425,21 +436,44 @@ class CtrTrainConfig:
             raise AktrecError(f"ctr train config: validation_share must be in (0, 0.5), got {self.validation_share}")
         if self.subsample not in ("samples", "users"):
             raise AktrecError(f"ctr train config: subsample must be 'samples' or 'users', got {self.subsample!r}")
+        if self.early_stopping not in ("auc", "gauc"):
+            raise AktrecError(f"ctr train config: early_stopping must be 'auc' or 'gauc', got {self.early_stopping!r}")
 
 
 @settings
 class LightGBMConfig:
-    """The tabular peer: gradient-boosted trees on the same point-in-time statistics, attribute
-    tokens and ids (as categoricals), early-stopped on the same validation split."""
+    """The tabular peer: gradient-boosted trees on the same point-in-time statistics, content
+    affinity, attribute tokens and ids (as categoricals), early-stopped on the same validation
+    split. A setting given as a list is a grid: every combination is trained and the one with
+    the best validation GAUC (AUC where no validation user has both labels) is kept."""
 
     enabled: bool = True
-    num_leaves: int = 63
+    num_leaves: int | tuple[int, ...] = (15, 63)
     learning_rate: float = 0.05
-    min_child_samples: int = 50
+    min_child_samples: int | tuple[int, ...] = 50
+    cat_smooth: float | tuple[float, ...] = 10.0  # LightGBM's smoothing of categorical splits
+    # The user and item ids as categoricals (their clusters and attributes are always read).
+    raw_id_categoricals: bool | tuple[bool, ...] = (True, False)
     feature_fraction: float = 0.8
     max_rounds: int = 1000
     early_stopping_rounds: int = 50
     threads: int = 2
+
+    def __post_init__(self) -> None:
+        for name in LIGHTGBM_GRID:
+            if isinstance(getattr(self, name), tuple) and not getattr(self, name):
+                raise AktrecError(f"lightgbm config: {name} is an empty list; give a value or a list of them")
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Every combination of the list-valued settings, as {setting: value}."""
+        values = [
+            getattr(self, name) if isinstance(getattr(self, name), tuple) else (getattr(self, name),)
+            for name in LIGHTGBM_GRID
+        ]
+        return [dict(zip(LIGHTGBM_GRID, combination)) for combination in itertools.product(*values)]
+
+
+LIGHTGBM_GRID = ("num_leaves", "min_child_samples", "cat_smooth", "raw_id_categoricals")
 
 
 @settings

@@ -10,8 +10,8 @@ import shutil
 import great_expectations.expectations as gxe
 import pandas as pd
 
-from aktrec.validation import SuiteSpec, run_suites
 from aktrec.validation.offline import REMOTE_RESOURCE, VENDOR_DIR, make_offline
+from aktrec.validation.runner import SuiteSpec, run_suites
 from conftest import render_offline
 
 LOCAL_RESOURCE = re.compile(r"""(?:<script[^>]*\bsrc|<link[^>]*\bhref)=["'](?!https?:|data:|#)([^"']+)""")

@@ -140,7 +140,7 @@ def test_cold_start_embedders_reload_and_match(emb):
 def test_embedding_checks_fail_on_corrupted_embeddings(emb, tmp_path, damage, expectation):
     from aktrec.embed.checks import embedding_suite
     from aktrec.embed.stage import read_embeddings
-    from aktrec.validation import run_suites
+    from aktrec.validation.runner import run_suites
 
     ids, vectors = read_embeddings(emb / "emb", "item")
     bad_ids, bad_vectors = damage(ids, vectors)

@@ -181,7 +181,7 @@ def test_redis_online_store_is_filled_only_after_validation_and_serves_the_same_
     from aktrec.features.online import STAMP_KEY, materialization_id
     from aktrec.features.repo import REPO_KIND
     from aktrec.features.retrieval import online_features, open_store
-    from aktrec.validation import gx_expectations
+    from aktrec.validation.runner import gx_expectations
 
     redis_repo = tmp_path / "repo-redis"
     arguments = [

@@ -52,7 +52,7 @@ def test_cold_start_entity_lands_in_a_populated_cluster(planted_emb):
 )
 def test_semantic_id_checks_fail_on_corrupted_codes(planted_emb, tmp_path, damage, expectation):
     from aktrec.semantic_ids.checks import semantic_id_suites
-    from aktrec.validation import run_suites
+    from aktrec.validation.runner import run_suites
 
     stored = pq.read_table(planted_emb / "sid" / "item_semantic_ids.parquet").to_pandas()
     ids, codes, cluster = (

@@ -53,7 +53,10 @@ def test_train_writes_bundle_metrics_comparison_and_gate(model_dir):
     assert (model_dir / "validation" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").is_file()
     config = json.loads((model_dir / "config.json").read_text())
     assert config["feature_service"] == "aktrec_v1" and config["variant"] == "aktrec"
-    assert "| aktrec |" in (model_dir / "comparison.md").read_text()
+    comparison = (model_dir / "comparison.md").read_text()
+    assert "| aktrec |" in comparison
+    tuned = metrics["training"]["lightgbm"]
+    assert len(tuned["tries"]) == 4 and f"LightGBM: {tuned['settings']}, the best validation GAUC of 4" in comparison
 
 
 def test_bundle_round_trip_gives_identical_predictions(model_dir, planted_emb, planted_repo):

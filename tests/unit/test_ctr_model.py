@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -223,12 +224,43 @@ def test_fit_learns_a_planted_signal_and_keeps_the_best_epoch():
     torch.manual_seed(0)
     model = build_model(CtrModelConfig(), SHAPES, priors())
     history = fit(
-        model, _Inputs(data), _Inputs(valid), CtrTrainConfig(epochs=8, batch_size=64, learning_rate=1e-2, patience=8)
+        model,
+        _Inputs(data),
+        _Inputs(valid),
+        CtrTrainConfig(epochs=8, batch_size=64, learning_rate=1e-2, patience=8, early_stopping="auc"),
     )
     assert history["valid_auc"] > 0.9
     assert history["valid_auc"] == max(h["valid_auc"] for h in history["history"])
     scores = predict(model, _Inputs(valid))
     assert scores.shape == (256,) and ((scores > 0) & (scores < 1)).all()
+
+
+def test_fit_stops_on_validation_gauc_when_asked_and_records_both(caplog):
+    data = batch(256, seed=1)
+    data["label"] = (data["item_activity"][:, 2] > 0.5).float()
+    valid = batch(256, seed=2)
+    valid["label"] = (valid["item_activity"][:, 2] > 0.5).float()
+    users = np.repeat(np.arange(32), 8)
+    config = CtrTrainConfig(epochs=4, batch_size=64, learning_rate=1e-2, patience=4, early_stopping="gauc")
+
+    def train(**kwargs):
+        torch.manual_seed(0)
+        model = build_model(CtrModelConfig(), SHAPES, priors())
+        return fit(model, _Inputs(data), _Inputs(valid), config, **kwargs)
+
+    history = train(valid_users=users)
+    epochs = history["history"]
+    assert history["early_stopping"] == "gauc" and all("valid_gauc" in h and "valid_auc" in h for h in epochs)
+    best = max(epochs, key=lambda h: h["valid_gauc"])
+    assert history["best_epoch"] == best["epoch"] and history["valid_gauc"] == best["valid_gauc"]
+    with pytest.raises(AktrecError, match="needs the user of every validation sample"):
+        train()
+    # Fewer than MIN_GAUC_USERS users with both labels: GAUC is not read, AUC is, and the log says so.
+    few_users = np.where(np.arange(256) < 64, np.arange(256) // 8, 1000 + np.arange(256))
+    history = train(valid_users=few_users)
+    assert history["early_stopping"] == "auc"
+    assert history["best_epoch"] == max(history["history"], key=lambda h: h["valid_auc"])["epoch"]
+    assert "early stopping on validation AUC: GAUC needs 30 validation users with both labels" in caplog.text
 
 
 def test_transfer_diagnostic_by_hand_and_after_transfer_steps():
@@ -312,3 +344,21 @@ def test_content_affinity_reads_the_visible_clicks_only():
     torch.testing.assert_close(mean, torch.tensor([2**-0.5, 0.0, 0.0, 0.0]))
     torch.testing.assert_close(nearest, torch.tensor([1.0, 0.0, 0.0, 0.0]))
     torch.testing.assert_close(clicks, torch.log1p(torch.tensor([2.0, 1.0, 0.0, 0.0])))
+
+
+def test_content_history_attends_over_the_clicks_representations():
+    """With `content_history` the DIN keys carry each click's representation: changing a clicked
+    item's vector moves the scores of the rows that clicked it, and of no other row."""
+    config = CtrModelConfig(**{**CTR_VARIANTS["strong_base"], "content_affinity": False, "content_history": True})
+    data = batch(64, seed=3)
+    clicked = data["user_sequence"] == 5
+    torch.manual_seed(0)
+    model = build_model(config, SHAPES, priors()).eval()
+    with torch.no_grad():
+        before = model(data)
+        model.item_vectors[5] = -model.item_vectors[5]
+        after = model(data)
+    moved = ~torch.isclose(before, after)
+    assert moved.any() and torch.equal(moved, clicked.any(dim=1))
+    without = build_model(dataclasses.replace(config, content_history=False), SHAPES, priors())
+    assert not hasattr(without, "item_vectors") and not hasattr(without, "history_content")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 
 from aktrec import schemas
 from aktrec.config import EncoderConfig
-from aktrec.embed.encoder import DTYPES, ContentEncoder, pool, resolve_dtype
+from aktrec.embed.encoder import ContentEncoder, pool, resolve_dtype
 from aktrec.embed.losses import info_nce, user_interest_loss
 from aktrec.embed.modules import ProjectionHead, UserInterestModel
 from aktrec.embed.pairs import mine_pairs, recall_at_k
@@ -158,22 +159,22 @@ def test_vision_text_encoder_fuses_images(tiny_vision_text_model, tmp_path):
     assert np.allclose(text_only[0], vectors[0], atol=1e-5)
 
 
-def test_auto_dtype_is_bfloat16_only_for_inference_where_the_device_computes_it(tiny_text_model, monkeypatch):
+def test_auto_dtype_is_bfloat16_only_for_inference_on_a_gpu_that_computes_it(tiny_text_model, monkeypatch):
     from aktrec.embed.cache import function_key
 
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert resolve_dtype(EncoderConfig()) == "float32"  # a CPU's bf16 is not batch invariant, even where native
     for native, expected in ((True, "bfloat16"), (False, "float32")):
-        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda native=native: native)
-        assert resolve_dtype(EncoderConfig()) == expected
-    assert resolve_dtype(EncoderConfig(), for_training=True) == "float32"  # fine-tuned weights stay float32
-    assert resolve_dtype(EncoderConfig(dtype="float16")) == "float16"  # an explicit dtype is kept
-    config = EncoderConfig(model=str(tiny_text_model))
-    emulated, trained = ContentEncoder(config), ContentEncoder(config, for_training=True)
-    assert emulated.model.dtype == torch.float32 and emulated.dtype == "float32"  # mkldnn patched to "not native"
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda native=native: native)
+        assert resolve_dtype(EncoderConfig(device="cuda")) == expected
+        assert resolve_dtype(EncoderConfig(device="cuda"), for_training=True) == "float32"  # fine-tuned: float32
+    assert resolve_dtype(EncoderConfig(dtype="bfloat16")) == "bfloat16"  # an explicit dtype is kept
     monkeypatch.undo()
-    native = ContentEncoder(config)
-    assert native.model.dtype == DTYPES[native.dtype] and trained.model.dtype == torch.float32
+    config = EncoderConfig(model=str(tiny_text_model))
+    explicit, automatic = ContentEncoder(dataclasses.replace(config, dtype="bfloat16")), ContentEncoder(config)
+    assert explicit.model.dtype == torch.bfloat16 and automatic.model.dtype == torch.float32
     # cached vectors are keyed by the dtype the encoder resolved to, not by "auto"
-    assert (function_key(native, "pooled") == function_key(trained, "pooled")) == (native.dtype == "float32")
+    assert function_key(explicit, "pooled") != function_key(automatic, "pooled")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])

@@ -155,8 +155,13 @@ def load_bundle(path: Path) -> ModelBundle:
         )
     except (OSError, KeyError, ValueError) as exc:
         raise ArtifactError(f"{path}: incomplete model bundle ({exc})") from None
-    # Bundles written before the content affinity have no item_vectors: their models did not read it.
-    recorded = {"content_affinity": "item_vectors" in state, **config["model"]}
+    # Bundles written before the content affinity (no item_vectors) or the content history (no
+    # history_content) record neither switch: their models did not read them.
+    recorded = {
+        "content_affinity": "item_vectors" in state,
+        "content_history": "history_content.weight" in state,
+        **config["model"],
+    }
     model_config = from_dict(CtrModelConfig, recorded, where=f"{path}/config.json model")
     priors = IdPriors(**{name: state.get(key) for name, key in PRIOR_BUFFERS.items()})
     model = build_model(model_config, ModelShapes(**config["shapes"]), priors)

@@ -94,7 +94,7 @@ def promotion_gate(metrics: dict[str, Any], deploy: str, config: PromotionConfig
     "not_enough_data": {slice: why}}."""
     import great_expectations.expectations as gxe
 
-    from aktrec.validation import SuiteSpec, run_suites
+    from aktrec.validation.runner import SuiteSpec, run_suites
 
     frame = gate_frame(metrics, deploy, config)
     minimum = {

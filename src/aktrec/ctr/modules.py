@@ -316,14 +316,17 @@ class AktRec(nn.Module):
                 self.item_attribute.weight[UNKNOWN].zero_()
             self.register_buffer("user_cluster_attributes", priors.user_cluster_attributes)
             self.register_buffer("item_cluster_attributes", priors.item_cluster_attributes)
-        if config.content_affinity:
+        if config.content_affinity or config.content_history:
             self.register_buffer("item_vectors", F.normalize(priors.item_vectors.float(), dim=-1))
         self._add_content_fusion(shapes)  # a peer's hook, here so parameters keep their initialization order
         n_products = d if config.interaction_features else 0  # one u ⊙ i product per user/item pair
         if config.instance_level:
-            self.user_attention = TargetAttention(d, config.attention_hidden)
+            history = 2 * d if config.content_history else d  # a click: its ID embedding [and its content]
+            if config.content_history:
+                self.history_content = nn.Linear(shapes.item_content_dim, d)
+            self.user_attention = TargetAttention(history, config.attention_hidden)
             cross = ["cross_user_item_cluster"] if config.cluster_cross_features else []
-            n_instance = width("user_activity", "item_activity", *cross) + 3 * d + n_products + n_attributes
+            n_instance = width("user_activity", "item_activity", *cross) + 2 * d + history + n_products + n_attributes
             n_instance += N_AFFINITY if config.content_affinity else 0
             if config.content_features:
                 self.user_content = nn.Linear(shapes.user_content_dim, d)
@@ -362,7 +365,7 @@ class AktRec(nn.Module):
         levels = []
         if self.config.instance_level:
             sequence = batch["user_sequence"]
-            pooled = self.user_attention(item, self.items.sequence(sequence), sequence != UNKNOWN)
+            pooled = self.user_attention(*self._history(item, sequence, batch["item_content"]), sequence != UNKNOWN)
             parts = [batch["user_activity"], batch["item_activity"], *self._pair(user, item), pooled]
             if self.config.cluster_cross_features:
                 parts.append(batch["cross_user_item_cluster"])
@@ -402,6 +405,19 @@ class AktRec(nn.Module):
             alpha = self.level_mixing(batch)
             fused = alpha * cluster + (1 - alpha) * instance  # eq. 10
         return self.tower(fused, batch["user_activity"])
+
+    def _history(
+        self, item: torch.Tensor, sequence: torch.Tensor, item_content: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The DIN query (B, h) and keys (B, L, h): the candidate's and the visible clicks' ID
+        embeddings, each with its projected unit representation when `content_history` is on."""
+        keys = self.items.sequence(sequence)
+        if not self.config.content_history:
+            return item, keys
+        content = self.history_content(F.normalize(item_content, dim=-1))
+        return torch.cat([item, content], dim=-1), torch.cat(
+            [keys, self.history_content(self.item_vectors[sequence])], -1
+        )
 
     def _pair(self, user: torch.Tensor, item: torch.Tensor) -> list[torch.Tensor]:
         """A user and an item vector (B, d) as tower inputs, with their product u ⊙ i when

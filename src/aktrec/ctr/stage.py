@@ -258,6 +258,7 @@ def evaluate_models(
             progress,
             variant,
             workers,
+            training.samples["valid"][schemas.USER_ID].to_numpy(),
         )
         result.networks[variant] = model
         if not workers.is_main:
@@ -381,5 +382,13 @@ def run_train(
         write_json(metrics, staging / "metrics.json")
         write_json(gate, staging / GATE_FILE)
         why = f": the champion, {champion['why']}" if champion else " (train.deploy)"
-        (staging / "comparison.md").write_text(f"{comparison_markdown(models)}\nDeployed: {deploy}{why}.\n")
+        tuned = evaluation.histories.get(LIGHTGBM)
+        lightgbm_line = (
+            f"LightGBM: {tuned['settings']}, the best validation GAUC of {len(tuned['tries'])} tries.\n"
+            if tuned
+            else ""
+        )
+        (staging / "comparison.md").write_text(
+            f"{comparison_markdown(models)}\nDeployed: {deploy}{why}.\n{lightgbm_line}"
+        )
     return metrics

@@ -20,6 +20,7 @@ from aktrec.config import LightGBMConfig
 from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, NUMERIC_BLOCKS, CtrInputs
 from aktrec.ctr.modules import content_affinity
 from aktrec.features import names as feature_names
+from aktrec.metrics import gauc_with_support
 
 log = logging.getLogger("aktrec")
 CATEGORICAL_IDS = [schemas.USER_ID, schemas.ITEM_ID, feature_names.USER_CLUSTER_ID, feature_names.ITEM_CLUSTER_ID]
@@ -43,18 +44,22 @@ def affinity_columns(inputs: CtrInputs, item_vectors: torch.Tensor, batch_size: 
     return {name: values[:, i].astype(np.float64) for i, name in enumerate(AFFINITY)}
 
 
+RAW_IDS = (schemas.USER_ID, schemas.ITEM_ID)
+
+
 class TabularFeatures:
     """Retrieved frames -> LightGBM inputs; categories (ids, attribute values) are coded by the
-    fit samples' values, unseen ones read as missing."""
+    fit samples' values, unseen ones read as missing. `raw_ids` False leaves the user and item
+    ids out (their clusters stay)."""
 
-    def __init__(self, fit_frame: pd.DataFrame) -> None:
+    def __init__(self, fit_frame: pd.DataFrame, raw_ids: bool = True) -> None:
+        self.raw_ids = raw_ids
         self.categories = {
             column: pd.Index(pd.unique(values.dropna())) for column, values in self._categorical(fit_frame).items()
         }
 
-    @staticmethod
-    def _categorical(frame: pd.DataFrame) -> dict[str, pd.Series]:
-        out = {column: frame[column] for column in CATEGORICAL_IDS}
+    def _categorical(self, frame: pd.DataFrame) -> dict[str, pd.Series]:
+        out = {column: frame[column] for column in CATEGORICAL_IDS if self.raw_ids or column not in RAW_IDS}
         for block, (column, _) in ATTRIBUTE_BLOCKS.items():
             pairs = [dict(token.split("=", 1) for token in tokens) for tokens in frame[column]]
             for name, values in pd.DataFrame(pairs, index=frame.index).items():
@@ -76,18 +81,50 @@ class TabularFeatures:
 def fit_and_score(
     frames: dict[str, pd.DataFrame], labels: dict[str, np.ndarray], config: LightGBMConfig, seed: int
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Train on frames["fit"], early-stop on frames["valid"]; click probabilities of every split."""
+    """Train on frames["fit"], early-stopped on frames["valid"], once per combination of
+    `config.grid()`; the click probabilities of every split from the combination with the best
+    validation GAUC (AUC where GAUC is undefined), and the history of every try."""
+    started = time.perf_counter()
+    valid_users = frames["valid"][schemas.USER_ID].to_numpy()
+    best, tries = None, []
+    for settings in config.grid():
+        scores, history = _fit_one(frames, labels, config, settings, seed)
+        history["valid_gauc"] = gauc_with_support(valid_users, labels["valid"], scores["valid"])[0]
+        tries.append({**settings, **history})
+        score = history["valid_gauc"] if not np.isnan(history["valid_gauc"]) else history["valid_auc"]
+        if best is None or score > best[0]:
+            best = (score, scores, history, settings)
+    _, scores, history, settings = best
+    log.info(
+        "lightgbm: kept %s of %d tries (validation GAUC %.4f, AUC %.4f), %.1fs",
+        settings,
+        len(tries),
+        history["valid_gauc"],
+        history["valid_auc"],
+        time.perf_counter() - started,
+    )
+    return scores, {**history, "settings": settings, "tries": tries, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _fit_one(
+    frames: dict[str, pd.DataFrame],
+    labels: dict[str, np.ndarray],
+    config: LightGBMConfig,
+    settings: dict[str, Any],
+    seed: int,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     import lightgbm
 
     started = time.perf_counter()
-    features = TabularFeatures(frames["fit"])
+    features = TabularFeatures(frames["fit"], raw_ids=settings["raw_id_categoricals"])
     data = {name: features.transform(frame) for name, frame in frames.items()}
     params = {
         "objective": "binary",
         "metric": "auc",
-        "num_leaves": config.num_leaves,
+        "num_leaves": settings["num_leaves"],
         "learning_rate": config.learning_rate,
-        "min_child_samples": config.min_child_samples,
+        "min_child_samples": settings["min_child_samples"],
+        "cat_smooth": settings["cat_smooth"],
         "feature_fraction": config.feature_fraction,
         "num_threads": config.threads,
         "seed": seed,
@@ -109,10 +146,4 @@ def fit_and_score(
         "n_features": data["fit"].shape[1],
         "seconds": round(time.perf_counter() - started, 2),
     }
-    log.info(
-        "lightgbm: %d rounds, validation AUC %.4f, %.1fs",
-        history["best_iteration"],
-        history["valid_auc"],
-        history["seconds"],
-    )
     return scores, history

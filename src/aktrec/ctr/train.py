@@ -20,7 +20,7 @@ from aktrec.ctr.inputs import CtrInputs
 from aktrec.ctr.modules import AktRec
 from aktrec.devices import resolve_device
 from aktrec.errors import AktrecError
-from aktrec.metrics import auc
+from aktrec.metrics import MIN_GAUC_USERS, auc, gauc_with_support
 from aktrec.progress import tracked
 
 log = logging.getLogger("aktrec")
@@ -61,6 +61,26 @@ def batches(train: CtrInputs, config: CtrTrainConfig, workers: Workers) -> DataL
     )
 
 
+def stopping_metric(config: CtrTrainConfig, valid: CtrInputs, valid_users: np.ndarray | None, name: str) -> str:
+    """The history key early stopping reads: validation GAUC when `config.early_stopping` asks
+    for it and at least MIN_GAUC_USERS validation users have both labels (a GAUC over fewer is
+    not reported anywhere, docs/design.md §1.1), else validation AUC, with a log line saying so."""
+    if config.early_stopping == "auc":
+        return "valid_auc"
+    if valid_users is None or len(valid_users) != len(valid):
+        raise AktrecError("ctr training: early_stopping 'gauc' needs the user of every validation sample")
+    support = gauc_with_support(valid_users, valid.label, valid.label)[1]
+    if support < MIN_GAUC_USERS:
+        log.warning(
+            "%s: early stopping on validation AUC: GAUC needs %d validation users with both labels, there are %d",
+            name,
+            MIN_GAUC_USERS,
+            support,
+        )
+        return "valid_auc"
+    return "valid_gauc"
+
+
 def fit(
     model: AktRec,
     train: CtrInputs,
@@ -69,12 +89,15 @@ def fit(
     progress: bool = False,
     name: str = "model",
     workers: Workers = ONE_PROCESS,
+    valid_users: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Adam on BCE + auxiliary losses (eq. 12); keeps the weights of the best validation AUC and
-    stops after `patience` epochs without gain. Returns the training history.
+    """Adam on BCE + auxiliary losses (eq. 12); keeps the weights of the best validation AUC
+    (or GAUC over `valid_users`, the validation samples' users, as `config.early_stopping`
+    says) and stops after `patience` epochs without gain. Returns the training history.
 
     Under DDP every process scores the whole validation split with the same (synchronized)
     weights, so all of them keep the same epoch and stop together."""
+    criterion = stopping_metric(config, valid, valid_users, name)
     device = torch.device("cpu" if config.device == "auto" and workers.distributed else resolve_device(config.device))
     if device.type == "cuda" and workers.distributed:
         raise AktrecError("ctr training: DDP runs over gloo on CPU processes; train on cuda in one process")
@@ -85,7 +108,7 @@ def fit(
         # Ablations leave some parameters out of the loss: DDP must not wait for their gradients.
         loss_of = DistributedDataParallel(loss_of, find_unused_parameters=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    best_auc, best_state, best_epoch, history = -1.0, None, 0, []
+    best, best_state, best_epoch, history = -1.0, None, 0, []
     total_steps, step = config.epochs * len(loader), 0
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
@@ -101,26 +124,37 @@ def fit(
             optimizer.step()
             losses.append(float(loss.detach()))
             step += 1
-        valid_auc = auc(valid.label, predict(model, valid))
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "valid_auc": valid_auc})
+        scores = predict(model, valid)
+        record = {"epoch": epoch, "loss": float(np.mean(losses)), "valid_auc": auc(valid.label, scores)}
+        if valid_users is not None:
+            record["valid_gauc"] = gauc_with_support(valid_users, valid.label, scores)[0]
+        history.append(record)
         log.info(
-            "%s epoch %d: loss %.4f, validation AUC %.4f (%.0fs)",
+            "%s epoch %d: loss %.4f, validation AUC %.4f%s (%.0fs)",
             name,
             epoch,
-            history[-1]["loss"],
-            valid_auc,
+            record["loss"],
+            record["valid_auc"],
+            f", GAUC {record['valid_gauc']:.4f}" if "valid_gauc" in record else "",
             time.perf_counter() - started,
         )
-        if valid_auc > best_auc:
-            best_auc, best_state, best_epoch = valid_auc, copy.deepcopy(model.state_dict()), epoch
+        if record[criterion] > best:
+            best, best_state, best_epoch = (
+                record[criterion],
+                copy.deepcopy(model.state_dict()),
+                epoch,
+            )
         elif epoch - best_epoch >= config.patience:
             break
     if best_state is not None:
         model.load_state_dict(best_state)
     model.to("cpu")
+    chosen = history[best_epoch - 1] if best_epoch else {}
     return {
         "history": history,
         "best_epoch": best_epoch,
-        "valid_auc": best_auc,
+        "early_stopping": criterion.removeprefix("valid_"),
+        "valid_auc": chosen.get("valid_auc"),
+        "valid_gauc": chosen.get("valid_gauc"),
         "seconds": round(time.perf_counter() - started, 2),
     }

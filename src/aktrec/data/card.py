@@ -22,21 +22,26 @@ def top_share(counts: pd.Series, fraction: float = 0.2) -> float:
     return float(values[:k].sum() / values.sum()) if values.sum() else 0.0
 
 
+# A split's summary: counts of distinct values, and the share of its samples flagged by a column.
+DISTINCT = {"n_users": schemas.USER_ID, "n_items": schemas.ITEM_ID}
+SHARES = {
+    "label_rate": schemas.LABEL,
+    "share_tail_samples": schemas.IS_TAIL_SAMPLE,
+    "share_tail_user_samples": schemas.IS_TAIL_USER,
+    "share_tail_item_samples": schemas.IS_TAIL_ITEM,
+}
+
+
 def _split_summary(samples: pd.DataFrame) -> dict[str, Any]:
-    observed = samples[~samples[schemas.IS_SAMPLED]]
     return {
         "n": len(samples),
         "n_positive": int(samples[schemas.LABEL].sum()),
         "n_sampled_negatives": int(samples[schemas.IS_SAMPLED].sum()),
-        "label_rate": float(samples[schemas.LABEL].mean()),
-        "n_users": int(samples[schemas.USER_ID].nunique()),
-        "n_items": int(samples[schemas.ITEM_ID].nunique()),
-        "n_observed": len(observed),
+        "n_observed": int((~samples[schemas.IS_SAMPLED]).sum()),
+        **{name: int(samples[column].nunique()) for name, column in DISTINCT.items()},
+        **{name: float(samples[column].mean()) for name, column in SHARES.items()},
         "ts_min": str(samples[schemas.TS].min()),
         "ts_max": str(samples[schemas.TS].max()),
-        "share_tail_samples": float(samples[schemas.IS_TAIL_SAMPLE].mean()),
-        "share_tail_user_samples": float(samples[schemas.IS_TAIL_USER].mean()),
-        "share_tail_item_samples": float(samples[schemas.IS_TAIL_ITEM].mean()),
     }
 
 

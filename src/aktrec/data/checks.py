@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from aktrec import schemas
-from aktrec.validation import (
+from aktrec.validation.runner import (
     SuiteSpec,
     ValidationReport,
     failed_docs_dir,

@@ -9,7 +9,7 @@ from aktrec.config import PrepareConfig
 from aktrec.data.checks import validate_raw
 from aktrec.data.prepare import PreparedData, prepare, write_prepared
 from aktrec.data.raw import RawData
-from aktrec.validation import ValidationReport
+from aktrec.validation.runner import ValidationReport
 
 
 def run_validate_raw(raw: RawData, out_dir: Path) -> ValidationReport:

@@ -41,11 +41,12 @@ def resolve_dtype(config: EncoderConfig, for_training: bool = False) -> str:
         return config.dtype
     if for_training:  # bf16 weights lose Adam's small updates
         return "float32"
-    if resolve_device(config.device).startswith("cuda"):
-        native = torch.cuda.is_bf16_supported()
-    else:
-        native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    return "bfloat16" if native else "float32"
+    # Not on a CPU: its bf16 kernels (AMX) choose their blocking by the batch's row count, so a
+    # text's vector would move by up to 8e-3 with the number of its batch mates, and a cached or
+    # served vector would differ from the one the offline run computed.
+    if resolve_device(config.device).startswith("cuda") and torch.cuda.is_bf16_supported():
+        return "bfloat16"
+    return "float32"
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:

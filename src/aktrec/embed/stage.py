@@ -87,7 +87,7 @@ def _write_half(
     `embedded`: (ids, vectors, metrics, embedder) from `embed_items` or `embed_users`. Returns
     the metrics."""
     from aktrec.embed.checks import embedding_suite
-    from aktrec.validation import failed_docs_dir, run_suites
+    from aktrec.validation.runner import failed_docs_dir, run_suites
 
     files, other = (ITEM_FILES, USER_FILES) if kind == "item" else (USER_FILES, ITEM_FILES)
     id_column, schema = (

@@ -6,7 +6,7 @@ import pandas as pd
 
 from aktrec.features import names as feature_names
 from aktrec.features.contract import ViewContract
-from aktrec.validation import SuiteSpec, gx_expectations, key_expectations
+from aktrec.validation.runner import SuiteSpec, gx_expectations, key_expectations
 
 
 def feature_suites(contract: list[ViewContract], views: dict[str, pd.DataFrame]) -> list[SuiteSpec]:

@@ -56,7 +56,7 @@ def run_materialize_features(
     """
     from aktrec.features.checks import feature_suites
     from aktrec.features.definitions import feast_objects
-    from aktrec.validation import failed_docs_dir, run_suites
+    from aktrec.validation.runner import failed_docs_dir, run_suites
 
     started = time.perf_counter()
     sid_marker = read_marker(sid_dir, SID_KIND)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from aktrec.validation import SuiteSpec, gx_expectations, key_expectations
+from aktrec.validation.runner import SuiteSpec, gx_expectations, key_expectations
 
 
 def semantic_id_suites(

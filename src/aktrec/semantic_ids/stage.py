@@ -136,7 +136,7 @@ def build_semantic_ids(
 def run_semantic_ids(data_dir: Path, emb_dir: Path, out: Path, config: SemanticIdConfig) -> dict[str, Any]:
     """Semantic IDs of items and users from EMB, with metrics and GX checks, into SID."""
     from aktrec.semantic_ids.checks import semantic_id_suites
-    from aktrec.validation import failed_docs_dir, run_suites
+    from aktrec.validation.runner import failed_docs_dir, run_suites
 
     data = read_prepared(data_dir)
     built, metrics, specs = {}, {}, []
