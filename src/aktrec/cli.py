@@ -300,8 +300,8 @@ def features_materialize(
     embeddings: Path | None = typer.Option(
         None, help="EMB directory (default: the one the semantic IDs were built from)."
     ),
-    online_store: str | None = typer.Option(
-        None, help="sqlite (default) or redis://[USER:PASSWORD@]HOST:PORT[/DB] (rediss:// with TLS)."
+    online_store: str | None = typer.Option(  # help is rich markup: a literal "[" is escaped
+        None, help=r"sqlite (default) or redis://\[USER:PASSWORD@]HOST:PORT\[/DB] (rediss:// with TLS)."
     ),
     config: Path | None = typer.Option(None, help="YAML file with FeatureConfig fields."),
 ) -> None:

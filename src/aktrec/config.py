@@ -350,6 +350,11 @@ class CtrModelConfig:
     # content too. Off: it moved no model on either real data set and costs 25-60% more training
     # time (docs/benchmarks.md, "Fair peers, third step")
     content_history: bool = False
+    # Eq. 9 over learned embeddings: the cluster level also reads the mean learned ID embedding
+    # of the user's and the candidate's cluster, averaged over the cluster's head members
+    # (all its known members where it has none) under a stop-gradient, so knowledge flows from
+    # head ids to tail and new ids of the cluster and never back
+    learned_cluster_average: bool = False
     # Peers
     activity_gated_tower: bool = False  # POSO: hidden units scaled by 2·σ(W·activity)
     content_fusion: bool = False  # FAERec: dimension-wise gate of ID and content embeddings
@@ -391,6 +396,7 @@ CTR_VARIANTS: dict[str, dict[str, Any]] = {
     "aktrec_no_cluster_cross": {"cluster_cross_features": False},
     "aktrec_no_content_affinity": {"content_affinity": False},
     "aktrec_content_history": {"content_history": True},
+    "aktrec_learned_cluster_average": {"learned_cluster_average": True},
     "aktrec_no_individual": {"individual_embedding": False, "cgae_gate": False},
     "aktrec_no_cluster_emb": {"cluster_embedding": False, "cgae_gate": False},
     "aktrec_no_cgae_gate": {"cgae_gate": False},

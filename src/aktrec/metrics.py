@@ -55,6 +55,13 @@ def gauc_with_support(users: np.ndarray, labels: np.ndarray, scores: np.ndarray)
     return float(np.average(per_user["auc"], weights=per_user["n"])), len(per_user)
 
 
+def gauc_support(users: np.ndarray, labels: np.ndarray) -> int:
+    """How many users have both labels: the users a GAUC over these samples would average."""
+    frame = pd.DataFrame({"user": users, "label": np.asarray(labels).astype(bool)})
+    both = frame.groupby("user")["label"].agg(["any", "all"])
+    return int((both["any"] & ~both["all"]).sum())
+
+
 SLICES = ("total", "head", "tail")
 
 

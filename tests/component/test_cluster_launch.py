@@ -220,7 +220,9 @@ def test_a_failed_launch_names_the_resource_and_why(operators, planted_emb, tmp_
     from aktrec.pipeline.steps import materialize_features_step
 
     uris = {name: str(tmp_path / "missing" / name) for name in ("data", "semantic_ids", "embeddings", "feature_repo")}
-    with pytest.raises(AktrecError, match=r"SparkApplication aktrec/aktrec-repo-\d+ failed: driver exited with 2"):
+    with pytest.raises(
+        AktrecError, match=r"SparkApplication aktrec/aktrec-feature-repo-\d+ failed: driver exited with 2"
+    ):
         materialize_features_step(
             *(uris[name] for name in ("data", "semantic_ids", "embeddings")),
             str(tmp_path / "repo"),

@@ -70,6 +70,15 @@ def test_every_verb_is_covered():
     assert {("data", "synth"), ("data", "prepare"), ("train",), ("serve",), ("demo",)} <= set(NUMERIC)
 
 
+@pytest.mark.parametrize("path", list(VERBS), ids=" ".join)
+def test_every_verb_prints_its_help(path, capsys):
+    """Typer renders help texts as rich markup: a bracket in one (redis://HOST:PORT[/DB]) must be
+    escaped, or --help dies with a MarkupError."""
+    assert main([*path, "--help"]) == 0
+    output = capsys.readouterr().out
+    assert "Usage:" in output and "--help" in output
+
+
 def test_unknown_verb_and_help(capsys):
     [error] = _usage_error(capsys, ["nosuchverb"])
     assert "nosuchverb" in error

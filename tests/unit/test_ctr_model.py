@@ -46,7 +46,7 @@ def priors(seed: int = 0) -> IdPriors:
         item_cluster_init=torch.randn(5, 16, generator=g) * 0.1,
         user_cluster_attributes=torch.rand(4, 3, generator=g),
         item_cluster_attributes=torch.rand(5, 6, generator=g),
-        item_vectors=torch.cat([torch.zeros(1, 7), torch.randn(12, 7, generator=g)]),
+        item_vectors=torch.cat([torch.zeros(1, 7), F.normalize(torch.randn(12, 7, generator=g), dim=-1)]),
     )
 
 
@@ -158,6 +158,23 @@ def test_unknown_ids_read_their_cluster_centroid():
     expected = model.items.cluster.weight[1:][members].mean(0)
     assert torch.allclose(fused[0], expected, atol=1e-6)
     assert fused.shape == (2, 16)
+
+
+def test_learned_cluster_average_is_the_head_members_mean_under_a_stop_gradient():
+    p = priors()
+    p.item_cluster_of[p.item_cluster_of == 4] = 3  # cluster 4 has no member, cluster 3 no head member
+    p.item_is_tail[p.item_cluster_of == 3] = True
+    model = build_model(CtrModelConfig(learned_cluster_average=True), SHAPES, p)
+    centroids = model.items.head_centroids()
+    weight = model.items.individual.weight
+    for cluster in range(1, SHAPES.n_item_clusters):
+        members = torch.nonzero(p.item_cluster_of[1:] == cluster).squeeze(1) + 1
+        head = members[~p.item_is_tail[members]]
+        expected = weight[head if len(head) else members].mean(0) if len(members) else torch.zeros(16)
+        torch.testing.assert_close(centroids[cluster], expected)
+    assert not centroids.requires_grad
+    without = build_model(CtrModelConfig(), SHAPES, p)
+    assert model.cluster[0].in_features == without.cluster[0].in_features + 3 * 16
 
 
 @pytest.mark.parametrize("variant", sorted(CTR_VARIANTS))

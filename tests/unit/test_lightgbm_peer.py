@@ -10,7 +10,7 @@ import pytest
 from aktrec import schemas
 from aktrec.config import LightGBMConfig, from_dict
 from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS
-from aktrec.ctr.tabular import CATEGORICAL_IDS, RAW_IDS, STATISTICS, TabularFeatures, fit_and_score
+from aktrec.ctr.tabular import CATEGORICAL_IDS, RAW_IDS, STATISTICS, TabularFeatures, fit_and_score, without_raw_ids
 from aktrec.errors import AktrecError
 
 
@@ -40,8 +40,10 @@ def test_grid_is_every_combination_of_the_listed_settings():
 
 def test_raw_ids_switch_drops_only_the_id_columns():
     fit, _ = frame(200, 0)
-    with_ids, without = TabularFeatures(fit).transform(fit), TabularFeatures(fit, raw_ids=False).transform(fit)
+    with_ids = TabularFeatures(fit).transform(fit)
+    without = without_raw_ids(with_ids)
     assert set(with_ids.columns) - set(without.columns) == set(RAW_IDS)
+    assert list(without.columns) == [column for column in with_ids.columns if column not in RAW_IDS]
     assert {schemas.USER_ID, schemas.ITEM_ID} == set(RAW_IDS)
 
 

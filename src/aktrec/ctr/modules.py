@@ -144,6 +144,22 @@ class AdaptiveEmbedding(nn.Module):
         counts = torch.bincount(members, minlength=len(self.cluster_init)).unsqueeze(1)
         return torch.where(counts > 0, sums / counts.clamp(min=1), self.cluster_init)
 
+    def head_centroids(self) -> torch.Tensor:
+        """(C, d) eq. 9 over learned embeddings: each cluster's mean learned ID embedding (the
+        individual one, else the cluster one) over its head members, over all its known members
+        where it has no head member, zeros where it has none; under a stop-gradient, so the
+        cluster's tail ids read their head members' knowledge without pulling on it."""
+        weight = (self.individual if self.individual is not None else self.cluster).weight.detach()
+        known = torch.arange(1, len(self.cluster_of), device=weight.device)
+        means = []
+        for members in (self.head_members, known):
+            clusters = self.cluster_of[members]
+            sums = torch.zeros_like(self.cluster_init).index_add(0, clusters, weight[members])
+            counts = torch.bincount(clusters, minlength=len(self.cluster_init)).unsqueeze(1)
+            means.append((sums / counts.clamp(min=1), counts > 0))
+        (head_mean, has_head), (known_mean, _) = means
+        return torch.where(has_head, head_mean, known_mean)
+
     def parts(
         self, ids: torch.Tensor, clusters: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -317,7 +333,7 @@ class AktRec(nn.Module):
             self.register_buffer("user_cluster_attributes", priors.user_cluster_attributes)
             self.register_buffer("item_cluster_attributes", priors.item_cluster_attributes)
         if config.content_affinity or config.content_history:
-            self.register_buffer("item_vectors", F.normalize(priors.item_vectors.float(), dim=-1))
+            self.register_buffer("item_vectors", priors.item_vectors.float())  # unit rows already
         self._add_content_fusion(shapes)  # a peer's hook, here so parameters keep their initialization order
         n_products = d if config.interaction_features else 0  # one u ⊙ i product per user/item pair
         if config.instance_level:
@@ -340,6 +356,7 @@ class AktRec(nn.Module):
             n_cluster = (
                 width("user_cluster_stats", "item_cluster_stats", "cross_cluster") + 3 * d + n_products + n_attributes
             )
+            n_cluster += 2 * d + n_products if config.learned_cluster_average else 0
             self.cluster = nn.Sequential(nn.Linear(n_cluster, config.aggregate_dim), nn.ReLU())
         self.level_gate = (
             ActivityGate(width("user_activity", "item_activity", "cross_user_item_cluster"))
@@ -392,6 +409,11 @@ class AktRec(nn.Module):
                 ),
                 pooled,
             ]
+            if self.config.learned_cluster_average:
+                parts += self._pair(
+                    self.users.head_centroids()[batch["user_cluster"]],
+                    self.items.head_centroids()[batch["item_cluster"]],
+                )
             if self.config.attributes:  # eq. 9: the clusters' mean attribute embeddings
                 parts += [
                     self.user_cluster_attributes[batch["user_cluster"]] @ self.user_attribute.weight,

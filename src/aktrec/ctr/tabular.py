@@ -49,17 +49,16 @@ RAW_IDS = (schemas.USER_ID, schemas.ITEM_ID)
 
 class TabularFeatures:
     """Retrieved frames -> LightGBM inputs; categories (ids, attribute values) are coded by the
-    fit samples' values, unseen ones read as missing. `raw_ids` False leaves the user and item
-    ids out (their clusters stay)."""
+    fit samples' values, unseen ones read as missing."""
 
-    def __init__(self, fit_frame: pd.DataFrame, raw_ids: bool = True) -> None:
-        self.raw_ids = raw_ids
+    def __init__(self, fit_frame: pd.DataFrame) -> None:
         self.categories = {
             column: pd.Index(pd.unique(values.dropna())) for column, values in self._categorical(fit_frame).items()
         }
 
-    def _categorical(self, frame: pd.DataFrame) -> dict[str, pd.Series]:
-        out = {column: frame[column] for column in CATEGORICAL_IDS if self.raw_ids or column not in RAW_IDS}
+    @staticmethod
+    def _categorical(frame: pd.DataFrame) -> dict[str, pd.Series]:
+        out = {column: frame[column] for column in CATEGORICAL_IDS}
         for block, (column, _) in ATTRIBUTE_BLOCKS.items():
             pairs = [dict(token.split("=", 1) for token in tokens) for tokens in frame[column]]
             for name, values in pd.DataFrame(pairs, index=frame.index).items():
@@ -78,6 +77,12 @@ class TabularFeatures:
         return out
 
 
+def without_raw_ids(data: pd.DataFrame) -> pd.DataFrame:
+    """LightGBM inputs without the user and item ids (their clusters stay); every other column's
+    coding does not depend on them, so a grid transforms each split once."""
+    return data.drop(columns=list(RAW_IDS))
+
+
 def fit_and_score(
     frames: dict[str, pd.DataFrame], labels: dict[str, np.ndarray], config: LightGBMConfig, seed: int
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -86,9 +91,12 @@ def fit_and_score(
     validation GAUC (AUC where GAUC is undefined), and the history of every try."""
     started = time.perf_counter()
     valid_users = frames["valid"][schemas.USER_ID].to_numpy()
+    features = TabularFeatures(frames["fit"])
+    encoded = {name: features.transform(frame) for name, frame in frames.items()}
     best, tries = None, []
     for settings in config.grid():
-        scores, history = _fit_one(frames, labels, config, settings, seed)
+        data = encoded if settings["raw_id_categoricals"] else {n: without_raw_ids(d) for n, d in encoded.items()}
+        scores, history = _fit_one(data, labels, config, settings, seed)
         history["valid_gauc"] = gauc_with_support(valid_users, labels["valid"], scores["valid"])[0]
         tries.append({**settings, **history})
         score = history["valid_gauc"] if not np.isnan(history["valid_gauc"]) else history["valid_auc"]
@@ -107,7 +115,7 @@ def fit_and_score(
 
 
 def _fit_one(
-    frames: dict[str, pd.DataFrame],
+    data: dict[str, pd.DataFrame],
     labels: dict[str, np.ndarray],
     config: LightGBMConfig,
     settings: dict[str, Any],
@@ -116,8 +124,6 @@ def _fit_one(
     import lightgbm
 
     started = time.perf_counter()
-    features = TabularFeatures(frames["fit"], raw_ids=settings["raw_id_categoricals"])
-    data = {name: features.transform(frame) for name, frame in frames.items()}
     params = {
         "objective": "binary",
         "metric": "auc",

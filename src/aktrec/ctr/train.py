@@ -20,7 +20,7 @@ from aktrec.ctr.inputs import CtrInputs
 from aktrec.ctr.modules import AktRec
 from aktrec.devices import resolve_device
 from aktrec.errors import AktrecError
-from aktrec.metrics import MIN_GAUC_USERS, auc, gauc_with_support
+from aktrec.metrics import MIN_GAUC_USERS, auc, gauc_support, gauc_with_support
 from aktrec.progress import tracked
 
 log = logging.getLogger("aktrec")
@@ -69,7 +69,7 @@ def stopping_metric(config: CtrTrainConfig, valid: CtrInputs, valid_users: np.nd
         return "valid_auc"
     if valid_users is None or len(valid_users) != len(valid):
         raise AktrecError("ctr training: early_stopping 'gauc' needs the user of every validation sample")
-    support = gauc_with_support(valid_users, valid.label, valid.label)[1]
+    support = gauc_support(valid_users, valid.label)
     if support < MIN_GAUC_USERS:
         log.warning(
             "%s: early stopping on validation AUC: GAUC needs %d validation users with both labels, there are %d",

@@ -16,8 +16,11 @@ Shapes: items N_i, users N_u, impressions N; everything is vectorized over impre
 
 from __future__ import annotations
 
+from importlib import resources
+
 import numpy as np
 import pandas as pd
+import yaml
 
 from aktrec import schemas
 from aktrec.config import SynthConfig
@@ -27,135 +30,17 @@ from aktrec.data.raw import RawData
 START = pd.Timestamp("2026-01-01", tz="UTC")
 MAX_REDRAWS = 30  # of an item drawn before its release; each round redraws the unreleased share
 
+
+# The shop's vocabulary, kept as data: taxonomy, brands, sizes, the user attributes' values.
+SHOP = yaml.safe_load(resources.files("aktrec.data").joinpath("synth_shop.yaml").read_text(encoding="utf-8"))
 # top category -> leaf -> (product nouns, benefit words, (min price, max price))
 TAXONOMY: dict[str, dict[str, tuple[list[str], list[str], tuple[float, float]]]] = {
-    "Skin Care": {
-        "Moisturizers": (
-            ["Face Cream", "Night Cream", "Gel Moisturizer", "Day Lotion"],
-            ["hydrating", "nourishing", "oil-free"],
-            (12, 60),
-        ),
-        "Cleansers": (
-            ["Foaming Cleanser", "Cleansing Balm", "Micellar Water", "Face Wash"],
-            ["gentle", "purifying", "pore-clearing"],
-            (8, 35),
-        ),
-        "Sunscreen": (
-            ["Sunscreen SPF 50", "Mineral Sunscreen", "Sun Fluid SPF 30"],
-            ["broad-spectrum", "water-resistant", "non-greasy"],
-            (10, 40),
-        ),
-        "Serums": (
-            ["Vitamin C Serum", "Retinol Serum", "Hyaluronic Serum"],
-            ["brightening", "anti-aging", "plumping"],
-            (18, 90),
-        ),
-    },
-    "Makeup": {
-        "Lipstick": (
-            ["Matte Lipstick", "Lip Gloss", "Lip Tint", "Liquid Lipstick"],
-            ["long-wear", "velvet", "high-shine"],
-            (6, 30),
-        ),
-        "Mascara": (
-            ["Volumizing Mascara", "Lengthening Mascara", "Waterproof Mascara"],
-            ["clump-free", "smudge-proof", "dramatic"],
-            (7, 28),
-        ),
-        "Foundation": (
-            ["Liquid Foundation", "Cushion Compact", "BB Cream", "Concealer"],
-            ["full-coverage", "natural-finish", "buildable"],
-            (10, 48),
-        ),
-        "Eyeshadow": (
-            ["Eyeshadow Palette", "Cream Eyeshadow", "Glitter Shadow"],
-            ["shimmering", "blendable", "pigmented"],
-            (9, 55),
-        ),
-    },
-    "Hair Care": {
-        "Shampoo": (
-            ["Clarifying Shampoo", "Volume Shampoo", "Sulfate-Free Shampoo"],
-            ["strengthening", "color-safe", "moisturizing"],
-            (6, 30),
-        ),
-        "Conditioner": (
-            ["Deep Conditioner", "Leave-In Conditioner", "Hair Mask"],
-            ["repairing", "detangling", "smoothing"],
-            (7, 34),
-        ),
-        "Styling": (
-            ["Hair Spray", "Styling Gel", "Texturizing Paste", "Heat Protectant"],
-            ["strong-hold", "frizz-control", "flexible"],
-            (6, 26),
-        ),
-    },
-    "Fragrance": {
-        "Women's Perfume": (
-            ["Eau de Parfum", "Floral Perfume", "Body Mist"],
-            ["floral", "sensual", "fresh"],
-            (25, 120),
-        ),
-        "Men's Cologne": (
-            ["Eau de Toilette", "Woody Cologne", "Aftershave Splash"],
-            ["woody", "citrus", "musky"],
-            (22, 110),
-        ),
-    },
-    "Men's Grooming": {
-        "Shaving": (["Shaving Cream", "Safety Razor", "Shave Gel"], ["close-shave", "soothing", "cooling"], (5, 45)),
-        "Beard Care": (
-            ["Beard Oil", "Beard Balm", "Beard Trimmer"],
-            ["conditioning", "softening", "precision"],
-            (9, 70),
-        ),
-    },
-    "Nails": {
-        "Nail Polish": (
-            ["Gel Nail Polish", "Nail Lacquer", "Top Coat"],
-            ["chip-resistant", "glossy", "quick-dry"],
-            (4, 18),
-        ),
-        "Nail Care": (
-            ["Cuticle Oil", "Nail Strengthener", "Nail File Set"],
-            ["strengthening", "restorative", "salon-grade"],
-            (4, 22),
-        ),
-    },
+    top: {leaf: (entry["nouns"], entry["benefits"], tuple(entry["price"])) for leaf, entry in leaves.items()}
+    for top, leaves in SHOP["taxonomy"].items()
 }
-BRAND_STEMS = [
-    "Lumi",
-    "Vela",
-    "Nora",
-    "Aster",
-    "Kiko",
-    "Sola",
-    "Mira",
-    "Oro",
-    "Zen",
-    "Elle",
-    "Bay",
-    "Iris",
-    "Nova",
-    "Rhea",
-    "Tova",
-    "Una",
-    "Wren",
-    "Yara",
-    "Cleo",
-    "Dara",
-]
-BRAND_SUFFIXES = ["Beauty", "Labs", "Botanics", "Paris", "Skin", "& Co"]
-SIZES = ["30 ml", "50 ml", "100 ml", "1.7 oz", "3.4 oz", "8 oz", "Travel Size", "Value Pack"]
-AGE_GROUPS = ["18-24", "25-34", "35-44", "45-54", "55+"]
-GENDERS = ["female", "male", "unspecified"]
-REGIONS = ["north", "south", "east", "west"]
-# Users of each gender lean towards some top categories (multiplier on the leaf choice).
-GENDER_LEAN = {
-    "female": {"Makeup": 2.0, "Women's Perfume": 2.0, "Men's Grooming": 0.1, "Men's Cologne": 0.2},
-    "male": {"Men's Grooming": 4.0, "Men's Cologne": 3.0, "Makeup": 0.2, "Women's Perfume": 0.2, "Nails": 0.2},
-    "unspecified": {},
-}
+BRAND_STEMS, BRAND_SUFFIXES, SIZES = SHOP["brand_stems"], SHOP["brand_suffixes"], SHOP["sizes"]
+AGE_GROUPS, GENDERS, REGIONS = SHOP["age_groups"], SHOP["genders"], SHOP["regions"]
+GENDER_LEAN: dict[str, dict[str, float]] = SHOP["gender_lean"]  # per gender: top category or leaf -> multiplier
 
 
 def _leaves() -> list[tuple[str, str]]:

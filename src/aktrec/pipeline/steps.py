@@ -174,6 +174,20 @@ def launched_here(job) -> bool:
     return job is not None and not os.environ.get(IN_PROCESS_ENV)
 
 
+def _on_cluster(resource, job, verb: str, inputs: dict[str, str], output: tuple[str, str, str], uris, config: str):
+    """`aktrec <verb> --<flag> <artifact>… --<flag> <output> --config <config>` as `resource` on
+    the cluster. `inputs` maps each flag to the artifact it reads, `output` is (flag, artifact,
+    the step's local directory for it); `uris` holds each artifact's URI. The job is named after
+    the output."""
+    from aktrec.pipeline.launch import launch
+
+    flag, artifact, local = output
+    command = [*verb.split(), *(part for name, key in inputs.items() for part in (f"--{name}", f"{{{key}}}"))]
+    command += [f"--{flag}", f"{{{artifact}}}", "--config", "{config}"]
+    placed = {key: uris[key] for key in inputs.values()}
+    return launch(resource, job, command, placed, (artifact, uris[artifact], local), config)
+
+
 @with_pages("feature_repo")
 def materialize_features_step(
     data: str,
@@ -191,16 +205,12 @@ def materialize_features_step(
 
     settings = section("features", config)
     if launched_here(settings.spark_application):
-        from aktrec.pipeline.launch import SPARK_APPLICATION, launch
+        from aktrec.pipeline.launch import SPARK_APPLICATION
 
-        command = ["features", "materialize", "--data", "{data}", "--sids", "{sids}", "--embeddings", "{embeddings}"]
-        return launch(
-            SPARK_APPLICATION,
-            settings.spark_application,
-            [*command, "--repo", "{repo}", "--config", "{config}"],
-            {"data": uris["data"], "sids": uris["semantic_ids"], "embeddings": uris["embeddings"]},
-            ("repo", uris["feature_repo"], feature_repo),
-            config,
+        inputs = {"data": "data", "sids": "semantic_ids", "embeddings": "embeddings"}
+        output = ("repo", "feature_repo", feature_repo)
+        return _on_cluster(
+            SPARK_APPLICATION, settings.spark_application, "features materialize", inputs, output, uris, config
         )
     return run_materialize_features(
         Path(data), Path(semantic_ids), Path(feature_repo), settings, emb_dir=Path(embeddings)
@@ -226,18 +236,10 @@ def train_step(
 
     settings = section("train", config)
     if launched_here(settings.train_job):
-        from aktrec.pipeline.launch import TRAIN_JOB, launch
+        from aktrec.pipeline.launch import TRAIN_JOB
 
-        inputs = ("data", "feature_repo", "semantic_ids", "embeddings")
-        return launch(
-            TRAIN_JOB,
-            settings.train_job,
-            ["train", "--data", "{data}", "--repo", "{feature_repo}", "--sids", "{semantic_ids}"]
-            + ["--embeddings", "{embeddings}", "--out", "{model}", "--config", "{config}"],
-            {name: uris[name] for name in inputs},
-            ("model", uris["model"], model),
-            config,
-        )
+        inputs = {"data": "data", "repo": "feature_repo", "sids": "semantic_ids", "embeddings": "embeddings"}
+        return _on_cluster(TRAIN_JOB, settings.train_job, "train", inputs, ("out", "model", model), uris, config)
     return run_train(
         Path(data), Path(feature_repo), Path(model), settings, sources=(Path(semantic_ids), Path(embeddings))
     )
