@@ -139,10 +139,17 @@ class AdaptiveEmbedding(nn.Module):
 
     def centroids(self) -> torch.Tensor:
         """(C, d) mean cluster embedding of each cluster's known ids (cluster_init if none)."""
-        members = self.cluster_of[1:]
-        sums = torch.zeros_like(self.cluster_init).index_add(0, members, self.cluster.weight[1:].detach())
-        counts = torch.bincount(members, minlength=len(self.cluster_init)).unsqueeze(1)
-        return torch.where(counts > 0, sums / counts.clamp(min=1), self.cluster_init)
+        known = torch.arange(1, len(self.cluster_of), device=self.cluster_of.device)
+        means, has_members = self._cluster_means(known, self.cluster.weight.detach())
+        return torch.where(has_members, means, self.cluster_init)
+
+    def _cluster_means(self, members: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(C, d) the mean of `weight`'s rows of `members` per cluster (zeros where a cluster has
+        none of them), and (C, 1) whether it has any."""
+        clusters = self.cluster_of[members]
+        sums = torch.zeros_like(self.cluster_init).index_add(0, clusters, weight[members])
+        counts = torch.bincount(clusters, minlength=len(self.cluster_init)).unsqueeze(1)
+        return sums / counts.clamp(min=1), counts > 0
 
     def head_centroids(self) -> torch.Tensor:
         """(C, d) eq. 9 over learned embeddings: each cluster's mean learned ID embedding (the
@@ -150,14 +157,10 @@ class AdaptiveEmbedding(nn.Module):
         where it has no head member, zeros where it has none; under a stop-gradient, so the
         cluster's tail ids read their head members' knowledge without pulling on it."""
         weight = (self.individual if self.individual is not None else self.cluster).weight.detach()
-        known = torch.arange(1, len(self.cluster_of), device=weight.device)
-        means = []
-        for members in (self.head_members, known):
-            clusters = self.cluster_of[members]
-            sums = torch.zeros_like(self.cluster_init).index_add(0, clusters, weight[members])
-            counts = torch.bincount(clusters, minlength=len(self.cluster_init)).unsqueeze(1)
-            means.append((sums / counts.clamp(min=1), counts > 0))
-        (head_mean, has_head), (known_mean, _) = means
+        head_mean, has_head = self._cluster_means(self.head_members, weight)
+        known_mean, _ = self._cluster_means(
+            torch.arange(1, len(self.cluster_of), device=self.cluster_of.device), weight
+        )
         return torch.where(has_head, head_mean, known_mean)
 
     def parts(
