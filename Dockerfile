@@ -41,7 +41,7 @@ RUN pip install -r /tmp/requirements.txt && rm /tmp/requirements.txt
 FROM runtime AS wheel
 ARG PIP_CERT
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY src ./src
 # Installed into the package as aktrec.components / aktrec.pipelines / aktrec.manifests.
 COPY components ./components

@@ -35,7 +35,7 @@ def main() -> None:
     write_prepared(data, root / "data", config)
     write_planted_embeddings(data, root / "emb")
     (root / "sid.yaml").write_text(
-        "items: {codebook_size: 16, epochs: 30}\nusers: {codebook_size: 16, epochs: 30}\n"
+        "items: {codebook_size: 16, loop: {epochs: 30}}\nusers: {codebook_size: 16, loop: {epochs: 30}}\n"
         "target_median_cluster_size: 3\n"
     )
     for command in (

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -30,6 +32,34 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 JOIN_KEYS = {view.name: [*view.join_keys, feature_names.EVENT_TIMESTAMP] for view in declared_contract("v1")}
 TIERS = ("unit", "component", "integration", "container")
 BUCKET = "aktrec-rehearsal"  # the object store's bucket of the rehearsals (object_store)
+
+
+def copy_package(root: Path) -> Path:
+    """A copy of the package under `root/src/aktrec`, with the folders installed inside it
+    (components, pipelines, manifests), to change as a developer would; `run_on_copy` runs it."""
+    package = root / "src" / "aktrec"
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO_ROOT / "src" / "aktrec", package, ignore=ignore)
+    for folder in ("components", "pipelines", "manifests"):
+        shutil.copytree(REPO_ROOT / folder, package / folder, ignore=ignore)
+    return package
+
+
+def run_on_copy(root: Path, script: str, *arguments: str) -> dict:
+    """`script` run on `copy_package(root)`'s package; what it printed last, read as JSON."""
+    path = root / "on_the_copy.py"  # a file: under `python -c`, pyspark's import exits 0 at once
+    path.write_text(script)
+    run = subprocess.run(
+        [sys.executable, str(path), *arguments],
+        env={**os.environ, "PYTHONPATH": str(root / "src")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["package"].startswith(str(root / "src" / "aktrec")), report["package"]
+    return report
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -322,8 +352,8 @@ def build_planted(root: Path, raw, test_days: int = 2, codebook_size: int = 16, 
     write_prepared(data, root / "data", config, validate=False)
     write_planted_embeddings(data, root / "emb", noise=noise)
     (root / "sid.yaml").write_text(
-        f"items: {{codebook_size: {codebook_size}, epochs: 30}}\n"
-        f"users: {{codebook_size: {codebook_size}, epochs: 30}}\ntarget_median_cluster_size: 3\n"
+        f"items: {{codebook_size: {codebook_size}, loop: {{epochs: 30}}}}\n"
+        f"users: {{codebook_size: {codebook_size}, loop: {{epochs: 30}}}}\ntarget_median_cluster_size: 3\n"
     )
     assert (
         main(

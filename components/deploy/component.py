@@ -1,10 +1,9 @@
-from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
-from aktrec.pipeline import IMAGE
+from aktrec.pipeline import component
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component
 def deploy(
     model: Input[Model],
     feature_repo: Input[Dataset],

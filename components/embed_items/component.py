@@ -1,10 +1,19 @@
-from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Output
 
-from aktrec.pipeline import IMAGE
+from aktrec.config import ItemEmbedConfig
+from aktrec.pipeline import component
+from aktrec.pipeline.stages import Stage
+
+STAGE = Stage(
+    "item embeddings",
+    artifact="emb",
+    validation="validation/items",
+    config_section="embed_items",
+    config=ItemEmbedConfig,
+)
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component
 def embed_items(
     data: Input[Dataset],
     config: str,

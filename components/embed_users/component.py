@@ -1,10 +1,21 @@
-from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Output
 
-from aktrec.pipeline import IMAGE
+from aktrec.config import UserEmbedConfig
+from aktrec.pipeline import component
+from aktrec.pipeline.stages import Stage
+
+STAGE = Stage(
+    "user embeddings",
+    artifact="emb",
+    validation="validation/users",
+    config_section="embed_users",
+    config=UserEmbedConfig,
+    reads={"item_embeddings": "embed_items.embeddings"},
+    replaces=("embed_items",),  # its EMB holds both halves: later stages read it
+)
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component
 def embed_users(
     data: Input[Dataset],
     item_embeddings: Input[Dataset],

@@ -1,10 +1,18 @@
-from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Output
 
-from aktrec.pipeline import IMAGE
+from aktrec.config import FeatureConfig
+from aktrec.pipeline import component
+from aktrec.pipeline.stages import Stage
+
+STAGE = Stage(
+    "features",
+    artifact="feature_repo",
+    config_section="features",
+    config=FeatureConfig,
+)
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component
 def materialize_features(
     data: Input[Dataset],
     semantic_ids: Input[Dataset],

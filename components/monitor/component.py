@@ -1,10 +1,9 @@
-from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Model, Output
 
-from aktrec.pipeline import IMAGE
+from aktrec.pipeline import component
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component
 def monitor(
     model: Input[Model],
     feature_repo: Input[Dataset],

@@ -1,10 +1,13 @@
-from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Output
 
-from aktrec.pipeline import IMAGE
+from aktrec.config import PrepareConfig
+from aktrec.pipeline import component
+from aktrec.pipeline.stages import Stage
+
+STAGE = Stage("prepared data", artifact="data", config_section="prepare", config=PrepareConfig, after=("validate_raw",))
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component
 def prepare(
     raw: Input[Dataset],
     raw_fingerprint: str,

@@ -1,10 +1,9 @@
-from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Output
 
-from aktrec.pipeline import IMAGE
+from aktrec.pipeline import component
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component
 def readout(
     outcomes: Input[Dataset],
     prediction_log: str,

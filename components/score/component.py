@@ -1,10 +1,9 @@
-from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output
 
-from aktrec.pipeline import IMAGE
+from aktrec.pipeline import component
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component
 def score(model: Input[Model], feature_repo: Input[Dataset], requests: Input[Dataset], scores: Output[Dataset]):
     """Offline scores of a requests table (user_id, item_ids, optional ts) with point-in-time
     features: what the online predictor answers for the same inputs."""

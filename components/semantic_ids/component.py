@@ -1,10 +1,18 @@
-from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Output
 
-from aktrec.pipeline import IMAGE
+from aktrec.config import SemanticIdConfig
+from aktrec.pipeline import component
+from aktrec.pipeline.stages import Stage
+
+STAGE = Stage(
+    "semantic IDs",
+    artifact="sid",
+    config_section="semantic_ids",
+    config=SemanticIdConfig,
+)
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component
 def semantic_ids(
     data: Input[Dataset],
     embeddings: Input[Dataset],

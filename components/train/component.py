@@ -1,10 +1,15 @@
-from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model, Output
 
-from aktrec.pipeline import IMAGE
+from aktrec.config import TrainConfig
+from aktrec.pipeline import component
+from aktrec.pipeline.stages import Stage
+
+STAGE = Stage(
+    "promotion gate", artifact="model", config_section="train", config=TrainConfig, reads={"embeddings": "embed_users"}
+)
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component
 def train(
     data: Input[Dataset],
     feature_repo: Input[Dataset],

@@ -1,10 +1,12 @@
-from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Output
 
-from aktrec.pipeline import IMAGE
+from aktrec.pipeline import component
+from aktrec.pipeline.stages import Stage
+
+STAGE = Stage("raw data", artifact="raw_validation", validation="")
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component
 def validate_raw(
     raw: Input[Dataset],
     raw_fingerprint: str,

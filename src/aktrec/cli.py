@@ -12,7 +12,6 @@ from pathlib import Path
 import typer
 
 from aktrec.errors import AktrecError, log_to_stderr
-from aktrec.stage_registry import CONFIG_SECTIONS
 from aktrec.typer_adapter import run_app
 
 app = typer.Typer(
@@ -192,31 +191,7 @@ def data_prepare(
     )
 
 
-@embed_app.command("items")
-def embed_items(
-    data: Path = typer.Option(..., help="DATA artifact directory (from `aktrec data prepare`)."),
-    out: Path = typer.Option(..., help="EMB artifact directory; user embeddings already there are kept."),
-    model: str | None = typer.Option(
-        None, help="Encoder: local path or offline model name (default: bundled all-MiniLM-L6-v2)."
-    ),
-    device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, ..."),
-    epochs: int | None = typer.Option(None, help="Contrastive alignment epochs."),
-    config: Path | None = typer.Option(None, help="YAML file with ItemEmbedConfig fields."),
-    cache: str = typer.Option("", help=CACHE_HELP),
-) -> None:
-    """Embed item prompts and align them on co-occurring pairs (InfoNCE)."""
-    from aktrec.config import ItemEmbedConfig
-    from aktrec.embed.stage import run_embed_items
-
-    started = time.perf_counter()
-    metrics = run_embed_items(
-        data,
-        out,
-        _config(ItemEmbedConfig, config, encoder__model=model, encoder__device=device, epochs=epochs),
-        progress=True,
-        cache_root=cache,
-    )
-    _done("item embeddings", out, started)
+def _log_item_alignment(metrics: dict) -> None:
     k = [key for key in metrics if key.endswith("_before")][0]
     log.info(
         "held-out pair %s: %.4f -> %.4f",
@@ -226,33 +201,7 @@ def embed_items(
     )
 
 
-@embed_app.command("users")
-def embed_users(
-    data: Path = typer.Option(..., help="DATA artifact directory."),
-    out: Path = typer.Option(..., help="EMB artifact directory; item embeddings already there are kept."),
-    items: Path | None = typer.Option(None, help="EMB directory with the item embeddings (default: --out)."),
-    model: str | None = typer.Option(
-        None, help="Language model: local path or offline name (default: bundled all-MiniLM-L6-v2)."
-    ),
-    device: str | None = typer.Option(None, help="cpu, cuda, ..."),
-    epochs: int | None = typer.Option(None, help="Fine-tuning epochs."),
-    config: Path | None = typer.Option(None, help="YAML file with UserEmbedConfig fields."),
-    cache: str = typer.Option("", help=CACHE_HELP),
-) -> None:
-    """Fine-tune the interest-token user model and embed every user."""
-    from aktrec.config import UserEmbedConfig
-    from aktrec.embed.stage import run_embed_users
-
-    started = time.perf_counter()
-    metrics = run_embed_users(
-        data,
-        out,
-        _config(UserEmbedConfig, config, encoder__model=model, encoder__device=device, epochs=epochs),
-        items_dir=items,
-        progress=True,
-        cache_root=cache,
-    )
-    _done("user embeddings", out, started)
+def _log_user_model(metrics: dict) -> None:
     if "heldout_next_item_cosine" in metrics:
         log.info(
             "held-out next-item cosine %.4f (history mean %.4f); category accuracy %.3f (history mode %.3f)",
@@ -261,6 +210,47 @@ def embed_users(
             metrics["heldout_category_accuracy"],
             metrics["heldout_category_accuracy_history_mode"],
         )
+
+
+def _embed_verb(half: str, other: str, settings_name: str, what: str, log_metrics) -> None:
+    """`aktrec embed <half>`: one EMB half, the other half in `--out` kept. Both verbs take the
+    same options; the items' settings are `ItemEmbedConfig`, the users' `UserEmbedConfig`."""
+
+    def verb(
+        data: Path = typer.Option(..., help="DATA artifact directory (from `aktrec data prepare`)."),
+        out: Path = typer.Option(..., help=f"EMB artifact directory; {other} embeddings already there are kept."),
+        model: str | None = typer.Option(
+            None, help="Encoder or language model: local path or offline name (default: bundled all-MiniLM-L6-v2)."
+        ),
+        device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, ..."),
+        epochs: int | None = typer.Option(None, help="Training epochs (the settings' loop.epochs)."),
+        config: Path | None = typer.Option(None, help=f"YAML file with {settings_name} fields."),
+        cache: str = typer.Option("", help=CACHE_HELP),
+    ) -> None:
+        from aktrec import config as settings_module
+        from aktrec.embed import stage
+
+        overrides = {"encoder__model": model, "encoder__device": device, "loop__epochs": epochs}
+        settings = _config(getattr(settings_module, settings_name), config, **overrides)
+        started = time.perf_counter()
+        metrics = getattr(stage, f"run_embed_{half}")(data, out, settings, progress=True, cache_root=cache)
+        _done(f"{half.removesuffix('s')} embeddings", out, started)
+        log_metrics(metrics)
+
+    verb.__doc__ = what
+    embed_app.command(half)(verb)
+
+
+_embed_verb(
+    "items",
+    "user",
+    "ItemEmbedConfig",
+    "Embed item prompts and align them on co-occurring pairs (InfoNCE).",
+    _log_item_alignment,
+)
+_embed_verb(
+    "users", "item", "UserEmbedConfig", "Fine-tune the interest-token user model and embed every user.", _log_user_model
+)
 
 
 @app.command("semantic-ids")
@@ -562,7 +552,7 @@ def pipeline_run(
     raw: str = typer.Option(..., help="RAW artifact: a directory (aktrec data synth | import ...) or s3://..."),
     workdir: Path = typer.Option(..., help="Work directory: pipeline root, published artifacts, metrics, reports."),
     config: Path | None = typer.Option(
-        None, help=f"YAML with sections {', '.join(CONFIG_SECTIONS)} (each as that stage's config)."
+        None, help="YAML with a section per configurable stage (prepare, embed_items, ..., train), each its config."
     ),
     cache: bool = typer.Option(True, help="Reuse the outputs of steps whose inputs did not change."),
     storage_uri: str = typer.Option("", help="Publish the promoted release there (s3://... or a directory)."),

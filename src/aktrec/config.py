@@ -154,6 +154,15 @@ class EncoderConfig:
 
 
 @settings
+class LoopConfig:
+    """A representation model's training loop: Adam over mini-batches, for a number of epochs."""
+
+    epochs: int = 5
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+
+
+@settings
 class ItemEmbedConfig:
     """Item representations (eq. 1): prompt -> encoder -> collaborative alignment."""
 
@@ -170,9 +179,7 @@ class ItemEmbedConfig:
     # (not the CTR sampler's negatives: these are never labels)
     contrast_samples: int = 64
     temperature: float = 0.05
-    epochs: int = 5
-    batch_size: int = 256
-    learning_rate: float = 1e-3
+    loop: LoopConfig = field(default_factory=LoopConfig)
     max_pairs: int = 500_000
     recall_k: int = 10
     seed: int = 0
@@ -193,10 +200,9 @@ class UserEmbedConfig:
     # In-batch InfoNCE of the predicted vector against the next items (0 = eq. 2's cosine only)
     contrastive_weight: float = 1.0
     contrastive_temperature: float = 0.05
-    epochs: int = 100  # on cached states an epoch is milliseconds; use 1-3 when the LM trains
+    # On cached states an epoch takes milliseconds; use 1-3 epochs when the LM trains.
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(epochs=100, batch_size=128))
     validation_share: float = 0.1  # of training samples, for early stopping (best epoch kept)
-    batch_size: int = 128
-    learning_rate: float = 1e-3
     max_train_samples: int = 1_500  # caps CPU time; the paper trains on all samples
     holdout_users: float = 0.1  # share of users whose last training click is held out
     seed: int = 0
@@ -215,9 +221,7 @@ class RQVAEConfig:
     n_levels: int = 3
     codebook_size: int = 64
     commitment_weight: float = 0.25
-    epochs: int = 60
-    batch_size: int = 512
-    learning_rate: float = 1e-3
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(epochs=60, batch_size=512))
     kmeans_iterations: int = 20  # k-means initialisation of each codebook from the first batch
     dead_code_epochs: int = 1  # re-seed codes unused for this many epochs
     seed: int = 0
@@ -254,16 +258,38 @@ class ClusterJobConfig:
 
 
 @settings
+class SparkPodConfig:
+    """The Spark driver's pod (a SparkApplication's `spec.driver`)."""
+
+    cores: int = 1
+    memory: str = "4g"
+
+
+@settings
+class SparkExecutorsConfig(SparkPodConfig):
+    """The Spark executors' pods (`spec.executor`): how many, and each one's size."""
+
+    instances: int = 2
+    cores: int = 2
+    memory: str = "8g"
+
+
+@settings
 class SparkApplicationConfig(ClusterJobConfig):
     """The Kubeflow Spark Operator's SparkApplication of `materialize_features`."""
 
     spark_version: str = "4.0.1"
-    driver_cores: int = 1
-    driver_memory: str = "4g"
-    executor_instances: int = 2
-    executor_cores: int = 2
-    executor_memory: str = "8g"
+    driver: SparkPodConfig = field(default_factory=SparkPodConfig)
+    executor: SparkExecutorsConfig = field(default_factory=SparkExecutorsConfig)
     shuffle_partitions: int = 200
+
+
+@settings
+class NodeResourcesConfig:
+    """What each training node requests (and is limited to): a TrainJob's `resourcesPerNode`."""
+
+    cpu: str = "4"
+    memory: str = "16Gi"
 
 
 @settings
@@ -273,8 +299,7 @@ class TrainJobConfig(ClusterJobConfig):
     runtime: str = "torch-distributed"
     nodes: int = 2
     processes_per_node: int = 1
-    cpu: str = "4"
-    memory: str = "16Gi"
+    resources_per_node: NodeResourcesConfig = field(default_factory=NodeResourcesConfig)
 
 
 @settings
@@ -706,10 +731,24 @@ def _problem(cls: type, error: dict[str, Any], where: str) -> str:
     return f"{key}: unknown key; known: {sorted(f.name for f in dataclasses.fields(owner))}"
 
 
-# Settings renamed since a release: class name -> {old key: new key}.
+# Every representation model's loop settings under `loop`, as training's are.
+_LOOP_KEYS = {key: f"loop.{key}" for key in ("epochs", "batch_size", "learning_rate")}
+# Settings renamed since a release: class name -> {old key: new key ("a.b": `b` under `a`)}.
 RENAMED_KEYS: dict[str, dict[str, str]] = {
-    "ItemEmbedConfig": {"negatives": "contrast_samples"},  # InfoNCE's contrast samples are not CTR negatives
+    # InfoNCE's contrast samples are not CTR negatives.
+    "ItemEmbedConfig": {"negatives": "contrast_samples", **_LOOP_KEYS},
+    "UserEmbedConfig": _LOOP_KEYS,
+    "RQVAEConfig": _LOOP_KEYS,
     "TrainConfig": {"train": "loop"},  # `train: {loop: …}` where YAML read `train: {train: …}`
+    # Shaped as the custom resources are (`spec.driver.cores`, `resourcesPerNode.cpu`).
+    "SparkApplicationConfig": {
+        "driver_cores": "driver.cores",
+        "driver_memory": "driver.memory",
+        "executor_instances": "executor.instances",
+        "executor_cores": "executor.cores",
+        "executor_memory": "executor.memory",
+    },
+    "TrainJobConfig": {"cpu": "resources_per_node.cpu", "memory": "resources_per_node.memory"},
 }
 
 
@@ -743,10 +782,17 @@ def _renamed(cls: type, data: Any, where: str) -> Any:
     data = dict(data)
     for old, new in RENAMED_KEYS.get(cls.__name__, {}).items():
         if old in data:
-            if new in data:
+            *outer, key = new.split(".")  # "a.b": the key `b` of the mapping under `a`
+            target = data
+            for name in outer:
+                if not isinstance(target.get(name, {}), dict):
+                    raise AktrecError(f"{where}: {old!r} is now {new!r}, but {name!r} is not a mapping")
+                target[name] = dict(target.get(name, {}))
+                target = target[name]
+            if key in target:
                 raise AktrecError(f"{where}: both {old!r} and its new name {new!r}; keep {new!r}")
             logging.getLogger("aktrec").warning("%s: %r is now called %r; read as %r", where, old, new, new)
-            data[new] = data.pop(old)
+            target[key] = data.pop(old)
     for name, hint in get_type_hints(cls).items():
         if name not in data:
             continue

@@ -30,11 +30,13 @@ def assert_valid(manifest: dict) -> None:
 
 
 def test_rendered_resources_validate_against_the_operators_crds():
-    from aktrec.config import SparkApplicationConfig, TrainJobConfig
+    from aktrec.config import SparkApplicationConfig, SparkExecutorsConfig, TrainJobConfig
     from aktrec.pipeline.launch import spark_application, train_job
 
     arguments = ["remote", "--input", "data=s3://bucket/data", "--", "features", "materialize"]
-    spark = spark_application("aktrec-repo-1", arguments, SparkApplicationConfig(executor_instances=8))
+    spark = spark_application(
+        "aktrec-repo-1", arguments, SparkApplicationConfig(executor=SparkExecutorsConfig(instances=8))
+    )
     trainer = train_job("aktrec-model-1", arguments, TrainJobConfig(nodes=4, processes_per_node=2))
     for manifest in (spark, trainer):
         assert_valid(manifest)
@@ -173,7 +175,7 @@ def test_steps_launch_a_spark_application_and_a_train_job_with_the_in_process_re
         "feature_repo": str(tmp_path / "store" / "feature_repo"),
         "model": str(tmp_path / "store" / "model"),
     }
-    features = "engine: spark\nspark_application: {namespace: aktrec, executor_instances: 2}\n"
+    features = "engine: spark\nspark_application: {namespace: aktrec, executor: {instances: 2}}\n"
     metrics = materialize_features_step(
         uris["data"],
         uris["semantic_ids"],

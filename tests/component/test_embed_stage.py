@@ -37,7 +37,7 @@ def emb(tmp_path_factory):
         == 0
     )
     assert main(["data", "prepare", "--raw", str(root / "raw"), "--out", str(root / "data"), "--test-days", "3"]) == 0
-    (root / "users.yaml").write_text("max_train_samples: 200\nepochs: 5\n")
+    (root / "users.yaml").write_text("max_train_samples: 200\nloop: {epochs: 5}\n")
     assert main(["embed", "items", "--data", str(root / "data"), "--out", str(root / "emb")]) == 0
     assert (
         main(

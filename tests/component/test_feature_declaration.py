@@ -6,17 +6,12 @@ and the model trains on it: no other file is touched."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from safetensors.torch import load_file
 
-import aktrec
+from conftest import copy_package, run_on_copy
 
 NEW = "recent_share"
 ENTRY = f'    Statistic("{NEW}", lambda t: t.recent_exposures / (1 + t.exposures), "Recent share."),\n'
@@ -41,26 +36,13 @@ print(json.dumps({"package": __import__("aktrec").__file__, "blocks": NUMERIC_BL
 
 
 def test_a_new_activity_statistic_is_one_entry(planted_emb, planted_model, tmp_path):
-    package = tmp_path / "src" / "aktrec"
-    shutil.copytree(Path(aktrec.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    package = copy_package(tmp_path)
     declarations = package / "features" / "statistics.py"
     text = declarations.read_text()
     end = text.index("\n)\n", text.index("ACTIVITY: tuple")) + 1
     declarations.write_text(text[:end] + ENTRY + text[end:])  # the one place
 
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "src")}
-    script = tmp_path / "train_on_it.py"  # a file: under `python -c`, pyspark's import exits 0 at once
-    script.write_text(SCRIPT)
-    run = subprocess.run(
-        [sys.executable, str(script), str(planted_emb), str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
-    report = json.loads(run.stdout.strip().splitlines()[-1])
-    assert report["package"].startswith(str(package))
+    report = run_on_copy(tmp_path, SCRIPT, str(planted_emb), str(tmp_path))
     assert f"user_activity__{NEW}" in report["blocks"]["user_activity"]
     assert f"item_cluster_features__avg_{NEW}" in report["blocks"]["item_cluster_stats"]
 

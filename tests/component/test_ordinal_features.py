@@ -40,7 +40,8 @@ def ordinal(tmp_path_factory, tiny_raw):
     write_prepared(data, root / "data", config, validate=False)
     write_planted_embeddings(data, root / "emb")
     (root / "sid.yaml").write_text(
-        "items: {codebook_size: 8, epochs: 10}\nusers: {codebook_size: 8, epochs: 10}\ntarget_median_cluster_size: 3\n"
+        "items: {codebook_size: 8, loop: {epochs: 10}}\nusers: {codebook_size: 8, loop: {epochs: 10}}\n"
+        "target_median_cluster_size: 3\n"
     )
     assert (
         main(

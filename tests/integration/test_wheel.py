@@ -22,7 +22,7 @@ def installed(tmp_path_factory):
     root = tmp_path_factory.mktemp("wheel")
     source = root / "source"  # a copy: building in place would leave build/ in the checkout
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(REPO_ROOT / name, source / name)
     for name in ("src", "components", "pipelines", "manifests"):
         shutil.copytree(REPO_ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))

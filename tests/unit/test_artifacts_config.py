@@ -91,3 +91,23 @@ def test_renamed_settings_still_read_from_files_written_before(tmp_path, caplog)
     assert from_dict(ItemEmbedConfig, {"negatives": 3}).contrast_samples == 3  # an EMB's recorded settings
     with pytest.raises(AktrecError, match="both 'negatives' and its new name 'contrast_samples'"):
         from_dict(ItemEmbedConfig, {"negatives": 3, "contrast_samples": 4})
+
+
+def test_flat_cluster_job_settings_read_into_their_resource_shape():
+    from aktrec.config import FeatureConfig
+
+    flat = {
+        "engine": "spark",
+        "spark_application": {"driver_memory": "2g", "executor_instances": 8, "executor": {"cores": 4}},
+    }
+    job = from_dict(FeatureConfig, flat).spark_application
+    assert (job.driver.memory, job.driver.cores) == ("2g", 1)
+    assert (job.executor.instances, job.executor.cores, job.executor.memory) == (8, 4, "8g")
+    train = from_dict(TrainConfig, {"train_job": {"cpu": "8", "nodes": 3}}).train_job
+    assert (train.resources_per_node.cpu, train.resources_per_node.memory, train.nodes) == ("8", "16Gi", 3)
+    with pytest.raises(AktrecError, match="both 'executor_cores' and its new name 'executor.cores'"):
+        from_dict(
+            FeatureConfig, {"engine": "spark", "spark_application": {"executor_cores": 2, "executor": {"cores": 4}}}
+        )
+    with pytest.raises(AktrecError, match="'executor_cores' is now 'executor.cores', but 'executor' is not a mapping"):
+        from_dict(FeatureConfig, {"engine": "spark", "spark_application": {"executor_cores": 2, "executor": 4}})

@@ -28,14 +28,14 @@ def align_items(
     vectors with gradients to `parameters`. Returns the mean loss of each epoch."""
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    optimizer = torch.optim.Adam(parameters, lr=config.learning_rate)
+    optimizer = torch.optim.Adam(parameters, lr=config.loop.learning_rate)
     a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
     history = []
-    for epoch in tracked(range(config.epochs), "align-items", bar=progress):
+    for epoch in tracked(range(config.loop.epochs), "align-items", bar=progress):
         order = torch.randperm(len(a), generator=generator).numpy()
         losses = []
-        for start in range(0, len(order), config.batch_size):
-            batch = order[start : start + config.batch_size]
+        for start in range(0, len(order), config.loop.batch_size):
+            batch = order[start : start + config.loop.batch_size]
             if len(batch) < 2:
                 continue
             contrast = rng.integers(0, n_items, size=config.contrast_samples)
@@ -78,7 +78,7 @@ def train_user_model(
     """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    optimizer = torch.optim.Adam(parameters, lr=config.learning_rate)
+    optimizer = torch.optim.Adam(parameters, lr=config.loop.learning_rate)
     targets_t = torch.from_numpy(targets)
     categories_t = torch.from_numpy(categories.astype(np.int64))
     order = rng.permutation(len(targets))
@@ -103,17 +103,19 @@ def train_user_model(
             return float("nan")
         with torch.no_grad():
             # in batches of the training size: InfoNCE's value depends on how many contrast samples a row has
-            chunks = [validation[s : s + config.batch_size] for s in range(0, len(validation), config.batch_size)]
+            chunks = [
+                validation[s : s + config.loop.batch_size] for s in range(0, len(validation), config.loop.batch_size)
+            ]
             losses = [loss_of(chunk)[1]["retrieval"] for chunk in chunks]
             return float(np.average(losses, weights=[len(chunk) for chunk in chunks]))
 
     best_loss, best_epoch = validation_loss(), 0
     best = [p.detach().clone() for p in parameters]
     history: dict[str, list[float] | int] = {"train_loss": [], "validation_loss": [best_loss]}
-    for epoch in tracked(range(1, config.epochs + 1), "user-model", bar=progress):
+    for epoch in tracked(range(1, config.loop.epochs + 1), "user-model", bar=progress):
         losses = []
-        for start in range(0, len(training), config.batch_size):
-            loss = loss_of(training[start : start + config.batch_size])[0]
+        for start in range(0, len(training), config.loop.batch_size):
+            loss = loss_of(training[start : start + config.loop.batch_size])[0]
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -128,6 +130,8 @@ def train_user_model(
         with torch.no_grad():
             for parameter, value in zip(parameters, best):
                 parameter.copy_(value)
-    history["best_epoch"] = best_epoch if len(validation) else config.epochs
-    log.info("user model: best validation loss %.4f at epoch %d of %d", best_loss, history["best_epoch"], config.epochs)
+    history["best_epoch"] = best_epoch if len(validation) else config.loop.epochs
+    log.info(
+        "user model: best validation loss %.4f at epoch %d of %d", best_loss, history["best_epoch"], config.loop.epochs
+    )
     return history

@@ -84,12 +84,12 @@ def spark_application(name: str, arguments: list[str], job: SparkApplicationConf
             "sparkVersion": job.spark_version,
             "sparkConf": {"spark.sql.shuffle.partitions": str(job.shuffle_partitions)},
             "restartPolicy": {"type": "Never"},
-            "driver": {**pod, "cores": job.driver_cores, "memory": job.driver_memory, "template": driver_pod},
+            "driver": {**pod, "cores": job.driver.cores, "memory": job.driver.memory, "template": driver_pod},
             "executor": {
                 **pod,
-                "instances": job.executor_instances,
-                "cores": job.executor_cores,
-                "memory": job.executor_memory,
+                "instances": job.executor.instances,
+                "cores": job.executor.cores,
+                "memory": job.executor.memory,
             },
         },
     }
@@ -111,8 +111,8 @@ def train_job(name: str, arguments: list[str], job: TrainJobConfig) -> dict[str,
                 "numNodes": job.nodes,
                 "numProcPerNode": job.processes_per_node,
                 "resourcesPerNode": {
-                    "requests": {"cpu": job.cpu, "memory": job.memory},
-                    "limits": {"cpu": job.cpu, "memory": job.memory},
+                    "requests": {"cpu": job.resources_per_node.cpu, "memory": job.resources_per_node.memory},
+                    "limits": {"cpu": job.resources_per_node.cpu, "memory": job.resources_per_node.memory},
                 },
             },
             "podSpecOverrides": [

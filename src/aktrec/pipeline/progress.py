@@ -16,14 +16,18 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from aktrec.pipeline.stages import training_stages
 from aktrec.progress import LINE as PROGRESS
-from aktrec.stage_registry import STAGES
 
 TASK_STARTED = re.compile(r"Executing task '([^']+)'")
 TASK_ENDED = re.compile(r"Task '([^']+)' finished with status (\w+)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-STAGE_TASKS = [stage.name.replace("_", "-") for stage in STAGES]  # KFP's task names; each validates its output
 BAR_WIDTH = 30
+
+
+def stage_tasks() -> list[str]:
+    """KFP's task names of the training stages (each validates its output)."""
+    return [stage.name.replace("_", "-") for stage in training_stages()]
 
 
 class RunLog(io.TextIOBase):
@@ -68,7 +72,7 @@ class RunLog(io.TextIOBase):
             if self.failure_file is not None and self.failure_file.is_file() and self.failure_file.stat().st_size:
                 status = "FAILURE"
             seconds = time.monotonic() - self.started.get(task, time.monotonic())
-            checked = ", validation passed" if task in STAGE_TASKS and status == "SUCCESS" else ""
+            checked = ", validation passed" if task in stage_tasks() and status == "SUCCESS" else ""
             self._say(f"  {task:<22} {seconds:6.0f} s  {status.lower()}{checked}")
             self.finished.append(task)
         elif self.interactive and (progress := PROGRESS.search(line)):

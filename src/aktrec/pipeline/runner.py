@@ -25,7 +25,7 @@ from aktrec.ctr.gate import gate_verdict
 from aktrec.data.raw import RAW_KIND
 from aktrec.errors import AktrecError
 from aktrec.features.repo import REDIS_PASSWORD_ENV, RedisAddress, take_redis_credentials
-from aktrec.pipeline.progress import STAGE_TASKS, RunLog
+from aktrec.pipeline.progress import RunLog, stage_tasks
 from aktrec.pipeline.steps import FAILURE_ENV, IN_PROCESS_ENV, split_config
 from aktrec.storage import fingerprint, is_remote, read_marker_at
 
@@ -221,7 +221,7 @@ def run_local(
     if failure := _recorded_failure(failure_file, log_path):
         _forget_cached_since(cache_root, run_started_at)
         raise failure
-    cached = [task for task in [*STAGE_TASKS, "report"] if task not in console.finished]
+    cached = [task for task in [*stage_tasks(), "report"] if task not in console.finished]
     if cached:
         print(f"  from the step cache (inputs unchanged): {', '.join(cached)}")
     outputs = {name: Path(run.outputs[name].path) for name in (*PUBLISHED, "run_reports", "run_metrics")}

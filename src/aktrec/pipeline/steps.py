@@ -9,12 +9,12 @@ pipeline's overrides (YAML text, "" = defaults).
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import yaml
 
 from aktrec.config import from_dict, read_yaml
 from aktrec.errors import AktrecError
+from aktrec.pipeline.stages import config_sections, stage_named, training_stages
 from aktrec.report.html import (
     DOCS_INDEX,
     REPORT_INDEX,
@@ -30,7 +31,6 @@ from aktrec.report.html import (
     validation_markdown,
     write_reports,
 )
-from aktrec.stage_registry import CONFIG_SECTIONS, stage
 
 IN_PROCESS_ENV = "AKTREC_IN_PROCESS"  # set by the local runner: no step launches its stage on a cluster
 FAILURE_ENV = "AKTREC_FAILURE_FILE"  # where a step records why it failed (read by `aktrec pipeline run`)
@@ -47,102 +47,118 @@ def split_config(config_yaml: str) -> dict[str, str]:
     data = read_yaml(config_yaml or "", "pipeline config") or {}
     if not isinstance(data, dict):
         raise AktrecError("pipeline config: expected a mapping of stage sections")
-    unknown = sorted(set(data) - set(CONFIG_SECTIONS))
+    sections = config_sections()
+    unknown = sorted(set(data) - set(sections))
     if unknown:
-        raise AktrecError(f"pipeline config: unknown section(s) {unknown}; known: {sorted(CONFIG_SECTIONS)}")
-    for name, cls in CONFIG_SECTIONS.items():
+        raise AktrecError(f"pipeline config: unknown section(s) {unknown}; known: {sorted(sections)}")
+    for name, cls in sections.items():
         from_dict(cls, data.get(name), where=f"pipeline config.{name}")
-    return {name: yaml.safe_dump(data[name]) if data.get(name) else "" for name in CONFIG_SECTIONS}
+    return {name: yaml.safe_dump(data[name]) if data.get(name) else "" for name in sections}
 
 
 def section(name: str, text: str):
     """The `name` stage's config from its section text ("" = defaults)."""
     data = read_yaml(text or "", f"pipeline config.{name}") or {}
-    return from_dict(CONFIG_SECTIONS[name], data, where=f"pipeline config.{name}")
+    return from_dict(config_sections()[name], data, where=f"pipeline config.{name}")
+
+
+def _record_failure(step: str, error: AktrecError) -> None:
+    """Write the step's name and error to $AKTREC_FAILURE_FILE before the task fails, so the
+    local runner's caller can say which step and which check stopped the run. The first failure
+    is kept: it is the run's cause (a container runner may go on past it)."""
+    record = os.environ.get(FAILURE_ENV)
+    if record and not (Path(record).is_file() and Path(record).stat().st_size):
+        Path(record).write_text(json.dumps({"step": step, "error": str(error)}))
 
 
 def records_failure(step):
-    """Write the step's name and error to $AKTREC_FAILURE_FILE before failing the task, so the
-    local runner's caller can say which step and which check stopped the run. The first failure
-    is kept: it is the run's cause (a container runner may go on past it)."""
+    """A step that is not a stage (`_record_failure` under its name, without `_step`)."""
 
     @functools.wraps(step)
     def wrapper(*args, **kwargs):
         try:
             return step(*args, **kwargs)
         except AktrecError as exc:
-            record = os.environ.get(FAILURE_ENV)
-            if record and not (Path(record).is_file() and Path(record).stat().st_size):
-                Path(record).write_text(json.dumps({"step": step.__name__.removesuffix("_step"), "error": str(exc)}))
+            _record_failure(step.__name__.removesuffix("_step"), exc)
             raise
 
     return wrapper
 
 
-def with_pages(artifact: str):
-    """A stage's step (`records_failure` too): once it has run, its validation pages are written
-    from the artifact directory its argument `artifact` names, to its `html_path` (HTML, for the
-    KFP UI) and `markdown_path` (the Markdown summary) arguments."""
-
-    def decorate(step):
-        signature = inspect.signature(step)
-
-        @functools.wraps(step)
-        def wrapper(*args, **kwargs):
-            result = step(*args, **kwargs)
-            bound = signature.bind(*args, **kwargs).arguments
-            _pages(step.__name__.removesuffix("_step"), bound[artifact], bound["html_path"], bound["markdown_path"])
-            return result
-
-        return records_failure(wrapper)
-
-    return decorate
-
-
-def _pages(stage_name: str, artifact_dir: str, html_path: str, markdown_path: str) -> None:
-    """The stage's validation page (HTML, for the KFP UI) and its Markdown summary."""
-    current = stage(stage_name)
-    directory = current.validation_dir(artifact_dir)
-    summaries = {current.title: read_summary(directory)}
-    title = f"Validation: {current.title}"
-    Path(html_path).write_text(validation_html(title, summaries, {current.title: str(directory / DOCS_INDEX)}))
+def run_step(
+    name: str,
+    run: Callable[..., Any],
+    inputs: Sequence[Any],
+    output: str,
+    config: str,
+    html_path: str,
+    markdown_path: str,
+    **options: Any,
+) -> Any:
+    """Stage `name` as a component runs it: `run(*inputs, output, settings, **options)` (paths
+    as `Path`; `settings` read from the stage's section text `config`, left out for a stage
+    without one), then its validation pages from `output` to `html_path` (HTML, for the KFP UI)
+    and `markdown_path` (the Markdown summary). A failure is recorded before it fails the task."""
+    stage = stage_named(name)
+    arguments = [Path(value) if isinstance(value, str) else value for value in (*inputs, output)]
+    try:
+        if stage.config_section is not None:
+            arguments.append(section(stage.config_section, config))
+        result = run(*arguments, **options)
+    except AktrecError as exc:
+        _record_failure(name, exc)
+        raise
+    directory = stage.validation_dir(output)
+    summaries = {stage.title: read_summary(directory)}
+    title = f"Validation: {stage.title}"
+    Path(html_path).write_text(validation_html(title, summaries, {stage.title: str(directory / DOCS_INDEX)}))
     Path(markdown_path).write_text(validation_markdown(title, summaries))
+    return result
 
 
-def _read_raw(path: str, uri: str):
-    """RAW where the launcher put it, or downloaded from object storage (the local runner)."""
-    from aktrec.data.raw import read_raw
-    from aktrec.storage import local_input
+def _reading_raw(run: Callable[..., Any], raw_path: str, raw_uri: str) -> Callable[..., Any]:
+    """`run` with RAW read first (where the launcher put it, or downloaded from object storage),
+    inside the step, so a RAW that cannot be read is the step's recorded failure."""
 
-    with tempfile.TemporaryDirectory() as scratch:
-        return read_raw(local_input(path, uri, Path(scratch)))
+    def with_raw(*arguments: Any) -> Any:
+        from aktrec.data.raw import read_raw
+        from aktrec.storage import local_input
+
+        with tempfile.TemporaryDirectory() as scratch:
+            raw = read_raw(local_input(raw_path, raw_uri, Path(scratch)))
+        return run(raw, *arguments)
+
+    return with_raw
 
 
-@with_pages("validation")
+# The steps the compiled components call, by these names and argument orders.
+
+
 def validate_raw_step(raw_path: str, raw_uri: str, validation: str, html_path: str, markdown_path: str) -> None:
     """Re-check RAW against the input contract's suites (a RAW directory may have been edited)."""
     from aktrec.data.stage import run_validate_raw
 
-    run_validate_raw(_read_raw(raw_path, raw_uri), Path(validation))
+    run_step(
+        "validate_raw", _reading_raw(run_validate_raw, raw_path, raw_uri), (), validation, "", html_path, markdown_path
+    )
 
 
-@with_pages("data")
 def prepare_step(raw_path: str, raw_uri: str, data: str, config: str, html_path: str, markdown_path: str) -> None:
     from aktrec.data.stage import run_prepare
 
-    run_prepare(_read_raw(raw_path, raw_uri), Path(data), section("prepare", config))
+    run_step("prepare", _reading_raw(run_prepare, raw_path, raw_uri), (), data, config, html_path, markdown_path)
 
 
-@with_pages("embeddings")
 def embed_items_step(
     data: str, embeddings: str, config: str, html_path: str, markdown_path: str, cache_root: str = ""
 ) -> dict[str, Any]:
     from aktrec.embed.stage import run_embed_items
 
-    return run_embed_items(Path(data), Path(embeddings), section("embed_items", config), cache_root=cache_root)
+    return run_step(
+        "embed_items", run_embed_items, (data,), embeddings, config, html_path, markdown_path, cache_root=cache_root
+    )
 
 
-@with_pages("embeddings")
 def embed_users_step(
     data: str,
     item_embeddings: str,
@@ -156,16 +172,19 @@ def embed_users_step(
     from aktrec.embed.stage import run_embed_users
 
     shutil.copytree(item_embeddings, embeddings, dirs_exist_ok=True)
-    return run_embed_users(Path(data), Path(embeddings), section("embed_users", config), cache_root=cache_root)
+    return run_step(
+        "embed_users", run_embed_users, (data,), embeddings, config, html_path, markdown_path, cache_root=cache_root
+    )
 
 
-@with_pages("semantic_ids")
 def semantic_ids_step(
     data: str, embeddings: str, semantic_ids: str, config: str, html_path: str, markdown_path: str
 ) -> dict[str, Any]:
     from aktrec.semantic_ids.stage import run_semantic_ids
 
-    return run_semantic_ids(Path(data), Path(embeddings), Path(semantic_ids), section("semantic_ids", config))
+    return run_step(
+        "semantic_ids", run_semantic_ids, (data, embeddings), semantic_ids, config, html_path, markdown_path
+    )
 
 
 def launched_here(job) -> bool:
@@ -188,61 +207,47 @@ def _on_cluster(resource, job, verb: str, inputs: dict[str, str], output: tuple[
     return launch(resource, job, command, placed, (artifact, uris[artifact], local), config)
 
 
-@with_pages("feature_repo")
 def materialize_features_step(
-    data: str,
-    semantic_ids: str,
-    embeddings: str,
-    feature_repo: str,
-    config: str,
-    html_path: str,
-    markdown_path: str,
-    uris: dict[str, str] | None = None,
+    data, semantic_ids, embeddings, feature_repo, config, html_path, markdown_path, uris=None
 ) -> dict[str, Any]:
     """Materialize in process, or with `features.spark_application` as a SparkApplication on the
     artifacts' `uris` (data, semantic_ids, embeddings, feature_repo)."""
     from aktrec.features.stage import run_materialize_features
 
-    settings = section("features", config)
-    if launched_here(settings.spark_application):
-        from aktrec.pipeline.launch import SPARK_APPLICATION
+    def materialize(data: Path, semantic_ids: Path, embeddings: Path, feature_repo: Path, settings):
+        if launched_here(settings.spark_application):
+            from aktrec.pipeline.launch import SPARK_APPLICATION
 
-        inputs = {"data": "data", "sids": "semantic_ids", "embeddings": "embeddings"}
-        output = ("repo", "feature_repo", feature_repo)
-        return _on_cluster(
-            SPARK_APPLICATION, settings.spark_application, "features materialize", inputs, output, uris, config
-        )
-    return run_materialize_features(
-        Path(data), Path(semantic_ids), Path(feature_repo), settings, emb_dir=Path(embeddings)
-    )
+            inputs = {"data": "data", "sids": "semantic_ids", "embeddings": "embeddings"}
+            output = ("repo", "feature_repo", str(feature_repo))
+            return _on_cluster(
+                SPARK_APPLICATION, settings.spark_application, "features materialize", inputs, output, uris, config
+            )
+        return run_materialize_features(data, semantic_ids, feature_repo, settings, emb_dir=embeddings)
+
+    inputs = (data, semantic_ids, embeddings)
+    return run_step("materialize_features", materialize, inputs, feature_repo, config, html_path, markdown_path)
 
 
-@with_pages("model")
 def train_step(
-    data: str,
-    feature_repo: str,
-    semantic_ids: str,
-    embeddings: str,
-    model: str,
-    config: str,
-    html_path: str,
-    markdown_path: str,
-    uris: dict[str, str] | None = None,
+    data, feature_repo, semantic_ids, embeddings, model, config, html_path, markdown_path, uris=None
 ) -> dict[str, Any]:
     """Train and evaluate in process, or with `train.train_job` as a TrainJob on the artifacts'
     `uris` (data, feature_repo, semantic_ids, embeddings, model); the returned metrics carry the
     promotion decision (`promotion.promote`)."""
     from aktrec.ctr.stage import run_train
 
-    settings = section("train", config)
-    if launched_here(settings.train_job):
-        from aktrec.pipeline.launch import TRAIN_JOB
+    def train(data: Path, feature_repo: Path, semantic_ids: Path, embeddings: Path, model: Path, settings):
+        if launched_here(settings.train_job):
+            from aktrec.pipeline.launch import TRAIN_JOB
 
-        inputs = {"data": "data", "repo": "feature_repo", "sids": "semantic_ids", "embeddings": "embeddings"}
-        return _on_cluster(TRAIN_JOB, settings.train_job, "train", inputs, ("out", "model", model), uris, config)
-    return run_train(
-        Path(data), Path(feature_repo), Path(model), settings, sources=(Path(semantic_ids), Path(embeddings))
-    )
+            inputs = {"data": "data", "repo": "feature_repo", "sids": "semantic_ids", "embeddings": "embeddings"}
+            output = ("out", "model", str(model))
+            return _on_cluster(TRAIN_JOB, settings.train_job, "train", inputs, output, uris, config)
+        return run_train(data, feature_repo, model, settings, sources=(semantic_ids, embeddings))
+
+    inputs = (data, feature_repo, semantic_ids, embeddings)
+    return run_step("train", train, inputs, model, config, html_path, markdown_path)
 
 
 @records_failure
@@ -251,7 +256,7 @@ def report_step(artifacts: dict[str, str], reports_dir: str, report_path: str, m
     report alone as the KFP UI's HTML artifact, and the run's metrics.json (docs/design.md §7
     shape plus stage metrics)."""
     paths = {name: Path(path) for name, path in artifacts.items()}
-    reports = write_reports(paths, Path(reports_dir))
+    reports = write_reports(paths, Path(reports_dir), training_stages())
     shutil.copyfile(reports / REPORT_INDEX, report_path)
     model = json.loads((paths["model"] / "metrics.json").read_text())
     stages = {

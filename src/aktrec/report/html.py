@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,6 @@ from aktrec import schemas
 from aktrec.ctr.gate import gate_verdict
 from aktrec.metrics import MIN_GAUC_USERS, comparison_table
 from aktrec.report.svg import bar_chart, line_chart
-from aktrec.stage_registry import STAGES
 
 TEMPLATES = Environment(
     loader=PackageLoader("aktrec.report", "templates"),
@@ -214,11 +214,22 @@ def stage_links(stage_name: str) -> dict[str, str]:
     return {"page": f"validation/{stage_name}.html", "docs": f"data-docs/{stage_name}/index.html"}
 
 
-def run_report(artifacts: dict[str, Path], title: str = "aktrec run") -> str:
+class ValidatedStage(Protocol):
+    """A stage as the reports read it (`aktrec.pipeline.stages.Stage`)."""
+
+    name: str
+    title: str
+    artifact: str  # the key of `artifacts` whose directory holds its validation summary
+
+    def validation_dir(self, artifact_dir: str | Path) -> Path: ...
+
+
+def run_report(artifacts: dict[str, Path], stages: Sequence[ValidatedStage], title: str = "aktrec run") -> str:
     """The report of a pipeline run (the reports folder's index). `artifacts`: raw_validation,
-    data, emb, sid, feature_repo, model directories."""
+    data, emb, sid, feature_repo, model directories; `stages`: the stages whose checks it lists
+    (those whose artifact it was given)."""
     checks = []
-    for stage in STAGES:
+    for stage in _given(stages, artifacts):
         summary = read_summary(stage.validation_dir(artifacts[stage.artifact]))
         checks.append(
             {
@@ -239,12 +250,16 @@ def run_report(artifacts: dict[str, Path], title: str = "aktrec run") -> str:
     )
 
 
-def write_reports(artifacts: dict[str, Path], out: Path) -> Path:
+def _given(stages: Sequence[ValidatedStage], artifacts: dict[str, Path]) -> list[ValidatedStage]:
+    return [stage for stage in stages if stage.artifact in artifacts]
+
+
+def write_reports(artifacts: dict[str, Path], out: Path, stages: Sequence[ValidatedStage]) -> Path:
     """The reports folder: the run report, each stage's validation page and its full Data Docs,
     every link relative, so the folder can be moved, archived or served as it is."""
     out = Path(out)
     (out / "validation").mkdir(parents=True, exist_ok=True)
-    for stage in STAGES:
+    for stage in _given(stages, artifacts):
         directory = stage.validation_dir(artifacts[stage.artifact])
         links = stage_links(stage.name)
         shutil.copytree(directory / SITE_DIR, out / Path(links["docs"]).parent, dirs_exist_ok=True)
@@ -253,7 +268,7 @@ def write_reports(artifacts: dict[str, Path], out: Path) -> Path:
         (out / links["page"]).write_text(
             validation_html(f"Validation: {stage.title}", summaries, {stage.title: docs_from_page})
         )
-    (out / REPORT_INDEX).write_text(run_report(artifacts))
+    (out / REPORT_INDEX).write_text(run_report(artifacts, stages))
     return out
 
 

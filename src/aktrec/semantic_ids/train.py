@@ -63,17 +63,17 @@ def train_rqvae(vectors: np.ndarray, config: RQVAEConfig, name: str = "rq-vae") 
     model = RQVAE(x.shape[1], config)
     order = torch.randperm(len(x), generator=generator)
     init_codebooks(
-        model, x[order[: max(config.batch_size, 4 * config.codebook_size)]], config.kmeans_iterations, generator
+        model, x[order[: max(config.loop.batch_size, 4 * config.codebook_size)]], config.kmeans_iterations, generator
     )
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.loop.learning_rate)
     usage = torch.zeros(config.n_levels, config.codebook_size)
     history = []
-    for epoch in range(config.epochs):
+    for epoch in range(config.loop.epochs):
         order = torch.randperm(len(x), generator=generator)
         sums = {"reconstruction": 0.0, "codebook": 0.0, "commitment": 0.0}
         n_batches = 0
-        for start in range(0, len(x), config.batch_size):
-            batch = x[order[start : start + config.batch_size]]
+        for start in range(0, len(x), config.loop.batch_size):
+            batch = x[order[start : start + config.loop.batch_size]]
             out = model(batch)
             loss = out.loss(config.commitment_weight)
             optimizer.zero_grad()
@@ -86,9 +86,11 @@ def train_rqvae(vectors: np.ndarray, config: RQVAEConfig, name: str = "rq-vae") 
             sums["commitment"] += out.commitment_loss.item()
             n_batches += 1
         record = {k: v / n_batches for k, v in sums.items()}
-        if (epoch + 1) % config.dead_code_epochs == 0 and epoch + 1 < config.epochs:
-            record["reseeded_codes"] = reseed_dead_codes(model, usage, x[order[: config.batch_size * 4]], generator)
+        if (epoch + 1) % config.dead_code_epochs == 0 and epoch + 1 < config.loop.epochs:
+            record["reseeded_codes"] = reseed_dead_codes(
+                model, usage, x[order[: config.loop.batch_size * 4]], generator
+            )
             usage.zero_()
         history.append(record)
-    log.info("%s: reconstruction %.4f after %d epochs", name, history[-1]["reconstruction"], config.epochs)
+    log.info("%s: reconstruction %.4f after %d epochs", name, history[-1]["reconstruction"], config.loop.epochs)
     return model.eval(), history
