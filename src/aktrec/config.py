@@ -155,11 +155,27 @@ class EncoderConfig:
 
 @settings
 class LoopConfig:
-    """A representation model's training loop: Adam over mini-batches, for a number of epochs."""
+    """A representation model's training loop: Adam over mini-batches, for a number of epochs
+    (these defaults: the item embedder's InfoNCE alignment)."""
 
     epochs: int = 5
     batch_size: int = 256
     learning_rate: float = 1e-3
+
+
+@settings
+class UserModelLoopConfig(LoopConfig):
+    """The eq. 2 user model's loop: on cached states an epoch takes milliseconds (use 1-3
+    epochs when the language model trains)."""
+
+    epochs: int = 100
+    batch_size: int = 128
+
+
+@settings
+class RQVAELoopConfig(LoopConfig):
+    epochs: int = 60
+    batch_size: int = 512
 
 
 @settings
@@ -200,8 +216,7 @@ class UserEmbedConfig:
     # In-batch InfoNCE of the predicted vector against the next items (0 = eq. 2's cosine only)
     contrastive_weight: float = 1.0
     contrastive_temperature: float = 0.05
-    # On cached states an epoch takes milliseconds; use 1-3 epochs when the LM trains.
-    loop: LoopConfig = field(default_factory=lambda: LoopConfig(epochs=100, batch_size=128))
+    loop: UserModelLoopConfig = field(default_factory=UserModelLoopConfig)
     validation_share: float = 0.1  # of training samples, for early stopping (best epoch kept)
     max_train_samples: int = 1_500  # caps CPU time; the paper trains on all samples
     holdout_users: float = 0.1  # share of users whose last training click is held out
@@ -221,7 +236,7 @@ class RQVAEConfig:
     n_levels: int = 3
     codebook_size: int = 64
     commitment_weight: float = 0.25
-    loop: LoopConfig = field(default_factory=lambda: LoopConfig(epochs=60, batch_size=512))
+    loop: RQVAELoopConfig = field(default_factory=RQVAELoopConfig)
     kmeans_iterations: int = 20  # k-means initialisation of each codebook from the first batch
     dead_code_epochs: int = 1  # re-seed codes unused for this many epochs
     seed: int = 0

@@ -39,13 +39,13 @@ def test_the_sample_is_a_ctr_training_sample_and_not_a_representation_event(plan
 
 
 def test_representations_do_not_read_it(planted, tiny_text_model):
-    from aktrec.config import EncoderConfig, ItemEmbedConfig, LoopConfig, UserEmbedConfig
+    from aktrec.config import EncoderConfig, ItemEmbedConfig, LoopConfig, UserEmbedConfig, UserModelLoopConfig
     from aktrec.embed.items import embed_items, item_table
     from aktrec.embed.users import ItemCatalog, embed_users
 
     encoder = EncoderConfig(model=str(tiny_text_model), batch_size=32)
     item_config = ItemEmbedConfig(encoder=encoder, loop=LoopConfig(epochs=1), pair_min_count=1)
-    user_config = UserEmbedConfig(encoder=encoder, loop=LoopConfig(epochs=3), max_train_samples=200)
+    user_config = UserEmbedConfig(encoder=encoder, loop=UserModelLoopConfig(epochs=3), max_train_samples=200)
     outputs = []
     for data in planted[:2]:
         ids, vectors, metrics, _ = embed_items(data, item_config)

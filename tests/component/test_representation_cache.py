@@ -74,7 +74,14 @@ def test_a_changed_encoder_invalidates_everything(encoder, tiny_text_model, tmp_
 
 
 def test_embedding_stages_read_through_the_cache_and_give_the_same_vectors(tiny_raw, tiny_text_model, tmp_path):
-    from aktrec.config import EncoderConfig, ItemEmbedConfig, LoopConfig, PrepareConfig, UserEmbedConfig
+    from aktrec.config import (
+        EncoderConfig,
+        ItemEmbedConfig,
+        LoopConfig,
+        PrepareConfig,
+        UserEmbedConfig,
+        UserModelLoopConfig,
+    )
     from aktrec.data.prepare import prepare, write_prepared
     from aktrec.embed.stage import read_embeddings, run_embed_items, run_embed_users
 
@@ -83,7 +90,7 @@ def test_embedding_stages_read_through_the_cache_and_give_the_same_vectors(tiny_
     encoder = EncoderConfig(model=str(tiny_text_model), batch_size=16)
     items, users = (
         ItemEmbedConfig(encoder=encoder, loop=LoopConfig(epochs=1)),
-        UserEmbedConfig(encoder=encoder, loop=LoopConfig(epochs=1)),
+        UserEmbedConfig(encoder=encoder, loop=UserModelLoopConfig(epochs=1)),
     )
     cache = str(tmp_path / "cache")
     vectors, shards = {}, {}

@@ -93,6 +93,17 @@ def test_renamed_settings_still_read_from_files_written_before(tmp_path, caplog)
         from_dict(ItemEmbedConfig, {"negatives": 3, "contrast_samples": 4})
 
 
+def test_loop_settings_read_from_before_keep_each_models_own_defaults():
+    from aktrec.config import RQVAEConfig, UserEmbedConfig
+
+    users = from_dict(UserEmbedConfig, {"epochs": 3})  # an EMB's recorded settings, flat
+    assert (users.loop.epochs, users.loop.batch_size) == (3, 128)
+    rqvae = from_dict(RQVAEConfig, {"loop": {"epochs": 30}})  # the others stay the RQ-VAE's
+    assert (rqvae.loop.epochs, rqvae.loop.batch_size, rqvae.loop.learning_rate) == (30, 512, 1e-3)
+    with pytest.raises(AktrecError, match="both 'batch_size' and its new name 'loop.batch_size'"):
+        from_dict(RQVAEConfig, {"batch_size": 64, "loop": {"batch_size": 32}})
+
+
 def test_flat_cluster_job_settings_read_into_their_resource_shape():
     from aktrec.config import FeatureConfig
 

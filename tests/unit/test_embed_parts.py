@@ -200,7 +200,7 @@ def test_encoder_refuses_models_it_cannot_load_offline():
 
 
 def test_user_training_keeps_the_best_validation_epoch():
-    from aktrec.config import LoopConfig, UserEmbedConfig
+    from aktrec.config import UserEmbedConfig, UserModelLoopConfig
     from aktrec.embed.train import train_user_model
 
     torch.manual_seed(0)
@@ -224,7 +224,7 @@ def test_user_training_keeps_the_best_validation_epoch():
         parameters,
         targets,
         categories,
-        UserEmbedConfig(loop=LoopConfig(epochs=5, learning_rate=1e-1, batch_size=8)),
+        UserEmbedConfig(loop=UserModelLoopConfig(epochs=5, learning_rate=1e-1, batch_size=8)),
     )
     assert history["best_epoch"] == 0 and len(history["validation_loss"]) == 6
     assert all(torch.equal(p, q) for p, q in zip(parameters, initial))
@@ -233,7 +233,7 @@ def test_user_training_keeps_the_best_validation_epoch():
         parameters,
         learnable,
         categories,
-        UserEmbedConfig(loop=LoopConfig(epochs=20, learning_rate=1e-2, batch_size=8)),
+        UserEmbedConfig(loop=UserModelLoopConfig(epochs=20, learning_rate=1e-2, batch_size=8)),
     )
     assert history["best_epoch"] > 0 and min(history["validation_loss"]) < history["validation_loss"][0]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from aktrec.config import LoopConfig, RQVAEConfig
+from aktrec.config import RQVAEConfig, RQVAELoopConfig
 from aktrec.semantic_ids.assign import SemanticIndex, calibrate_prefix, cluster_ids
 from aktrec.semantic_ids.metrics import codebook_usage, collision_rate, purity, tail_with_head_share
 from aktrec.semantic_ids.model import RQVAE, ResidualQuantizer
@@ -45,7 +45,9 @@ def planted(
     return (centers[labels] + 0.3 * rng.normal(size=(len(labels), dim))).astype(np.float32), labels
 
 
-SMALL = RQVAEConfig(latent_dim=8, hidden_dim=32, n_levels=2, codebook_size=8, loop=LoopConfig(epochs=15, batch_size=64))
+SMALL = RQVAEConfig(
+    latent_dim=8, hidden_dim=32, n_levels=2, codebook_size=8, loop=RQVAELoopConfig(epochs=15, batch_size=64)
+)
 
 
 def test_training_is_deterministic_and_recovers_planted_clusters():
