@@ -77,10 +77,17 @@ def test_stages_that_read_each_other_in_a_circle_are_an_error():
         wired(named(circle))
 
 
-def test_a_parameter_the_run_does_not_have_is_an_error():
-    def odd(raw: Input[Dataset], threshold: float, table: Output[Dataset]): ...
+def test_a_parameter_the_pipeline_does_not_have_is_an_error():
+    def odd(raw: Input[Dataset], threshold: float, config: str, table: Output[Dataset]): ...
 
-    with pytest.raises(AktrecError, match=r"parameter 'threshold' is not a run parameter"):
+    with pytest.raises(AktrecError, match="takes `config` but declares no config_section"):
         wired(named({"odd": (odd, {})}))
+    [stage] = wired(named({"odd": (odd, {"config_section": "odd"})}))
+    run = {"raw_uri": "", "odd_config": ""}
+    with pytest.raises(
+        AktrecError, match=r"stage odd .*parameter\(s\) \['threshold'\] are not parameters of the pipeline"
+    ):
+        stage.arguments({"raw": "the importer's output"}, run)
+    assert stage.arguments({"raw": "out"}, {**run, "threshold": 0.5}) == {"raw": "out", "threshold": 0.5, "config": ""}
     with pytest.raises(AktrecError, match="names 'nowhere', which is not a stage"):
         wired(named({"source": (source, {"after": ("nowhere",)})}))

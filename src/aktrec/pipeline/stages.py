@@ -22,8 +22,6 @@ from typing import Any
 from aktrec.errors import AktrecError
 
 RAW = "raw"  # the artifact the pipeline imports; every other artifact is a stage's output
-# The pipeline parameters a component may take by their name, beside `config` (its section's text).
-RUN_PARAMETERS = ("raw_fingerprint", "representation_cache")
 
 
 @dataclass(frozen=True)
@@ -82,7 +80,14 @@ class Stage:
 
     def arguments(self, outputs: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         """The component's arguments in a pipeline: each artifact input from the output it reads
-        (`outputs` keyed "stage.output", and RAW), each parameter from the run's parameters."""
+        (`outputs` keyed "stage.output", and RAW), each parameter from the run's parameters
+        (`config` from its section's `<section>_config`, any other from the one of its name)."""
+        unknown = [name for name, parameter in self.parameters.items() if parameter not in run]
+        if unknown:
+            raise AktrecError(
+                f"stage {self.name} (components/{self.name}/component.py): parameter(s) {unknown} "
+                f"are not parameters of the pipeline; it has {sorted(run)}"
+            )
         return {
             **{name: outputs[source] for name, source in self.sources.items()},
             **{name: run[parameter] for name, parameter in self.parameters.items()},
@@ -123,11 +128,8 @@ def _sources(stage: Stage, stages: dict[str, Stage]) -> dict[str, str]:
     for name in (*stage.after, *stage.replaces):
         if name not in stages:
             raise AktrecError(f"{where}: names {name!r}, which is not a stage; stages: {sorted(stages)}")
-    for name, parameter in stage.parameters.items():
-        if name == "config" and stage.config_section is None:
-            raise AktrecError(f"{where}: takes `config` but declares no config_section")
-        if name != "config" and parameter not in RUN_PARAMETERS:
-            raise AktrecError(f"{where}: parameter {name!r} is not a run parameter; known: {list(RUN_PARAMETERS)}")
+    if "config" in stage.parameters and stage.config_section is None:
+        raise AktrecError(f"{where}: takes `config` but declares no config_section")
     sources = {}
     for name in stage.inputs:
         if name == RAW and name not in stage.reads:
