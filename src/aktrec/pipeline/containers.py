@@ -17,8 +17,11 @@ from pathlib import Path
 from aktrec.errors import AktrecError
 from aktrec.features.repo import REDIS_PASSWORD_ENV, REDIS_USERNAME_ENV
 
-# Passed to every task when set: object storage (s3fs/boto) and the online store's credentials.
+# Passed to every task when set: object storage (s3fs/boto), the online store's credentials, and
+# the caller's thread limit (torch's and LightGBM's float sums depend on the thread count, so a
+# task computes in its container what it computes in process).
 FORWARDED_ENV = (
+    "OMP_NUM_THREADS",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
