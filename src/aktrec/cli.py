@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -37,7 +38,15 @@ log = logging.getLogger("aktrec")
 CANARY_HELP = "0: the new release replaces the serving one; 1-99: it serves that share of traffic as a canary."
 CACHE_HELP = "Keep the encoders' vectors there across runs (a directory or s3://...): only new prompts are encoded."
 
-OUT_HELP = "Output artifact directory; written atomically, replaces an earlier aktrec artifact."
+# A verb's output directory; `out: OutDir = ...` makes it required, as `typer.Option(...)` does.
+OutDir = Annotated[
+    Path, typer.Option(help="Output artifact directory; written atomically, replaces an earlier aktrec artifact.")
+]
+
+
+def settings_file(settings: str, sections: str = "") -> Any:
+    """The `--config` option of a verb whose settings are the class named `settings`."""
+    return typer.Option(None, help=f"YAML file with {settings} fields{' ' + sections if sections else ''}.")
 
 
 def _parse_mapping(pairs: list[str]) -> dict[str, str]:
@@ -79,13 +88,13 @@ def _done(what: str, path: Path, started: float) -> None:
 
 @data_app.command("synth")
 def data_synth(
-    out: Path = typer.Option(..., help=OUT_HELP),
+    out: OutDir = ...,
     users: int | None = typer.Option(None, help="Number of users (default from config)."),
     items: int | None = typer.Option(None, help="Number of items."),
     interactions: int | None = typer.Option(None, help="Number of impressions (clicks and non-clicks)."),
     days: int | None = typer.Option(None, help="Days the impressions span."),
     seed: int | None = typer.Option(None, help="Random seed; same seed, same data."),
-    config: Path | None = typer.Option(None, help="YAML file with SynthConfig fields."),
+    config: Path | None = settings_file("SynthConfig"),
 ) -> None:
     """Write a synthetic long-tail data set (real impressions) in the input contract."""
     import dataclasses
@@ -112,7 +121,7 @@ def data_synth(
 @import_app.command("amazon")
 def import_amazon(
     items: Path = typer.Option(..., help="RecBole .item file (tab separated, name:type headers)."),
-    out: Path = typer.Option(..., help=OUT_HELP),
+    out: OutDir = ...,
     interactions: Path | None = typer.Option(None, help="RecBole .inter file with real review dates (unix seconds)."),
     sequences: Path | None = typer.Option(
         None,
@@ -133,7 +142,7 @@ def import_amazon(
 @import_app.command("tables")
 def import_tables(
     interactions: Path = typer.Option(..., help="Interactions: user_id, item_id, ts [, label, event]."),
-    out: Path = typer.Option(..., help=OUT_HELP),
+    out: OutDir = ...,
     items: Path | None = typer.Option(
         None, help="Items: item_id, title [, description, category, brand, price, image_uri, ...]."
     ),
@@ -156,13 +165,13 @@ def import_tables(
 @data_app.command("prepare")
 def data_prepare(
     raw: Path = typer.Option(..., help="RAW artifact directory."),
-    out: Path = typer.Option(..., help=OUT_HELP),
+    out: OutDir = ...,
     split: str | None = typer.Option(None, help="time | leave-last-out (default: time)."),
     test_days: float | None = typer.Option(None, help="Time split: days at the end that form the test window."),
     negatives: int | None = typer.Option(None, help="Positive-only data: sampled negatives per positive."),
     negative_sampling: str | None = typer.Option(None, help="uniform | popularity."),
     seed: int | None = typer.Option(None, help="Seed of the negative sampler."),
-    config: Path | None = typer.Option(None, help="YAML file with PrepareConfig fields."),
+    config: Path | None = settings_file("PrepareConfig"),
 ) -> None:
     """Split, sample negatives, flag head/tail and write the data card (DATA)."""
     from aktrec.config import PrepareConfig
@@ -224,7 +233,7 @@ def _embed_verb(half: str, other: str, settings_name: str, what: str, log_metric
         ),
         device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, ..."),
         epochs: int | None = typer.Option(None, help="Training epochs (the settings' loop.epochs)."),
-        config: Path | None = typer.Option(None, help=f"YAML file with {settings_name} fields."),
+        config: Path | None = settings_file(settings_name),
         cache: str = typer.Option("", help=CACHE_HELP),
     ) -> None:
         from aktrec import config as settings_module
@@ -257,9 +266,9 @@ _embed_verb(
 def semantic_ids(
     data: Path = typer.Option(..., help="DATA artifact directory."),
     embeddings: Path = typer.Option(..., help="EMB artifact directory with item and user embeddings."),
-    out: Path = typer.Option(..., help=OUT_HELP),
+    out: OutDir = ...,
     cluster_prefix: int | None = typer.Option(None, help="Code prefix that defines a cluster (default: calibrated)."),
-    config: Path | None = typer.Option(None, help="YAML file with SemanticIdConfig fields."),
+    config: Path | None = settings_file("SemanticIdConfig"),
 ) -> None:
     """Quantize item and user representations into semantic IDs (RQ-VAE) and clusters."""
     from aktrec.config import SemanticIdConfig
@@ -293,7 +302,7 @@ def features_materialize(
     online_store: str | None = typer.Option(  # help is rich markup: a literal "[" is escaped
         None, help=r"sqlite (default) or redis://\[USER:PASSWORD@]HOST:PORT\[/DB] (rediss:// with TLS)."
     ),
-    config: Path | None = typer.Option(None, help="YAML file with FeatureConfig fields."),
+    config: Path | None = settings_file("FeatureConfig"),
 ) -> None:
     """Compute activity, semantic-ID, cluster-averaged, cross and sequence features into Feast."""
     from aktrec.config import FeatureConfig
@@ -317,7 +326,7 @@ def features_materialize(
 def train(
     data: Path = typer.Option(..., help="DATA artifact directory (training and test samples)."),
     repo: Path = typer.Option(..., help="Materialized Feast repository (features of those samples)."),
-    out: Path = typer.Option(..., help=OUT_HELP),
+    out: OutDir = ...,
     variants: str | None = typer.Option(
         None, help="Comma-separated variants to train and compare (default: base,strong_base,aktrec)."
     ),
@@ -327,7 +336,7 @@ def train(
     ),
     epochs: int | None = typer.Option(None, help="Training epochs (early stopping may end sooner)."),
     seed: int | None = typer.Option(None, help="Seed of initialisation and batch order."),
-    config: Path | None = typer.Option(None, help="YAML file with TrainConfig fields (model, train, promotion)."),
+    config: Path | None = settings_file("TrainConfig", "(model, train, promotion)"),
     sids: Path | None = typer.Option(None, help="The repository's SID, where not at the path its marker records."),
     embeddings: Path | None = typer.Option(None, help="The repository's EMB, where not at its marker's path."),
 ) -> None:
@@ -386,7 +395,7 @@ def serve(
     prediction_log: str | None = typer.Option(
         None, help="Log what is served (parquet shards) under this directory or s3:// URI; default: no log."
     ),
-    config: Path | None = typer.Option(None, help="YAML file with ServingConfig fields (limits, cache refresh, log)."),
+    config: Path | None = settings_file("ServingConfig", "(limits, cache refresh, log)"),
 ) -> None:
     """Run the KServe predictor: v1, v2 (Open Inference Protocol) and :explain over HTTP, v2 over gRPC."""
     from aktrec.config import ServingConfig
@@ -439,11 +448,11 @@ def monitor(
     model: Path = typer.Option(..., help="The bundle that served the rows checked (`--arm`)."),
     repo: Path = typer.Option(..., help="The pipeline's Feast repository with its offline data (feature_repo)."),
     data: Path = typer.Option(..., help="DATA the model was trained on: the training and validation reference."),
-    out: Path = typer.Option(..., help=OUT_HELP),
+    out: OutDir = ...,
     since: str | None = typer.Option(None, help=SINCE_HELP),
     until: str | None = typer.Option(None, help=UNTIL_HELP),
     arm: str = typer.Option("stable", help="The rollout arm whose rows are checked; 'all' for every arm."),
-    config: Path | None = typer.Option(None, help="YAML file with MonitorConfig fields (thresholds)."),
+    config: Path | None = settings_file("MonitorConfig", "(thresholds)"),
 ) -> None:
     """Skew (served vs offline point-in-time features) and drift (PSI vs validation) of a window
     of the prediction log, as GX suites; exits 2 naming the feature when a threshold is crossed."""
@@ -478,10 +487,10 @@ def readout(
     outcomes: Path = typer.Option(
         ..., help="Clicks after the impressions: parquet or CSV with user_id, item_id, ts [, label, request_id]."
     ),
-    out: Path = typer.Option(..., help=OUT_HELP),
+    out: OutDir = ...,
     since: str | None = typer.Option(None, help=SINCE_HELP),
     until: str | None = typer.Option(None, help=UNTIL_HELP),
-    config: Path | None = typer.Option(None, help="YAML file with ReadoutConfig fields (attribution window, CI)."),
+    config: Path | None = settings_file("ReadoutConfig", "(attribution window, CI)"),
 ) -> None:
     """Per rollout arm: impressions, CTR, calibration, AUC/GAUC on head and tail; the canary's
     CTR lift over the stable arm with a bootstrap CI."""
