@@ -49,6 +49,17 @@ def settings_file(settings: str, sections: str = "") -> Any:
     return typer.Option(None, help=f"YAML file with {settings} fields{' ' + sections if sections else ''}.")
 
 
+# Any one setting from the command line, beside the verb's named options for the common ones.
+SettingAssignments = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="KEY=VALUE: one setting, KEY its dotted path (loop.epochs), VALUE in YAML; "
+        "repeatable, applied over --config, under the named options.",
+    ),
+]
+
+
 def _parse_mapping(pairs: list[str]) -> dict[str, str]:
     mapping = {}
     for pair in pairs:
@@ -59,21 +70,34 @@ def _parse_mapping(pairs: list[str]) -> dict[str, str]:
     return mapping
 
 
-def _config(cls, path: Path | None, **overrides):
-    """Config `cls` from an optional YAML file, then command-line overrides. Keys are field
-    paths with "__" for nesting (split__method); None means "not given"."""
-    from aktrec.config import from_dict, load_config, to_dict
+def _config(cls, path: Path | None, assignments: list[str] | None, **overrides):
+    """Settings `cls` from an optional YAML file, then the `--set KEY=VALUE` assignments, then
+    the verb's named options. Keys are dotted field paths (split.test_days); a named option's
+    keyword spells the dots "__" (split__test_days), and None means "not given"."""
+    from aktrec.config import from_dict, load_config, read_yaml, to_dict
 
     merged = to_dict(load_config(cls, path))
+    for assignment in assignments or ():
+        key, sep, text = assignment.partition("=")
+        if not sep or not key:
+            raise AktrecError(f"--set {assignment!r}: expected KEY=VALUE, e.g. loop.epochs=3")
+        _assign(merged, key, read_yaml(text, f"--set {key}"))
     for dotted, value in overrides.items():
-        if value is None:
-            continue
-        *parents, key = dotted.split("__")
-        target = merged
-        for parent in parents:
-            target = target[parent]
-        target[key] = value
+        if value is not None:
+            _assign(merged, dotted.replace("__", "."), value)
     return from_dict(cls, merged, where="options")
+
+
+def _assign(settings: dict, key: str, value) -> None:
+    """Set the dotted `key` in the settings mapping; unknown keys are left for the settings'
+    validation to name, with the keys it knows."""
+    *sections, name = key.split(".")
+    target = settings
+    for depth, section in enumerate(sections):
+        target = target.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise AktrecError(f"--set {key}: {'.'.join(sections[: depth + 1])} is a value, not a section")
+    target[name] = value
 
 
 def _verdict(gate: dict) -> str:
@@ -95,6 +119,7 @@ def data_synth(
     days: int | None = typer.Option(None, help="Days the impressions span."),
     seed: int | None = typer.Option(None, help="Random seed; same seed, same data."),
     config: Path | None = settings_file("SynthConfig"),
+    assignments: SettingAssignments = None,
 ) -> None:
     """Write a synthetic long-tail data set (real impressions) in the input contract."""
     import dataclasses
@@ -105,7 +130,14 @@ def data_synth(
 
     started = time.perf_counter()
     synth_config = _config(
-        SynthConfig, config, n_users=users, n_items=items, n_interactions=interactions, n_days=days, seed=seed
+        SynthConfig,
+        config,
+        assignments,
+        n_users=users,
+        n_items=items,
+        n_interactions=interactions,
+        n_days=days,
+        seed=seed,
     )
     log.info(
         "generating %s impressions for %s users and %s items",
@@ -172,6 +204,7 @@ def data_prepare(
     negative_sampling: str | None = typer.Option(None, help="uniform | popularity."),
     seed: int | None = typer.Option(None, help="Seed of the negative sampler."),
     config: Path | None = settings_file("PrepareConfig"),
+    assignments: SettingAssignments = None,
 ) -> None:
     """Split, sample negatives, flag head/tail and write the data card (DATA)."""
     from aktrec.config import PrepareConfig
@@ -182,6 +215,7 @@ def data_prepare(
     prepare_config = _config(
         PrepareConfig,
         config,
+        assignments,
         split__method=split,
         split__test_days=test_days,
         negatives__ratio=negatives,
@@ -234,13 +268,14 @@ def _embed_verb(half: str, other: str, settings_name: str, what: str, log_metric
         device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, ..."),
         epochs: int | None = typer.Option(None, help="Training epochs (the settings' loop.epochs)."),
         config: Path | None = settings_file(settings_name),
+        assignments: SettingAssignments = None,
         cache: str = typer.Option("", help=CACHE_HELP),
     ) -> None:
         from aktrec import config as settings_module
         from aktrec.embed import stage
 
         overrides = {"encoder__model": model, "encoder__device": device, "loop__epochs": epochs}
-        settings = _config(getattr(settings_module, settings_name), config, **overrides)
+        settings = _config(getattr(settings_module, settings_name), config, assignments, **overrides)
         started = time.perf_counter()
         metrics = getattr(stage, f"run_embed_{half}")(data, out, settings, progress=True, cache_root=cache)
         _done(f"{half.removesuffix('s')} embeddings", out, started)
@@ -269,13 +304,16 @@ def semantic_ids(
     out: OutDir = ...,
     cluster_prefix: int | None = typer.Option(None, help="Code prefix that defines a cluster (default: calibrated)."),
     config: Path | None = settings_file("SemanticIdConfig"),
+    assignments: SettingAssignments = None,
 ) -> None:
     """Quantize item and user representations into semantic IDs (RQ-VAE) and clusters."""
     from aktrec.config import SemanticIdConfig
     from aktrec.semantic_ids.stage import run_semantic_ids
 
     started = time.perf_counter()
-    metrics = run_semantic_ids(data, embeddings, out, _config(SemanticIdConfig, config, cluster_prefix=cluster_prefix))
+    metrics = run_semantic_ids(
+        data, embeddings, out, _config(SemanticIdConfig, config, assignments, cluster_prefix=cluster_prefix)
+    )
     _done("semantic IDs", out, started)
     for kind, m in metrics.items():
         coherence = "; ".join(
@@ -303,6 +341,7 @@ def features_materialize(
         None, help=r"sqlite (default) or redis://\[USER:PASSWORD@]HOST:PORT\[/DB] (rediss:// with TLS)."
     ),
     config: Path | None = settings_file("FeatureConfig"),
+    assignments: SettingAssignments = None,
 ) -> None:
     """Compute activity, semantic-ID, cluster-averaged, cross and sequence features into Feast."""
     from aktrec.config import FeatureConfig
@@ -312,7 +351,7 @@ def features_materialize(
     started = time.perf_counter()
     online_store = take_redis_credentials(online_store) if online_store else None
     metrics = run_materialize_features(
-        data, sids, repo, _config(FeatureConfig, config), emb_dir=embeddings, online_store=online_store
+        data, sids, repo, _config(FeatureConfig, config, assignments), emb_dir=embeddings, online_store=online_store
     )
     _done("Feast repository", repo, started)
     log.info(
@@ -337,6 +376,7 @@ def train(
     epochs: int | None = typer.Option(None, help="Training epochs (early stopping may end sooner)."),
     seed: int | None = typer.Option(None, help="Seed of initialisation and batch order."),
     config: Path | None = settings_file("TrainConfig", "(model, train, promotion)"),
+    assignments: SettingAssignments = None,
     sids: Path | None = typer.Option(None, help="The repository's SID, where not at the path its marker records."),
     embeddings: Path | None = typer.Option(None, help="The repository's EMB, where not at its marker's path."),
 ) -> None:
@@ -346,7 +386,9 @@ def train(
 
     started = time.perf_counter()
     chosen = tuple(v.strip() for v in variants.split(",") if v.strip()) if variants else None
-    train_config = _config(TrainConfig, config, variants=chosen, deploy=deploy, loop__epochs=epochs, loop__seed=seed)
+    train_config = _config(
+        TrainConfig, config, assignments, variants=chosen, deploy=deploy, loop__epochs=epochs, loop__seed=seed
+    )
     if (sids is None) != (embeddings is None):
         raise typer.BadParameter("give both --sids and --embeddings, or neither", param_hint="--sids")
     sources = (sids, embeddings) if sids is not None else None
@@ -396,6 +438,7 @@ def serve(
         None, help="Log what is served (parquet shards) under this directory or s3:// URI; default: no log."
     ),
     config: Path | None = settings_file("ServingConfig", "(limits, cache refresh, log)"),
+    assignments: SettingAssignments = None,
 ) -> None:
     """Run the KServe predictor: v1, v2 (Open Inference Protocol) and :explain over HTTP, v2 over gRPC."""
     from aktrec.config import ServingConfig
@@ -404,6 +447,7 @@ def serve(
     serving = _config(
         ServingConfig,
         config,
+        assignments,
         http_port=http_port,
         grpc_port=grpc_port,
         host=host,
@@ -453,6 +497,7 @@ def monitor(
     until: str | None = typer.Option(None, help=UNTIL_HELP),
     arm: str = typer.Option("stable", help="The rollout arm whose rows are checked; 'all' for every arm."),
     config: Path | None = settings_file("MonitorConfig", "(thresholds)"),
+    assignments: SettingAssignments = None,
 ) -> None:
     """Skew (served vs offline point-in-time features) and drift (PSI vs validation) of a window
     of the prediction log, as GX suites; exits 2 naming the feature when a threshold is crossed."""
@@ -466,7 +511,7 @@ def monitor(
         repo,
         data,
         out,
-        _config(MonitorConfig, config),
+        _config(MonitorConfig, config, assignments),
         _time(since, "--since"),
         _time(until, "--until"),
         None if arm == "all" else arm,
@@ -491,6 +536,7 @@ def readout(
     since: str | None = typer.Option(None, help=SINCE_HELP),
     until: str | None = typer.Option(None, help=UNTIL_HELP),
     config: Path | None = settings_file("ReadoutConfig", "(attribution window, CI)"),
+    assignments: SettingAssignments = None,
 ) -> None:
     """Per rollout arm: impressions, CTR, calibration, AUC/GAUC on head and tail; the canary's
     CTR lift over the stable arm with a bootstrap CI."""
@@ -503,7 +549,7 @@ def readout(
         prediction_log,
         read_table(outcomes, "outcomes"),
         out,
-        _config(ReadoutConfig, config),
+        _config(ReadoutConfig, config, assignments),
         _time(since, "--since"),
         _time(until, "--until"),
     )

@@ -834,11 +834,15 @@ _Loader.add_implicit_resolver(
 
 
 def read_yaml(text: str, where: str) -> Any:
-    """YAML text of a config (None when empty)."""
+    """YAML text of a config (None when empty); an error is one line, with where it is."""
     try:
         return yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise AktrecError(f"{where}: not valid YAML ({exc.problem or exc.context}{at})") from None
     except yaml.YAMLError as exc:
-        raise AktrecError(f"{where}: not valid YAML ({exc})") from None
+        raise AktrecError(f"{where}: not valid YAML ({' '.join(str(exc).split())})") from None
 
 
 def load_config(cls: type[T], path: str | Path | None) -> T:

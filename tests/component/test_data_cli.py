@@ -200,6 +200,28 @@ def test_cli_rejects_bad_options_in_one_line(tmp_path, capsys):
     assert code == 2 and "--ts-format 'weekly'" in err
 
 
+def test_set_reaches_any_setting_under_the_named_options(tmp_path, capsys):
+    raw, data = tmp_path / "raw", tmp_path / "data"
+    assert run_cli(capsys, "data", "synth", "--out", raw, "--users", 40, "--items", 30, "--interactions", 600)[0] == 0
+    prepare = ("data", "prepare", "--raw", raw, "--out", data)
+    code, err = run_cli(
+        capsys, *prepare, "--set", "split.test_days=2", "--set", "split.representation_share=0.4", "--test-days", 3
+    )
+    assert code == 0, err
+    split = json.loads((data / "card.json").read_text())["split"]
+    assert split["test_days"] == 3.0 and split["representation_share"] == 0.4
+    for assignment, message in [
+        ("split.test_dayz=2", "options.split.test_dayz: unknown key; known: ['method', 'representation_share'"),
+        ("split.test_days=soon", "options.split.test_days: Input should be a valid number"),
+        ("seed.offset=1", "--set seed.offset: seed is a value, not a section"),
+        ("split.test_days", "--set 'split.test_days': expected KEY=VALUE"),
+        ("split.test_days=[1", "--set split.test_days: not valid YAML"),
+    ]:
+        code, err = run_cli(capsys, *prepare, "--set", assignment)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (assignment, err)
+    assert json.loads((data / "card.json").read_text())["split"] == split
+
+
 def write_atomic_interactions(tmp_path, rows: str):
     path = tmp_path / "Amazon.inter"
     path.write_text("user_id:token\titem_id:token\ttimestamp:float\n" + rows)
