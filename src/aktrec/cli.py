@@ -49,6 +49,12 @@ def settings_file(settings: str, sections: str = "") -> Any:
     return typer.Option(None, help=f"YAML file with {settings} fields{' ' + sections if sections else ''}.")
 
 
+# The synthetic data's size and seed, as `data synth` (default: SynthConfig's) and `demo` take them.
+SyntheticUsers = Annotated[int | None, typer.Option(help="Number of synthetic users.")]
+SyntheticItems = Annotated[int | None, typer.Option(help="Number of synthetic items.")]
+SyntheticImpressions = Annotated[int | None, typer.Option(help="Number of impressions (clicks and non-clicks).")]
+SyntheticSeed = Annotated[int | None, typer.Option(help="Seed of the synthetic data: the same seed, the same data.")]
+
 # Any one setting from the command line, beside the verb's named options for the common ones.
 SettingAssignments = Annotated[
     list[str] | None,
@@ -113,11 +119,11 @@ def _done(what: str, path: Path, started: float) -> None:
 @data_app.command("synth")
 def data_synth(
     out: OutDir = ...,
-    users: int | None = typer.Option(None, help="Number of users (default from config)."),
-    items: int | None = typer.Option(None, help="Number of items."),
-    interactions: int | None = typer.Option(None, help="Number of impressions (clicks and non-clicks)."),
+    users: SyntheticUsers = None,
+    items: SyntheticItems = None,
+    interactions: SyntheticImpressions = None,
     days: int | None = typer.Option(None, help="Days the impressions span."),
-    seed: int | None = typer.Option(None, help="Random seed; same seed, same data."),
+    seed: SyntheticSeed = None,
     config: Path | None = settings_file("SynthConfig"),
     assignments: SettingAssignments = None,
 ) -> None:
@@ -678,10 +684,10 @@ def pipeline_submit(
 @app.command("demo")
 def demo(
     workdir: Path = typer.Option(Path("work/demo"), help="Where every artifact of the run goes."),
-    users: int = typer.Option(1_000, help="Synthetic users."),
-    items: int = typer.Option(500, help="Synthetic items."),
-    interactions: int = typer.Option(30_000, help="Synthetic impressions."),
-    seed: int = typer.Option(0, help="Seed of the synthetic data."),
+    users: SyntheticUsers = 1_000,
+    items: SyntheticItems = 500,
+    interactions: SyntheticImpressions = 30_000,
+    seed: SyntheticSeed = 0,
 ) -> None:
     """The main job: synthetic data -> the whole pipeline locally -> the predictor -> one request."""
     from aktrec.config import ServingConfig, SynthConfig
