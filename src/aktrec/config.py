@@ -468,6 +468,11 @@ class CtrTrainConfig:
     subsample: Literal["samples", "users"] = "samples"
     subsample_seed: int = 0
     seed: int = 0
+    # ID dropout: each training row's user id and item id is read as unknown with this
+    # probability (independently), so a network learns the path an id without a trained
+    # embedding takes at serving, as most test users on cold-start data do (AKT-Rec's falls back
+    # to its cluster, eq. 6; a network without clusters to its features). Every network gets it.
+    id_dropout: float = 0.0
     threads: int | None = None  # torch CPU threads; None = torch's default
     # Where the networks train: auto = the GPU when the step's node has one and training runs
     # in one process (DDP runs over gloo on CPUs), else the CPU. The trained model comes back
@@ -484,6 +489,8 @@ class CtrTrainConfig:
             raise AktrecError(f"ctr train config: subsample must be 'samples' or 'users', got {self.subsample!r}")
         if self.early_stopping not in ("auc", "gauc"):
             raise AktrecError(f"ctr train config: early_stopping must be 'auc' or 'gauc', got {self.early_stopping!r}")
+        if not 0.0 <= self.id_dropout < 1.0:
+            raise AktrecError(f"ctr train config: id_dropout must be in [0, 1), got {self.id_dropout}")
 
 
 @settings

@@ -17,7 +17,7 @@ from aktrec.ctr.diagnostics import embedding_transfer, gate_means
 from aktrec.ctr.inputs import CONTENT_BLOCKS, NUMERIC_BLOCKS, UNKNOWN, CtrInputs, Vocabulary, _sequence_matrix, squash
 from aktrec.ctr.losses import asymmetric_info_nce, barlow_twins, orthogonality
 from aktrec.ctr.modules import ActivityGate, AdaptiveEmbedding, ModelShapes, TargetAttention, cosine_curriculum
-from aktrec.ctr.train import fit
+from aktrec.ctr.train import drop_ids, fit
 from aktrec.ctr.vocabularies import IdPriors, build_model
 from aktrec.errors import AktrecError
 
@@ -278,6 +278,21 @@ def test_fit_stops_on_validation_gauc_when_asked_and_records_both(caplog):
     assert history["early_stopping"] == "auc"
     assert history["best_epoch"] == max(history["history"], key=lambda h: h["valid_auc"])["epoch"]
     assert "early stopping on validation AUC: GAUC needs 30 validation users with both labels" in caplog.text
+
+
+def test_id_dropout_reads_a_share_of_ids_as_unknown_and_nothing_else():
+    rows = batch(4000, seed=3)
+    assert drop_ids(rows, 0.0, torch.Generator().manual_seed(0)) is rows
+    dropped = drop_ids(rows, 0.25, torch.Generator().manual_seed(0))
+    again = drop_ids(rows, 0.25, torch.Generator().manual_seed(0))
+    for key in ("user", "item"):
+        unknown = dropped[key] == UNKNOWN
+        assert abs(float(unknown.float().mean()) - 0.25) < 0.03  # the ids of `batch` are all known
+        assert torch.equal(dropped[key][~unknown], rows[key][~unknown]) and torch.equal(dropped[key], again[key])
+    assert not torch.equal(dropped["user"] == UNKNOWN, dropped["item"] == UNKNOWN)  # drawn independently
+    assert all(dropped[key] is rows[key] for key in rows if key not in ("user", "item"))
+    with pytest.raises(AktrecError, match="id_dropout must be in"):
+        CtrTrainConfig(id_dropout=1.0)
 
 
 def test_transfer_diagnostic_by_hand_and_after_transfer_steps():

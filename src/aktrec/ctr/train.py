@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from aktrec.config import CtrTrainConfig
 from aktrec.ctr.bundle import on_device, predict
 from aktrec.ctr.distributed import ONE_PROCESS, Workers
-from aktrec.ctr.inputs import CtrInputs
+from aktrec.ctr.inputs import UNKNOWN, CtrInputs
 from aktrec.ctr.modules import AktRec
 from aktrec.devices import resolve_device
 from aktrec.errors import AktrecError
@@ -59,6 +59,18 @@ def batches(train: CtrInputs, config: CtrTrainConfig, workers: Workers) -> DataL
         drop_last=(len(sampler) if sampler is not None else len(train)) > batch_size,
         pin_memory=torch.cuda.is_available() and config.device != "cpu",
     )
+
+
+def drop_ids(batch: dict[str, torch.Tensor], share: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """ID dropout: the batch with each row's user and item id replaced by UNKNOWN with
+    probability `share`, independently (seeded by `generator`); everything else is kept."""
+    if share == 0.0:
+        return batch
+    dropped = dict(batch)
+    for key in ("user", "item"):
+        ids = batch[key]
+        dropped[key] = torch.where(torch.rand(ids.shape, generator=generator) < share, UNKNOWN, ids)
+    return dropped
 
 
 def stopping_metric(config: CtrTrainConfig, valid: CtrInputs, valid_users: np.ndarray | None, name: str) -> str:
@@ -108,6 +120,7 @@ def fit(
         # Ablations leave some parameters out of the loss: DDP must not wait for their gradients.
         loss_of = DistributedDataParallel(loss_of, find_unused_parameters=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    id_generator = torch.Generator().manual_seed(config.seed)
     best, best_state, best_epoch, history = -1.0, None, 0, []
     total_steps, step = config.epochs * len(loader), 0
     started = time.perf_counter()
@@ -118,7 +131,7 @@ def fit(
         losses = []
         for batch in tracked(loader, f"{name}-epoch-{epoch}", bar=progress and workers.is_main):
             model.at_progress(step / max(total_steps - 1, 1))
-            loss = loss_of(on_device(batch, device))
+            loss = loss_of(on_device(drop_ids(batch, config.id_dropout, id_generator), device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
