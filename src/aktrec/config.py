@@ -429,9 +429,10 @@ _INSTANCE_ONLY = {
     "hfa_gate": False,
     "cluster_cross_features": False,
 }
+_STRONG_BASE = {**_INSTANCE_ONLY, "cluster_cross_features": True}
 CTR_VARIANTS: dict[str, dict[str, Any]] = {
     "base": {**_INSTANCE_ONLY, "content_features": False, "attributes": False, "content_affinity": False},
-    "strong_base": {**_INSTANCE_ONLY, "cluster_cross_features": True},
+    "strong_base": _STRONG_BASE,
     "aktrec": {},
     "aktrec_no_cluster_cross": {"cluster_cross_features": False},
     "aktrec_no_content_affinity": {"content_affinity": False},
@@ -443,8 +444,9 @@ CTR_VARIANTS: dict[str, dict[str, Any]] = {
     "aktrec_no_instance": {"instance_level": False, "hfa_gate": False},
     "aktrec_no_cluster_level": {"cluster_level": False, "hfa_gate": False},
     "aktrec_no_hfa_gate": {"hfa_gate": False},
-    "poso": {**_INSTANCE_ONLY, "content_features": False, "activity_gated_tower": True},
-    "faerec": {**_INSTANCE_ONLY, "content_features": False, "content_fusion": True},
+    # The peers read what strong_base reads (FAERec its content through the fusion) and add their mechanism.
+    "poso": {**_STRONG_BASE, "activity_gated_tower": True},
+    "faerec": {**_STRONG_BASE, "content_features": False, "content_fusion": True},
 }
 
 

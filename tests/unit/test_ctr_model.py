@@ -16,7 +16,15 @@ from aktrec.ctr.bundle import predict
 from aktrec.ctr.diagnostics import embedding_transfer, gate_means
 from aktrec.ctr.inputs import CONTENT_BLOCKS, NUMERIC_BLOCKS, UNKNOWN, CtrInputs, Vocabulary, _sequence_matrix, squash
 from aktrec.ctr.losses import asymmetric_info_nce, barlow_twins, orthogonality
-from aktrec.ctr.modules import ActivityGate, AdaptiveEmbedding, ModelShapes, TargetAttention, cosine_curriculum
+from aktrec.ctr.modules import (
+    EMBEDDING_STD,
+    ActivityGate,
+    AdaptiveEmbedding,
+    ModelShapes,
+    TargetAttention,
+    cosine_curriculum,
+    principal_components,
+)
 from aktrec.ctr.train import drop_ids, fit
 from aktrec.ctr.vocabularies import IdPriors, build_model
 from aktrec.errors import AktrecError
@@ -195,6 +203,42 @@ def test_every_variant_is_a_switch_of_one_model_and_trains(variant):
     assert ("level_gate.net.0.weight" in parameters) == config.hfa_gate
     assert ("fusion.item.gate.weight" in parameters) == config.content_fusion
     assert ("tower.personal.0.weight" in parameters) == config.activity_gated_tower
+
+
+def test_faerec_fuses_every_item_it_reads_starts_from_content_and_aligns_by_popularity_group():
+    config = TrainConfig(variants=("strong_base", "faerec"), deploy="faerec").variant("faerec")
+    p = priors()
+    torch.manual_seed(0)
+    model = build_model(config, SHAPES, p)
+    # Item ID embeddings start from the content's principal components (the unknown row stays zero).
+    expected = principal_components(p.item_vectors[1:].double().numpy(), config.embedding_dim)
+    assert torch.allclose(model.items.individual.weight[1:], torch.from_numpy(expected).float())
+    assert float(model.items.individual.weight[1:].detach().std(correction=0)) == pytest.approx(2 * EMBEDDING_STD)
+    assert not model.items.individual.weight[UNKNOWN].any()
+    # The history's clicks are fused with their content; padding stays zero.
+    sequence = torch.tensor([[0, 3, 5, 3]])
+    keys = model._sequence_embeddings(sequence)
+    assert not keys[0, 0].any() and torch.equal(keys[0, 1], keys[0, 3])
+    fused = model.fusion["item"](model.items.individual.weight[3:4], model.item_vectors[3:4])
+    assert torch.allclose(keys[0, 1], fused[0])
+    # A new item's candidate embedding reads its content.
+    rows = batch(2)
+    rows["item"] = torch.tensor([UNKNOWN, UNKNOWN])
+    rows["item_content"] = torch.stack([p.item_vectors[3], p.item_vectors[5]])
+    _, items = model.embeddings(rows)
+    assert not torch.allclose(items[0], items[1])
+    # The feature-level alignment is scheduled by the curriculum and computed per popularity group.
+    fusion, ids, content = model.fusion["item"], torch.randn(6, 16), torch.randn(6, 7)
+    is_tail = torch.tensor([True, False, True, False, True, False])
+    with torch.no_grad():
+        item_level = fusion.alignment_loss(ids, content, is_tail, 0.0)
+        projected = fusion.project(content)
+        by_group = (
+            barlow_twins(ids[~is_tail], projected[~is_tail], config.fusion_barlow_off_diagonal)
+            + barlow_twins(ids[is_tail], projected[is_tail], config.fusion_barlow_off_diagonal)
+        ) / 2
+        scheduled = fusion.alignment_loss(ids, content, is_tail, 0.5) - item_level
+    assert float(scheduled) == pytest.approx(0.5 * config.fusion_barlow_weight * float(by_group), rel=1e-5)
 
 
 def test_mmoe_ranker_and_config_errors():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -60,6 +61,18 @@ class IdPriors:
     # (V, D): each item id's representation, unit length (row 0, unknown: zeros), for the
     # content affinity; None when a model does not read it.
     item_vectors: torch.Tensor | None = None
+
+
+def principal_components(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """(N, D) rows -> (N, dim): centered and projected on their `dim` leading principal
+    directions (zero-padded where there are fewer), scaled to a standard deviation of
+    2·EMBEDDING_STD: content-derived initial embeddings on the learned ones' scale."""
+    centered = vectors - vectors.mean(0)
+    _, _, components = np.linalg.svd(centered, full_matrices=False)
+    reduced = centered @ components[:dim].T
+    if reduced.shape[1] < dim:  # fewer rows or content dimensions than dim
+        reduced = np.pad(reduced, ((0, 0), (0, dim - reduced.shape[1])))
+    return reduced * (2 * EMBEDDING_STD / max(float(reduced.std()), 1e-8))
 
 
 class ActivityGate(nn.Module):
@@ -231,8 +244,9 @@ class AdaptiveEmbedding(nn.Module):
 
 
 class ContentFusion(nn.Module):
-    """FAERec-style peer: e = g ⊙ e_id + (1 − g) ⊙ P(content), g = σ(W[e_id; P(content)])
-    per dimension, with item-level InfoNCE and Barlow-Twins alignment of e_id and P(content)."""
+    """FAERec: e = g ⊙ e_id + (1 − g) ⊙ P(content), g = σ(W[e_id; P(content)]) per dimension,
+    with an item-level (InfoNCE) and a feature-level (Barlow Twins) alignment of e_id and
+    P(content)."""
 
     def __init__(self, content_dim: int, config: CtrModelConfig) -> None:
         super().__init__()
@@ -245,11 +259,23 @@ class ContentFusion(nn.Module):
         g = torch.sigmoid(self.gate(torch.cat([id_embedding, projected], dim=-1)))
         return g * id_embedding + (1 - g) * projected
 
-    def alignment_loss(self, id_embedding: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    def alignment_loss(
+        self, id_embedding: torch.Tensor, content: torch.Tensor, is_tail: torch.Tensor, curriculum: float
+    ) -> torch.Tensor:
+        """The item-level alignment from the start; the feature-level one, the harder objective,
+        weighted by `curriculum` (0 -> 1 over training) and computed within each popularity group
+        (head rows, tail rows: each group's dimensions standardized on its own, so the head's
+        statistics do not set the tail's)."""
         projected = self.project(content)
         contrastive = info_nce(F.normalize(id_embedding, dim=-1), F.normalize(projected, dim=-1), None, 0.2)
-        barlow = barlow_twins(id_embedding, projected, self.config.fusion_barlow_off_diagonal)
-        return self.config.fusion_contrastive_weight * contrastive + self.config.fusion_barlow_weight * barlow
+        groups = [group for group in (~is_tail, is_tail) if int(group.sum()) >= 2]
+        barlow = sum(
+            barlow_twins(id_embedding[group], projected[group], self.config.fusion_barlow_off_diagonal)
+            for group in groups
+        ) / max(len(groups), 1)
+        return (
+            self.config.fusion_contrastive_weight * contrastive + curriculum * self.config.fusion_barlow_weight * barlow
+        )
 
 
 class Tower(nn.Module):
@@ -335,7 +361,7 @@ class AktRec(nn.Module):
                 self.item_attribute.weight[UNKNOWN].zero_()
             self.register_buffer("user_cluster_attributes", priors.user_cluster_attributes)
             self.register_buffer("item_cluster_attributes", priors.item_cluster_attributes)
-        if config.content_affinity or config.content_history:
+        if config.content_affinity or config.content_history or config.content_fusion:
             self.register_buffer("item_vectors", priors.item_vectors.float())  # unit rows already
         self._add_content_fusion(shapes)  # a peer's hook, here so parameters keep their initialization order
         n_products = d if config.interaction_features else 0  # one u ⊙ i product per user/item pair
@@ -436,13 +462,17 @@ class AktRec(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The DIN query (B, h) and keys (B, L, h): the candidate's and the visible clicks' ID
         embeddings, each with its projected unit representation when `content_history` is on."""
-        keys = self.items.sequence(sequence)
+        keys = self._sequence_embeddings(sequence)
         if not self.config.content_history:
             return item, keys
         content = self.history_content(F.normalize(item_content, dim=-1))
         return torch.cat([item, content], dim=-1), torch.cat(
             [keys, self.history_content(self.item_vectors[sequence])], -1
         )
+
+    def _sequence_embeddings(self, sequence: torch.Tensor) -> torch.Tensor:
+        """The visible clicks' embeddings (B, L, d) the DIN history attends over."""
+        return self.items.sequence(sequence)
 
     def _pair(self, user: torch.Tensor, item: torch.Tensor) -> list[torch.Tensor]:
         """A user and an item vector (B, d) as tower inputs, with their product u ⊙ i when
@@ -482,9 +512,11 @@ class AktRec(nn.Module):
 
 
 class FaeRec(AktRec):
-    """The FAERec peer: AKT-Rec's blocks with ID and content embeddings fused by a
-    dimension-wise gate (`ContentFusion`), aligned by InfoNCE and Barlow Twins under a cosine
-    curriculum."""
+    """The FAERec peer over AKT-Rec's instance-level blocks: every item embedding the network
+    reads, the candidate's and each clicked item's in the history, is its ID embedding fused
+    with its content by a dimension-wise gate (`ContentFusion`); item ID embeddings start from
+    the content's principal components; the item-level and the popularity-grouped feature-level
+    alignment are scheduled by a cosine curriculum. Users are fused with their content too."""
 
     def _add_content_fusion(self, shapes: ModelShapes) -> None:
         self.fusion = nn.ModuleDict(
@@ -493,28 +525,41 @@ class FaeRec(AktRec):
                 "item": ContentFusion(shapes.item_content_dim, self.config),
             }
         )
-        self.curriculum = 1.0  # the alignment's weight factor
+        self.curriculum = 0.0  # the feature-level alignment's weight factor
+        individual = self.items.individual
+        has_content = self.item_vectors.abs().sum(1) > 0
+        if individual is not None and int(has_content.sum()) > 1:
+            with torch.no_grad():
+                components = principal_components(
+                    self.item_vectors[has_content].double().numpy(), individual.embedding_dim
+                )
+                individual.weight[has_content] = torch.from_numpy(components).float()
 
     def at_progress(self, progress: float) -> None:
         self.curriculum = cosine_curriculum(progress)
 
     def embeddings(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         user, item = super().embeddings(batch)
-        return self.fusion["user"](user, batch["user_content"]), self.fusion["item"](item, batch["item_content"])
+        return (
+            self.fusion["user"](user, batch["user_content"]),
+            self.fusion["item"](item, F.normalize(batch["item_content"], dim=-1)),  # a new item's too
+        )
+
+    def _sequence_embeddings(self, sequence: torch.Tensor) -> torch.Tensor:
+        fused = self.fusion["item"](super()._sequence_embeddings(sequence), self.item_vectors[sequence])
+        return fused * (sequence != UNKNOWN).unsqueeze(-1)
 
     def auxiliary_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """AKT-Rec's terms and the alignment over the distinct known items of the batch."""
         loss = super().auxiliary_loss(batch)
         known = torch.nonzero(batch["item"] != UNKNOWN).squeeze(1)
-        distinct, inverse = torch.unique(batch["item"][known], return_inverse=True)
+        distinct = torch.unique(batch["item"][known])
         if len(distinct) < 2:
             return loss
-        first = torch.full((len(distinct),), len(known)).scatter_reduce(
-            0, inverse, torch.arange(len(known)), reduce="amin"
+        id_embedding = self.items(distinct, None, None)
+        return loss + self.fusion["item"].alignment_loss(
+            id_embedding, self.item_vectors[distinct], self.items.is_tail[distinct], self.curriculum
         )
-        rows = known[first]
-        id_embedding = self.items(batch["item"][rows], batch["item_cluster"][rows], batch["item_activity"][rows])
-        return loss + self.curriculum * self.fusion["item"].alignment_loss(id_embedding, batch["item_content"][rows])
 
 
 N_AFFINITY = 3  # the columns of `content_affinity`

@@ -11,7 +11,7 @@ import torch
 from aktrec import schemas
 from aktrec.config import CtrModelConfig
 from aktrec.ctr.inputs import UNKNOWN, Vocabularies, Vocabulary
-from aktrec.ctr.modules import EMBEDDING_STD, AktRec, FaeRec, IdPriors, ModelShapes
+from aktrec.ctr.modules import AktRec, FaeRec, IdPriors, ModelShapes, principal_components
 from aktrec.semantic_ids.tables import SemanticTables
 
 
@@ -58,12 +58,7 @@ def content_cluster_init(sem: SemanticTables, clusters: Vocabulary, dim: int) ->
     np.add.at(sums, position, sem.embeddings)
     counts = np.bincount(position, minlength=len(clusters))
     means = sums[1:] / np.maximum(counts[1:, None], 1)
-    centered = means - means.mean(0)
-    _, _, components = np.linalg.svd(centered, full_matrices=False)
-    reduced = centered @ components[:dim].T
-    if reduced.shape[1] < dim:  # fewer clusters or content dimensions than dim
-        reduced = np.pad(reduced, ((0, 0), (0, dim - reduced.shape[1])))
-    reduced *= 2 * EMBEDDING_STD / max(float(reduced.std()), 1e-8)
+    reduced = principal_components(means, dim)
     return torch.from_numpy(np.vstack([np.zeros((1, dim)), reduced]).astype(np.float32))
 
 
