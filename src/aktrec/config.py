@@ -375,6 +375,10 @@ class CtrModelConfig:
     instance_level: bool = True
     cluster_level: bool = True
     hfa_gate: bool = True  # False: α = 0.5
+    # Head samples (a head user and a head item, as the training samples counted them) read the
+    # instance level alone (α = 0): the cluster level serves tail and new ids and cannot cost the
+    # head; knowledge still flows to the tail through the shared embeddings and tower.
+    head_instance_only: bool = False
     content_features: bool = True  # projected content representations in H_u / H_i
     # u ⊙ i of the user and item embeddings (ids, content, cluster content) beside u and i
     interaction_features: bool = True
@@ -444,6 +448,7 @@ CTR_VARIANTS: dict[str, dict[str, Any]] = {
     "aktrec_no_instance": {"instance_level": False, "hfa_gate": False},
     "aktrec_no_cluster_level": {"cluster_level": False, "hfa_gate": False},
     "aktrec_no_hfa_gate": {"hfa_gate": False},
+    "aktrec_head_instance_only": {"head_instance_only": True},
     # The peers read what strong_base reads (FAERec its content through the fusion) and add their mechanism.
     "poso": {**_STRONG_BASE, "activity_gated_tower": True},
     "faerec": {**_STRONG_BASE, "content_features": False, "content_fusion": True},

@@ -241,6 +241,26 @@ def test_faerec_fuses_every_item_it_reads_starts_from_content_and_aligns_by_popu
     assert float(scheduled) == pytest.approx(0.5 * config.fusion_barlow_weight * float(by_group), rel=1e-5)
 
 
+def test_head_instance_only_keeps_the_cluster_level_off_head_samples():
+    config = TrainConfig(variants=tuple(CTR_VARIANTS), deploy="aktrec").variant("aktrec_head_instance_only")
+    p = priors()
+    torch.manual_seed(0)
+    model = build_model(config, SHAPES, p)
+    rows = batch(64, p=p)
+    head = ~(p.user_is_tail[rows["user"]] | p.item_is_tail[rows["item"]])
+    assert head.any() and (~head).any()
+    alpha = model.level_mixing(rows).squeeze(1)
+    gate = model.level_gate(
+        torch.cat([rows["user_activity"], rows["item_activity"], rows["cross_user_item_cluster"]], dim=-1)
+    ).squeeze(1)
+    assert not alpha[head].any() and torch.equal(alpha[~head], gate[~head])
+    before = model(rows)
+    with torch.no_grad():
+        model.cluster[0].weight.add_(1.0)  # the cluster level changes: head samples' scores do not
+    after = model(rows)
+    assert torch.equal(before[head], after[head]) and not torch.allclose(before[~head], after[~head])
+
+
 def test_mmoe_ranker_and_config_errors():
     model = build_model(CtrModelConfig(ranker="mmoe", n_experts=3), SHAPES, priors())
     assert len(model.tower.experts) == 3 and model(batch()).shape == (32,)

@@ -482,15 +482,20 @@ class AktRec(nn.Module):
 
     def level_mixing(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """α (B, 1): the cluster level's share of the aggregate (eq. 10); 1 or 0 when only one
-        level is on, 0.5 without the gate."""
+        level is on, 0.5 without the gate, 0 for head samples with `head_instance_only`."""
         rows = (len(batch["user"]), 1)
         if not (self.config.instance_level and self.config.cluster_level):
             return torch.full(rows, float(self.config.cluster_level), device=batch["user"].device)
         if self.level_gate is None:
-            return torch.full(rows, 0.5, device=batch["user"].device)
-        return self.level_gate(
-            torch.cat([batch["user_activity"], batch["item_activity"], batch["cross_user_item_cluster"]], dim=-1)
-        )
+            alpha = torch.full(rows, 0.5, device=batch["user"].device)
+        else:
+            alpha = self.level_gate(
+                torch.cat([batch["user_activity"], batch["item_activity"], batch["cross_user_item_cluster"]], dim=-1)
+            )
+        if self.config.head_instance_only:  # unknown ids count as tail
+            tail = self.users.is_tail[batch["user"]] | self.items.is_tail[batch["item"]]
+            alpha = alpha * tail.unsqueeze(1)
+        return alpha
 
     @torch.no_grad()
     def gates(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
