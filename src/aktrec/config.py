@@ -363,6 +363,10 @@ class CtrModelConfig:
     cluster_embedding: bool = True
     cgae_gate: bool = True  # False: r = 0.5 (simple average)
     init_cluster_from_content: bool = True
+    # Item ID embeddings (the individual ones) start from the principal components of the items'
+    # representations instead of noise, as FAERec's do: a tail item with few samples keeps a
+    # content-shaped embedding; new ids stay unknown (zero).
+    init_ids_from_content: bool = False
     lambda_head: float = 0.01  # λ1: head pulled towards sg(tail); must stay below λ2
     lambda_tail: float = 0.1  # λ2: tail pulled towards sg(head)
     lambda_ortho: float = 0.1
@@ -449,9 +453,10 @@ CTR_VARIANTS: dict[str, dict[str, Any]] = {
     "aktrec_no_cluster_level": {"cluster_level": False, "hfa_gate": False},
     "aktrec_no_hfa_gate": {"hfa_gate": False},
     "aktrec_head_instance_only": {"head_instance_only": True},
+    "aktrec_ids_from_content": {"init_ids_from_content": True},
     # The peers read what strong_base reads (FAERec its content through the fusion) and add their mechanism.
     "poso": {**_STRONG_BASE, "activity_gated_tower": True},
-    "faerec": {**_STRONG_BASE, "content_features": False, "content_fusion": True},
+    "faerec": {**_STRONG_BASE, "content_features": False, "content_fusion": True, "init_ids_from_content": True},
 }
 
 

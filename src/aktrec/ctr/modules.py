@@ -150,6 +150,15 @@ class AdaptiveEmbedding(nn.Module):
         counts = torch.bincount(self.cluster_of[head], minlength=n_clusters)
         self.register_buffer("head_offsets", torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)]))
 
+    @torch.no_grad()
+    def init_ids_from(self, vectors: torch.Tensor) -> None:
+        """Individual embeddings of the ids with a representation (rows of `vectors`, by id)
+        from its principal components; the others keep their initialization."""
+        has_content = vectors.abs().sum(1) > 0
+        if self.individual is not None and int(has_content.sum()) > 1:
+            components = principal_components(vectors[has_content].double().numpy(), self.individual.embedding_dim)
+            self.individual.weight[has_content] = torch.from_numpy(components).float()
+
     def centroids(self) -> torch.Tensor:
         """(C, d) mean cluster embedding of each cluster's known ids (cluster_init if none)."""
         known = torch.arange(1, len(self.cluster_of), device=self.cluster_of.device)
@@ -361,8 +370,10 @@ class AktRec(nn.Module):
                 self.item_attribute.weight[UNKNOWN].zero_()
             self.register_buffer("user_cluster_attributes", priors.user_cluster_attributes)
             self.register_buffer("item_cluster_attributes", priors.item_cluster_attributes)
-        if config.content_affinity or config.content_history or config.content_fusion:
+        if config.content_affinity or config.content_history or config.content_fusion or config.init_ids_from_content:
             self.register_buffer("item_vectors", priors.item_vectors.float())  # unit rows already
+        if config.init_ids_from_content:
+            self.items.init_ids_from(self.item_vectors)
         self._add_content_fusion(shapes)  # a peer's hook, here so parameters keep their initialization order
         n_products = d if config.interaction_features else 0  # one u ⊙ i product per user/item pair
         if config.instance_level:
@@ -520,8 +531,9 @@ class FaeRec(AktRec):
     """The FAERec peer over AKT-Rec's instance-level blocks: every item embedding the network
     reads, the candidate's and each clicked item's in the history, is its ID embedding fused
     with its content by a dimension-wise gate (`ContentFusion`); item ID embeddings start from
-    the content's principal components; the item-level and the popularity-grouped feature-level
-    alignment are scheduled by a cosine curriculum. Users are fused with their content too."""
+    the content's principal components (`init_ids_from_content`); the item-level and the
+    popularity-grouped feature-level alignment are scheduled by a cosine curriculum. Users are
+    fused with their content too."""
 
     def _add_content_fusion(self, shapes: ModelShapes) -> None:
         self.fusion = nn.ModuleDict(
@@ -531,14 +543,6 @@ class FaeRec(AktRec):
             }
         )
         self.curriculum = 0.0  # the feature-level alignment's weight factor
-        individual = self.items.individual
-        has_content = self.item_vectors.abs().sum(1) > 0
-        if individual is not None and int(has_content.sum()) > 1:
-            with torch.no_grad():
-                components = principal_components(
-                    self.item_vectors[has_content].double().numpy(), individual.embedding_dim
-                )
-                individual.weight[has_content] = torch.from_numpy(components).float()
 
     def at_progress(self, progress: float) -> None:
         self.curriculum = cosine_curriculum(progress)
