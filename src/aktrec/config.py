@@ -406,6 +406,7 @@ class CtrModelConfig:
     # Peers
     activity_gated_tower: bool = False  # POSO: hidden units scaled by 2·σ(W·activity)
     content_fusion: bool = False  # FAERec: dimension-wise gate of ID and content embeddings
+    fusion_history: bool = True  # FAERec: the history's clicks fused too (False: the candidate alone)
     fusion_contrastive_weight: float = 0.1
     fusion_barlow_weight: float = 0.005
     fusion_barlow_off_diagonal: float = 0.005
@@ -457,6 +458,13 @@ CTR_VARIANTS: dict[str, dict[str, Any]] = {
     # The peers read what strong_base reads (FAERec its content through the fusion) and add their mechanism.
     "poso": {**_STRONG_BASE, "activity_gated_tower": True},
     "faerec": {**_STRONG_BASE, "content_features": False, "content_fusion": True, "init_ids_from_content": True},
+    "faerec_no_history_fusion": {
+        **_STRONG_BASE,
+        "content_features": False,
+        "content_fusion": True,
+        "init_ids_from_content": True,
+        "fusion_history": False,
+    },
 }
 
 

@@ -555,6 +555,8 @@ class FaeRec(AktRec):
         )
 
     def _sequence_embeddings(self, sequence: torch.Tensor) -> torch.Tensor:
+        if not self.config.fusion_history:
+            return super()._sequence_embeddings(sequence)
         fused = self.fusion["item"](super()._sequence_embeddings(sequence), self.item_vectors[sequence])
         return fused * (sequence != UNKNOWN).unsqueeze(-1)
 
