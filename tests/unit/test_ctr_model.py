@@ -221,6 +221,10 @@ def test_faerec_fuses_every_item_it_reads_starts_from_content_and_aligns_by_popu
     assert not keys[0, 0].any() and torch.equal(keys[0, 1], keys[0, 3])
     fused = model.fusion["item"](model.items.individual.weight[3:4], model.item_vectors[3:4])
     assert torch.allclose(keys[0, 1], fused[0])
+    unfused = dataclasses.replace(model.config, fusion_history=False)
+    model.config = unfused
+    assert torch.equal(model._sequence_embeddings(sequence), model.items.sequence(sequence))
+    model.config = dataclasses.replace(unfused, fusion_history=True)
     # A new item's candidate embedding reads its content.
     rows = batch(2)
     rows["item"] = torch.tensor([UNKNOWN, UNKNOWN])
