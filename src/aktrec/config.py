@@ -439,6 +439,7 @@ _INSTANCE_ONLY = {
     "cluster_cross_features": False,
 }
 _STRONG_BASE = {**_INSTANCE_ONLY, "cluster_cross_features": True}
+_FAEREC = {**_STRONG_BASE, "content_features": False, "content_fusion": True, "init_ids_from_content": True}
 CTR_VARIANTS: dict[str, dict[str, Any]] = {
     "base": {**_INSTANCE_ONLY, "content_features": False, "attributes": False, "content_affinity": False},
     "strong_base": _STRONG_BASE,
@@ -457,14 +458,8 @@ CTR_VARIANTS: dict[str, dict[str, Any]] = {
     "aktrec_ids_from_content": {"init_ids_from_content": True},
     # The peers read what strong_base reads (FAERec its content through the fusion) and add their mechanism.
     "poso": {**_STRONG_BASE, "activity_gated_tower": True},
-    "faerec": {**_STRONG_BASE, "content_features": False, "content_fusion": True, "init_ids_from_content": True},
-    "faerec_no_history_fusion": {
-        **_STRONG_BASE,
-        "content_features": False,
-        "content_fusion": True,
-        "init_ids_from_content": True,
-        "fusion_history": False,
-    },
+    "faerec": _FAEREC,
+    "faerec_no_history_fusion": {**_FAEREC, "fusion_history": False},
 }
 
 
