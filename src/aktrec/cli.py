@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 import typer
 
+from aktrec.config import (
+    FeatureConfig,
+    ItemEmbedConfig,
+    MonitorConfig,
+    PrepareConfig,
+    ReadoutConfig,
+    SemanticIdConfig,
+    ServingConfig,
+    SynthConfig,
+    TrainConfig,
+    UserEmbedConfig,
+    from_dict,
+    load_config,
+    read_yaml,
+    to_dict,
+)
 from aktrec.errors import AktrecError, log_to_stderr
-from aktrec.typer_adapter import run_app
+from aktrec.typer_adapter import run_app, with_parameters
 
 app = typer.Typer(
     help="AKT-Rec long-tail CTR prediction: data, pipeline, serving.",
@@ -44,16 +63,32 @@ OutDir = Annotated[
 ]
 
 
-def settings_file(settings: str, sections: str = "") -> Any:
-    """The `--config` option of a verb whose settings are the class named `settings`."""
-    return typer.Option(None, help=f"YAML file with {settings} fields{' ' + sections if sections else ''}.")
+@dataclass(frozen=True)
+class Setting:
+    """Marks a verb's named option as the override of one setting (`settings_verb`): `path`
+    dotted as `--set` spells it, `parse` turning the option's value into the setting's."""
+
+    path: str
+    parse: Callable[[Any], Any] | None = None
 
 
-# The synthetic data's size and seed, as `data synth` (default: SynthConfig's) and `demo` take them.
-SyntheticUsers = Annotated[int | None, typer.Option(help="Number of synthetic users.")]
-SyntheticItems = Annotated[int | None, typer.Option(help="Number of synthetic items.")]
-SyntheticImpressions = Annotated[int | None, typer.Option(help="Number of impressions (clicks and non-clicks).")]
-SyntheticSeed = Annotated[int | None, typer.Option(help="Seed of the synthetic data: the same seed, the same data.")]
+def setting(path: str, help: str, parse: Callable[[Any], Any] | None = None) -> Any:
+    """An optional named option that overrides the setting at `path` where given."""
+    option = typer.Option(None, help=help)
+    option.setting = Setting(path, parse)
+    return option
+
+
+# The synthetic data's size and seed: `data synth` reads them as settings (default: SynthConfig's,
+# the mark in the type as defaults differ), `demo` as they are.
+SyntheticUsers = Annotated[int | None, Setting("n_users"), typer.Option(help="Number of synthetic users.")]
+SyntheticItems = Annotated[int | None, Setting("n_items"), typer.Option(help="Number of synthetic items.")]
+SyntheticImpressions = Annotated[
+    int | None, Setting("n_interactions"), typer.Option(help="Number of impressions (clicks and non-clicks).")
+]
+SyntheticSeed = Annotated[
+    int | None, Setting("seed"), typer.Option(help="Seed of the synthetic data: the same seed, the same data.")
+]
 
 # Any one setting from the command line, beside the verb's named options for the common ones.
 SettingAssignments = Annotated[
@@ -76,21 +111,68 @@ def _parse_mapping(pairs: list[str]) -> dict[str, str]:
     return mapping
 
 
-def _config(cls, path: Path | None, assignments: list[str] | None, **overrides):
-    """Settings `cls` from an optional YAML file, then the `--set KEY=VALUE` assignments, then
-    the verb's named options. Keys are dotted field paths (split.test_days); a named option's
-    keyword spells the dots "__" (split__test_days), and None means "not given"."""
-    from aktrec.config import from_dict, load_config, read_yaml, to_dict
+def settings_verb(
+    group: typer.Typer, name: str, cls: type, sections: str = ""
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Declares the verb `name` of `group`, whose settings are `cls`. It gains `--config FILE` and
+    the repeatable `--set KEY=VALUE`, and is called with `settings`: the file, then the
+    assignments, then its options marked `Setting` that were given (not passed on themselves)."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    described = f" {sections}" if sections else ""
+    added = [
+        inspect.Parameter(
+            "config",
+            keyword,
+            default=typer.Option(None, help=f"YAML file with {cls.__name__} fields{described}."),
+            annotation=Path | None,
+        ),
+        inspect.Parameter("assignments", keyword, default=None, annotation=SettingAssignments),
+    ]
 
+    def decorate(verb: Callable[..., None]) -> Callable[..., None]:
+        marks = {
+            option: mark
+            for option, parameter in inspect.signature(verb, eval_str=True).parameters.items()
+            if (mark := _setting_mark(parameter))
+        }
+
+        def with_settings(arguments: dict[str, Any]) -> dict[str, Any]:
+            overrides = {}
+            for option, mark in marks.items():
+                value = arguments.pop(option)
+                if value is not None and mark.parse:
+                    value = mark.parse(value)
+                if value is not None:  # not given
+                    overrides[mark.path] = value
+            path, assignments = arguments.pop("config"), arguments.pop("assignments")
+            return {**arguments, "settings": _config(cls, path, assignments, overrides)}
+
+        return group.command(name)(with_parameters(verb, {"settings"}, added, with_settings))
+
+    return decorate
+
+
+def _comma_separated(value: str) -> tuple[str, ...] | None:
+    return tuple(part.strip() for part in value.split(",") if part.strip()) or None
+
+
+def _setting_mark(parameter: inspect.Parameter) -> Setting | None:
+    """The parameter's `Setting`: on its default (`setting(...)`) or in its `Annotated` type."""
+    in_type = get_args(parameter.annotation)[1:] if get_origin(parameter.annotation) is Annotated else ()
+    return getattr(parameter.default, "setting", None) or next((m for m in in_type if isinstance(m, Setting)), None)
+
+
+def _config(cls, path: Path | None, assignments: list[str] | None, overrides: dict[str, Any]):
+    """Settings `cls` from an optional YAML file, then the `--set KEY=VALUE` assignments, then
+    the named options' `overrides` (by dotted path: split.test_days)."""
     merged = to_dict(load_config(cls, path))
     for assignment in assignments or ():
         key, sep, text = assignment.partition("=")
         if not sep or not key:
             raise AktrecError(f"--set {assignment!r}: expected KEY=VALUE, e.g. loop.epochs=3")
         _assign(merged, key, read_yaml(text, f"--set {key}"))
-    for dotted, value in overrides.items():
-        if value is not None:
-            _assign(merged, dotted.replace("__", "."), value)
+    for key, value in overrides.items():
+        _assign(merged, key, value)
     return from_dict(cls, merged, where="options")
 
 
@@ -116,43 +198,30 @@ def _done(what: str, path: Path, started: float) -> None:
     log.info("%s written to %s (%.1fs)", what, path, time.perf_counter() - started)
 
 
-@data_app.command("synth")
+@settings_verb(data_app, "synth", SynthConfig)
 def data_synth(
+    settings: SynthConfig,
     out: OutDir = ...,
     users: SyntheticUsers = None,
     items: SyntheticItems = None,
     interactions: SyntheticImpressions = None,
-    days: int | None = typer.Option(None, help="Days the impressions span."),
+    days: int | None = setting("n_days", "Days the impressions span."),
     seed: SyntheticSeed = None,
-    config: Path | None = settings_file("SynthConfig"),
-    assignments: SettingAssignments = None,
 ) -> None:
     """Write a synthetic long-tail data set (real impressions) in the input contract."""
     import dataclasses
 
-    from aktrec.config import SynthConfig
     from aktrec.data.raw import write_raw
     from aktrec.data.synth import generate
 
     started = time.perf_counter()
-    synth_config = _config(
-        SynthConfig,
-        config,
-        assignments,
-        n_users=users,
-        n_items=items,
-        n_interactions=interactions,
-        n_days=days,
-        seed=seed,
-    )
     log.info(
         "generating %s impressions for %s users and %s items",
-        f"{synth_config.n_interactions:,}",
-        f"{synth_config.n_users:,}",
-        f"{synth_config.n_items:,}",
+        f"{settings.n_interactions:,}",
+        f"{settings.n_users:,}",
+        f"{settings.n_items:,}",
     )
-    raw = generate(synth_config)
-    write_raw(raw, out, synth_config=dataclasses.asdict(synth_config))
+    write_raw(generate(settings), out, synth_config=dataclasses.asdict(settings))
     _done("RAW", out, started)
 
 
@@ -200,35 +269,23 @@ def import_tables(
     _done("RAW", out, started)
 
 
-@data_app.command("prepare")
+@settings_verb(data_app, "prepare", PrepareConfig)
 def data_prepare(
+    settings: PrepareConfig,
     raw: Path = typer.Option(..., help="RAW artifact directory."),
     out: OutDir = ...,
-    split: str | None = typer.Option(None, help="time | leave-last-out (default: time)."),
-    test_days: float | None = typer.Option(None, help="Time split: days at the end that form the test window."),
-    negatives: int | None = typer.Option(None, help="Positive-only data: sampled negatives per positive."),
-    negative_sampling: str | None = typer.Option(None, help="uniform | popularity."),
-    seed: int | None = typer.Option(None, help="Seed of the negative sampler."),
-    config: Path | None = settings_file("PrepareConfig"),
-    assignments: SettingAssignments = None,
+    split: str | None = setting("split.method", "time | leave-last-out (default: time)."),
+    test_days: float | None = setting("split.test_days", "Time split: days at the end that form the test window."),
+    negatives: int | None = setting("negatives.ratio", "Positive-only data: sampled negatives per positive."),
+    negative_sampling: str | None = setting("negatives.strategy", "uniform | popularity."),
+    seed: int | None = setting("seed", "Seed of the negative sampler."),
 ) -> None:
     """Split, sample negatives, flag head/tail and write the data card (DATA)."""
-    from aktrec.config import PrepareConfig
     from aktrec.data.raw import read_raw
     from aktrec.data.stage import run_prepare
 
     started = time.perf_counter()
-    prepare_config = _config(
-        PrepareConfig,
-        config,
-        assignments,
-        split__method=split,
-        split__test_days=test_days,
-        negatives__ratio=negatives,
-        negatives__strategy=negative_sampling,
-        seed=seed,
-    )
-    data = run_prepare(read_raw(raw), out, prepare_config)
+    data = run_prepare(read_raw(raw), out, settings)
     _done("DATA", out, started)
     card = data.card
     log.info(
@@ -261,65 +318,58 @@ def _log_user_model(metrics: dict) -> None:
         )
 
 
-def _embed_verb(half: str, other: str, settings_name: str, what: str, log_metrics) -> None:
+def _embed_verb(half: str, other: str, settings_class: type, what: str, log_metrics) -> None:
     """`aktrec embed <half>`: one EMB half, the other half in `--out` kept. Both verbs take the
     same options; the items' settings are `ItemEmbedConfig`, the users' `UserEmbedConfig`."""
 
     def verb(
+        settings: ItemEmbedConfig | UserEmbedConfig,
         data: Path = typer.Option(..., help="DATA artifact directory (from `aktrec data prepare`)."),
         out: Path = typer.Option(..., help=f"EMB artifact directory; {other} embeddings already there are kept."),
-        model: str | None = typer.Option(
-            None, help="Encoder or language model: local path or offline name (default: bundled all-MiniLM-L6-v2)."
+        model: str | None = setting(
+            "encoder.model",
+            "Encoder or language model: local path or offline name (default: bundled all-MiniLM-L6-v2).",
         ),
-        device: str | None = typer.Option(None, help="cpu, cuda, cuda:1, ..."),
-        epochs: int | None = typer.Option(None, help="Training epochs (the settings' loop.epochs)."),
-        config: Path | None = settings_file(settings_name),
-        assignments: SettingAssignments = None,
+        device: str | None = setting("encoder.device", "cpu, cuda, cuda:1, ..."),
+        epochs: int | None = setting("loop.epochs", "Training epochs (the settings' loop.epochs)."),
         cache: str = typer.Option("", help=CACHE_HELP),
     ) -> None:
-        from aktrec import config as settings_module
         from aktrec.embed import stage
 
-        overrides = {"encoder__model": model, "encoder__device": device, "loop__epochs": epochs}
-        settings = _config(getattr(settings_module, settings_name), config, assignments, **overrides)
         started = time.perf_counter()
         metrics = getattr(stage, f"run_embed_{half}")(data, out, settings, progress=True, cache_root=cache)
         _done(f"{half.removesuffix('s')} embeddings", out, started)
         log_metrics(metrics)
 
     verb.__doc__ = what
-    embed_app.command(half)(verb)
+    settings_verb(embed_app, half, settings_class)(verb)
 
 
 _embed_verb(
     "items",
     "user",
-    "ItemEmbedConfig",
+    ItemEmbedConfig,
     "Embed item prompts and align them on co-occurring pairs (InfoNCE).",
     _log_item_alignment,
 )
 _embed_verb(
-    "users", "item", "UserEmbedConfig", "Fine-tune the interest-token user model and embed every user.", _log_user_model
+    "users", "item", UserEmbedConfig, "Fine-tune the interest-token user model and embed every user.", _log_user_model
 )
 
 
-@app.command("semantic-ids")
+@settings_verb(app, "semantic-ids", SemanticIdConfig)
 def semantic_ids(
+    settings: SemanticIdConfig,
     data: Path = typer.Option(..., help="DATA artifact directory."),
     embeddings: Path = typer.Option(..., help="EMB artifact directory with item and user embeddings."),
     out: OutDir = ...,
-    cluster_prefix: int | None = typer.Option(None, help="Code prefix that defines a cluster (default: calibrated)."),
-    config: Path | None = settings_file("SemanticIdConfig"),
-    assignments: SettingAssignments = None,
+    cluster_prefix: int | None = setting("cluster_prefix", "Code prefix that defines a cluster (default: calibrated)."),
 ) -> None:
     """Quantize item and user representations into semantic IDs (RQ-VAE) and clusters."""
-    from aktrec.config import SemanticIdConfig
     from aktrec.semantic_ids.stage import run_semantic_ids
 
     started = time.perf_counter()
-    metrics = run_semantic_ids(
-        data, embeddings, out, _config(SemanticIdConfig, config, assignments, cluster_prefix=cluster_prefix)
-    )
+    metrics = run_semantic_ids(data, embeddings, out, settings)
     _done("semantic IDs", out, started)
     for kind, m in metrics.items():
         coherence = "; ".join(
@@ -335,8 +385,9 @@ def semantic_ids(
         )
 
 
-@features_app.command("materialize")
+@settings_verb(features_app, "materialize", FeatureConfig)
 def features_materialize(
+    settings: FeatureConfig,
     data: Path = typer.Option(..., help="DATA artifact directory."),
     sids: Path = typer.Option(..., help="SID artifact directory."),
     repo: Path = typer.Option(..., help="Feast repository to (re)build: offline tables, registry, online store."),
@@ -346,19 +397,14 @@ def features_materialize(
     online_store: str | None = typer.Option(  # help is rich markup: a literal "[" is escaped
         None, help=r"sqlite (default) or redis://\[USER:PASSWORD@]HOST:PORT\[/DB] (rediss:// with TLS)."
     ),
-    config: Path | None = settings_file("FeatureConfig"),
-    assignments: SettingAssignments = None,
 ) -> None:
     """Compute activity, semantic-ID, cluster-averaged, cross and sequence features into Feast."""
-    from aktrec.config import FeatureConfig
     from aktrec.features.repo import take_redis_credentials
     from aktrec.features.stage import run_materialize_features
 
     started = time.perf_counter()
     online_store = take_redis_credentials(online_store) if online_store else None
-    metrics = run_materialize_features(
-        data, sids, repo, _config(FeatureConfig, config, assignments), emb_dir=embeddings, online_store=online_store
-    )
+    metrics = run_materialize_features(data, sids, repo, settings, emb_dir=embeddings, online_store=online_store)
     _done("Feast repository", repo, started)
     log.info(
         "feature service %s; rows per view: %s",
@@ -367,38 +413,34 @@ def features_materialize(
     )
 
 
-@app.command("train")
+@settings_verb(app, "train", TrainConfig, "(model, train, promotion)")
 def train(
+    settings: TrainConfig,
     data: Path = typer.Option(..., help="DATA artifact directory (training and test samples)."),
     repo: Path = typer.Option(..., help="Materialized Feast repository (features of those samples)."),
     out: OutDir = ...,
-    variants: str | None = typer.Option(
-        None, help="Comma-separated variants to train and compare (default: base,strong_base,aktrec)."
+    variants: str | None = setting(
+        "variants",
+        "Comma-separated variants to train and compare (default: base,strong_base,aktrec).",
+        _comma_separated,
     ),
-    deploy: str | None = typer.Option(
-        None,
-        help="The variant whose bundle is written, or champion (default): the best of train.candidates on validation.",
+    deploy: str | None = setting(
+        "deploy",
+        "The variant whose bundle is written, or champion (default): the best of train.candidates on validation.",
     ),
-    epochs: int | None = typer.Option(None, help="Training epochs (early stopping may end sooner)."),
-    seed: int | None = typer.Option(None, help="Seed of initialisation and batch order."),
-    config: Path | None = settings_file("TrainConfig", "(model, train, promotion)"),
-    assignments: SettingAssignments = None,
+    epochs: int | None = setting("loop.epochs", "Training epochs (early stopping may end sooner)."),
+    seed: int | None = setting("loop.seed", "Seed of initialisation and batch order."),
     sids: Path | None = typer.Option(None, help="The repository's SID, where not at the path its marker records."),
     embeddings: Path | None = typer.Option(None, help="The repository's EMB, where not at its marker's path."),
 ) -> None:
     """Train AKT-Rec and the compared variants; write the bundle, metrics.json and the promotion gate."""
-    from aktrec.config import TrainConfig
     from aktrec.ctr.stage import run_train
 
     started = time.perf_counter()
-    chosen = tuple(v.strip() for v in variants.split(",") if v.strip()) if variants else None
-    train_config = _config(
-        TrainConfig, config, assignments, variants=chosen, deploy=deploy, loop__epochs=epochs, loop__seed=seed
-    )
     if (sids is None) != (embeddings is None):
         raise typer.BadParameter("give both --sids and --embeddings, or neither", param_hint="--sids")
     sources = (sids, embeddings) if sids is not None else None
-    metrics = run_train(data, repo, out, train_config, progress=sys.stderr.isatty(), sources=sources)
+    metrics = run_train(data, repo, out, settings, progress=sys.stderr.isatty(), sources=sources)
     if metrics is None:  # a DDP process beside the main one, which reports
         return
     _done("model bundle", out, started)
@@ -432,35 +474,23 @@ def remote(
         raise typer.Exit(code)
 
 
-@app.command("serve")
+@settings_verb(app, "serve", ServingConfig, "(limits, cache refresh, log)")
 def serve(
+    settings: ServingConfig,
     model: Path = typer.Option(..., help="Model bundle directory written by `aktrec train`."),
     repo: Path = typer.Option(..., help="Materialized Feast repository with the bundle's feature service."),
-    http_port: int | None = typer.Option(None, help="HTTP port (default 8080)."),
-    grpc_port: int | None = typer.Option(None, help="gRPC port of the v2 protocol (default 8081; 0 = no gRPC)."),
-    host: str | None = typer.Option(None, help="Interface to listen on (default 127.0.0.1; 0.0.0.0 in a container)."),
-    arm: str | None = typer.Option(None, help="The rollout arm this predictor is: stable (default) or canary."),
-    prediction_log: str | None = typer.Option(
-        None, help="Log what is served (parquet shards) under this directory or s3:// URI; default: no log."
+    http_port: int | None = setting("http_port", "HTTP port (default 8080)."),
+    grpc_port: int | None = setting("grpc_port", "gRPC port of the v2 protocol (default 8081; 0 = no gRPC)."),
+    host: str | None = setting("host", "Interface to listen on (default 127.0.0.1; 0.0.0.0 in a container)."),
+    arm: str | None = setting("arm", "The rollout arm this predictor is: stable (default) or canary."),
+    prediction_log: str | None = setting(
+        "prediction_log.uri", "Log what is served (parquet shards) under this directory or s3:// URI; default: no log."
     ),
-    config: Path | None = settings_file("ServingConfig", "(limits, cache refresh, log)"),
-    assignments: SettingAssignments = None,
 ) -> None:
     """Run the KServe predictor: v1, v2 (Open Inference Protocol) and :explain over HTTP, v2 over gRPC."""
-    from aktrec.config import ServingConfig
     from aktrec.serving.server import serve as run_server
 
-    serving = _config(
-        ServingConfig,
-        config,
-        assignments,
-        http_port=http_port,
-        grpc_port=grpc_port,
-        host=host,
-        arm=arm,
-        prediction_log__uri=prediction_log,
-    )
-    run_server(model, repo, serving)
+    run_server(model, repo, settings)
 
 
 @app.command("fetch")
@@ -492,8 +522,9 @@ SINCE_HELP = "First logged time to read (ISO 8601, UTC unless it says otherwise)
 UNTIL_HELP = "Read logged times before this one (ISO 8601); default: up to now."
 
 
-@app.command("monitor")
+@settings_verb(app, "monitor", MonitorConfig, "(thresholds)")
 def monitor(
+    settings: MonitorConfig,
     prediction_log: str = typer.Option(..., help="The predictor's prediction log (a directory or s3://...)."),
     model: Path = typer.Option(..., help="The bundle that served the rows checked (`--arm`)."),
     repo: Path = typer.Option(..., help="The pipeline's Feast repository with its offline data (feature_repo)."),
@@ -502,12 +533,9 @@ def monitor(
     since: str | None = typer.Option(None, help=SINCE_HELP),
     until: str | None = typer.Option(None, help=UNTIL_HELP),
     arm: str = typer.Option("stable", help="The rollout arm whose rows are checked; 'all' for every arm."),
-    config: Path | None = settings_file("MonitorConfig", "(thresholds)"),
-    assignments: SettingAssignments = None,
 ) -> None:
     """Skew (served vs offline point-in-time features) and drift (PSI vs validation) of a window
     of the prediction log, as GX suites; exits 2 naming the feature when a threshold is crossed."""
-    from aktrec.config import MonitorConfig
     from aktrec.monitoring.monitor import run_monitor
 
     started = time.perf_counter()
@@ -517,7 +545,7 @@ def monitor(
         repo,
         data,
         out,
-        _config(MonitorConfig, config, assignments),
+        settings,
         _time(since, "--since"),
         _time(until, "--until"),
         None if arm == "all" else arm,
@@ -532,8 +560,9 @@ def monitor(
     )
 
 
-@app.command("readout")
+@settings_verb(app, "readout", ReadoutConfig, "(attribution window, CI)")
 def readout(
+    settings: ReadoutConfig,
     prediction_log: str = typer.Option(..., help="The predictor's prediction log (a directory or s3://...)."),
     outcomes: Path = typer.Option(
         ..., help="Clicks after the impressions: parquet or CSV with user_id, item_id, ts [, label, request_id]."
@@ -541,12 +570,9 @@ def readout(
     out: OutDir = ...,
     since: str | None = typer.Option(None, help=SINCE_HELP),
     until: str | None = typer.Option(None, help=UNTIL_HELP),
-    config: Path | None = settings_file("ReadoutConfig", "(attribution window, CI)"),
-    assignments: SettingAssignments = None,
 ) -> None:
     """Per rollout arm: impressions, CTR, calibration, AUC/GAUC on head and tail; the canary's
     CTR lift over the stable arm with a bootstrap CI."""
-    from aktrec.config import ReadoutConfig
     from aktrec.data.contract import read_table
     from aktrec.monitoring.readout import lift_line, run_readout
 
@@ -555,7 +581,7 @@ def readout(
         prediction_log,
         read_table(outcomes, "outcomes"),
         out,
-        _config(ReadoutConfig, config, assignments),
+        settings,
         _time(since, "--since"),
         _time(until, "--until"),
     )
@@ -690,7 +716,6 @@ def demo(
     seed: SyntheticSeed = 0,
 ) -> None:
     """The main job: synthetic data -> the whole pipeline locally -> the predictor -> one request."""
-    from aktrec.config import ServingConfig, SynthConfig
     from aktrec.data.raw import write_raw
     from aktrec.data.synth import generate
     from aktrec.pipeline.runner import run_local

@@ -5,8 +5,12 @@ what moved, when the installed Typer differs from TYPER_TESTED or these names ar
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
+import inspect
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import typer
 from typer._click import exceptions as click_exceptions
@@ -16,6 +20,27 @@ TYPER_TESTED = "0.29"  # the minor release these names were checked against
 
 def installed_version() -> str:
     return importlib.metadata.version("typer")
+
+
+def with_parameters(
+    command: Callable[..., Any],
+    dropped: set[str],
+    added: list[inspect.Parameter],
+    adapt: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Callable[..., Any]:
+    """`command` as Typer builds it: its parameters less `dropped`, then `added`; a call's
+    keyword arguments go through `adapt`, which returns the ones `command` takes. Typer reads a
+    command's options from `inspect.signature` (honouring `__signature__`) and its annotations."""
+    signature = inspect.signature(command, eval_str=True)
+    parameters = [p for p in signature.parameters.values() if p.name not in dropped] + added
+
+    @functools.wraps(command)
+    def adapted(**arguments: Any) -> Any:
+        return command(**adapt(arguments))
+
+    adapted.__signature__ = signature.replace(parameters=parameters)
+    adapted.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": signature.return_annotation}
+    return adapted
 
 
 def run_app(app: typer.Typer, argv: list[str] | None, prog_name: str) -> int:

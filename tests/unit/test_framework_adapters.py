@@ -11,7 +11,7 @@ import pytest
 import typer
 
 from aktrec.serving import kserve_adapter
-from aktrec.typer_adapter import TYPER_TESTED, run_app
+from aktrec.typer_adapter import TYPER_TESTED, run_app, with_parameters
 from aktrec.typer_adapter import installed_version as typer_version
 
 
@@ -105,3 +105,25 @@ def test_typer_usage_errors_become_one_line_and_an_exit_code(capsys, argv, code,
     assert run_app(app, [], "probe") == 2  # a bare group: its help
     shown = capsys.readouterr()
     assert "greet" in shown.out + shown.err
+
+
+def test_typer_reads_a_commands_options_from_its_adapted_signature(capsys):
+    """`settings_verb` relies on it: Typer builds options from `__signature__`, so a dropped
+    parameter is no option and an added one is, and the call goes through the adapter."""
+    app = typer.Typer()
+
+    def greet(greeting: str, name: str = typer.Option(...)) -> None:
+        print(f"{greeting} {name}")
+
+    loud = inspect.Parameter("loud", inspect.Parameter.KEYWORD_ONLY, default=typer.Option(False), annotation=bool)
+
+    def adapt(arguments: dict) -> dict:
+        greeting = "HELLO" if arguments.pop("loud") else "hello"
+        return {**arguments, "greeting": greeting}
+
+    app.command("greet")(with_parameters(greet, {"greeting"}, [loud], adapt))
+    app.command("other")(lambda: None)
+    assert run_app(app, ["greet", "--name", "x", "--loud"], "probe") == 0
+    assert capsys.readouterr().out == "HELLO x\n"
+    assert run_app(app, ["greet", "--name", "x", "--greeting", "hi"], "probe") == 2
+    assert "No such option: --greeting" in capsys.readouterr().err
