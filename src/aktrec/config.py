@@ -456,6 +456,8 @@ CTR_VARIANTS: dict[str, dict[str, Any]] = {
     "aktrec_no_hfa_gate": {"hfa_gate": False},
     "aktrec_head_instance_only": {"head_instance_only": True},
     "aktrec_ids_from_content": {"init_ids_from_content": True},
+    # AKT-Rec reading its content through FAERec's fusion instead of as plain inputs.
+    "aktrec_content_fusion": {"content_features": False, "content_fusion": True},
     # The peers read what strong_base reads (FAERec its content through the fusion) and add their mechanism.
     "poso": {**_STRONG_BASE, "activity_gated_tower": True},
     "faerec": _FAEREC,
