@@ -21,39 +21,18 @@ def main() -> None:
     args = parser.parse_args()
 
     from aktrec.cli import main as aktrec
-    from aktrec.config import PrepareConfig, SplitConfig, SynthConfig
-    from aktrec.data.prepare import prepare, write_prepared
+    from aktrec.config import SplitConfig, SynthConfig
     from aktrec.data.raw import write_raw
     from aktrec.data.synth import generate
-    from aktrec.embed.planted import write_planted_embeddings
+    from aktrec.semantic_ids.planted import build_planted_set
 
     root = args.out
     raw = generate(SynthConfig(n_users=args.users, n_items=args.items, n_interactions=args.impressions))
     write_raw(raw, root / "raw")
-    config = PrepareConfig(split=SplitConfig(test_days=3))
-    data = prepare(raw, config)
-    write_prepared(data, root / "data", config)
-    write_planted_embeddings(data, root / "emb")
-    (root / "sid.yaml").write_text(
-        "items: {codebook_size: 16, loop: {epochs: 30}}\nusers: {codebook_size: 16, loop: {epochs: 30}}\n"
-        "target_median_cluster_size: 3\n"
-    )
-    for command in (
-        [
-            "semantic-ids",
-            "--data",
-            root / "data",
-            "--embeddings",
-            root / "emb",
-            "--out",
-            root / "sid",
-            "--config",
-            root / "sid.yaml",
-        ],
-        ["features", "materialize", "--data", root / "data", "--sids", root / "sid", "--repo", root / "repo"],
-    ):
-        if aktrec([str(part) for part in command]) != 0:
-            sys.exit(f"failed: aktrec {' '.join(map(str, command))}")
+    build_planted_set(root, raw, SplitConfig(test_days=3), validate=True)
+    command = ["features", "materialize", "--data", root / "data", "--sids", root / "sid", "--repo", root / "repo"]
+    if aktrec([str(part) for part in command]) != 0:
+        sys.exit(f"failed: aktrec {' '.join(map(str, command))}")
 
 
 if __name__ == "__main__":

@@ -338,39 +338,24 @@ def tiny_vision_text_model(tmp_path_factory) -> Path:
     return path
 
 
-def build_planted(root: Path, raw, test_days: int = 2, codebook_size: int = 16, noise: float = 0.2) -> Path:
-    """DATA from `raw`, an EMB whose vectors are category centers + noise (so semantic clusters
-    follow the categories that drive clicks), and the SID built from them through the CLI
-    (root/data, root/emb, root/sid)."""
+def run_aktrec(*arguments) -> int:
+    """The `aktrec` command line in this process, its arguments paths, numbers or text."""
     from aktrec.cli import main
-    from aktrec.config import PrepareConfig, SplitConfig
-    from aktrec.data.prepare import prepare, write_prepared
-    from aktrec.embed.planted import write_planted_embeddings
 
-    config = PrepareConfig(split=SplitConfig(test_days=test_days))
-    data = prepare(raw, config)
-    write_prepared(data, root / "data", config, validate=False)
-    write_planted_embeddings(data, root / "emb", noise=noise)
-    (root / "sid.yaml").write_text(
-        f"items: {{codebook_size: {codebook_size}, loop: {{epochs: 30}}}}\n"
-        f"users: {{codebook_size: {codebook_size}, loop: {{epochs: 30}}}}\ntarget_median_cluster_size: 3\n"
-    )
-    assert (
-        main(
-            [
-                "semantic-ids",
-                "--data",
-                str(root / "data"),
-                "--embeddings",
-                str(root / "emb"),
-                "--out",
-                str(root / "sid"),
-                "--config",
-                str(root / "sid.yaml"),
-            ]
-        )
-        == 0
-    )
+    return main([str(argument) for argument in arguments])
+
+
+def materialize(root: Path, repo: Path) -> int:
+    """`aktrec features materialize` of a `build_planted` root's DATA and SID into `repo`."""
+    return run_aktrec("features", "materialize", "--data", root / "data", "--sids", root / "sid", "--repo", repo)
+
+
+def build_planted(root: Path, raw, test_days: int = 2, codebook_size: int = 16, noise: float = 0.2) -> Path:
+    """`build_planted_set` with a time split of `test_days` at `root` (root/data, root/emb, root/sid)."""
+    from aktrec.config import SplitConfig
+    from aktrec.semantic_ids.planted import build_planted_set
+
+    build_planted_set(root, raw, SplitConfig(test_days=test_days), codebook_size, noise=noise)
     return root
 
 
@@ -383,50 +368,16 @@ def planted_emb(tmp_path_factory, tiny_raw):
 @pytest.fixture(scope="session")
 def planted_repo(planted_emb):
     """The Feast repository materialized from `planted_emb` (root/repo)."""
-    from aktrec.cli import main
-
-    assert (
-        main(
-            [
-                "features",
-                "materialize",
-                "--data",
-                str(planted_emb / "data"),
-                "--sids",
-                str(planted_emb / "sid"),
-                "--repo",
-                str(planted_emb / "repo"),
-            ]
-        )
-        == 0
-    )
+    assert materialize(planted_emb, planted_emb / "repo") == 0
     return planted_emb / "repo"
 
 
 @pytest.fixture(scope="session")
 def planted_model(planted_emb, planted_repo):
     """A bundle trained on `planted_repo` (root/model): base, AKT-Rec and the FAERec peer."""
-    from aktrec.cli import main
-
     out = planted_emb / "model"
-    assert (
-        main(
-            [
-                "train",
-                "--data",
-                str(planted_emb / "data"),
-                "--repo",
-                str(planted_repo),
-                "--out",
-                str(out),
-                "--variants",
-                "base,strong_base,aktrec,faerec",
-                "--deploy",  # the serving tests read AKT-Rec's gates
-                "aktrec",
-                "--epochs",
-                "2",
-            ]
-        )
-        == 0
-    )
+    variants = "base,strong_base,aktrec,faerec"
+    # --deploy aktrec: the serving tests read AKT-Rec's gates
+    arguments = ("--variants", variants, "--deploy", "aktrec", "--epochs", 2)
+    assert run_aktrec("train", "--data", planted_emb / "data", "--repo", planted_repo, "--out", out, *arguments) == 0
     return out

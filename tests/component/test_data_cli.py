@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -17,6 +18,28 @@ from conftest import make_tables, write_amazon_format
 def run_cli(capsys, *args: str) -> tuple[int, str]:
     code = main([str(a) for a in args])
     return code, capsys.readouterr().err
+
+
+def import_tables(capsys, out: Path, interactions: Path, *options) -> tuple[int, str]:
+    return run_cli(capsys, "data", "import", "tables", "--interactions", interactions, "--out", out, *options)
+
+
+def import_amazon(capsys, interactions: Path, sequences: Path, items: Path, out: Path) -> tuple[int, str]:
+    """`aktrec data import amazon` with real dates and the sequences' order inside a day."""
+    return run_cli(
+        capsys,
+        "data",
+        "import",
+        "amazon",
+        "--interactions",
+        interactions,
+        "--sequences",
+        sequences,
+        "--items",
+        items,
+        "--out",
+        out,
+    )
 
 
 def test_synth_then_prepare_time_split(tmp_path, capsys):
@@ -43,12 +66,9 @@ def test_import_tables_unseen_dataset_with_attributes_negatives_and_time(tmp_pat
     frame = pd.read_csv(paths["interactions"]).rename(columns={"user_id": "customer"})
     frame.to_csv(paths["interactions"], index=False)
     raw, data = tmp_path / "raw", tmp_path / "data"
-    code, err = run_cli(
+    code, err = import_tables(
         capsys,
-        "data",
-        "import",
-        "tables",
-        "--interactions",
+        raw,
         paths["interactions"],
         "--items",
         paths["items"],
@@ -56,8 +76,6 @@ def test_import_tables_unseen_dataset_with_attributes_negatives_and_time(tmp_pat
         paths["users"],
         "--rename",
         "customer=user_id",
-        "--out",
-        raw,
     )
     assert code == 0, err
     users = pq.read_table(raw / "users.parquet")
@@ -133,20 +151,7 @@ def test_bad_input_is_one_line_naming_table_and_column_and_writes_nothing(tmp_pa
     damage, expected = BAD_INPUTS[case]
     damage(paths)
     out = tmp_path / "raw"
-    code, err = run_cli(
-        capsys,
-        "data",
-        "import",
-        "tables",
-        "--interactions",
-        paths["interactions"],
-        "--items",
-        paths["items"],
-        "--users",
-        paths["users"],
-        "--out",
-        out,
-    )
+    code, err = import_tables(capsys, out, paths["interactions"], "--items", paths["items"], "--users", paths["users"])
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("aktrec: error: ")
@@ -159,7 +164,7 @@ def test_bad_input_is_one_line_naming_table_and_column_and_writes_nothing(tmp_pa
 def test_failed_prepare_keeps_the_previous_output(tmp_path, capsys):
     paths = make_tables(tmp_path)
     raw, data = tmp_path / "raw", tmp_path / "data"
-    assert run_cli(capsys, "data", "import", "tables", "--interactions", paths["interactions"], "--out", raw)[0] == 0
+    assert import_tables(capsys, raw, paths["interactions"])[0] == 0
     assert run_cli(capsys, "data", "prepare", "--raw", raw, "--out", data, "--test-days", 2)[0] == 0
     before = (data / "train.parquet").read_bytes()
     code, err = run_cli(capsys, "data", "prepare", "--raw", raw, "--out", data, "--test-days", 400)
@@ -171,32 +176,10 @@ def test_failed_prepare_keeps_the_previous_output(tmp_path, capsys):
 
 def test_cli_rejects_bad_options_in_one_line(tmp_path, capsys):
     paths = make_tables(tmp_path)
-    code, err = run_cli(
-        capsys,
-        "data",
-        "import",
-        "tables",
-        "--interactions",
-        paths["interactions"],
-        "--out",
-        tmp_path / "r",
-        "--rename",
-        "nonsense",
-    )
+    code, err = import_tables(capsys, tmp_path / "r", paths["interactions"], "--rename", "nonsense")
     assert code == 2 and "expected SOURCE=TARGET" in err
     shutil.rmtree(tmp_path / "r", ignore_errors=True)
-    code, err = run_cli(
-        capsys,
-        "data",
-        "import",
-        "tables",
-        "--interactions",
-        paths["interactions"],
-        "--out",
-        tmp_path / "r",
-        "--ts-format",
-        "weekly",
-    )
+    code, err = import_tables(capsys, tmp_path / "r", paths["interactions"], "--ts-format", "weekly")
     assert code == 2 and "--ts-format 'weekly'" in err
 
 
@@ -251,27 +234,14 @@ def test_import_amazon_with_real_dates_orders_a_day_by_the_sequences(tmp_path, c
         ),
     )
     raw = tmp_path / "raw"
-    code, err = run_cli(
-        capsys,
-        "data",
-        "import",
-        "amazon",
-        "--interactions",
-        inter,
-        "--sequences",
-        sequences,
-        "--items",
-        items,
-        "--out",
-        raw,
-    )
+    code, err = import_amazon(capsys, inter, sequences, items, raw)
     assert code == 0, err
     table = pq.read_table(raw / "interactions.parquet").to_pandas()
     a1 = table[table[schemas.USER_ID] == "A1"].sort_values(schemas.TS)
     assert a1[schemas.ITEM_ID].tolist() == ["I1", "I2", "I3"]  # the sequence's order inside day 1
     assert (a1[schemas.TS].dt.floor("D") == pd.to_datetime([day1, day1, day2], unit="s", utc=True)).all()
     # without the sequences: real dates, no order inside a day; `import tables` reads .inter too
-    code, err = run_cli(capsys, "data", "import", "tables", "--interactions", inter, "--out", tmp_path / "raw2")
+    code, err = import_tables(capsys, tmp_path / "raw2", inter)
     assert code == 0, err
     assert json.loads((tmp_path / "raw2" / "_aktrec.json").read_text())["ts_kind"] == "time"
 
@@ -287,19 +257,6 @@ def test_import_amazon_bad_interactions_file_writes_nothing(tmp_path, capsys, ro
     sequences, items = write_amazon_format(tmp_path)
     inter = write_atomic_interactions(tmp_path, rows)
     out = tmp_path / "raw"
-    code, err = run_cli(
-        capsys,
-        "data",
-        "import",
-        "amazon",
-        "--interactions",
-        inter,
-        "--sequences",
-        sequences,
-        "--items",
-        items,
-        "--out",
-        out,
-    )
+    code, err = import_amazon(capsys, inter, sequences, items, out)
     assert code == 2 and message in err and err.strip().count("\n") == 0, err
     assert not out.exists()

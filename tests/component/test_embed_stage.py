@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from aktrec import schemas
-from aktrec.cli import main
 from aktrec.errors import ValidationFailed
+from conftest import run_aktrec
 
 
 @pytest.fixture(scope="module")
@@ -18,40 +18,27 @@ def emb(tmp_path_factory):
     """RAW -> DATA -> EMB (items, then users) through the CLI with the bundled encoder."""
     root = tmp_path_factory.mktemp("embed")
     assert (
-        main(
-            [
-                "data",
-                "synth",
-                "--out",
-                str(root / "raw"),
-                "--users",
-                "80",
-                "--items",
-                "60",
-                "--interactions",
-                "3000",
-                "--seed",
-                "4",
-            ]
+        run_aktrec(
+            "data",
+            "synth",
+            "--out",
+            root / "raw",
+            "--users",
+            "80",
+            "--items",
+            "60",
+            "--interactions",
+            "3000",
+            "--seed",
+            "4",
         )
         == 0
     )
-    assert main(["data", "prepare", "--raw", str(root / "raw"), "--out", str(root / "data"), "--test-days", "3"]) == 0
+    assert run_aktrec("data", "prepare", "--raw", root / "raw", "--out", root / "data", "--test-days", "3") == 0
     (root / "users.yaml").write_text("max_train_samples: 200\nloop: {epochs: 5}\n")
-    assert main(["embed", "items", "--data", str(root / "data"), "--out", str(root / "emb")]) == 0
+    assert run_aktrec("embed", "items", "--data", root / "data", "--out", root / "emb") == 0
     assert (
-        main(
-            [
-                "embed",
-                "users",
-                "--data",
-                str(root / "data"),
-                "--out",
-                str(root / "emb"),
-                "--config",
-                str(root / "users.yaml"),
-            ]
-        )
+        run_aktrec("embed", "users", "--data", root / "data", "--out", root / "emb", "--config", root / "users.yaml")
         == 0
     )
     return root
@@ -83,7 +70,7 @@ def test_redoing_items_keeps_the_user_half(emb, tmp_path):
 
     copy = tmp_path / "emb"
     shutil.copytree(emb / "emb", copy)
-    assert main(["embed", "items", "--data", str(emb / "data"), "--out", str(copy), "--epochs", "1"]) == 0
+    assert run_aktrec("embed", "items", "--data", emb / "data", "--out", copy, "--epochs", "1") == 0
     assert (copy / "user_embeddings.parquet").read_bytes() == (emb / "emb" / "user_embeddings.parquet").read_bytes()
     assert "users" in json.loads((copy / "metrics.json").read_text())
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from aktrec import schemas
-from aktrec.cli import main
 from aktrec.features.contract import declared_contract
+from conftest import materialize, run_aktrec
 
 
 @pytest.fixture(scope="module")
@@ -131,38 +131,13 @@ def test_rematerialize_is_idempotent_and_a_failed_run_keeps_the_old_store(repo, 
 
     monkeypatch.setattr(FeatureStore, "write_to_online_store", crash)
     with pytest.raises(RuntimeError):
-        main(
-            [
-                "features",
-                "materialize",
-                "--data",
-                str(planted_emb / "data"),
-                "--sids",
-                str(planted_emb / "sid"),
-                "--repo",
-                str(repo),
-            ]
-        )
+        materialize(planted_emb, repo)
     monkeypatch.undo()
     store, service = open_store(repo)
     assert_frames_equal(
         online_features(store, service, user, candidates, users, items), before, feature_columns(before)
     )
-    assert (
-        main(
-            [
-                "features",
-                "materialize",
-                "--data",
-                str(planted_emb / "data"),
-                "--sids",
-                str(planted_emb / "sid"),
-                "--repo",
-                str(repo),
-            ]
-        )
-        == 0
-    )
+    assert materialize(planted_emb, repo) == 0
     for name, frame in tables_before.items():
         pd.testing.assert_frame_equal(pd.read_parquet(repo / "data" / name), frame)
     store, service = open_store(repo)
@@ -205,11 +180,11 @@ def test_redis_online_store_is_filled_only_after_validation_and_serves_the_same_
         return specs
 
     monkeypatch.setattr(checks, "feature_suites", failing_suites)
-    assert main(arguments) != 0
+    assert run_aktrec(*arguments) != 0
     monkeypatch.undo()
     client = redis.Redis.from_url(redis_server)
     assert client.dbsize() == 0 and not redis_repo.exists()  # a failed check reaches neither the store nor REPO
-    assert main(arguments) == 0
+    assert run_aktrec(*arguments) == 0
     assert client.get(STAMP_KEY).decode() == materialization_id(read_marker(redis_repo, REPO_KIND))
     assert "type: redis" in (redis_repo / "feature_store.yaml").read_text()
     data, users, items = tables
@@ -238,7 +213,7 @@ def test_a_password_protected_redis_is_filled_with_the_password_from_the_uri_and
         quoted = "s3cret-with%3Dsigns%3Aand%40"
         uri = f"redis://:{quoted}@{url.removeprefix('redis://')}"
         arguments = ["features", "materialize", "--data", str(planted_emb / "data"), "--sids", str(planted_emb / "sid")]
-        assert main([*arguments, "--repo", str(repo), "--online-store", uri]) == 0
+        assert run_aktrec(*arguments, "--repo", repo, "--online-store", uri) == 0
         assert redis.Redis.from_url(url, password=secret).get(STAMP_KEY)
         written = "".join(path.read_text(errors="ignore") for path in repo.rglob("*") if path.is_file())
         assert secret not in written and quoted not in written and secret not in capsys.readouterr().err

@@ -16,12 +16,11 @@ from aktrec.features import names as feature_names
 @pytest.fixture(scope="module")
 def ordinal(tmp_path_factory, tiny_raw):
     """The tiny synthetic set as positions only: each user's clicks in order, no labels."""
-    from aktrec.cli import main
-    from aktrec.config import PrepareConfig, SplitConfig
-    from aktrec.data.prepare import prepare, write_prepared
+    from aktrec.config import SplitConfig
     from aktrec.data.raw import RawData
-    from aktrec.embed.planted import write_planted_embeddings
+    from aktrec.semantic_ids.planted import build_planted_set
     from aktrec.semantic_ids.tables import semantic_tables
+    from conftest import materialize
 
     root = tmp_path_factory.mktemp("ordinal")
     clicks = tiny_raw.interactions.to_pandas()
@@ -35,45 +34,8 @@ def ordinal(tmp_path_factory, tiny_raw):
         }
     )
     raw = RawData(interactions=interactions, items=tiny_raw.items, users=None, ts_kind="ordinal", source="test")
-    config = PrepareConfig(split=SplitConfig(method="leave-last-out"))
-    data = prepare(raw, config)
-    write_prepared(data, root / "data", config, validate=False)
-    write_planted_embeddings(data, root / "emb")
-    (root / "sid.yaml").write_text(
-        "items: {codebook_size: 8, loop: {epochs: 10}}\nusers: {codebook_size: 8, loop: {epochs: 10}}\n"
-        "target_median_cluster_size: 3\n"
-    )
-    assert (
-        main(
-            [
-                "semantic-ids",
-                "--data",
-                str(root / "data"),
-                "--embeddings",
-                str(root / "emb"),
-                "--out",
-                str(root / "sid"),
-                "--config",
-                str(root / "sid.yaml"),
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                "features",
-                "materialize",
-                "--data",
-                str(root / "data"),
-                "--sids",
-                str(root / "sid"),
-                "--repo",
-                str(root / "repo"),
-            ]
-        )
-        == 0
-    )
+    data = build_planted_set(root, raw, SplitConfig(method="leave-last-out"), codebook_size=8, epochs=10)
+    assert materialize(root, root / "repo") == 0
     users, items = (
         semantic_tables(root / "sid", root / "emb", "user"),
         semantic_tables(root / "sid", root / "emb", "item"),

@@ -29,6 +29,24 @@ def test_sid_artifact_codes_clusters_and_metrics(planted_emb, tiny_raw):
     assert json.loads((sid / "validation" / "summary.json").read_text())["success"]
 
 
+def test_the_verb_reads_its_config_then_set_then_named_options(planted_emb, tmp_path):
+    from conftest import run_aktrec
+
+    (tmp_path / "sid.yaml").write_text("items: {codebook_size: 8, loop: {epochs: 3}}\nusers: {loop: {epochs: 3}}\n")
+    out = tmp_path / "sid"
+    code = run_aktrec(
+        "semantic-ids",
+        *("--data", planted_emb / "data", "--embeddings", planted_emb / "emb", "--out", out),
+        *("--config", tmp_path / "sid.yaml", "--set", "users.codebook_size=8", "--set", "cluster_prefix=2"),
+        *("--cluster-prefix", 1),
+    )
+    assert code == 0
+    settings = json.loads((out / "_aktrec.json").read_text())["config"]
+    assert settings["items"]["codebook_size"] == settings["users"]["codebook_size"] == 8
+    assert settings["items"]["loop"]["epochs"] == 3 and settings["cluster_prefix"] == 1
+    assert json.loads((out / "metrics.json").read_text())["items"]["cluster_prefix"] == 1
+
+
 def test_cold_start_entity_lands_in_a_populated_cluster(planted_emb):
     from aktrec.embed.stage import read_embeddings
     from aktrec.semantic_ids.assign import SemanticIndex

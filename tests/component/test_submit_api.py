@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aktrec.cli import main
+from conftest import run_aktrec
 
 ANSWERS = {  # (method, path prefix) -> the body the API answers with
     ("GET", "/apis/v2beta1/healthz"): {"commit_sha": "test"},
@@ -58,25 +58,23 @@ def test_submit_sends_the_compiled_pipeline_and_arguments_with_the_token(kfp_api
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     (tmp_path / "c.yaml").write_text("train: {loop: {epochs: 1}}\n")
-    code = main(
-        [
-            "pipeline",
-            "submit",
-            "--host",
-            host,
-            "--raw-uri",
-            "s3://bucket/raw",
-            "--config",
-            str(tmp_path / "c.yaml"),
-            "--experiment",
-            "nightly",
-            "--run-name",
-            "my-run",
-            "--storage-uri",
-            "s3://bucket/deploy",
-            "--online-store",
-            "redis://aktrec-redis:6379",
-        ]
+    code = run_aktrec(
+        "pipeline",
+        "submit",
+        "--host",
+        host,
+        "--raw-uri",
+        "s3://bucket/raw",
+        "--config",
+        tmp_path / "c.yaml",
+        "--experiment",
+        "nightly",
+        "--run-name",
+        "my-run",
+        "--storage-uri",
+        "s3://bucket/deploy",
+        "--online-store",
+        "redis://aktrec-redis:6379",
     )
     assert code == 0 and "submitted run run-123" in capsys.readouterr().out
     assert all(request["headers"].get("authorization") == "Bearer secret" for request in received)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from aktrec.cli import main
+from conftest import materialize, run_aktrec
 
 SLICE_KEYS = {"auc", "gauc", "logloss", "n", "n_users"}
 
@@ -82,18 +82,16 @@ def test_promotion_gate_fails_clearly_on_a_threshold(model_dir, planted_emb, pla
     (tmp_path / "strict.yaml").write_text(strict)
     out = tmp_path / "model"
     assert (
-        main(
-            [
-                "train",
-                "--data",
-                str(planted_emb / "data"),
-                "--repo",
-                str(planted_repo),
-                "--out",
-                str(out),
-                "--config",
-                str(tmp_path / "strict.yaml"),
-            ]
+        run_aktrec(
+            "train",
+            "--data",
+            planted_emb / "data",
+            "--repo",
+            planted_repo,
+            "--out",
+            out,
+            "--config",
+            tmp_path / "strict.yaml",
         )
         == 0
     )
@@ -109,7 +107,7 @@ def test_the_champion_on_validation_is_deployed_said_why_and_served(planted_emb,
 
     out = tmp_path / "model"
     arguments = ["--data", str(planted_emb / "data"), "--repo", str(planted_repo), "--out", str(out)]
-    assert main(["train", *arguments, "--variants", "base,strong_base,aktrec", "--epochs", "1"]) == 0
+    assert run_aktrec("train", *arguments, "--variants", "base,strong_base,aktrec", "--epochs", "1") == 0
     metrics = json.loads((out / "metrics.json").read_text())
     champion = metrics["champion"]
     metric = champion["metric"].rsplit(" ", 1)[1]
@@ -134,7 +132,7 @@ def test_bad_input_is_one_line_and_writes_nothing(planted_emb, planted_repo, tmp
         (["--repo", str(planted_repo), "--epochs", "0"], "epochs must be >= 1"),
     ]
     for extra, message in cases:
-        assert main(["train", "--data", str(planted_emb / "data"), "--out", str(out), *extra]) == 2
+        assert run_aktrec("train", "--data", planted_emb / "data", "--out", out, *extra) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("aktrec: error:") and message in err and "\n" not in err
         assert not out.exists()
@@ -157,35 +155,9 @@ def test_aktrec_beats_base_on_tail_gauc_with_planted_clusters(tmp_path_factory):
         generate(SynthConfig(n_users=1500, n_items=1500, n_interactions=40_000, n_days=20, seed=3, **STATIONARY)),
         test_days=3,
     )
+    assert materialize(root, root / "repo") == 0
     assert (
-        main(
-            [
-                "features",
-                "materialize",
-                "--data",
-                str(root / "data"),
-                "--sids",
-                str(root / "sid"),
-                "--repo",
-                str(root / "repo"),
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                "train",
-                "--data",
-                str(root / "data"),
-                "--repo",
-                str(root / "repo"),
-                "--out",
-                str(root / "model"),
-                "--seed",
-                "0",
-            ]
-        )
+        run_aktrec("train", "--data", root / "data", "--repo", root / "repo", "--out", root / "model", "--seed", "0")
         == 0
     )
     models = json.loads((root / "model" / "metrics.json").read_text())["models"]

@@ -6,10 +6,14 @@ import json
 
 import pytest
 
-from aktrec.cli import main
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, run_aktrec
 
 AMAZON = SHARED_DATA / "amazon-beauty"
+
+
+def import_amazon(out, *options) -> int:
+    sequences, items = AMAZON / "user_sequence.txt", AMAZON / "Amazon_Beauty.item"
+    return run_aktrec("data", "import", "amazon", "--sequences", sequences, "--items", items, "--out", out, *options)
 
 
 @pytest.mark.skipif(
@@ -17,23 +21,8 @@ AMAZON = SHARED_DATA / "amazon-beauty"
 )
 def test_import_and_prepare_amazon_beauty(tmp_path):
     raw, data = tmp_path / "raw", tmp_path / "data"
-    assert (
-        main(
-            [
-                "data",
-                "import",
-                "amazon",
-                "--sequences",
-                str(AMAZON / "user_sequence.txt"),
-                "--items",
-                str(AMAZON / "Amazon_Beauty.item"),
-                "--out",
-                str(raw),
-            ]
-        )
-        == 0
-    )
-    assert main(["data", "prepare", "--raw", str(raw), "--out", str(data), "--split", "leave-last-out"]) == 0
+    assert import_amazon(raw) == 0
+    assert run_aktrec("data", "prepare", "--raw", raw, "--out", data, "--split", "leave-last-out") == 0
     card = json.loads((data / "card.json").read_text())
     assert card["raw"]["n_users"] == 22_363
     assert card["raw"]["n_items"] == 12_101
@@ -52,25 +41,8 @@ def test_import_amazon_beauty_with_real_dates_and_the_shipped_time_split(tmp_pat
     from aktrec.data.prepare import read_prepared
 
     raw, data = tmp_path / "raw", tmp_path / "data"
-    assert (
-        main(
-            [
-                "data",
-                "import",
-                "amazon",
-                "--interactions",
-                str(AMAZON / "Amazon_Beauty.inter"),
-                "--sequences",
-                str(AMAZON / "user_sequence.txt"),
-                "--items",
-                str(AMAZON / "Amazon_Beauty.item"),
-                "--out",
-                str(raw),
-            ]
-        )
-        == 0
-    )
-    assert main(["data", "prepare", "--raw", str(raw), "--out", str(data), "--split", "time", "--test-days", "30"]) == 0
+    assert import_amazon(raw, "--interactions", AMAZON / "Amazon_Beauty.inter") == 0
+    assert run_aktrec("data", "prepare", "--raw", raw, "--out", data, "--split", "time", "--test-days", "30") == 0
     card = json.loads((data / "card.json").read_text())
     assert card["timestamps"] == "time" and card["raw"]["n_positive_interactions"] == 198_502
     assert card["split"]["cutoff"].startswith("2014-06-23") and card["test"]["n_positive"] == 8_275

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from aktrec.cli import main
+from conftest import run_aktrec
 
 # The tiny set's 120 users: with today's package versions the largest user cluster holds 51% of
 # them (the previous commit too), over the 50% gate meant for real catalogs.
@@ -35,19 +35,7 @@ def work(raw, tmp_path_factory):
     root = tmp_path_factory.mktemp("work")
     (root / "lenient.yaml").write_text(LENIENT)
     assert (
-        main(
-            [
-                "pipeline",
-                "run",
-                "--raw",
-                str(raw),
-                "--workdir",
-                str(root / "work"),
-                "--config",
-                str(root / "lenient.yaml"),
-            ]
-        )
-        == 0
+        run_aktrec("pipeline", "run", "--raw", raw, "--workdir", root / "work", "--config", root / "lenient.yaml") == 0
     )
     return root / "work"
 
@@ -94,21 +82,7 @@ def test_the_reports_folder_links_relatively_and_renders_offline_after_a_move(wo
 
 def test_second_run_reuses_unchanged_steps(work, raw, capsys):
     before = {name: (work / name).resolve() for name in ("data", "semantic_ids", "model")}
-    assert (
-        main(
-            [
-                "pipeline",
-                "run",
-                "--raw",
-                str(raw),
-                "--workdir",
-                str(work),
-                "--config",
-                str(work.parent / "lenient.yaml"),
-            ]
-        )
-        == 0
-    )
+    assert run_aktrec("pipeline", "run", "--raw", raw, "--workdir", work, "--config", work.parent / "lenient.yaml") == 0
     assert {name: (work / name).resolve() for name in before} == before  # served from the cache
     out = capsys.readouterr().out
     assert "from the step cache (inputs unchanged): validate-raw, prepare, embed-items" in out
@@ -133,7 +107,7 @@ def test_corrupted_labels_stop_the_run_at_the_first_validation(work, raw, tmp_pa
     shutil.copytree(raw, broken)
     pq.write_table(interactions, broken / "interactions.parquet")
     published = {name: (work / name).resolve() for name in ("data", "model", "deployment")}
-    assert main(["pipeline", "run", "--raw", str(broken), "--workdir", str(work)]) == 2
+    assert run_aktrec("pipeline", "run", "--raw", broken, "--workdir", work) == 2
     captured = capsys.readouterr()
     err = captured.err
     assert "pipeline stopped at step validate_raw" in err
