@@ -209,8 +209,6 @@ def data_synth(
     seed: SyntheticSeed = None,
 ) -> None:
     """Write a synthetic long-tail data set (real impressions) in the input contract."""
-    import dataclasses
-
     from aktrec.data.raw import write_raw
     from aktrec.data.synth import generate
 
@@ -221,7 +219,7 @@ def data_synth(
         f"{settings.n_users:,}",
         f"{settings.n_items:,}",
     )
-    write_raw(generate(settings), out, synth_config=dataclasses.asdict(settings))
+    write_raw(generate(settings), out, synth_config=to_dict(settings))
     _done("RAW", out, started)
 
 

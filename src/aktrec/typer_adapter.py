@@ -1,7 +1,9 @@
 """Typer behind one module: running the command line with click's usage errors as one line and
-exit code 2. Typer 0.29 vendors click as `typer._click` and gives its exceptions no public name:
-this is the one place that reaches in. `tests/unit/test_framework_adapters.py` fails, naming
-what moved, when the installed Typer differs from TYPER_TESTED or these names are gone."""
+exit code 2, and commands whose options differ from their function's parameters. Typer 0.29
+vendors click as `typer._click` and gives its exceptions no public name: this is the one place
+that reaches in. `tests/unit/test_framework_adapters.py` fails, naming what moved, when the
+installed Typer differs from TYPER_TESTED, these names are gone or Typer stops reading a
+command's `__signature__`."""
 
 from __future__ import annotations
 
