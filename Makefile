@@ -43,7 +43,7 @@ test: system-packages $(STAMP) $(TOOLS_STAMP) image
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=20
 
 # The fast loop: the library's unit tests only (no servers, no pipeline runs).
 test-unit: $(STAMP)

@@ -184,6 +184,7 @@ def main() -> None:
                         "valid_tail_gauc": evaluation.validation[name]["tail"]["gauc"],
                         "seconds": history.get("seconds"),
                         "epoch": history.get("best_epoch", history.get("best_iteration")),
+                        "id_dropout": history.get("id_dropout"),
                     }
                 )
             for name, found in evaluation.diagnostics.items():
@@ -210,6 +211,7 @@ def main() -> None:
             "validation GAUC": lambda runs: cell([r["valid_gauc"] for r in runs]),
             "validation tail GAUC": lambda runs: cell([r["valid_tail_gauc"] for r in runs]),
             "best epoch": lambda runs: cell([r["epoch"] for r in runs], 1),
+            "ID dropout kept": lambda runs: cell([r["id_dropout"] for r in runs], 2),
             "train s": lambda runs: cell([r["seconds"] for r in runs], 0),
         },
     )

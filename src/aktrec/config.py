@@ -487,9 +487,11 @@ class CtrTrainConfig:
     seed: int = 0
     # ID dropout: each training row's user id and item id is read as unknown with this
     # probability (independently), so a network learns the path an id without a trained
-    # embedding takes at serving, as most test users on cold-start data do (AKT-Rec's falls back
-    # to its cluster, eq. 6; a network without clusters to its features). Every network gets it.
-    id_dropout: float = 0.0
+    # embedding takes at serving (AKT-Rec's falls back to its cluster, eq. 6; a network without
+    # clusters to its features). Every network gets it. A list is a grid: every network trains
+    # at each value and keeps the one its early stopping scores best on validation (ties: the
+    # earlier value), because the right share is a property of the data (docs/benchmarks.md).
+    id_dropout: float | tuple[float, ...] = 0.0
     threads: int | None = None  # torch CPU threads; None = torch's default
     # Where the networks train: auto = the GPU when the step's node has one and training runs
     # in one process (DDP runs over gloo on CPUs), else the CPU. The trained model comes back
@@ -506,8 +508,15 @@ class CtrTrainConfig:
             raise AktrecError(f"ctr train config: subsample must be 'samples' or 'users', got {self.subsample!r}")
         if self.early_stopping not in ("auc", "gauc"):
             raise AktrecError(f"ctr train config: early_stopping must be 'auc' or 'gauc', got {self.early_stopping!r}")
-        if not 0.0 <= self.id_dropout < 1.0:
-            raise AktrecError(f"ctr train config: id_dropout must be in [0, 1), got {self.id_dropout}")
+        if not self.id_dropout_grid() or not all(0.0 <= share < 1.0 for share in self.id_dropout_grid()):
+            raise AktrecError(
+                f"ctr train config: id_dropout must be in [0, 1) or a non-empty list of such values, "
+                f"got {self.id_dropout}"
+            )
+
+    def id_dropout_grid(self) -> tuple[float, ...]:
+        """The ID dropout shares every network trains at (one unless `id_dropout` is a list)."""
+        return self.id_dropout if isinstance(self.id_dropout, tuple) else (self.id_dropout,)
 
 
 @settings
@@ -585,9 +594,10 @@ class TrainConfig:
     variants: tuple[str, ...] = ("base", "strong_base", "aktrec")
     # The variant whose bundle is written and gated, or CHAMPION: the best of `candidates` (those
     # among `variants`) on validation total GAUC (AUC where a candidate has no GAUC), so a team on
-    # new data gets the best validated model; ties go to the earlier candidate.
+    # new data gets the best validated model; ties go to the earlier candidate. FAERec is one
+    # where it is trained: on Amazon it validates best of the networks (docs/benchmarks.md).
     deploy: str = CHAMPION
-    candidates: tuple[str, ...] = ("aktrec", "aktrec_no_cluster_emb", "strong_base")
+    candidates: tuple[str, ...] = ("aktrec", "aktrec_no_cluster_emb", "faerec", "strong_base")
     model: CtrModelConfig = field(default_factory=CtrModelConfig)
     loop: CtrTrainConfig = field(default_factory=CtrTrainConfig)
     # variant -> its own optimizer settings, so that every compared model trains as tuned

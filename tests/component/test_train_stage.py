@@ -123,6 +123,28 @@ def test_the_champion_on_validation_is_deployed_said_why_and_served(planted_emb,
     assert np.isfinite(bundle.predict(frame)).all()
 
 
+def test_an_id_dropout_grid_keeps_each_networks_best_share_on_validation(planted_emb, planted_repo, tmp_path):
+    out = tmp_path / "model"
+    arguments = ["--data", str(planted_emb / "data"), "--repo", str(planted_repo), "--out", str(out)]
+    grid = ("--variants", "strong_base,aktrec", "--epochs", "1", "--set", "loop.id_dropout=[0.0, 0.6]")
+    assert run_aktrec("train", *arguments, *grid) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for variant in ("strong_base", "aktrec"):
+        history = metrics["training"][variant]
+        tries = history["id_dropout_tries"]
+        assert [tried["id_dropout"] for tried in tries] == [0.0, 0.6]
+        criterion = f"valid_{history['early_stopping']}"
+        kept = max(tries, key=lambda tried: tried[criterion])  # max keeps the first of equals, as the step does
+        assert history["id_dropout"] == kept["id_dropout"] and history[criterion] == kept[criterion]
+        # The network scored (and deployed) is the kept one: its validation AUC is the kept try's.
+        assert metrics["validation"][variant]["total"]["auc"] == pytest.approx(kept["valid_auc"], abs=1e-9)
+    kept_shares = {variant: metrics["training"][variant]["id_dropout"] for variant in ("strong_base", "aktrec")}
+    assert (
+        f"ID dropout kept on validation: strong_base {kept_shares['strong_base']}, aktrec {kept_shares['aktrec']}."
+        in (out / "comparison.md").read_text()
+    )
+
+
 def test_bad_input_is_one_line_and_writes_nothing(planted_emb, planted_repo, tmp_path, capsys):
     out = tmp_path / "model"
     cases = [
@@ -130,6 +152,8 @@ def test_bad_input_is_one_line_and_writes_nothing(planted_emb, planted_repo, tmp
         (["--repo", str(planted_repo), "--variants", "base,nope"], "unknown variant 'nope'"),
         (["--repo", str(planted_repo), "--variants", "aktrec"], "promotion.compare_with"),
         (["--repo", str(planted_repo), "--epochs", "0"], "epochs must be >= 1"),
+        (["--repo", str(planted_repo), "--set", "loop.id_dropout=[]"], "id_dropout must be in [0, 1) or a non-empty"),
+        (["--repo", str(planted_repo), "--set", "loop.id_dropout=[0.0, 1.0]"], "got (0.0, 1.0)"),
     ]
     for extra, message in cases:
         assert run_aktrec("train", "--data", planted_emb / "data", "--out", out, *extra) == 2

@@ -361,6 +361,14 @@ def test_id_dropout_reads_a_share_of_ids_as_unknown_and_nothing_else():
     assert all(dropped[key] is rows[key] for key in rows if key not in ("user", "item"))
     with pytest.raises(AktrecError, match="id_dropout must be in"):
         CtrTrainConfig(id_dropout=1.0)
+    with pytest.raises(AktrecError, match="or a non-empty list"):
+        CtrTrainConfig(id_dropout=())
+    assert CtrTrainConfig(id_dropout=(0.0, 0.3)).id_dropout_grid() == (0.0, 0.3)
+    assert CtrTrainConfig(id_dropout=0.3).id_dropout_grid() == (0.3,)
+    # A grid is the train step's to resolve (one network per share); the loop trains at one.
+    model = build_model(CtrModelConfig(), SHAPES, priors())
+    with pytest.raises(AktrecError, match="fit trains at one id_dropout share, got the grid"):
+        fit(model, _Inputs(rows), _Inputs(rows), CtrTrainConfig(id_dropout=(0.0, 0.3)))
 
 
 def test_transfer_diagnostic_by_hand_and_after_transfer_steps():

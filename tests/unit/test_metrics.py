@@ -123,6 +123,13 @@ def test_the_champion_is_the_best_trained_candidate_on_validation_gauc():
     # A candidate without GAUC (too few users with both labels): every candidate is read by AUC.
     chosen, why = choose_deployed(_validation(aktrec=(0.70, None), strong_base=(0.69, 0.63)), config)
     assert chosen == "aktrec" and why["metric"] == "validation total auc"
+    # The FAERec peer is a default candidate where it is trained.
+    with_faerec = TrainConfig(variants=("strong_base", "aktrec", "faerec"))
+    assert with_faerec.trained_candidates() == ["aktrec", "faerec", "strong_base"]
+    assert (
+        choose_deployed(_validation(aktrec=(0.7, 0.6), strong_base=(0.7, 0.6), faerec=(0.7, 0.62)), with_faerec)[0]
+        == "faerec"
+    )
     # Ties go to the earlier candidate; a fixed deploy is no champion.
     assert choose_deployed(_validation(aktrec=(0.7, 0.6), strong_base=(0.7, 0.6)), config)[0] == "aktrec"
     assert choose_deployed({}, TrainConfig(deploy="strong_base")) == ("strong_base", None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +237,47 @@ class Evaluation:
     diagnostics: dict[str, dict[str, Any]]
 
 
+def train_network(
+    training: TrainingData, config: TrainConfig, variant: str, progress: bool, workers: Workers
+) -> tuple[torch.nn.Module, dict[str, Any], dict[str, Any]]:
+    """Train `variant` once per share of the ID dropout grid, each from the same seeded start,
+    and keep the network its early stopping scores best on validation (ties: the earlier share).
+    Returns the network, its transfer state before training and its history (with every try
+    where the grid has more than one share)."""
+    loop = config.training(variant)
+    kept, kept_score, tries = None, -math.inf, []
+    for share in loop.id_dropout_grid():
+        torch.manual_seed(loop.seed)
+        model = build_model(config.variant(variant), training.shapes, training.priors)
+        untrained = transfer_state(model)
+        history = fit(
+            model,
+            training.inputs["fit"],
+            training.inputs["valid"],
+            replace(loop, id_dropout=share),
+            progress,
+            variant,
+            workers,
+            training.samples["valid"][schemas.USER_ID].to_numpy(),
+        )
+        history["id_dropout"] = share
+        tries.append({key: history[key] for key in ("id_dropout", "valid_auc", "valid_gauc", "best_epoch")})
+        # Every DDP process holds the same validation history, so all keep the same share.
+        score = history[f"valid_{history['early_stopping']}"]
+        if kept is None or (score is not None and score > kept_score):
+            kept, kept_score = (model, untrained, history), score if score is not None else -math.inf
+    if len(tries) > 1:
+        kept[2]["id_dropout_tries"] = tries
+        log.info(
+            "%s: ID dropout %s, the best validation %s of %s",
+            variant,
+            kept[2]["id_dropout"],
+            kept[2]["early_stopping"].upper(),
+            [tried["id_dropout"] for tried in tries],
+        )
+    return kept
+
+
 def evaluate_models(
     training: TrainingData, config: TrainConfig, progress: bool = False, workers: Workers = ONE_PROCESS
 ) -> Evaluation:
@@ -247,19 +288,7 @@ def evaluate_models(
         torch.set_num_threads(config.loop.threads)
     result = Evaluation({}, {}, {}, {}, {}, {})
     for variant in config.variants:
-        torch.manual_seed(config.loop.seed)
-        model = build_model(config.variant(variant), training.shapes, training.priors)
-        untrained = transfer_state(model)
-        result.histories[variant] = fit(
-            model,
-            training.inputs["fit"],
-            training.inputs["valid"],
-            config.training(variant),
-            progress,
-            variant,
-            workers,
-            training.samples["valid"][schemas.USER_ID].to_numpy(),
-        )
+        model, untrained, result.histories[variant] = train_network(training, config, variant, progress, workers)
         result.networks[variant] = model
         if not workers.is_main:
             continue
@@ -388,7 +417,13 @@ def run_train(
             if tuned
             else ""
         )
+        kept_shares = [
+            f"{name} {history['id_dropout']}"
+            for name, history in evaluation.histories.items()
+            if "id_dropout_tries" in history
+        ]
+        dropout_line = f"ID dropout kept on validation: {', '.join(kept_shares)}.\n" if kept_shares else ""
         (staging / "comparison.md").write_text(
-            f"{comparison_markdown(models)}\nDeployed: {deploy}{why}.\n{lightgbm_line}"
+            f"{comparison_markdown(models)}\nDeployed: {deploy}{why}.\n{lightgbm_line}{dropout_line}"
         )
     return metrics

@@ -109,6 +109,8 @@ def fit(
 
     Under DDP every process scores the whole validation split with the same (synchronized)
     weights, so all of them keep the same epoch and stop together."""
+    if isinstance(config.id_dropout, tuple):
+        raise AktrecError(f"ctr training: fit trains at one id_dropout share, got the grid {config.id_dropout}")
     criterion = stopping_metric(config, valid, valid_users, name)
     device = torch.device("cpu" if config.device == "auto" and workers.distributed else resolve_device(config.device))
     if device.type == "cuda" and workers.distributed:
