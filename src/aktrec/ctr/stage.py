@@ -245,7 +245,7 @@ def train_network(
     Returns the network, its transfer state before training and its history (with every try
     where the grid has more than one share)."""
     loop = config.training(variant)
-    kept, kept_score, tries = None, -math.inf, []
+    best, tries = None, []
     for share in loop.id_dropout_grid():
         torch.manual_seed(loop.seed)
         model = build_model(config.variant(variant), training.shapes, training.priors)
@@ -264,18 +264,20 @@ def train_network(
         tries.append({key: history[key] for key in ("id_dropout", "valid_auc", "valid_gauc", "best_epoch")})
         # Every DDP process holds the same validation history, so all keep the same share.
         score = history[f"valid_{history['early_stopping']}"]
-        if kept is None or (score is not None and score > kept_score):
-            kept, kept_score = (model, untrained, history), score if score is not None else -math.inf
+        score = -math.inf if score is None else score
+        if best is None or score > best[0]:
+            best = (score, model, untrained, history)
+    _, model, untrained, history = best
     if len(tries) > 1:
-        kept[2]["id_dropout_tries"] = tries
+        history["id_dropout_tries"] = tries
         log.info(
             "%s: ID dropout %s, the best validation %s of %s",
             variant,
-            kept[2]["id_dropout"],
-            kept[2]["early_stopping"].upper(),
+            history["id_dropout"],
+            history["early_stopping"].upper(),
             [tried["id_dropout"] for tried in tries],
         )
-    return kept
+    return model, untrained, history
 
 
 def evaluate_models(
