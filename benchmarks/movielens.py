@@ -8,8 +8,9 @@ WORKROOT, reads `ml-100k.inter/.item/.user` and writes them in the data contract
 or more is a click, a lower one a real non-click, at the rating's unix time; items have their
 title and genres (the category list) and release year; users their age, gender and occupation
 as profile attributes. `aktrec data import tables` makes RAW, and `aktrec pipeline run` with the
-config (time split, last 30 days as test) runs every stage and deploys the champion. Prints the
-comparison table, the champion and why, and the gate's verdict.
+config (time split, last 30 days as test; `pipelines/configs/movielens-100k-per-user.yaml`: each
+user's latest 20% of ratings as test, known users) runs every stage and deploys the champion.
+Prints the comparison table, the champion and why, and the gate's verdict.
 """
 
 from __future__ import annotations

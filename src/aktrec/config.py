@@ -103,19 +103,26 @@ class SplitConfig:
     representations (item prompts' activity words, co-occurrence alignment, user histories,
     hence semantic IDs) are one vector per entity. So they are built from *representation
     events* only, and the CTR model trains on the samples after them: with a time split, the
-    first `representation_share` of the training events (by time) vs the rest; with
-    leave-last-out, every user's training events but the last vs the last.
+    first `representation_share` of the training events (by time) vs the rest; with a per-user
+    split, the first `representation_share` of each user's training events vs the rest of the
+    user's; with leave-last-out, every user's training events but the last vs the last.
+
+    The per-user split holds out each user's latest `test_share` of interactions: the regime of
+    mostly known users (a time split of sessions-like data makes most test users new).
     """
 
-    method: Literal["time", "leave-last-out"] = "time"
+    method: Literal["time", "per-user", "leave-last-out"] = "time"
     test_days: float = 3.0  # time split: the last `test_days` days are the test window
-    representation_share: float = 0.5  # time split: share of training events before the CTR samples
+    test_share: float = 0.2  # per-user split: each user's latest share of interactions is test
+    representation_share: float = 0.5  # time and per-user splits: share of training events before the CTR samples
 
     def __post_init__(self) -> None:
-        if self.method not in ("time", "leave-last-out"):
-            raise AktrecError(f"split: unknown method {self.method!r} (use 'time' or 'leave-last-out')")
+        if self.method not in ("time", "per-user", "leave-last-out"):
+            raise AktrecError(f"split: unknown method {self.method!r} (use 'time', 'per-user' or 'leave-last-out')")
         if self.test_days <= 0:
             raise AktrecError(f"split: test_days must be > 0, got {self.test_days}")
+        if not 0.0 < self.test_share < 1.0:
+            raise AktrecError(f"split: test_share must be in (0, 1), got {self.test_share}")
         if not 0.0 <= self.representation_share < 1.0:
             raise AktrecError(f"split: representation_share must be in [0, 1), got {self.representation_share}")
 

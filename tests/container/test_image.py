@@ -35,11 +35,6 @@ from aktrec.pipeline import IMAGE, SPARK_IMAGE
 from aktrec.pipeline.progress import ANSI
 from conftest import BUCKET, GRPC_CLIENT, JOIN_KEYS, REPO_ROOT, assert_same_table, running_redis
 
-# The tiny set with the integration tests' lenient gate, so the run always publishes a release.
-LENIENT = (
-    "train:\n  promotion: {min_total_auc: 0.0, min_tail_auc: 0.0, max_head_auc_drop: 1.0}\n  loop: {epochs: 2}\n"
-    "semantic_ids: {max_cluster_share: 0.6}\n"
-)
 LIFETIME_S = 900
 CONTAINER_UID = "10001:10001"  # the manifests' runAsUser / runAsGroup
 
@@ -81,25 +76,19 @@ def redis_url():
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, tiny_raw, object_store, redis_url):
-    """The same RAW through the pipeline twice: in-process (local RAW), and in containers (RAW
-    from s3://, the release to s3://, the features to Redis). Returns both work directories and
-    the containerized run's console."""
-    from aktrec.data.raw import write_raw
-
-    root = tmp_path_factory.mktemp("containers")
-    write_raw(tiny_raw, root / "raw")
-    object_store.put(str(root / "raw"), f"{BUCKET}/raw", recursive=True)
-    (root / "lenient.yaml").write_text(LENIENT)
-    config = ["--config", str(root / "lenient.yaml")]
-    assert main(["pipeline", "run", "--raw", str(root / "raw"), "--workdir", str(root / "local"), *config]) == 0
-    contained = [
-        *("pipeline", "run", "--runner", "docker", "--raw", f"s3://{BUCKET}/raw", "--workdir", str(root / "contained")),
-        *config,
+def runs(tiny_raw_dir, tiny_pipeline_run, object_store, redis_url):
+    """The same RAW through the pipeline twice: in-process (local RAW, the shared
+    `tiny_pipeline_run`), and in containers (RAW from s3://, the release to s3://, the features
+    to Redis). Returns both work directories."""
+    object_store.put(str(tiny_raw_dir), f"{BUCKET}/raw", recursive=True)
+    contained = tiny_raw_dir.parent / "contained"
+    command = [
+        *("pipeline", "run", "--runner", "docker", "--raw", f"s3://{BUCKET}/raw", "--workdir", str(contained)),
+        *("--config", str(tiny_raw_dir.parent / "lenient.yaml")),
         *("--storage-uri", f"s3://{BUCKET}/deploy", "--online-store", redis_url),
     ]
-    assert main(contained) == 0
-    return root / "local", root / "contained"
+    assert main(command) == 0
+    return tiny_pipeline_run, contained
 
 
 def test_every_task_runs_in_the_image_and_the_metrics_equal_the_in_process_run(runs):

@@ -42,7 +42,7 @@ def test_config_from_dict_and_yaml(tmp_path):
     assert config.split.method == "leave-last-out" and config.negatives.ratio == 2
     with pytest.raises(AktrecError, match=r"config.negatives.ratoi: unknown key; known: \['exponent', 'ratio'"):
         from_dict(PrepareConfig, {"negatives": {"ratoi": 2}})
-    with pytest.raises(AktrecError, match="config.split.method: Input should be 'time' or"):
+    with pytest.raises(AktrecError, match="config.split.method: Input should be 'time', 'per-user' or"):
         from_dict(PrepareConfig, {"split": {"method": "random"}})
     for wrong in ("many", True, 2.5):  # a number where a count is due, not a string, a boolean or a fraction
         with pytest.raises(AktrecError, match="config.n_users: Input should be a valid integer"):

@@ -108,12 +108,14 @@ def _validation(**totals):
 
 def test_the_champion_is_the_best_trained_candidate_on_validation_gauc():
     from aktrec.config import TrainConfig
-    from aktrec.ctr.gate import choose_deployed
+    from aktrec.ctr.gate import rank_candidates
 
     config = TrainConfig(variants=("base", "strong_base", "aktrec"))
-    chosen, why = choose_deployed(_validation(aktrec=(0.70, 0.61), strong_base=(0.69, 0.63), base=(0.9, 0.9)), config)
-    assert chosen == "strong_base" and why["metric"] == "validation total gauc"  # base is no candidate
-    assert why["candidates"] == {"aktrec": 0.61, "strong_base": 0.63}
+    ranked, scores, metric = rank_candidates(
+        _validation(aktrec=(0.70, 0.61), strong_base=(0.69, 0.63), base=(0.9, 0.9)), config
+    )
+    assert ranked == ["strong_base", "aktrec"] and metric == "gauc"  # base is no candidate
+    assert scores == {"aktrec": 0.61, "strong_base": 0.63}
     assert (
         "strong_base"
         not in TrainConfig(
@@ -121,18 +123,60 @@ def test_the_champion_is_the_best_trained_candidate_on_validation_gauc():
         ).trained_candidates()
     )
     # A candidate without GAUC (too few users with both labels): every candidate is read by AUC.
-    chosen, why = choose_deployed(_validation(aktrec=(0.70, None), strong_base=(0.69, 0.63)), config)
-    assert chosen == "aktrec" and why["metric"] == "validation total auc"
+    ranked, _, metric = rank_candidates(_validation(aktrec=(0.70, None), strong_base=(0.69, 0.63)), config)
+    assert ranked[0] == "aktrec" and metric == "auc"
     # The FAERec peer is a default candidate where it is trained.
     with_faerec = TrainConfig(variants=("strong_base", "aktrec", "faerec"))
     assert with_faerec.trained_candidates() == ["aktrec", "faerec", "strong_base"]
-    assert (
-        choose_deployed(_validation(aktrec=(0.7, 0.6), strong_base=(0.7, 0.6), faerec=(0.7, 0.62)), with_faerec)[0]
-        == "faerec"
+    validation = _validation(aktrec=(0.7, 0.6), strong_base=(0.7, 0.6), faerec=(0.7, 0.62))
+    assert rank_candidates(validation, with_faerec)[0][0] == "faerec"
+    # Ties go to the earlier candidate.
+    assert rank_candidates(_validation(aktrec=(0.7, 0.6), strong_base=(0.7, 0.6)), config)[0] == [
+        "aktrec",
+        "strong_base",
+    ]
+
+
+def test_a_champion_that_fails_the_gate_leaves_its_place_to_the_best_candidate_that_passes(tmp_path):
+    from aktrec.config import TrainConfig
+    from aktrec.ctr.gate import choose_deployed
+
+    def model(gauc: float, head_auc: float, tail_auc: float = 0.7) -> dict:
+        return {
+            "total": {"auc": 0.7, "gauc": gauc, "n": 1000},
+            "head": {"auc": head_auc, "n": 600},
+            "tail": {"auc": tail_auc, "n": 400},
+        }
+
+    config = TrainConfig(variants=("strong_base", "aktrec", "aktrec_no_cluster_emb"))
+    # AKT-Rec scores best but costs the head 0.02 (the gate allows 0.005), its ablation 0.01.
+    costly = {
+        "aktrec": model(0.68, 0.70),
+        "aktrec_no_cluster_emb": model(0.675, 0.71),
+        "strong_base": model(0.67, 0.72),
+    }
+    chosen, champion, gate = choose_deployed({"validation": costly}, config, tmp_path / "a")
+    assert chosen == "strong_base" and gate["promote"] is True and gate["model"] == "strong_base"
+    assert list(champion["failed_gate"]) == ["aktrec", "aktrec_no_cluster_emb"]
+    assert "'head_auc_change'" in champion["failed_gate"]["aktrec"]
+    assert champion["why"].endswith(
+        "that passes the promotion gate (aktrec and aktrec_no_cluster_emb scored higher and failed it)"
     )
-    # Ties go to the earlier candidate; a fixed deploy is no champion.
-    assert choose_deployed(_validation(aktrec=(0.7, 0.6), strong_base=(0.7, 0.6)), config)[0] == "aktrec"
-    assert choose_deployed({}, TrainConfig(deploy="strong_base")) == ("strong_base", None)
+    assert (tmp_path / "a" / "strong_base").is_dir()  # the deployed gate's Data Docs
+    # Where the best passes, it is deployed and nothing else is tried.
+    chosen, champion, gate = choose_deployed(
+        {"validation": {**costly, "aktrec": model(0.68, 0.72)}}, config, tmp_path / "b"
+    )
+    assert chosen == "aktrec" and gate["promote"] and champion["failed_gate"] == {}
+    assert [path.name for path in (tmp_path / "b").iterdir()] == ["aktrec"]
+    # Where none passes (the compared model fails an absolute minimum too), the best is refused.
+    low_tail = {name: model(value["total"]["gauc"], 0.72, tail_auc=0.4) for name, value in costly.items()}
+    chosen, champion, gate = choose_deployed({"validation": low_tail}, config, tmp_path / "c")
+    assert chosen == "aktrec" and gate["promote"] is False and "'tail_auc'" in gate["failure"]
+    assert champion["why"].endswith("none of them passes the promotion gate")
+    # A fixed deploy is no champion, and its gate decides alone.
+    chosen, champion, gate = choose_deployed({"validation": costly}, TrainConfig(deploy="aktrec"), tmp_path / "d")
+    assert (chosen, champion, gate["promote"]) == ("aktrec", None, False)
 
 
 def test_a_champion_needs_a_trained_candidate():
@@ -147,8 +191,8 @@ def test_a_champion_needs_a_trained_candidate():
 
 def test_an_unmeasured_gauc_is_nan_before_the_metrics_are_written():
     from aktrec.config import TrainConfig
-    from aktrec.ctr.gate import choose_deployed
+    from aktrec.ctr.gate import rank_candidates
 
     validation = _validation(aktrec=(0.5, math.nan), strong_base=(0.65, math.nan))
-    chosen, why = choose_deployed(validation, TrainConfig())
-    assert chosen == "strong_base" and why["metric"] == "validation total auc" and "nan" not in why["why"]
+    ranked, scores, metric = rank_candidates(validation, TrainConfig())
+    assert ranked[0] == "strong_base" and metric == "auc" and not any(math.isnan(value) for value in scores.values())

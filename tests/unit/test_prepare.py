@@ -5,10 +5,11 @@ import pytest
 
 from aktrec import schemas
 from aktrec.config import NegativeSamplingConfig, PrepareConfig, SplitConfig, TailConfig
+from aktrec.data.card import render_card_markdown
 from aktrec.data.contract import normalize_interactions
 from aktrec.data.prepare import prepare
 from aktrec.data.raw import RawData
-from aktrec.errors import DataError
+from aktrec.errors import AktrecError, DataError
 
 
 def raw_from(frame: pd.DataFrame, ts_format="auto") -> RawData:
@@ -99,6 +100,25 @@ def test_time_split_cutoff_and_tail_flags():
     row_ids = pd.concat([data.train[schemas.ROW_ID], data.test[schemas.ROW_ID]])
     assert row_ids.is_unique
     assert pa.Table.from_pandas(data.train, schema=schemas.SAMPLES, preserve_index=False).num_rows == len(data.train)
+
+
+def test_per_user_split_holds_out_each_users_latest_share_and_trains_on_the_rest_of_each_users():
+    ts = pd.Timestamp("2025-01-01", tz="UTC")
+    rows = [("many", f"i{k}", ts + pd.Timedelta(hours=k), k % 2) for k in range(10)]
+    rows += [("few", "i0", ts + pd.Timedelta(days=5), 1), ("few", "i1", ts + pd.Timedelta(days=6), 0)]
+    rows += [("once", "i2", ts + pd.Timedelta(days=1), 1)]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "ts", "label"])
+    data = prepare(raw_from(frame), PrepareConfig(split=SplitConfig(method="per-user", test_share=0.2)))
+    held_out = data.test.groupby(schemas.USER_ID)[schemas.ITEM_ID].agg(set).to_dict()
+    assert held_out == {"many": {"i8", "i9"}, "few": {"i1"}}  # "once" has no earlier row: training only
+    assert data.cutoff is None and data.test[schemas.TS].min() < data.train[schemas.TS].max()  # per user, not global
+    # Representation events: each user's first half of training events; the CTR samples the rest.
+    ctr = data.train[data.ctr_samples()].groupby(schemas.USER_ID)[schemas.ITEM_ID].agg(set).to_dict()
+    assert ctr == {"many": {"i4", "i5", "i6", "i7"}, "few": {"i0"}, "once": {"i2"}}
+    assert set(data.representation_events()[schemas.ITEM_ID]) == {"i0", "i1", "i2", "i3"}
+    assert "each user's latest 20% of interactions" in render_card_markdown(data.card)
+    with pytest.raises(AktrecError, match=r"split: test_share must be in \(0, 1\), got 1.0"):
+        SplitConfig(method="per-user", test_share=1.0)
 
 
 def test_time_split_refuses_ordinal_timestamps_and_empty_windows():

@@ -22,12 +22,10 @@ NOT_ENOUGH_DATA = "not enough data"
 CHECKED_SLICES = {"total_auc": "total", "tail_auc": "tail", "head_auc_change": "head"}
 
 
-def choose_deployed(validation: dict[str, Any], config: TrainConfig) -> tuple[str, dict[str, Any] | None]:
-    """The variant to deploy: `config.deploy`, or with `deploy: champion` the trained candidate
-    with the highest validation total GAUC (AUC when a candidate has no GAUC: too few users with
-    both labels), ties to the earlier candidate. Returns it and, for a champion, why."""
-    if config.deploy != CHAMPION:
-        return config.deploy, None
+def rank_candidates(validation: dict[str, Any], config: TrainConfig) -> tuple[list[str], dict[str, float | None], str]:
+    """The trained candidates, the highest validation total GAUC first (AUC when a candidate has
+    no GAUC: too few users with both labels), ties in the candidates' order; each one's score
+    (None where unmeasured) and the metric read."""
 
     def measured(value: float | None) -> float | None:  # unmeasured slices hold None or NaN
         return None if value is None or math.isnan(value) else float(value)
@@ -36,14 +34,43 @@ def choose_deployed(validation: dict[str, Any], config: TrainConfig) -> tuple[st
     totals = {name: validation[name]["total"] for name in candidates}
     metric = "gauc" if all(measured(total["gauc"]) is not None for total in totals.values()) else "auc"
     scores = {name: measured(totals[name][metric]) for name in candidates}
-    chosen = max(candidates, key=lambda name: -math.inf if scores[name] is None else scores[name])
+    ranked = sorted(candidates, key=lambda name: -math.inf if scores[name] is None else scores[name], reverse=True)
+    return ranked, scores, metric
+
+
+def choose_deployed(
+    metrics: dict[str, Any], config: TrainConfig, docs_root: Path
+) -> tuple[str, dict[str, Any] | None, dict[str, Any]]:
+    """The variant to deploy, why (for a champion, else None), and its promotion gate; the Data
+    Docs of each gate run under `docs_root/<variant>`. `deploy: <variant>`: that variant.
+    `deploy: champion`: the candidates in `rank_candidates` order, the first that passes the
+    gate, so a champion that costs the head more than the gate allows leaves its place to the
+    next (the compared model, where it is a candidate, passes the head check by definition);
+    when none passes, the best on validation, refused."""
+    if config.deploy != CHAMPION:
+        return config.deploy, None, promotion_gate(metrics, config.deploy, config.promotion, docs_root / config.deploy)
+    ranked, scores, metric = rank_candidates(metrics["validation"], config)
+    gates: dict[str, dict[str, Any]] = {}
+    for name in ranked:
+        gates[name] = promotion_gate(metrics, name, config.promotion, docs_root / name)
+        if gates[name]["promote"]:
+            break
+    chosen = name if gates[name]["promote"] else ranked[0]
+    failed = [name for name, gate in gates.items() if not gate["promote"]]
     shown = "–" if scores[chosen] is None else f"{scores[chosen]:.4f}"
-    return chosen, {
+    why = f"the highest validation total {metric.upper()} ({shown}) of {', '.join(config.trained_candidates())}"
+    if not gates[chosen]["promote"]:
+        why += "; none of them passes the promotion gate"
+    elif failed:
+        why += f" that passes the promotion gate ({' and '.join(failed)} scored higher and failed it)"
+    champion = {
         "chosen": chosen,
         "metric": f"validation total {metric}",
         "candidates": scores,
-        "why": f"the highest validation total {metric.upper()} ({shown}) of {', '.join(candidates)}",
+        "failed_gate": {name: gates[name]["failure"] for name in failed},
+        "why": why,
     }
+    return chosen, champion, gates[chosen]
 
 
 def enough_column(slice_name: str) -> str:

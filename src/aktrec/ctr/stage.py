@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,7 +22,7 @@ from aktrec.config import TrainConfig, to_dict
 from aktrec.ctr.bundle import MODEL_KIND, predict, save_bundle
 from aktrec.ctr.diagnostics import gate_means, transfer_state
 from aktrec.ctr.distributed import ONE_PROCESS, Workers, process_group
-from aktrec.ctr.gate import GATE_FILE, choose_deployed, promotion_gate
+from aktrec.ctr.gate import GATE_FILE, choose_deployed
 from aktrec.ctr.inputs import ATTRIBUTE_BLOCKS, CONTENT_BLOCKS, CtrInputs, Vocabularies, encode
 from aktrec.ctr.modules import AktRec, ModelShapes
 from aktrec.ctr.tabular import CATEGORICAL_IDS, STATISTICS, affinity_columns, fit_and_score
@@ -83,6 +85,24 @@ class TrainingData:
     repo_marker: dict[str, Any]
     n_fit: int
     n_valid: int
+
+
+def comparison_notes(metrics: dict[str, Any], histories: dict[str, Any]) -> str:
+    """comparison.md: the test table, which model is deployed and why, LightGBM's settings and
+    the ID dropout each network kept."""
+    champion = metrics["champion"]
+    why = f": the champion, {champion['why']}" if champion else " (train.deploy)"
+    tuned = histories.get(LIGHTGBM)
+    lightgbm_line = (
+        f"LightGBM: {tuned['settings']}, the best validation GAUC of {len(tuned['tries'])} tries.\n" if tuned else ""
+    )
+    kept_shares = [
+        f"{name} {history['id_dropout']}" for name, history in histories.items() if "id_dropout_tries" in history
+    ]
+    dropout_line = f"ID dropout kept on validation: {', '.join(kept_shares)}.\n" if kept_shares else ""
+    return (
+        f"{comparison_markdown(metrics['models'])}\nDeployed: {metrics['deploy']}{why}.\n{lightgbm_line}{dropout_line}"
+    )
 
 
 def source_artifacts(repo_marker: dict[str, Any], sources: tuple[Path, Path] | None) -> tuple[Path, Path]:
@@ -362,10 +382,6 @@ def run_train(
         evaluation = evaluate_models(training, config, progress, workers)
     if not workers.is_main:
         return None
-    deploy, champion = choose_deployed(evaluation.validation, config)
-    models, deployed = evaluation.test, evaluation.networks[deploy]
-    if champion:
-        log.info("champion: %s, %s", deploy, champion["why"])
     tail = training.data.card["tail"]
     metrics = finite(
         {
@@ -379,53 +395,40 @@ def run_train(
                 "tail_item_max_exposures": tail["tail_item_max_exposures"],
                 "test_unseen_by_models": unseen_by_models(training),
             },
-            "models": models,
+            "models": evaluation.test,
             "validation": evaluation.validation,
             "training": evaluation.histories,
             "diagnostics": evaluation.diagnostics,
-            "deploy": deploy,
-            "champion": champion,
             "training_processes": workers.world_size,
-            "seconds": round(time.perf_counter() - started, 1),
         }
     )
     marker = training.repo_marker
-    with staged_output(
-        out,
-        MODEL_KIND,
-        data=str(Path(data_dir).absolute()),
-        repo=str(Path(repo).absolute()),
-        variant=deploy,
-        feature_service=marker["feature_service"],
-    ) as staging:
-        save_bundle(
-            staging,
-            deploy,
-            deployed,
-            training.vocab,
-            training.content_dims,
-            marker["feature_service"],
-            *source_artifacts(marker, sources),
-            {"train_config": to_dict(config), "feature_config": marker["config"]},
-        )
-        gate = promotion_gate(metrics, deploy, config.promotion, staging / "validation")
-        metrics["promotion"] = gate
-        write_json(metrics, staging / "metrics.json")
-        write_json(gate, staging / GATE_FILE)
-        why = f": the champion, {champion['why']}" if champion else " (train.deploy)"
-        tuned = evaluation.histories.get(LIGHTGBM)
-        lightgbm_line = (
-            f"LightGBM: {tuned['settings']}, the best validation GAUC of {len(tuned['tries'])} tries.\n"
-            if tuned
-            else ""
-        )
-        kept_shares = [
-            f"{name} {history['id_dropout']}"
-            for name, history in evaluation.histories.items()
-            if "id_dropout_tries" in history
-        ]
-        dropout_line = f"ID dropout kept on validation: {', '.join(kept_shares)}.\n" if kept_shares else ""
-        (staging / "comparison.md").write_text(
-            f"{comparison_markdown(models)}\nDeployed: {deploy}{why}.\n{lightgbm_line}{dropout_line}"
-        )
+    with tempfile.TemporaryDirectory(prefix="aktrec-gates-") as gate_docs:
+        deploy, champion, gate = choose_deployed(metrics, config, Path(gate_docs))
+        if champion:
+            log.info("champion: %s, %s", deploy, champion["why"])
+        metrics.update(deploy=deploy, champion=champion, promotion=gate)
+        metrics["seconds"] = round(time.perf_counter() - started, 1)
+        with staged_output(
+            out,
+            MODEL_KIND,
+            data=str(Path(data_dir).absolute()),
+            repo=str(Path(repo).absolute()),
+            variant=deploy,
+            feature_service=marker["feature_service"],
+        ) as staging:
+            save_bundle(
+                staging,
+                deploy,
+                evaluation.networks[deploy],
+                training.vocab,
+                training.content_dims,
+                marker["feature_service"],
+                *source_artifacts(marker, sources),
+                {"train_config": to_dict(config), "feature_config": marker["config"]},
+            )
+            shutil.copytree(Path(gate_docs) / deploy, staging / "validation", dirs_exist_ok=True)
+            write_json(metrics, staging / "metrics.json")
+            write_json(gate, staging / GATE_FILE)
+            (staging / "comparison.md").write_text(comparison_notes(metrics, evaluation.histories))
     return metrics

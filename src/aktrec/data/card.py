@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from aktrec import schemas
-from aktrec.config import PrepareConfig, to_dict
+from aktrec.config import PrepareConfig, SplitConfig, to_dict
 from aktrec.metrics import auc, gauc
 
 if TYPE_CHECKING:
@@ -30,6 +30,21 @@ SHARES = {
     "share_tail_user_samples": schemas.IS_TAIL_USER,
     "share_tail_item_samples": schemas.IS_TAIL_ITEM,
 }
+
+
+def representation_rule(split: SplitConfig, representation_cutoff: pd.Timestamp | None) -> str:
+    """The card's one line on which training events build representations (SplitConfig)."""
+    if representation_cutoff is not None:
+        return f"representations from training events before {representation_cutoff}, CTR training samples from then on"
+    if split.method == "per-user":
+        return (
+            f"representations from each user's first {split.representation_share:.0%} of training events, "
+            "CTR training samples: the rest of each user's"
+        )
+    return (
+        "representations from each user's training events but the last, "
+        "CTR training samples: each user's last training interaction"
+    )
 
 
 def _split_summary(samples: pd.DataFrame) -> dict[str, Any]:
@@ -99,15 +114,7 @@ def build_card(
             **to_dict(config.split),
             "cutoff": str(cutoff) if cutoff is not None else None,
             "representation_cutoff": str(representation_cutoff) if representation_cutoff is not None else None,
-            "representation_rule": (
-                f"representations from training events before {representation_cutoff}, "
-                "CTR training samples from then on"
-            )
-            if representation_cutoff is not None
-            else (
-                "representations from each user's training events but the last, "
-                "CTR training samples: each user's last training interaction"
-            ),
+            "representation_rule": representation_rule(config.split, representation_cutoff),
         },
         "negatives": to_dict(config.negatives) if raw.positives_only else None,
         "tail": {
@@ -157,7 +164,12 @@ def render_card_markdown(card: dict[str, Any]) -> str:
         f"- Labels: {card['labels']}",
         f"- Timestamps: {card['timestamps_note']}",
         f"- Split: {card['split']['method']}"
-        + (f", test from {card['split']['cutoff']}" if card["split"]["cutoff"] else ""),
+        + (f", test from {card['split']['cutoff']}" if card["split"]["cutoff"] else "")
+        + (
+            f", test: each user's latest {card['split']['test_share']:.0%} of interactions"
+            if card["split"]["method"] == "per-user"
+            else ""
+        ),
         f"- Training: {card['split']['representation_rule']}",
     ]
     if card["negatives"]:

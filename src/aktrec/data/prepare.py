@@ -51,7 +51,7 @@ class PreparedData:
 
     def ctr_samples(self) -> np.ndarray:
         """(len(train),) bool: the training rows the CTR model learns from (SplitConfig)."""
-        return ctr_sample_mask(self.train, self.card["split"].get("representation_cutoff"))
+        return ctr_sample_mask(self.train, self.card["split"])
 
     @property
     def tail_config(self) -> TailConfig:
@@ -65,19 +65,35 @@ class PreparedData:
         return train[~self.ctr_samples() & ~train[schemas.IS_SAMPLED].to_numpy()]
 
 
-def ctr_sample_mask(train: pd.DataFrame, representation_cutoff: str | None) -> np.ndarray:
-    """Time split: samples at or after the representation cutoff. Leave-last-out (no cutoff):
-    each user's rows from the user's last observed training positive on (with its negatives)."""
-    if representation_cutoff is not None:
-        return (train[schemas.TS] >= pd.Timestamp(representation_cutoff)).to_numpy()
-    observed = train[~train[schemas.IS_SAMPLED] & (train[schemas.LABEL] == 1)]
-    anchor = train[schemas.USER_ID].map(observed.groupby(schemas.USER_ID)[schemas.TS].max())
-    return (train[schemas.TS] >= anchor).to_numpy()
+def ctr_sample_mask(train: pd.DataFrame, split: dict[str, Any]) -> np.ndarray:
+    """Time split: samples at or after the representation cutoff. Per-user: each user's rows
+    from the user's event at `representation_share` of the way through the user's observed
+    training events on. Leave-last-out: each user's rows from the user's last observed training
+    positive on. Sampled negatives share their positive's time, so they go with it. `split`: the
+    data card's split section."""
+    if split.get("representation_cutoff") is not None:
+        return (train[schemas.TS] >= pd.Timestamp(split["representation_cutoff"])).to_numpy()
+    observed = train[~train[schemas.IS_SAMPLED]]
+    if split["method"] == "per-user":
+        anchor = user_event_time_at(observed, split["representation_share"])
+    else:
+        anchor = observed[observed[schemas.LABEL] == 1].groupby(schemas.USER_ID)[schemas.TS].max()
+    return (train[schemas.TS] >= train[schemas.USER_ID].map(anchor)).to_numpy()
+
+
+def user_event_time_at(events: pd.DataFrame, share: float) -> pd.Series:
+    """Per user (index), the time of the user's event at position ⌊share·n⌋ of the user's n
+    events in time order: the first event of the user's last 1 − share."""
+    ordered = events[[schemas.USER_ID, schemas.TS]].sort_values([schemas.USER_ID, schemas.TS], kind="stable")
+    users = ordered.groupby(schemas.USER_ID, sort=False)
+    position = np.floor(share * users[schemas.TS].transform("size").to_numpy()).astype(np.int64)
+    at = ordered[users.cumcount().to_numpy() == position]
+    return at.set_index(schemas.USER_ID)[schemas.TS]
 
 
 def representation_cutoff(train: pd.DataFrame, config: PrepareConfig) -> pd.Timestamp | None:
     """Time split: the instant before which the first `representation_share` of observed
-    training events lie (None for leave-last-out, whose rule is per user)."""
+    training events lie (None for the per-user splits, whose rule is per user)."""
     if config.split.method != "time":
         return None
     observed = train.loc[~train[schemas.IS_SAMPLED], schemas.TS].sort_values(kind="stable")
@@ -90,6 +106,8 @@ def split(
     """Train and test rows of the observed interactions, and the cutoff of a time split.
 
     time: the last `test_days` days are the test window (the paper's protocol).
+    per-user: per user, the rows from the user's event at `1 − test_share` of the way through the
+    user's interactions on are test, for users who keep at least one earlier row.
     leave-last-out: per user, the rows from the user's last positive on (for positive-only
     data: the last interaction) are test, for users who keep at least one earlier row.
     """
@@ -97,7 +115,7 @@ def split(
         if ts_kind == "ordinal":
             raise DataError(
                 "interactions",
-                "timestamps are ordinal positions, not times: use --split leave-last-out",
+                "timestamps are ordinal positions, not times: use --split leave-last-out or per-user",
                 column=schemas.TS,
             )
         cutoff = interactions[schemas.TS].max() - pd.Timedelta(days=config.split.test_days)
@@ -110,14 +128,18 @@ def split(
                 column=schemas.TS,
             )
         return interactions[~is_test], interactions[is_test], cutoff
-    positives = interactions[interactions[schemas.LABEL] == 1]
-    anchor = positives.groupby(schemas.USER_ID)[schemas.TS].max()
+    if config.split.method == "per-user":
+        anchor = user_event_time_at(interactions, 1.0 - config.split.test_share)
+    else:
+        anchor = interactions[interactions[schemas.LABEL] == 1].groupby(schemas.USER_ID)[schemas.TS].max()
     user_anchor = interactions[schemas.USER_ID].map(anchor)
     has_earlier = (interactions[schemas.TS] < user_anchor).groupby(interactions[schemas.USER_ID]).transform("any")
     is_test = ((interactions[schemas.TS] >= user_anchor) & has_earlier).to_numpy()
     if not is_test.any():
         raise DataError(
-            "interactions", "leave-last-out finds no user with two or more interactions", column=schemas.USER_ID
+            "interactions",
+            f"the {config.split.method} split finds no user with interactions at two or more times",
+            column=schemas.USER_ID,
         )
     test = interactions[is_test]
     if ts_kind == "ordinal":
