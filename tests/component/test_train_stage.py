@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from aktrec import schemas
 from conftest import materialize, run_aktrec
 
 SLICE_KEYS = {"auc", "gauc", "logloss", "n", "n_users"}
@@ -112,7 +113,8 @@ def test_the_champion_on_validation_is_deployed_said_why_and_served(planted_emb,
     champion = metrics["champion"]
     metric = champion["metric"].rsplit(" ", 1)[1]
     scores = {name: metrics["validation"][name]["total"][metric] for name in ("aktrec", "strong_base")}
-    assert champion["candidates"] == scores and champion["chosen"] == max(scores, key=scores.get)
+    passing = {name: score for name, score in scores.items() if name not in champion["failed_gate"]} or scores
+    assert champion["candidates"] == scores and champion["chosen"] == max(passing, key=passing.get)
     chosen = champion["chosen"]
     assert metrics["deploy"] == chosen and json.loads((out / "gate.json").read_text())["model"] == chosen
     assert json.loads((out / "config.json").read_text())["variant"] == chosen
@@ -121,6 +123,43 @@ def test_the_champion_on_validation_is_deployed_said_why_and_served(planted_emb,
     test = read_prepared(planted_emb / "data").test.head(50)
     frame = historical_features(planted_repo, test, bundle.semantic_tables("user"), bundle.semantic_tables("item"))
     assert np.isfinite(bundle.predict(frame)).all()
+
+
+def test_a_per_user_split_validates_on_each_known_users_latest_samples(tmp_path, tiny_raw):
+    """Known users: validation is each user's latest CTR samples (as the test is each user's
+    latest interactions), so its users have IDs, and its head/tail flags count all of training
+    but validation, as the test's count all of training."""
+    from aktrec.config import CtrTrainConfig, SplitConfig, TrainConfig
+    from aktrec.ctr.stage import load_training_data
+    from aktrec.semantic_ids.planted import build_planted_set
+    from conftest import materialize
+
+    build_planted_set(tmp_path, tiny_raw, SplitConfig(method="per-user", test_share=0.2), codebook_size=8, epochs=10)
+    assert materialize(tmp_path, tmp_path / "repo") == 0
+    config = TrainConfig(variants=("strong_base",), loop=CtrTrainConfig(epochs=1))
+    training = load_training_data(tmp_path / "data", tmp_path / "repo", config)
+    fit, valid = training.samples["fit"], training.samples["valid"]
+    assert set(valid[schemas.USER_ID]) <= set(fit[schemas.USER_ID]) and len(valid) > 100
+    observed = training.data.train[~training.data.train[schemas.ROW_ID].isin(valid[schemas.ROW_ID])]
+    assert not training.data.train[schemas.IS_SAMPLED].any()  # real non-clicks: every row is an event
+    tail = training.data.tail_config
+    expected = valid[schemas.USER_ID].map(observed[schemas.USER_ID].value_counts()).fillna(0).to_numpy() < (
+        tail.tail_user_max_interactions
+    )
+    expected |= valid[schemas.ITEM_ID].map(observed[schemas.ITEM_ID].value_counts()).fillna(0).to_numpy() < (
+        tail.tail_item_max_exposures
+    )
+    assert (valid[schemas.IS_TAIL_SAMPLE].to_numpy() == expected).all() and 0 < expected.sum() < len(valid)
+    latest_fit = fit.groupby(schemas.USER_ID)[schemas.TS].max()
+    assert (valid[schemas.TS].to_numpy() >= valid[schemas.USER_ID].map(latest_fit).to_numpy()).all()
+    out = tmp_path / "model"
+    arguments = ["--data", tmp_path / "data", "--repo", tmp_path / "repo", "--out", out, "--variants", "strong_base"]
+    assert run_aktrec("train", *arguments, "--epochs", 1) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"]["test_unseen_by_models"]["users"] == 0  # every test user has an ID
+    assert (
+        metrics["validation"]["strong_base"]["head"]["n"] > 0 and metrics["validation"]["strong_base"]["tail"]["n"] > 0
+    )
 
 
 def test_an_id_dropout_grid_keeps_each_networks_best_share_on_validation(planted_emb, planted_repo, tmp_path):

@@ -117,6 +117,14 @@ def test_per_user_split_holds_out_each_users_latest_share_and_trains_on_the_rest
     assert ctr == {"many": {"i4", "i5", "i6", "i7"}, "few": {"i0"}, "once": {"i2"}}
     assert set(data.representation_events()[schemas.ITEM_ID]) == {"i0", "i1", "i2", "i3"}
     assert "each user's latest 20% of interactions" in render_card_markdown(data.card)
+    # Validation is per user too, so its users are known as the test's are: "many"'s latest CTR
+    # sample; "few" and "once" have no earlier one.
+    from aktrec.config import CtrTrainConfig, TrainConfig
+    from aktrec.ctr.stage import validation_mask
+
+    samples = data.train[data.ctr_samples()].sort_values(schemas.TS, kind="stable")
+    is_valid = validation_mask(samples, data, TrainConfig(loop=CtrTrainConfig(validation_share=0.25)))
+    assert samples.loc[is_valid, [schemas.USER_ID, schemas.ITEM_ID]].values.tolist() == [["many", "i7"]]
     with pytest.raises(AktrecError, match=r"split: test_share must be in \(0, 1\), got 1.0"):
         SplitConfig(method="per-user", test_share=1.0)
 

@@ -28,7 +28,7 @@ from aktrec.ctr.modules import AktRec, ModelShapes
 from aktrec.ctr.tabular import CATEGORICAL_IDS, STATISTICS, affinity_columns, fit_and_score
 from aktrec.ctr.train import fit
 from aktrec.ctr.vocabularies import IdPriors, build_model, build_vocabularies, id_priors
-from aktrec.data.prepare import PreparedData, read_prepared, tail_flags_before
+from aktrec.data.prepare import PreparedData, latest_per_user, read_prepared, tail_flags_before
 from aktrec.errors import DataError
 from aktrec.features.attributes import item_attributes, user_attributes
 from aktrec.features.repo import REPO_KIND
@@ -124,7 +124,7 @@ def load_training_data(
     samples = (
         subsample(data.train[data.ctr_samples()], config).sort_values(schemas.TS, kind="stable").reset_index(drop=True)
     )
-    is_valid = validation_mask(samples, data.ordinal, config)
+    is_valid = validation_mask(samples, data, config)
     n_valid = int(is_valid.sum())
     if len(samples) - n_valid < 2 or samples.loc[is_valid, schemas.LABEL].nunique() < 2:
         raise DataError(
@@ -138,9 +138,14 @@ def load_training_data(
     test_frame = historical_features(repo, data.test, users, items, engine)
     retrieved = time.perf_counter()
     fit_rows, valid_rows = samples[~is_valid], samples[is_valid]
-    if not data.ordinal:  # validation's tail as the test's: what was known before its window
-        before_validation = data.train[data.train[schemas.TS] < valid_rows[schemas.TS].min()]
-        valid_rows = tail_flags_before(valid_rows, before_validation, data.tail_config)
+    # Validation's tail as the test's: counted on what was known before its window (time split),
+    # on all of training but validation (per-user split, as the test's on all of training).
+    if data.card["split"]["method"] == "per-user":
+        known = data.train[~data.train[schemas.ROW_ID].isin(valid_rows[schemas.ROW_ID])]
+        valid_rows = tail_flags_before(valid_rows, known, data.tail_config)
+    elif not data.ordinal:
+        known = data.train[data.train[schemas.TS] < valid_rows[schemas.TS].min()]
+        valid_rows = tail_flags_before(valid_rows, known, data.tail_config)
     user_tokens, item_tokens = user_attributes(data.users, users.ids), item_attributes(data.items, items.ids)
     vocab = build_vocabularies(fit_rows, users, items, user_tokens, item_tokens)
     content_dims = {name: (users if name.startswith("user") else items).embeddings.shape[1] for name in CONTENT_BLOCKS}
@@ -200,12 +205,16 @@ def load_training_data(
     )
 
 
-def validation_mask(samples: pd.DataFrame, ordinal: bool, config: TrainConfig) -> np.ndarray:
-    """The validation split: the latest `validation_share` of the samples by time, so it
-    precedes the test window. Ordinal data has no shared clock (each user's CTR sample is the
-    last before that user's test): a seeded `validation_share` of the users."""
+def validation_mask(samples: pd.DataFrame, data: PreparedData, config: TrainConfig) -> np.ndarray:
+    """The validation split, before the test as the split puts it: the latest `validation_share`
+    of the samples by time (time split); each user's latest share of the user's samples
+    (per-user split: its users are known, as the test's are). Leave-last-out of ordinal data has
+    no shared clock (each user's CTR sample is the last before that user's test): a seeded
+    `validation_share` of the users."""
     share = config.loop.validation_share
-    if not ordinal:
+    if data.card["split"]["method"] == "per-user":
+        return latest_per_user(samples, share)
+    if not data.ordinal:
         return np.arange(len(samples)) >= len(samples) - max(1, int(len(samples) * share))
     users = samples[schemas.USER_ID].unique()
     rng = np.random.default_rng(config.loop.subsample_seed)

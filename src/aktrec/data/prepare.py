@@ -91,6 +91,21 @@ def user_event_time_at(events: pd.DataFrame, share: float) -> pd.Series:
     return at.set_index(schemas.USER_ID)[schemas.TS]
 
 
+def latest_per_user(rows: pd.DataFrame, share: float) -> np.ndarray:
+    """(len(rows),) bool: per user, the rows from the user's observed event at `1 − share` of the
+    way through the user's observed events on (sampled negatives go with their positive's
+    time), for users who keep an earlier row."""
+    return from_user_anchor(rows, user_event_time_at(rows[~rows[schemas.IS_SAMPLED]], 1.0 - share))
+
+
+def from_user_anchor(rows: pd.DataFrame, anchor: pd.Series) -> np.ndarray:
+    """(len(rows),) bool: each user's rows at or after the user's `anchor` time (user -> time),
+    for users with a row before it."""
+    user_anchor = rows[schemas.USER_ID].map(anchor)
+    has_earlier = (rows[schemas.TS] < user_anchor).groupby(rows[schemas.USER_ID]).transform("any")
+    return ((rows[schemas.TS] >= user_anchor) & has_earlier).to_numpy()
+
+
 def representation_cutoff(train: pd.DataFrame, config: PrepareConfig) -> pd.Timestamp | None:
     """Time split: the instant before which the first `representation_share` of observed
     training events lie (None for the per-user splits, whose rule is per user)."""
@@ -129,12 +144,10 @@ def split(
             )
         return interactions[~is_test], interactions[is_test], cutoff
     if config.split.method == "per-user":
-        anchor = user_event_time_at(interactions, 1.0 - config.split.test_share)
+        is_test = latest_per_user(interactions, config.split.test_share)
     else:
         anchor = interactions[interactions[schemas.LABEL] == 1].groupby(schemas.USER_ID)[schemas.TS].max()
-    user_anchor = interactions[schemas.USER_ID].map(anchor)
-    has_earlier = (interactions[schemas.TS] < user_anchor).groupby(interactions[schemas.USER_ID]).transform("any")
-    is_test = ((interactions[schemas.TS] >= user_anchor) & has_earlier).to_numpy()
+        is_test = from_user_anchor(interactions, anchor)
     if not is_test.any():
         raise DataError(
             "interactions",

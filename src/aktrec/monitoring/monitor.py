@@ -105,7 +105,7 @@ def reference_frames(data: Path, repo: Path, bundle, config: MonitorConfig) -> d
     a sample of the rest."""
     prepared = read_prepared(data)
     samples = prepared.train[prepared.ctr_samples()].sort_values(schemas.TS, kind="stable").reset_index(drop=True)
-    is_valid = validation_mask(samples, prepared.ordinal, TrainConfig())
+    is_valid = validation_mask(samples, prepared, TrainConfig())
     engine = join_engine(read_marker(repo, REPO_KIND)["config"])
     users, items = bundle.semantic_tables("user"), bundle.semantic_tables("item")
     chosen = {
