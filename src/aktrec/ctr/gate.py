@@ -54,8 +54,10 @@ def choose_deployed(
     for name in ranked:
         gates[name] = promotion_gate(metrics, name, config.promotion, docs_root / name)
         if gates[name]["promote"]:
+            chosen = name
             break
-    chosen = name if gates[name]["promote"] else ranked[0]
+    else:
+        chosen = ranked[0]
     failed = [name for name, gate in gates.items() if not gate["promote"]]
     shown = "–" if scores[chosen] is None else f"{scores[chosen]:.4f}"
     why = f"the highest validation total {metric.upper()} ({shown}) of {', '.join(config.trained_candidates())}"
