@@ -480,7 +480,9 @@ class CtrTrainConfig:
     batch_size: int = 512
     learning_rate: float = 4e-3
     weight_decay: float = 1e-5
-    validation_share: float = 0.1  # the latest training samples, by time
+    # The latest training samples by time; with the per-user split, each user's latest (the
+    # count rounded at random, seeded by subsample_seed, so the whole is this share).
+    validation_share: float = 0.1
     patience: int = 2  # epochs without a validation gain before stopping
     # What early stopping reads on the validation split: GAUC (the per-user AUC the comparisons
     # and the champion read; AUC where fewer than 30 validation users have both labels) or AUC

@@ -61,7 +61,7 @@ def test_train_writes_bundle_metrics_comparison_and_gate(model_dir):
 
 
 def test_bundle_round_trip_gives_identical_predictions(model_dir, planted_emb, planted_repo):
-    from aktrec.ctr.bundle import load_bundle
+    from aktrec.ctr.bundle import load_bundle, recorded_train_config
     from aktrec.data.prepare import read_prepared
     from aktrec.features.retrieval import historical_features
 
@@ -76,6 +76,10 @@ def test_bundle_round_trip_gives_identical_predictions(model_dir, planted_emb, p
     # The same rows scored one request at a time equal the batch (no cross-row leakage).
     one = frame.iloc[[3]].reset_index(drop=True)
     assert first.predict(one)[0] == pytest.approx(scores[3], abs=1e-6)
+    # The settings it was trained with, which the monitor splits the training data by.
+    trained_with = recorded_train_config(model_dir)
+    assert trained_with.deploy == "aktrec" and trained_with.loop.epochs == 2
+    assert trained_with.variants == ("base", "strong_base", "aktrec", "faerec")
 
 
 def test_promotion_gate_fails_clearly_on_a_threshold(model_dir, planted_emb, planted_repo, tmp_path):

@@ -7,7 +7,7 @@ from aktrec import schemas
 from aktrec.config import NegativeSamplingConfig, PrepareConfig, SplitConfig, TailConfig
 from aktrec.data.card import render_card_markdown
 from aktrec.data.contract import normalize_interactions
-from aktrec.data.prepare import prepare
+from aktrec.data.prepare import latest_per_user, prepare
 from aktrec.data.raw import RawData
 from aktrec.errors import AktrecError, DataError
 
@@ -127,6 +127,22 @@ def test_per_user_split_holds_out_each_users_latest_share_and_trains_on_the_rest
     assert samples.loc[is_valid, [schemas.USER_ID, schemas.ITEM_ID]].values.tolist() == [["many", "i7"]]
     with pytest.raises(AktrecError, match=r"split: test_share must be in \(0, 1\), got 1.0"):
         SplitConfig(method="per-user", test_share=1.0)
+
+
+def test_per_user_validation_is_its_share_of_the_samples_where_users_have_few():
+    """Rounding each user's latest share up would put one of every user's 3 samples (a third)
+    in validation; rounded at random, the whole is close to the share, and each user's
+    validated sample is still the user's latest."""
+    ts = pd.Timestamp("2025-01-01", tz="UTC")
+    rows = [(f"u{u}", f"i{k}", ts + pd.Timedelta(hours=u + k), 1) for u in range(400) for k in range(3)]
+    samples = pd.DataFrame(rows, columns=[schemas.USER_ID, schemas.ITEM_ID, schemas.TS, schemas.LABEL])
+    samples[schemas.IS_SAMPLED] = False
+    assert latest_per_user(samples, 0.1).sum() == 400
+    is_valid = latest_per_user(samples, 0.1, np.random.default_rng(0))
+    assert 80 <= is_valid.sum() <= 160  # 120 expected: Binomial(400, 0.3), sd 9
+    assert (samples.loc[is_valid, schemas.ITEM_ID] == "i2").all()
+    again = latest_per_user(samples, 0.1, np.random.default_rng(0))
+    assert (is_valid == again).all()  # seeded
 
 
 def test_time_split_refuses_ordinal_timestamps_and_empty_windows():

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from aktrec import schemas
 from aktrec.artifacts import list_matrix, read_marker, write_json, write_parquet
-from aktrec.config import CtrModelConfig, from_dict
+from aktrec.config import CtrModelConfig, TrainConfig, from_dict
 from aktrec.ctr.inputs import FEATURE_COLUMNS, CtrInputs, Frame, Vocabularies, Vocabulary, encode
 from aktrec.ctr.modules import AktRec, IdPriors, ModelShapes
 from aktrec.ctr.vocabularies import build_model
@@ -138,6 +138,17 @@ def save_bundle(
         },
         staging / "config.json",
     )
+
+
+def recorded_train_config(path: Path) -> TrainConfig:
+    """The training settings bundle PATH was trained with (bundles that recorded none: the
+    defaults), so that what splits the training data after training splits it as training did."""
+    config = Path(path) / "config.json"
+    try:
+        recorded = json.loads(config.read_text()).get("train_config")
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: incomplete model bundle ({exc})") from None
+    return from_dict(TrainConfig, recorded, where=f"{config} train_config")
 
 
 def load_bundle(path: Path) -> ModelBundle:

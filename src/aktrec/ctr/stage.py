@@ -121,9 +121,7 @@ def load_training_data(
     sid_dir, emb_dir = source_artifacts(repo_marker, sources)
     data = read_prepared(data_dir)
     users, items = semantic_tables(sid_dir, emb_dir, "user"), semantic_tables(sid_dir, emb_dir, "item")
-    samples = (
-        subsample(data.train[data.ctr_samples()], config).sort_values(schemas.TS, kind="stable").reset_index(drop=True)
-    )
+    samples = ctr_training_samples(data, config)
     is_valid = validation_mask(samples, data, config)
     n_valid = int(is_valid.sum())
     if len(samples) - n_valid < 2 or samples.loc[is_valid, schemas.LABEL].nunique() < 2:
@@ -205,19 +203,27 @@ def load_training_data(
     )
 
 
+def ctr_training_samples(data: PreparedData, config: TrainConfig) -> pd.DataFrame:
+    """The CTR training samples training reads (at most `max_train_samples`), in time order;
+    `validation_mask` splits them."""
+    samples = subsample(data.train[data.ctr_samples()], config)
+    return samples.sort_values(schemas.TS, kind="stable").reset_index(drop=True)
+
+
 def validation_mask(samples: pd.DataFrame, data: PreparedData, config: TrainConfig) -> np.ndarray:
     """The validation split, before the test as the split puts it: the latest `validation_share`
-    of the samples by time (time split); each user's latest share of the user's samples
-    (per-user split: its users are known, as the test's are). Leave-last-out of ordinal data has
-    no shared clock (each user's CTR sample is the last before that user's test): a seeded
-    `validation_share` of the users."""
+    of the samples by time (time split); each user's latest share of the user's samples,
+    rounded at random (seeded) so that the whole is `validation_share` where users have few
+    samples (per-user split: its users are known, as the test's are). Leave-last-out of ordinal
+    data has no shared clock (each user's CTR sample is the last before that user's test): a
+    seeded `validation_share` of the users."""
     share = config.loop.validation_share
+    rng = np.random.default_rng(config.loop.subsample_seed)
     if data.card["split"]["method"] == "per-user":
-        return latest_per_user(samples, share)
+        return latest_per_user(samples, share, rng)
     if not data.ordinal:
         return np.arange(len(samples)) >= len(samples) - max(1, int(len(samples) * share))
     users = samples[schemas.USER_ID].unique()
-    rng = np.random.default_rng(config.loop.subsample_seed)
     chosen = rng.choice(users, size=max(1, int(len(users) * share)), replace=False)
     return samples[schemas.USER_ID].isin(chosen).to_numpy()
 

@@ -81,21 +81,31 @@ def ctr_sample_mask(train: pd.DataFrame, split: dict[str, Any]) -> np.ndarray:
     return (train[schemas.TS] >= train[schemas.USER_ID].map(anchor)).to_numpy()
 
 
-def user_event_time_at(events: pd.DataFrame, share: float) -> pd.Series:
+def user_event_time_at(events: pd.DataFrame, share: float, rng: np.random.Generator | None = None) -> pd.Series:
     """Per user (index), the time of the user's event at position ⌊share·n⌋ of the user's n
-    events in time order: the first event of the user's last 1 − share."""
+    events in time order: the first event of the user's last 1 − share, rounded up. With `rng`
+    the number of last events, (1 − share)·n, is rounded at random (up with probability its
+    fraction), so that users with few events do not each give one and the whole is 1 − share
+    of the events; a user drawn none has no time."""
     ordered = events[[schemas.USER_ID, schemas.TS]].sort_values([schemas.USER_ID, schemas.TS], kind="stable")
     users = ordered.groupby(schemas.USER_ID, sort=False)
-    position = np.floor(share * users[schemas.TS].transform("size").to_numpy()).astype(np.int64)
+    sizes = users[schemas.TS].transform("size").to_numpy()
+    if rng is None:
+        position = np.floor(share * sizes).astype(np.int64)
+    else:
+        user_draw = rng.random(users.ngroups)[users.ngroup().to_numpy()]
+        position = sizes - np.floor((1.0 - share) * sizes + user_draw).astype(np.int64)
     at = ordered[users.cumcount().to_numpy() == position]
     return at.set_index(schemas.USER_ID)[schemas.TS]
 
 
-def latest_per_user(rows: pd.DataFrame, share: float) -> np.ndarray:
+def latest_per_user(rows: pd.DataFrame, share: float, rng: np.random.Generator | None = None) -> np.ndarray:
     """(len(rows),) bool: per user, the rows from the user's observed event at `1 − share` of the
     way through the user's observed events on (sampled negatives go with their positive's
-    time), for users who keep an earlier row."""
-    return from_user_anchor(rows, user_event_time_at(rows[~rows[schemas.IS_SAMPLED]], 1.0 - share))
+    time), for users who keep an earlier row. Each user's count is rounded up, or at random
+    with `rng` (see `user_event_time_at`)."""
+    observed = rows[~rows[schemas.IS_SAMPLED]]
+    return from_user_anchor(rows, user_event_time_at(observed, 1.0 - share, rng))
 
 
 def from_user_anchor(rows: pd.DataFrame, anchor: pd.Series) -> np.ndarray:

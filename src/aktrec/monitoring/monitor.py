@@ -21,9 +21,9 @@ import pandas as pd
 
 from aktrec import schemas
 from aktrec.artifacts import read_marker, staged_output, write_json
-from aktrec.config import MonitorConfig, TrainConfig
-from aktrec.ctr.bundle import load_bundle
-from aktrec.ctr.stage import validation_mask
+from aktrec.config import MonitorConfig
+from aktrec.ctr.bundle import load_bundle, recorded_train_config
+from aktrec.ctr.stage import ctr_training_samples, validation_mask
 from aktrec.data.prepare import read_prepared
 from aktrec.errors import AktrecError, ValidationFailed
 from aktrec.features.repo import REPO_KIND
@@ -99,13 +99,14 @@ def _bin_labels(binning: tuple[str, np.ndarray | list]) -> list[str]:
 
 
 def reference_frames(data: Path, repo: Path, bundle, config: MonitorConfig) -> dict[str, pd.DataFrame]:
-    """The bundle's scores and the point-in-time features of DATA's CTR training samples, split
-    as training splits them: "validation", its latest `reference_rows` samples (the closest to
-    the release: cumulative features such as cluster averages grow with time), and "training",
-    a sample of the rest."""
+    """The bundle's scores and the point-in-time features of DATA's CTR training samples, drawn
+    and split as the bundle's training did (the settings it recorded): "validation", its latest
+    `reference_rows` samples (the closest to the release: cumulative features such as cluster
+    averages grow with time), and "training", a sample of the rest."""
     prepared = read_prepared(data)
-    samples = prepared.train[prepared.ctr_samples()].sort_values(schemas.TS, kind="stable").reset_index(drop=True)
-    is_valid = validation_mask(samples, prepared, TrainConfig())
+    trained_with = recorded_train_config(bundle.path)
+    samples = ctr_training_samples(prepared, trained_with)
+    is_valid = validation_mask(samples, prepared, trained_with)
     engine = join_engine(read_marker(repo, REPO_KIND)["config"])
     users, items = bundle.semantic_tables("user"), bundle.semantic_tables("item")
     chosen = {
