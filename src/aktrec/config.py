@@ -365,6 +365,10 @@ class CtrModelConfig:
     tower: tuple[int, ...] = (64, 32)
     ranker: Literal["mlp", "mmoe"] = "mlp"
     n_experts: int = 4  # MMoE only
+    # Dropout on the ranking tower's input and last hidden layer while training, every network
+    # alike. Off: at 0.2 it moved no network on MovieLens-100k and lowered every one on Amazon
+    # (docs/benchmarks.md, "seventh step")
+    dropout: float = 0.0
     # CGAE (eq. 4-6)
     individual_embedding: bool = True
     cluster_embedding: bool = True
@@ -428,6 +432,8 @@ class CtrModelConfig:
             raise AktrecError("ctr model config: at least one of individual_embedding and cluster_embedding must be on")
         if not (self.instance_level or self.cluster_level):
             raise AktrecError("ctr model config: at least one of instance_level and cluster_level must be on")
+        if not 0.0 <= self.dropout < 1.0:
+            raise AktrecError(f"ctr model config: dropout must be in [0, 1), got {self.dropout}")
         if self.embedding_dim < 1 or self.aggregate_dim < 1 or not self.tower:
             raise AktrecError("ctr model config: embedding_dim, aggregate_dim and tower must be positive")
 

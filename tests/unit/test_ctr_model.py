@@ -276,6 +276,21 @@ def test_mmoe_ranker_and_config_errors():
         TrainConfig(variants=("base", "nope"))
     with pytest.raises(AktrecError, match="promotion.compare_with"):
         TrainConfig(variants=("aktrec",))
+    with pytest.raises(AktrecError, match="dropout must be in"):
+        CtrModelConfig(dropout=1.0)
+
+
+def test_tower_dropout_acts_while_training_only():
+    torch.manual_seed(0)
+    plain = build_model(CtrModelConfig(), SHAPES, priors())
+    torch.manual_seed(0)
+    dropped = build_model(CtrModelConfig(dropout=0.5), SHAPES, priors())
+    b = batch()
+    dropped.train()
+    assert not torch.equal(dropped(b), dropped(b))  # a new mask each pass
+    plain.eval()
+    dropped.eval()
+    torch.testing.assert_close(dropped(b), plain(b))  # same weights, no dropout at inference
 
 
 def test_sequence_matrix_keeps_the_newest_items_right_aligned():

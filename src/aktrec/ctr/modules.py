@@ -314,12 +314,13 @@ class Tower(nn.Module):
 
     def forward(self, x: torch.Tensor, user_activity: torch.Tensor) -> torch.Tensor:
         """(B, n_inputs) -> logits (B,)."""
+        x = F.dropout(x, self.config.dropout, self.training)
         outputs = torch.stack([self._expert(layers, x, user_activity) for layers in self.experts], dim=1)
         if self.mixer is None:
             hidden = outputs[:, 0]
         else:
             hidden = torch.einsum("be,beh->bh", torch.softmax(self.mixer(x), dim=-1), outputs)
-        return self.out(hidden).squeeze(-1)
+        return self.out(F.dropout(hidden, self.config.dropout, self.training)).squeeze(-1)
 
 
 class PosoTower(Tower):
